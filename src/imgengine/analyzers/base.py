@@ -1,0 +1,101 @@
+"""The analyzer contract and the per-file input shared by all analyzers of one file."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from ..core.decode import DecodedImage, decode_for_analysis
+from ..core.photo import Photo
+from ..settings import Settings
+
+# files up to this size are read once into memory and shared by every analyzer (bytes for the
+# sha256, the EXIF parser and the decoder); larger ones are streamed from disk.
+MAX_BUFFERED_BYTES = 96 * 1024 * 1024
+
+
+class AnalysisInput:
+    """Everything analyzers of one file share: the bytes (read once) and the pixels (decoded once).
+
+    ``pixels`` is decoded lazily on first use, so a metadata-only run never decodes; a decode error is
+    raised to every analyzer that asks for pixels, and recorded once by the pipeline.
+    """
+
+    def __init__(self, photo: Photo, settings: Settings, data: bytes | None = None):
+        self.photo = photo
+        self.settings = settings
+        self._data = data
+        self._pixels: DecodedImage | None = None
+        self._pixel_error: Exception | None = None
+        self.decode_seconds = 0.0
+
+    @property
+    def data(self) -> bytes | None:
+        """The file's bytes if it is small enough to buffer (read on first use), else None."""
+        if self._data is None and self.photo.size <= MAX_BUFFERED_BYTES:
+            with open(self.photo.path, "rb") as fh:
+                self._data = fh.read()
+        return self._data
+
+    def open(self) -> BinaryIO:
+        data = self.data
+        return io.BytesIO(data) if data is not None else open(self.photo.path, "rb")
+
+    @property
+    def pixels(self) -> DecodedImage:
+        if self._pixel_error is not None:
+            raise self._pixel_error
+        if self._pixels is None:
+            t0 = time.perf_counter()
+            try:
+                self._pixels = decode_for_analysis(self.photo, self.data, self.settings.analysis_size,
+                                                   self.settings.max_pixels)
+            except Exception as exc:
+                self._pixel_error = exc
+                raise
+            finally:
+                self.decode_seconds += time.perf_counter() - t0
+        return self._pixels
+
+
+@dataclass(frozen=True)
+class Result:
+    """Base for analyzer results: frozen dataclasses that serialise to JSON-ready dicts."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(dataclasses.asdict(self))
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float):
+        return round(value, 6) if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return to_jsonable(value.item())
+    return value
+
+
+class Analyzer:
+    """Subclass, set ``name``/``version``/``needs_pixels``, implement ``analyze``.
+
+    Bump ``version`` whenever the output changes: on the next run only this analyzer is redone.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    needs_pixels: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+
+    def analyze(self, item: AnalysisInput) -> Result:  # pragma: no cover - interface
+        raise NotImplementedError

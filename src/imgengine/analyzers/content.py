@@ -1,0 +1,137 @@
+"""Content analyzer: sharpness, exposure, contrast, noise, colourfulness, dominant colours, quality score.
+
+Every measure runs on the shared upright pixels; sharpness and noise use a grey image of a fixed size
+(``MEASURE_SIZE`` long side) so that values compare across photos of any resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .base import AnalysisInput, Analyzer, Result
+
+MEASURE_SIZE = 512
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ContentResult(Result):
+    sharpness: float            # variance of the Laplacian of the 512-px grey image
+    blurry: bool                # sharpness below Settings.blur_threshold
+    brightness: float           # mean luminance 0-255
+    highlights_clipped: float   # % of pixels at 250-255
+    shadows_clipped: float      # % of pixels at 0-5
+    exposure: str               # "under" | "ok" | "over"
+    contrast: float             # RMS contrast: std of luminance / 255
+    noise: float                # estimated std of Gaussian noise (Immerkaer), in 0-255 levels
+    colorfulness: float         # Hasler-Suesstrunk colourfulness
+    dominant_colors: tuple[dict, ...]   # [{"hex": "#rrggbb", "share": 0.31}, ...] largest first
+    quality_score: float        # 0-100
+    quality: str                # "excellent" | "good" | "average" | "poor"
+
+
+def measure_gray(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    scale = MEASURE_SIZE / max(h, w)
+    if scale < 1:
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def sharpness(gray: np.ndarray) -> float:
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+def noise_sigma(gray: np.ndarray) -> float:
+    """Immerkaer (1996) fast noise variance estimation: the Laplacian-difference mask cancels
+    structure to first order, leaving noise. Edges are masked out so texture is not counted."""
+    h, w = gray.shape
+    if h < 3 or w < 3:
+        return 0.0
+    g = gray.astype(np.float32)
+    conv = np.abs(cv2.filter2D(g, -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    edges = cv2.Canny(gray, 100, 200)[1:-1, 1:-1]
+    flat = conv[edges == 0]
+    if flat.size < 100:
+        flat = conv.ravel()
+    return float(math.sqrt(math.pi / 2) * flat.mean() / 6.0)
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+
+
+def dominant_colors(image: Image.Image, k: int = 5) -> tuple[dict, ...]:
+    small = image.copy()
+    small.thumbnail((96, 96), Image.Resampling.BILINEAR)
+    q = small.quantize(colors=k, method=Image.Quantize.MEDIANCUT)
+    palette = q.getpalette() or []
+    counts = sorted(q.getcolors() or [], reverse=True)
+    total = sum(c for c, _ in counts) or 1
+    out = []
+    for count, index in counts[:k]:
+        r, g, b = palette[index * 3:index * 3 + 3]
+        out.append({"hex": f"#{r:02x}{g:02x}{b:02x}", "share": round(count / total, 4)})
+    return tuple(out)
+
+
+def quality_score(sharp: float, brightness: float, hi: float, lo: float, contrast: float, noise: float,
+                  blur_threshold: float) -> float:
+    """0-100. Sharpness dominates (log scale, the blur threshold scores 40); exposure, contrast and
+    noise subtract. Tuned so an in-focus, well exposed photo scores 70-95 and a blurred one < 40."""
+    s = 40 + 25 * math.log10(max(sharp, 1e-3) / blur_threshold)          # 100 -> 40, 1000 -> 65, 10000 -> 90
+    s = min(max(s, 0.0), 100.0)
+    exposure_penalty = min(30.0, abs(brightness - 120) / 120 * 25 + max(0.0, hi - 2) * 0.8 + max(0.0, lo - 5) * 0.5)
+    contrast_penalty = max(0.0, (0.12 - contrast) * 150)                 # flat, washed-out images
+    noise_penalty = min(20.0, max(0.0, noise - 3.0) * 2.0)
+    return round(min(max(s + 10 - exposure_penalty - contrast_penalty - noise_penalty, 0.0), 100.0), 1)
+
+
+def bucket(score: float) -> str:
+    return "excellent" if score >= 80 else "good" if score >= 60 else "average" if score >= 40 else "poor"
+
+
+class ContentAnalyzer(Analyzer):
+    name = "content"
+    version = "1"
+    needs_pixels = True
+    description = "sharpness/blur, exposure, contrast, noise, colourfulness, dominant colours, quality"
+
+    def analyze(self, item: AnalysisInput) -> ContentResult:
+        px = item.pixels
+        gray_full = px.gray
+        hist = np.bincount(gray_full.ravel(), minlength=256)
+        n = gray_full.size or 1
+        brightness = float((hist * np.arange(256)).sum() / n)
+        hi = float(hist[250:].sum() / n * 100)
+        lo = float(hist[:6].sum() / n * 100)
+        contrast = float(gray_full.std() / 255.0)
+        gray = measure_gray(gray_full)
+        sharp = sharpness(gray)
+        noise = noise_sigma(gray)
+        if brightness < 70 or (lo > 30 and brightness < 100):
+            exposure = "under"
+        elif brightness > 190 or (hi > 20 and brightness > 150):
+            exposure = "over"
+        else:
+            exposure = "ok"
+        rgb = px.rgb
+        if rgb.shape[0] * rgb.shape[1] > 300_000:
+            rgb = rgb[::2, ::2]
+        score = quality_score(sharp, brightness, hi, lo, contrast, noise, item.settings.blur_threshold)
+        return ContentResult(
+            sharpness=round(sharp, 2), blurry=sharp < item.settings.blur_threshold,
+            brightness=round(brightness, 2), highlights_clipped=round(hi, 3), shadows_clipped=round(lo, 3),
+            exposure=exposure, contrast=round(contrast, 4), noise=round(noise, 3),
+            colorfulness=round(colorfulness(rgb), 2), dominant_colors=dominant_colors(px.image),
+            quality_score=score, quality=bucket(score),
+        )

@@ -1,0 +1,256 @@
+"""`imgengine analyze`, `imgengine show`, `imgengine stats`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..core.catalog import Catalog
+from ..core.outputs import record_to_json, write_output
+from ..core.photo import display_path
+from ..core.pipeline import FileOutcome, RunResult, run_analysis
+from ..errors import UsageError
+from ..logs import RunLogger
+from .common import ConfigOption, console, err_console, handle_errors, settings_from
+
+
+class RichProgress:
+    """Progress bar with files/s, ETA and the error count so far."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.errors = 0
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.bar = Progress(
+            SpinnerColumn(), TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
+            console=err_console, transient=True, disable=not enabled,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def start(self, total: int, skipped: int) -> None:
+        self.t0 = time.perf_counter()
+        self.task = self.bar.add_task("analyse", total=total, rate="", errs="")
+
+    def advance(self, outcome: FileOutcome) -> None:
+        self.done += 1
+        if outcome.status == "error":
+            self.errors += 1
+        rate = self.done / max(time.perf_counter() - self.t0, 1e-6)
+        self.bar.update(self.task, advance=1, rate=f"{rate:,.1f} files/s",
+                        errs=f"[red]{self.errors} errors[/]" if self.errors else "")
+
+
+def print_summary(result: RunResult) -> None:
+    s = result.summary
+    table = Table(title=f"imgengine analyze — run {result.run_id}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("files seen", f"{s['files_seen']:,}")
+    table.add_row("analysed", f"{s['analyzed']:,}  ({s['files_per_second']:,.1f} files/s, {s['workers']} workers)")
+    table.add_row("ok", f"[green]{s['ok']:,}[/]")
+    table.add_row("failed", f"[red]{s['failed']:,}[/]" if s["failed"] else "0")
+    table.add_row("skipped (unchanged)", f"{s['skipped_unchanged']:,}")
+    if s.get("moved"):
+        table.add_row("moved (recognised by sha256)", f"{s['moved']:,}")
+    if s.get("ignored"):
+        table.add_row("not images (ignored)", f"{s['ignored']:,}")
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
+    table.add_row("time per stage (cpu-s)", stages or "-")
+    q = s.get("quality_distribution") or {}
+    if any(q.values()):
+        table.add_row("quality", "  ".join(f"{k} {v}" for k, v in q.items()))
+    table.add_row("total time", f"{s['seconds']:.2f}s")
+    table.add_row("catalog", s["catalog"])
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def analyze(
+        directory: Path = typer.Argument(..., help="Folder (or single file) to analyse."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write results to .json or .csv."),
+        json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON to stdout."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
+        force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
+        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path "
+                                               "(default <dir>/.imgengine/catalog.db)."),
+        analyzers: Optional[str] = typer.Option(None, "--analyzers", help="Comma-separated subset, "
+                                                "e.g. metadata (default: all)."),
+        log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
+        config: Optional[Path] = ConfigOption,
+    ) -> None:
+        """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes."""
+        if not directory.exists():
+            raise UsageError(f"{display_path(directory)}: no such file or folder")
+        if output is not None and output.suffix.lower() not in (".json", ".csv"):
+            raise UsageError(f"output {output}: use a .json or .csv file name")
+        settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
+                                 analyzers=analyzers, log_dir=log_dir, quiet=quiet or None)
+        show = not (json_out or settings.quiet) and err_console.is_terminal
+        logger = RunLogger(settings.log_dir, command="analyze")
+        if not logger.enabled:
+            err_console.print(f"[yellow]warning:[/] cannot write logs to {settings.log_dir}; continuing without")
+        try:
+            with RichProgress(show) as progress:
+                result = run_analysis(directory, settings, progress=progress, logger=logger)
+        finally:
+            logger.close()
+        if output is not None or json_out:
+            with Catalog(result.catalog_path) as cat:
+                records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
+            if output is not None:
+                write_output(records, output, result.summary)
+            if json_out:
+                doc = {"schema_version": 1, "run_id": result.run_id, "summary": result.summary,
+                       "photos": [record_to_json(r) for r in records]}
+                sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+        if not json_out and not settings.quiet:
+            print_summary(result)
+            if output is not None:
+                console.print(f"results written to {output}")
+            if result.failed:
+                console.print(f"[red]{result.failed} file(s) failed[/]; details in {settings.log_dir}/"
+                              f"{result.run_id}.log and errors.jsonl")
+        if result.failed:
+            raise typer.Exit(1)
+
+    @app.command()
+    @handle_errors
+    def show(
+        file: Path = typer.Argument(..., help="A photo."),
+        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+        config: Optional[Path] = ConfigOption,
+    ) -> None:
+        """Print everything known about one photo (analysing it first if it is not in the catalog)."""
+        if not file.is_file():
+            raise UsageError(f"{display_path(file)}: no such file")
+        settings = settings_from(config, catalog=catalog)
+        cat_path = settings.catalog_path(file.parent) if catalog is None else catalog
+        if catalog is None:
+            # look for the catalog in the file's folder and its parents, as `analyze <dir>` made it
+            for parent in [file.resolve().parent, *file.resolve().parents]:
+                if (parent / ".imgengine" / "catalog.db").is_file():
+                    cat_path = parent / ".imgengine" / "catalog.db"
+                    break
+        settings = settings.replace(catalog=cat_path, quiet=True)
+        rec = None
+        if Path(cat_path).is_file():
+            with Catalog(cat_path) as cat:
+                rec = cat.get(file)
+        if rec is None or rec["size"] != file.stat().st_size:
+            run_analysis(file, settings)
+            with Catalog(cat_path) as cat:
+                rec = cat.get(file)
+        doc = record_to_json(rec)
+        if json_out:
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str, indent=2) + "\n")
+            return
+        table = Table(title=doc["path"], show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for key in ("format", "size", "extension_mismatch", "sha256", "status", "error"):
+            if doc.get(key) not in (None, False):
+                table.add_row(key, str(doc[key]))
+        for name, data in doc["results"].items():
+            table.add_section()
+            for key, value in data.items():
+                if key.startswith("_") or value in (None, (), [], ""):
+                    continue
+                if isinstance(value, (list, tuple)):
+                    value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v
+                                      else json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
+                table.add_row(f"{name}.{key}", str(value))
+        console.print(table)
+
+    @app.command()
+    @handle_errors
+    def stats(
+        directory: Optional[Path] = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
+        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+        config: Optional[Path] = ConfigOption,
+    ) -> None:
+        """Summarise the catalog: cameras, lenses, years, formats, quality, GPS share."""
+        root = directory or Path(".")
+        settings = settings_from(config, catalog=catalog)
+        cat_path = settings.catalog_path(root)
+        if not Path(cat_path).is_file():
+            raise UsageError(f"no catalog at {cat_path}; run `imgengine analyze {display_path(root)}` first")
+        with Catalog(cat_path) as cat:
+            data = catalog_stats(cat, root if directory else None)
+        if json_out:
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            return
+        console.print(f"[bold]{data['photos']:,} photos[/] ({data['failed']:,} with errors), "
+                      f"{data['total_bytes'] / 1e9:.2f} GB, {data['gps_share']:.0%} with GPS")
+        for title in ("formats", "cameras", "lenses", "years", "quality"):
+            items = data[title]
+            if not items:
+                continue
+            t = Table(title=title, title_justify="left")
+            t.add_column(title[:-1] if title != "quality" else "bucket")
+            t.add_column("photos", justify="right")
+            for k, v in items.items():
+                t.add_row(str(k), f"{v:,}")
+            console.print(t)
+
+
+def _records_for(cat: Catalog, target: Path):
+    if target.is_file():
+        return list(cat.iter_records(paths=[target]))
+    return list(cat.iter_records(target))
+
+
+def catalog_stats(cat: Catalog, root: Path | None) -> dict:
+    formats: Counter = Counter()
+    cameras: Counter = Counter()
+    lenses: Counter = Counter()
+    years: Counter = Counter()
+    quality: Counter = Counter()
+    photos = failed = gps = total = 0
+    for rec in cat.iter_records(root):
+        if rec["status"] == "ignored":
+            continue
+        photos += 1
+        total += rec["size"]
+        failed += rec["status"] == "error"
+        formats[rec["format"] or "?"] += 1
+        meta = rec["results"].get("metadata", {})
+        cam = " ".join(x for x in (meta.get("make"), meta.get("model")) if x)
+        cameras[cam or "(unknown)"] += 1
+        if meta.get("lens_model"):
+            lenses[meta["lens_model"]] += 1
+        date = meta.get("datetime_original") or meta.get("create_date")
+        years[date[:4] if date else "(no date)"] += 1
+        gps += meta.get("gps_latitude") is not None
+        q = rec["results"].get("content", {}).get("quality")
+        if q:
+            quality[q] += 1
+    order = ["excellent", "good", "average", "poor"]
+    return {
+        "photos": photos, "failed": failed, "total_bytes": total,
+        "gps_share": gps / photos if photos else 0.0,
+        "formats": dict(formats.most_common()), "cameras": dict(cameras.most_common(20)),
+        "lenses": dict(lenses.most_common(20)), "years": dict(sorted(years.items())),
+        "quality": {q: quality[q] for q in order if quality[q]},
+    }

@@ -1,0 +1,1 @@
+"""Core: photos and formats, safe decoding, scanning, the catalog and the analysis pipeline."""

@@ -1,0 +1,315 @@
+"""The SQLite catalog: one row per file, one row per (file, analyzer) result, numbered migrations.
+
+Paths are stored as the file system's bytes (``os.fsencode``) so that non-UTF-8 names round-trip
+exactly; ``display_path`` holds a printable form. The database runs in WAL mode and is written in
+batched transactions, so an interrupted run leaves it consistent and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from ..errors import CatalogError
+from .photo import display_path
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+def migration(version: int):
+    def register(fn: Callable[[sqlite3.Connection], None]):
+        MIGRATIONS[version] = fn
+        return fn
+    return register
+
+
+@migration(1)
+def _initial_schema(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            path BLOB NOT NULL UNIQUE,
+            display_path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            format TEXT,
+            extension_mismatch INTEGER NOT NULL DEFAULT 0,
+            sha256 TEXT,
+            status TEXT NOT NULL DEFAULT 'ok',
+            error TEXT,
+            analyzed_at REAL,
+            updated_at REAL
+        );
+        CREATE INDEX photos_sha256 ON photos(sha256);
+        CREATE INDEX photos_size ON photos(size);
+        CREATE TABLE results (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            analyzer TEXT NOT NULL,
+            version TEXT NOT NULL,
+            data TEXT,
+            error TEXT,
+            updated_at REAL,
+            PRIMARY KEY (photo_id, analyzer)
+        );
+        CREATE INDEX results_analyzer ON results(analyzer);
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            command TEXT,
+            root TEXT,
+            started_at REAL,
+            finished_at REAL,
+            summary TEXT
+        );
+        """
+    )
+
+
+def path_key(path: os.PathLike | str) -> bytes:
+    """The catalog key of a path: its absolute form as file-system bytes."""
+    return os.fsencode(os.path.abspath(path))
+
+
+def key_to_path(key: bytes) -> Path:
+    return Path(os.fsdecode(key))
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    id: int
+    size: int
+    mtime_ns: int
+    status: str
+    versions: dict[str, str]
+
+
+def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
+    text = str(exc)
+    if "disk is full" in text or "database or disk is full" in text:
+        return CatalogError(f"catalog {path}: the disk is full; free some space and run again "
+                            "(results written so far are kept)")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return CatalogError(f"catalog {path}: cannot write ({text}); choose another place with --catalog")
+    return CatalogError(f"catalog {path}: {text}")
+
+
+class Catalog:
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = Path(path)
+        try:
+            if readonly:
+                uri = f"file:{self.path}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, timeout=30)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except OSError as exc:
+            raise CatalogError(f"catalog {self.path}: cannot create its folder: {exc.strerror or exc}; "
+                               "choose another place with --catalog")
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise CatalogError(f"catalog {self.path} has schema {current}, newer than this imgengine "
+                               f"({SCHEMA_VERSION}); upgrade imgengine")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.db:
+                MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- reads -----------------------------------------------------------------------------------
+    def known_files(self, root: Path | None = None) -> dict[bytes, KnownFile]:
+        """Stat identity and stored analyzer versions of every file (under ``root`` when given)."""
+        params: tuple = ()
+        where = ""
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where = "WHERE substr(p.path, 1, ?) = ?"
+            params = (len(prefix), prefix)
+        rows = self.db.execute(
+            f"SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
+            f"group_concat(r.analyzer || '=' || r.version, char(31)) AS versions "
+            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
+        out = {}
+        for row in rows:
+            versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
+            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
+        return out
+
+    def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM photos WHERE sha256 = ?", (sha256,)).fetchall()
+        return [self._photo_row(r) for r in rows]
+
+    def get(self, path: os.PathLike | str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM photos WHERE path = ?", (path_key(path),)).fetchone()
+        return self._record(row) if row else None
+
+    def get_by_id(self, photo_id: int) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None
+                     ) -> Iterator[dict[str, Any]]:
+        """Full records (photo fields + ``results``) in path order."""
+        if paths is not None:
+            for p in paths:
+                rec = self.get(p)
+                if rec:
+                    yield rec
+            return
+        where, params = "", ()
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
+        photos = self.db.execute(f"SELECT * FROM photos p {where} ORDER BY p.path", params).fetchall()
+        results: dict[int, dict[str, Any]] = {}
+        for r in self.db.execute(
+                f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params):
+            results.setdefault(r["photo_id"], {})[r["analyzer"]] = self._result_value(r)
+        for row in photos:
+            rec = self._photo_row(row)
+            rec["results"] = results.get(row["id"], {})
+            yield rec
+
+    def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
+        """(photo fields, analyzer data) for every photo with a successful result of ``analyzer``."""
+        where, params = "", (analyzer,)
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where, params = "AND substr(p.path, 1, ?) = ?", (analyzer, len(prefix), prefix)
+        for row in self.db.execute(
+                f"SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
+                f"WHERE r.analyzer = ? AND r.data IS NOT NULL {where} ORDER BY p.path", params):
+            yield self._photo_row(row), json.loads(row["rdata"])
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+
+    def _photo_row(self, row: sqlite3.Row) -> dict[str, Any]:
+        key = bytes(row["path"])
+        return {
+            "id": row["id"], "path": key_to_path(key), "display_path": row["display_path"],
+            "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
+            "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
+            "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
+        }
+
+    @staticmethod
+    def _result_value(r: sqlite3.Row) -> dict[str, Any]:
+        if r["data"] is None:
+            return {"_version": r["version"], "_error": r["error"]}
+        data = json.loads(r["data"])
+        data["_version"] = r["version"]
+        return data
+
+    def _record(self, row: sqlite3.Row) -> dict[str, Any]:
+        rec = self._photo_row(row)
+        rec["results"] = {r["analyzer"]: self._result_value(r) for r in
+                          self.db.execute("SELECT * FROM results WHERE photo_id = ?", (row["id"],))}
+        return rec
+
+    # -- writes ----------------------------------------------------------------------------------
+    def write_outcomes(self, outcomes: Iterable["FileOutcomeLike"]) -> None:
+        """Store a batch of analysis outcomes in one transaction."""
+        now = time.time()
+        try:
+            with self.db:
+                for o in outcomes:
+                    key = path_key(o.path)
+                    row = self.db.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()
+                    fields = (o.size, o.mtime_ns, o.format, int(o.extension_mismatch), o.sha256, o.status,
+                              o.error, now, now)
+                    if row is None:
+                        cur = self.db.execute(
+                            "INSERT INTO photos (path, display_path, size, mtime_ns, format, extension_mismatch, "
+                            "sha256, status, error, analyzed_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            (key, display_path(o.path), *fields))
+                        photo_id = cur.lastrowid
+                    else:
+                        photo_id = row["id"]
+                        if o.replace_results:
+                            self.db.execute("DELETE FROM results WHERE photo_id = ?", (photo_id,))
+                        self.db.execute(
+                            "UPDATE photos SET size=?, mtime_ns=?, format=?, extension_mismatch=?, "
+                            "sha256=coalesce(?, sha256), status=?, error=?, analyzed_at=?, updated_at=? WHERE id=?",
+                            (*fields, photo_id))
+                    for name, (version, data, error) in o.results.items():
+                        self.db.execute(
+                            "INSERT OR REPLACE INTO results (photo_id, analyzer, version, data, error, updated_at) "
+                            "VALUES (?,?,?,?,?,?)",
+                            (photo_id, name, version, None if data is None else json.dumps(data, ensure_ascii=False),
+                             error, now))
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+
+    def move_path(self, old: os.PathLike | str, new: os.PathLike | str, mtime_ns: int | None = None) -> bool:
+        """Record that a file moved (rename/organise/duplicate actions, or a move found by sha256)."""
+        try:
+            with self.db:
+                cur = self.db.execute(
+                    "UPDATE photos SET path=?, display_path=?, mtime_ns=coalesce(?, mtime_ns), updated_at=? "
+                    "WHERE path=?", (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
+                                     path_key(old)))
+                return cur.rowcount > 0
+        except sqlite3.IntegrityError:
+            raise CatalogError(f"catalog already has an entry for {display_path(new)}")
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+
+    def remove(self, path: os.PathLike | str) -> bool:
+        with self.db:
+            return self.db.execute("DELETE FROM photos WHERE path = ?", (path_key(path),)).rowcount > 0
+
+    def record_run(self, run_id: str, command: str, root: str, started_at: float, finished_at: float,
+                   summary: dict[str, Any]) -> None:
+        try:
+            with self.db:
+                self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?)",
+                                (run_id, command, root, started_at, finished_at, json.dumps(summary)))
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+
+
+class FileOutcomeLike:  # documentation of what write_outcomes reads (see pipeline.FileOutcome)
+    path: Path
+    size: int
+    mtime_ns: int
+    format: str | None
+    extension_mismatch: bool
+    sha256: str | None
+    status: str
+    error: str | None
+    replace_results: bool
+    results: dict[str, tuple[str, dict | None, str | None]]

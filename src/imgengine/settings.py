@@ -1,0 +1,168 @@
+"""Settings: built-in defaults < YAML config file < IMGENGINE_* environment < command-line flags.
+
+A ``Settings`` object is built once by the CLI and passed down explicitly; no module keeps mutable
+global state. Every field can be set in YAML by its name, and in the environment as
+``IMGENGINE_<NAME>`` (upper case), e.g. ``IMGENGINE_WORKERS=4``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("~/.config/imgengine/config.yaml")
+ENV_PREFIX = "IMGENGINE_"
+
+DEFAULT_SKIP_DIRS = (
+    ".git", ".hg", ".svn", "@eaDir", ".thumbnails", ".imgengine", "$RECYCLE.BIN",
+    "System Volume Information", ".Trash", ".Trashes", ".Spotlight-V100", ".fseventsd",
+    "__pycache__", "node_modules", "lost+found",
+)
+
+
+@dataclass
+class Settings:
+    # scanning
+    skip_hidden: bool = True
+    skip_dirs: tuple[str, ...] = DEFAULT_SKIP_DIRS
+    follow_symlinks: bool = True
+    # decoding
+    analysis_size: int = 1024          # long side of the pixels the analyzers share
+    max_pixels: int = 180_000_000      # decompression-bomb guard (pixels in the declared size)
+    # pipeline
+    workers: int = 0                   # 0 = all cores
+    batch_commit: int = 200            # rows per SQLite transaction
+    force: bool = False
+    analyzers: tuple[str, ...] = ()    # empty = all registered analyzers
+    # content thresholds
+    blur_threshold: float = 100.0      # variance of Laplacian below this = blurry
+    # locations
+    catalog: Path | None = None        # default <dir>/.imgengine/catalog.db
+    log_dir: Path = Path("logs")
+    models_dir: Path = Path("models")
+    # vision (used by the ML stage)
+    vision: bool = True
+    device: str = "auto"
+    batch_size: str = "auto"
+    clip_model: str = "openai/clip-vit-base-patch32"
+    detr_model: str = "facebook/detr-resnet-50"
+    detr_threshold: float = 0.7
+    # output
+    quiet: bool = False
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def effective_workers(self) -> int:
+        if self.workers and self.workers > 0:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not Linux
+            return max(1, os.cpu_count() or 1)
+
+    def catalog_path(self, root: Path) -> Path:
+        if self.catalog is not None:
+            return Path(self.catalog).expanduser()
+        return Path(root) / ".imgengine" / "catalog.db"
+
+
+def _coerce(name: str, typ: Any, value: Any) -> Any:
+    """Turn a YAML or environment value into the field's type, with a clear error."""
+    try:
+        if value is None:
+            return None
+        if typ is bool or typ == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if typ is int:
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+        origin = getattr(typ, "__origin__", None)
+        if origin is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        # Path or Path | None
+        if value == "":
+            return None
+        return Path(str(value)).expanduser()
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} (expected {getattr(typ, '__name__', typ)})")
+
+
+_HINTS: dict[str, Any] | None = None
+
+
+def _field_types() -> dict[str, Any]:
+    global _HINTS  # cache of static type information only, not settings state
+    if _HINTS is None:
+        hints = get_type_hints(Settings)
+        out = {}
+        for f in fields(Settings):
+            t = hints[f.name]
+            args = getattr(t, "__args__", ())
+            if type(None) in args and len(args) == 2:  # Optional[X]
+                t = next(a for a in args if a is not type(None))
+            out[f.name] = t
+        _HINTS = out
+    return _HINTS
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
+    types = _field_types()
+    changes = {}
+    for key, value in values.items():
+        name = key.replace("-", "_").lower()
+        if name not in types:
+            raise ConfigError(f"{source}: unknown setting {key!r}")
+        changes[name] = _coerce(name, types[name], value)
+    return settings.replace(**changes)
+
+
+def load_settings(
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from the layers, lowest first. ``overrides`` are flags (None = not given)."""
+    settings = Settings()
+    path = Path(config_path).expanduser() if config_path else DEFAULT_CONFIG_PATH.expanduser()
+    if config_path and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(f"cannot read config {path}: {str(exc).splitlines()[0]}")
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path}: expected a mapping of setting: value")
+        settings = _apply(settings, data, f"config {path}")
+    env = os.environ if environ is None else environ
+    env_values = {
+        k[len(ENV_PREFIX):]: v for k, v in env.items()
+        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() in _field_types()
+    }
+    settings = _apply(settings, env_values, "environment")
+    if overrides:
+        settings = _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")
+    return settings
+
+
+__all__ = ["Settings", "load_settings", "DEFAULT_SKIP_DIRS", "field"]
