@@ -1,16 +1,21 @@
-"""Hashes: sha256 of the file's bytes, and pHash / dHash / wHash (imagehash) of the upright pixels."""
+"""Hashes: sha256 of the file's bytes; pHash / dHash / wHash (imagehash) of the upright pixels; and a
+32x32 grey thumbnail that the duplicate finder uses to *verify* a candidate pair (alignment-tolerant
+residual), because 64-bit hashes alone cannot tell a copy from a near-identical different photo."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 
 import imagehash
+import numpy as np
 from PIL import Image
 
 from .base import AnalysisInput, Analyzer, Result
 
 CHUNK = 1 << 20
+THUMB_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,9 @@ class HashResult(Result):
     phash: str | None      # 64-bit hashes as 16 hex digits
     dhash: str | None
     whash: str | None
+    thumb: str | None = None   # base64 of THUMB_SIZE x THUMB_SIZE 8-bit grey, upright, aspect ignored
+    width: int | None = None   # upright pixel size of the full image (not of the analysis pixels)
+    height: int | None = None
 
 
 def sha256_file(item: AnalysisInput) -> str:
@@ -32,23 +40,43 @@ def sha256_file(item: AnalysisInput) -> str:
     return h.hexdigest()
 
 
-def perceptual_hashes(image: Image.Image) -> tuple[str, str, str]:
-    """pHash, dHash and wHash of an upright image. The image is first reduced to a 256-px grey
-    image (area-averaged), which the hashes' own 8..64-px reductions cannot tell from the original."""
+def _grey_256(image: Image.Image) -> Image.Image:
     gray = image.convert("L")
     if max(gray.size) > 256:
         gray.thumbnail((256, 256), Image.Resampling.BOX)
+    return gray
+
+
+def perceptual_hashes(image: Image.Image) -> tuple[str, str, str]:
+    """pHash, dHash and wHash of an upright image. The image is first reduced to a 256-px grey
+    image (area-averaged), which the hashes' own 8..64-px reductions cannot tell from the original."""
+    gray = _grey_256(image)
     return (str(imagehash.phash(gray)), str(imagehash.dhash(gray)),
             str(imagehash.whash(gray, image_scale=64)))
 
 
+def grey_thumb(gray: Image.Image) -> str:
+    small = gray.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BOX)
+    return base64.b64encode(np.asarray(small, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def decode_thumb(text: str) -> np.ndarray:
+    """The stored thumbnail as a float32 (THUMB_SIZE, THUMB_SIZE) array."""
+    raw = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+    return raw.reshape(THUMB_SIZE, THUMB_SIZE).astype(np.float32)
+
+
 class HashAnalyzer(Analyzer):
     name = "hashes"
-    version = "1"
+    version = "2"
     needs_pixels = True
-    description = "sha256 of the bytes; pHash, dHash, wHash of the upright pixels"
+    description = "sha256 of the bytes; pHash, dHash, wHash and a 32x32 verification thumbnail of the upright pixels"
 
     def analyze(self, item: AnalysisInput) -> HashResult:
         sha = sha256_file(item)
-        p, d, w = perceptual_hashes(item.pixels.image)
-        return HashResult(sha256=sha, phash=p, dhash=d, whash=w)
+        pixels = item.pixels
+        gray = _grey_256(pixels.image)
+        w, h = pixels.upright_size
+        return HashResult(sha256=sha, phash=str(imagehash.phash(gray)), dhash=str(imagehash.dhash(gray)),
+                          whash=str(imagehash.whash(gray, image_scale=64)), thumb=grey_thumb(gray),
+                          width=w, height=h)

@@ -1,0 +1,55 @@
+"""From a folder to duplicate groups: bring the catalog up to date (only files it does not know, or that
+changed, are analysed), load every catalogued photo's signals, find the groups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ...core.catalog import Catalog
+from ...core.pipeline import Progress, run_analysis
+from ...logs import RunLogger
+from ...settings import Settings
+from .finder import DedupParams, find_duplicates
+from .model import FindResult, PhotoEntry
+
+# what the duplicate finder needs from the catalog; content (quality) and clip are used when present
+NEEDED_ANALYZERS = ("metadata", "hashes")
+
+
+def load_entries(catalog: Catalog, root: Path | None = None) -> list[PhotoEntry]:
+    return [PhotoEntry.from_record(rec) for rec in catalog.iter_records(root)
+            if rec["status"] == "ok" or (rec.get("results") or {}).get("hashes")]
+
+
+def scan_duplicates(root: Path, settings: Settings, params: DedupParams | None = None, *,
+                    analyze: bool = True, whole_catalog: bool = False, progress: Progress | None = None,
+                    logger: RunLogger | None = None) -> tuple[FindResult, dict[str, Any] | None, Path]:
+    """Analyse what is new under ``root`` (unless ``analyze`` is False), then find groups.
+
+    With ``whole_catalog`` (a shared ``--catalog``), photos under ``root`` are compared against every
+    photo in the catalog, and groups that touch ``root`` are reported.
+    Returns (result, analysis summary or None, catalog path).
+    """
+    params = params or DedupParams()
+    root = Path(root)
+    cat_path = settings.catalog_path(root)
+    summary = None
+    if analyze:
+        wanted = tuple(settings.analyzers) or NEEDED_ANALYZERS
+        if settings.analyzers:
+            wanted = tuple(dict.fromkeys((*settings.analyzers, *NEEDED_ANALYZERS)))
+        run = run_analysis(root, settings.replace(analyzers=wanted), progress=progress, logger=logger)
+        summary = run.summary
+        cat_path = run.catalog_path
+    with Catalog(cat_path) as cat:
+        if whole_catalog:
+            entries = load_entries(cat, None)
+            base = os.path.abspath(root)
+            prefix = base.rstrip(os.sep) + os.sep
+            scope = {e.id for e in entries if str(e.path).startswith(prefix) or str(e.path) == base}
+        else:
+            entries = load_entries(cat, root if root.is_dir() else None)
+            scope = None
+    return find_duplicates(entries, params, scope), summary, cat_path
