@@ -247,3 +247,13 @@ def test_undo_twice_is_harmless(tmp_path):
     assert undo(state, j.run_id).restored == 1
     rep = undo(state, j.run_id)
     assert rep.restored == 0 and rep.already_undone == 1 and a.exists()
+
+
+def test_relative_paths_are_journaled_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "a" / "x.jpg", b"x")
+    with Journal.begin(Path(".imgengine"), "t", {}) as j:
+        j.move(Path("a/x.jpg"), Path("b/x.jpg"))
+    monkeypatch.chdir(tmp_path / "b")
+    assert undo(tmp_path / ".imgengine").restored == 1
+    assert (tmp_path / "a" / "x.jpg").read_bytes() == b"x"

@@ -330,6 +330,14 @@ class UndoReport:
                 "problems": self.problems}
 
 
+def _absolute(step: Step) -> Step:
+    """Journals hold absolute paths, so that undo works from any folder."""
+    step.src = Path(os.path.abspath(step.src))
+    if step.dst is not None:
+        step.dst = Path(os.path.abspath(step.dst))
+    return step
+
+
 def journal_dir(state_dir: Path) -> Path:
     return Path(state_dir) / "journal"
 
@@ -360,7 +368,7 @@ class Journal:
 
     @classmethod
     def begin(cls, state_dir: Path, command: str, args: dict, catalog: Catalog | None = None) -> Journal:
-        state_dir = Path(state_dir)
+        state_dir = Path(os.path.abspath(state_dir))
         settle_interrupted(state_dir, catalog)
         jdir = journal_dir(state_dir)
         try:
@@ -427,7 +435,7 @@ class Journal:
         its operations are done one by one, each followed by its done record. A full disk stops the
         run (raised as JournalError after the journal is finished as "failed")."""
         results: list[StepResult] = []
-        pending = list(steps)
+        pending = [_absolute(s) for s in steps]
         taken: set[str] = set()
         for start in range(0, len(pending), CHUNK):
             chunk = pending[start:start + CHUNK]
