@@ -35,6 +35,9 @@ def _register() -> None:
     from . import history as _history  # undo, history: shared by every file-changing command
 
     _history.register(app)
+    from . import organize as _organize  # rename, organize
+
+    _organize.register(app)
 
 
 _register()

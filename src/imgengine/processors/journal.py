@@ -440,10 +440,13 @@ class Journal:
         for start in range(0, len(pending), CHUNK):
             chunk = pending[start:start + CHUNK]
             prepared = []
+            leaving: set[str] = set()   # sources this chunk moves away before later steps run
             for step in chunk:
                 self._n += 1
                 n = self._n
-                ready = self._prepare(n, step, taken)
+                ready = self._prepare(n, step, taken, leaving)
+                if not isinstance(ready, StepResult) and step.op in ("move", "trash", "hardlink"):
+                    leaving.add(str(step.src).casefold())
                 if isinstance(ready, StepResult):
                     self._write({"type": "step", "n": n, "op": step.op, "src": encode_path(step.src),
                                  "dst": encode_path(step.dst) if step.dst else None, "status": ready.status,
@@ -500,7 +503,8 @@ class Journal:
         self._sync()
         return results
 
-    def _prepare(self, n: int, step: Step, taken: set[str]) -> StepResult | tuple[Path | None, int, str]:
+    def _prepare(self, n: int, step: Step, taken: set[str], leaving: set[str] | None = None
+                 ) -> StepResult | tuple[Path | None, int, str]:
         """Check the source against the plan, hash it, and choose the real target (never an existing file)."""
         src = step.src
         try:
@@ -527,7 +531,8 @@ class Journal:
         else:
             dst = step.dst
             assert dst is not None
-            if os.path.lexists(dst) or str(dst).casefold() in taken:
+            key = str(dst).casefold()
+            if key in taken or (os.path.lexists(dst) and not (leaving and key in leaving)):
                 if step.on_exists == "error":
                     return StepResult(n, step.op, src, dst, "failed", f"target exists: {display_path(dst)}")
                 same_file = False
@@ -557,7 +562,13 @@ class Journal:
         if step.op in ("move", "trash"):
             mkdirs = _makedirs(dst.parent)
             try:
-                how = rename_noreplace(src, dst)
+                try:
+                    how = rename_noreplace(src, dst)
+                except FileExistsError:
+                    if step.on_exists != "suffix":
+                        raise
+                    dst = next_free_name(dst)   # appeared since this chunk was planned
+                    how = rename_noreplace(src, dst)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     _remove_empty_dirs(mkdirs)
