@@ -211,8 +211,14 @@ def _make_item(f: tuple[Path, int, int, str], known: dict[bytes, tuple[dict, dic
         meta = analyzer.analyze(AnalysisInput(photo, settings)).to_dict()
     except Exception:  # noqa: BLE001 - any unreadable header: the date chain falls back to the name and mtime
         meta = {}
-    if not meta.get("datetime_original") or not meta.get("create_date"):
-        meta = {**_extra_dates(path), **{k: v for k, v in meta.items() if v not in (None, "", ())}}
+    if not meta.get("datetime_original") or not meta.get("create_date") or \
+            len(meta.get("datetime_original") or "") <= 19:
+        extra = _extra_dates(path)
+        for key, value in extra.items():
+            mine = meta.get(key)
+            # fill gaps; prefer the same time with its UTC offset (EXIF OffsetTime*) when the analyzer lacks it
+            if not mine or (isinstance(mine, str) and value.startswith(mine) and len(value) > len(mine)):
+                meta[key] = value
     return Item(path, size, mtime_ns, fmt, meta, {"metadata": meta}, None, meta_source="file")
 
 
@@ -308,7 +314,7 @@ def _same_bytes(a: Path, a_size: int, a_sha: str | None, b: Path) -> bool:
 
 
 def build_actions(plan: Plan, items: list[Item], targets: list[tuple[Path, str]], op: str,
-                  normalize_ext: bool = False) -> None:
+                  normalize_ext: bool = False, read_only: str = "copy") -> None:
     """Turn (folder, new primary name) per item into actions, resolving collisions group by group."""
     leaving: dict[str, int] = {}   # casefolded source paths that will move away (name becomes free)
     for idx, (item, (folder, name)) in enumerate(zip(items, targets, strict=True)):
@@ -326,11 +332,16 @@ def build_actions(plan: Plan, items: list[Item], targets: list[tuple[Path, str]]
         if item.date is not None and item.date.note:
             note = item.date.note
         this_op = op
-        if op == "move" and not os.access(item.path.parent, os.W_OK):
-            this_op = "copy"
-            note = "source folder is read-only: copied, not moved"
         status = "planned"
-        if primary_dst == item.path or (this_op == "move" and _same_file(item.path, primary_dst)
+        if op == "move" and not os.access(item.path.parent, os.W_OK):
+            if read_only == "copy":
+                this_op = "copy"
+                note = "source folder is read-only: copied, not moved"
+            else:
+                status, note = "skip", "folder is read-only: not renamed"
+        if status == "skip":
+            pass
+        elif primary_dst == item.path or (this_op == "move" and _same_file(item.path, primary_dst)
                                         and primary_dst.name == item.path.name):
             status, note = "skip", "already in place"
         else:

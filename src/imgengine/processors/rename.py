@@ -59,5 +59,5 @@ def plan_rename(root: Path, template_text: str, settings: Settings, catalog: Cat
     plan = Plan("rename", root, root, skipped=left)
     names = render_names(items, template, normalize_ext)
     build_actions(plan, items, [(it.path.parent, n) for it, n in zip(items, names, strict=True)], "move",
-                  normalize_ext)
+                  normalize_ext, read_only="skip")
     return plan
