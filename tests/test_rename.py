@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import piexif
@@ -109,7 +109,7 @@ def test_dates_in_file_names(name, expected):
 
 def test_fallback_chain_each_source():
     p = Path("/x/IMG_20180102_030405.jpg")
-    mt = int(datetime(2017, 1, 1, 12, 0, tzinfo=timezone.utc).timestamp() * 1e9)
+    mt = int(datetime(2017, 1, 1, 12, 0, tzinfo=UTC).timestamp() * 1e9)
     full = {"datetime_original": "2019-07-04T18:32:11", "date_source": "EXIF:DateTimeOriginal",
             "create_date": "2019-07-05T10:00:00", "xmp_date": "2019-07-06T10:00:00"}
     assert resolve_date(full, p, mt).source == "EXIF:DateTimeOriginal"
@@ -120,11 +120,11 @@ def test_fallback_chain_each_source():
     assert d.source.startswith("XMP") and d.value.utcoffset() == timedelta(hours=2)
     assert resolve_date({}, p, mt).source == "filename"
     d = resolve_date({}, Path("/x/IMG_1234.jpg"), mt)
-    assert d.source == "mtime" and d.value.astimezone(timezone.utc).year == 2017
+    assert d.source == "mtime" and d.value.astimezone(UTC).year == 2017
 
 
 def test_implausible_dates_fall_through_with_a_note():
-    mt = int(datetime(2016, 5, 5, tzinfo=timezone.utc).timestamp() * 1e9)
+    mt = int(datetime(2016, 5, 5, tzinfo=UTC).timestamp() * 1e9)
     d = resolve_date({"datetime_original": "1970-01-01T00:00:00", "create_date": "2999-01-01T00:00:00"},
                      Path("/x/a.jpg"), mt)
     assert d.source == "mtime" and "1971" in d.note and "future" in d.note
@@ -275,7 +275,7 @@ def test_rename_chain_and_cycle_lose_nothing(tmp_path):
     make_jpeg(tmp_path / "2.jpg", "2019:07:04 18:32:11", color=(2, 2, 2))
     before = sorted(snapshot(tmp_path).values())
     # "{counter}" in date order: 2.jpg -> 1.jpg and 1.jpg -> 2.jpg: a swap
-    plan, results = do_rename(tmp_path, "{counter}")
+    _plan, results = do_rename(tmp_path, "{counter}")
     assert sorted(snapshot(tmp_path).values()) == before
     assert all(r.status == "done" for r in results), [r.reason for r in results]
     assert (tmp_path / "1.jpg").exists() or (tmp_path / "1_1.jpg").exists()
@@ -288,7 +288,7 @@ def test_long_names_and_slash_lookalikes_and_non_utf8(tmp_path):
     raw = os.fsencode(tmp_path) + b"/bad\xff\xfename.jpg"
     make_jpeg(Path(os.fsdecode(raw)), "2019:07:05 10:00:00")
     before = snapshot(tmp_path)
-    plan, results = do_rename(tmp_path, "{model|\"none\"}_{stem}")
+    _plan, results = do_rename(tmp_path, "{model|\"none\"}_{stem}")
     assert all(r.status == "done" for r in results)
     for p in tmp_path.iterdir():
         assert len(os.fsencode(p.name)) <= 255

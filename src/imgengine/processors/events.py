@@ -64,12 +64,16 @@ def assign_events(items: list[Item], gap: timedelta = timedelta(hours=4), distan
         last_time = t
         if place is not None:
             last_place = place
+    used: Counter = Counter()
     for members in groups:
         start, end = _wall(items[members[0]]), _wall(items[members[-1]])
         labels = Counter(lbl for i in members
                          for lbl in [items[i].meta.get("city") or items[i].tag] if lbl)
         label = labels.most_common(1)[0][0] if labels else None
         name = event_name(start, end, label)
+        used[name] += 1
+        if used[name] > 1:          # two events on the same day(s) without a label to tell them apart
+            name = f"{name} ({used[name]})"
         for i in members:
             names[i] = name
     return names

@@ -212,7 +212,7 @@ def _make_item(f: tuple[Path, int, int, str], known: dict[bytes, tuple[dict, dic
     except Exception:  # noqa: BLE001 - any unreadable header: the date chain falls back to the name and mtime
         meta = {}
     if not meta.get("datetime_original") or not meta.get("create_date") or \
-            len(meta.get("datetime_original") or "") <= 19:
+            len(meta.get("datetime_original") or "") <= 19 or meta.get("gps_latitude") is None:
         extra = _extra_dates(path)
         for key, value in extra.items():
             mine = meta.get(key)
@@ -229,6 +229,7 @@ def _extra_dates(path: Path) -> dict[str, Any]:
         with Image.open(path) as img:
             exif = img.getexif()
             ifd = exif.get_ifd(0x8769) if exif else {}
+            gps = exif.get_ifd(0x8825) if exif else {}
             xmp = img.info.get("xmp") or img.info.get("XML:com.adobe.xmp")
     except Exception:  # noqa: BLE001 - any unreadable header: no extra dates
         return out
@@ -248,6 +249,12 @@ def _extra_dates(path: Path) -> dict[str, Any]:
             if off and len(off) == 6 and off[0] in "+-":
                 iso += off
             out[key] = iso
+    try:
+        lat, lon = _gps_degrees(gps.get(2), gps.get(1)), _gps_degrees(gps.get(4), gps.get(3))
+        if lat is not None and lon is not None and (lat, lon) != (0.0, 0.0):
+            out["gps_latitude"], out["gps_longitude"] = lat, lon
+    except (TypeError, ValueError, ZeroDivisionError):
+        pass
     if xmp:
         import re
 
@@ -259,6 +266,14 @@ def _extra_dates(path: Path) -> dict[str, Any]:
                 out["xmp_date_source"] = "XMP:" + name.split(":")[1]
                 break
     return out
+
+
+def _gps_degrees(dms: Any, ref: Any) -> float | None:
+    if not dms or len(dms) != 3:
+        return None
+    value = float(dms[0]) + float(dms[1]) / 60 + float(dms[2]) / 3600
+    ref = ref.decode() if isinstance(ref, bytes) else (ref or "")
+    return -value if ref.strip("\x00 ").upper() in ("S", "W") else value
 
 
 def top_tag(results: dict[str, Any], meta: dict[str, Any]) -> str | None:
