@@ -80,6 +80,37 @@ class DecodedImage:
         """8-bit luminance (ITU-R BT.601), the same formula as Pillow's convert('L')."""
         return np.asarray(self.image.convert("L"))
 
+    @cached_property
+    def work(self) -> Image.Image:
+        """The shared working copy for CPU measures: RGB, long side <= WORK_SIZE (512).
+
+        Sharpness, noise, exposure, colours and perceptual hashes are all defined on this fixed size,
+        so they compare across photos of any resolution and cost the same for every file."""
+        img = self.image
+        factor = max(img.size) // WORK_SIZE
+        if factor >= 2:
+            img = img.reduce(factor)  # box filter over whole pixels: fast and alias-free
+        if max(img.size) > WORK_SIZE:
+            img = img.resize(_fit(img.size, WORK_SIZE), Image.Resampling.BILINEAR)
+        return img
+
+    @cached_property
+    def work_rgb(self) -> np.ndarray:
+        return np.asarray(self.work)
+
+    @cached_property
+    def work_gray(self) -> np.ndarray:
+        return np.asarray(self.work.convert("L"))
+
+
+WORK_SIZE = 512
+
+
+def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    w, h = size
+    scale = longest / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
 
 def _orientation(img: Image.Image) -> int:
     try:
