@@ -85,7 +85,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             rec.message = message
         out.errors.append(rec.to_dict())
         out.status = "error"
-        if out.error is None:
+        if out.error is None or stage in ("read", "decode"):  # the root cause is the one to show
             out.error = f"[{stage}] {rec.message}"
         if stage == "read":  # nothing can run: mark every analyzer as attempted, so an unchanged
             for name in task.analyzers:  # bad file is not retried on every run (--force retries)
@@ -339,10 +339,16 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
             if len(pending) >= settings.batch_commit:
                 flush()
 
+        write_failed: list[CatalogError] = []
+
         def flush() -> None:
-            if pending:
+            if pending and not write_failed:  # after a failed write (disk full) stop writing at once
                 t = time.perf_counter()
-                catalog.write_outcomes(pending)
+                try:
+                    catalog.write_outcomes(pending)
+                except CatalogError as exc:
+                    write_failed.append(exc)
+                    raise
                 pending.clear()
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
 
