@@ -257,3 +257,28 @@ def test_relative_paths_are_journaled_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "b")
     assert undo(tmp_path / ".imgengine").restored == 1
     assert (tmp_path / "a" / "x.jpg").read_bytes() == b"x"
+
+
+def test_interrupted_run_can_be_completed(tmp_path):
+    files = [write(tmp_path / f"f{i}.jpg", bytes([i]) * 5) for i in range(3)]
+    state = tmp_path / ".imgengine"
+    j = Journal.begin(state, "organize", {})
+    j.move(files[0], tmp_path / "o" / "f0.jpg")
+    for f in files[1:]:    # planned (and fsynced) but the process died before doing them
+        j._n += 1
+        j._write({"type": "step", "n": j._n, "op": "move", "src": encode_path(f),
+                  "dst": encode_path(tmp_path / "o" / f.name), "size": 5,
+                  "sha256": hashlib.sha256(f.read_bytes()).hexdigest(), "status": "planned"}, sync=True)
+    j._fh.close()
+    lines = j.path.read_bytes().splitlines(keepends=True)
+    begin = json.loads(lines[0])
+    begin["pid"] = 2 ** 22 + 12346
+    j.path.write_bytes(json.dumps(begin).encode() + b"\n" + b"".join(lines[1:]))
+    done = jr.resume_or_rollback(state, j.run_id, mode="complete")
+    assert [r.status for r in done] == ["done", "done"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["f0.jpg", "f1.jpg", "f2.jpg"]
+    assert not any(f.exists() for f in files)
+    # and both runs undo back to the start
+    undo(state)
+    undo(state, j.run_id)
+    assert all(f.exists() for f in files)

@@ -371,3 +371,10 @@ def test_read_only_folder_is_not_renamed(tmp_path):
         assert plan.todo == [] and "read-only" in plan.actions[0].note
     finally:
         os.chmod(tmp_path / "ro", 0o755)
+
+
+def test_sha_field_without_catalog_hashes_the_file(tmp_path):
+    p = make_jpeg(tmp_path / "a.jpg", "2019:07:04 18:32:11")
+    import hashlib
+    plan = plan_rename(tmp_path, "{sha:10}", SETTINGS, None)
+    assert plan.todo[0].dst.name == hashlib.sha256(p.read_bytes()).hexdigest()[:10] + ".jpg"

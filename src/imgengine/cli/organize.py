@@ -43,13 +43,13 @@ def preview(plan: Plan, limit: int) -> None:
               f"{s['left_alone']} left alone", title_justify="left")
     t.add_column("from", overflow="fold")
     t.add_column("to", overflow="fold")
-    t.add_column("date (source)", no_wrap=True)
+    t.add_column("date (source)")
     t.add_column("note", overflow="fold")
     shown = todo if limit <= 0 else todo[:limit]
     for a in shown:
         date = "-"
         if a.date is not None and a.date.source != "none":
-            date = f"{a.date.value:%Y-%m-%d %H:%M:%S} ({a.date.source})"
+            date = f"{a.date.value:%Y-%m-%d %H:%M:%S} [dim]{a.date.source}[/]"
         op = "" if a.op == "move" or plan.command == "rename" else "[cyan]copy[/] "
         t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest), date if a.role == "photo" else f"[dim]{a.role}[/]",
                   a.note or "")
@@ -98,6 +98,9 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
 
             results = apply_plan(plan, journal, progress=advance)
         journal.finish("done")
+    except KeyboardInterrupt:
+        journal.finish("interrupted")
+        raise
     except BaseException:
         journal.finish("failed")
         raise

@@ -825,6 +825,8 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
             return "done", None
         return "not-done", None
     if dst_there and not src_there:
+        if st.sha256 and os.path.isfile(dst) and sha256_of(dst) != st.sha256:
+            return "missing", f"source gone and {display_path(dst)} holds other bytes"
         return "done", None
     if src_there and dst_there:
         try:

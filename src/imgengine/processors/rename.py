@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core.catalog import Catalog
 from ..errors import UsageError
 from ..settings import Settings
+from .journal import sha256_of
 from .plan import Item, Plan, build_actions, gather
 from .template import Context, Template
 
@@ -22,6 +23,13 @@ def render_names(items: list[Item], template: Template, normalize_ext: bool,
                  folder_of: callable = lambda it: it.path.parent, events: dict[int, str] | None = None
                  ) -> list[str]:
     """New file names (in ``items`` order). ``{seq}`` numbers files whose names would otherwise clash."""
+    if "sha" in template.fields:
+        for it in items:
+            if it.sha256 is None:   # not in the catalog: hash it now (only when the template asks)
+                try:
+                    it.sha256 = sha256_of(it.path)
+                except OSError:
+                    pass
     order = sorted(range(len(items)), key=lambda i: sort_key(items[i]))
     ctxs: dict[int, Context] = {}
     for counter, i in enumerate(order, start=1):
