@@ -312,3 +312,42 @@ def test_corpus_plan_has_a_date_for_every_readable_photo(tmp_path):
     photos = [a for a in plan.actions if a.role == "photo"]
     assert photos and all(a.date is not None for a in photos)
     assert all(str(a.dst).startswith(str(tmp_path / "lib")) for a in plan.actions)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A real 1 MiB file system (tmpfs) to fill up; skipped where mounting is not allowed."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                           check=False, capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        pytest.skip("cannot mount a tmpfs here")
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False, capture_output=True, timeout=10)
+
+
+def test_target_disk_full_mid_run_loses_nothing(tmp_path, tiny_fs):
+    from PIL import Image
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(12):       # ~175 KB each of noise: the 1 MiB target fills after a few
+        img = Image.frombytes("RGB", (384, 384), os.urandom(384 * 384 * 3))
+        img.save(src / f"IMG_{i:02d}.jpg", quality=95)
+    before = snapshot(src)
+    hashes = sorted(hashlib.sha256(v).hexdigest() for v in before.values())
+    r = runner.invoke(app, ["organize", str(src), str(tiny_fs / "lib"), "--move", "--apply", "--quiet",
+                            "--state-dir", str(tmp_path / "state")])
+    assert r.exit_code == 1 and "disk is full" in r.output, r.output
+    assert sorted(_hashes(src) + _hashes(tiny_fs / "lib")) == hashes
+    left = [n for _d, _s, fs in os.walk(tiny_fs) for n in fs if ".imgengine-tmp-" in n]
+    assert left == [], "no temporary copies are left behind"
+    assert 0 < len(files_below(tiny_fs / "lib")) < 12
+    assert history(tmp_path / "state")[-1].status == "failed"
+    rep = undo(tmp_path / "state")
+    assert rep.ok and snapshot(src) == before
