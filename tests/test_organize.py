@@ -351,3 +351,12 @@ def test_target_disk_full_mid_run_loses_nothing(tmp_path, tiny_fs):
     assert history(tmp_path / "state")[-1].status == "failed"
     rep = undo(tmp_path / "state")
     assert rep.ok and snapshot(src) == before
+
+
+def test_undated_photos_get_one_folder(tmp_path):
+    src = tmp_path / "in"
+    make_jpeg(src / "a.jpg", "1970:01:01 00:00:00")
+    os.utime(src / "a.jpg", (0, 0))               # and its mtime is 1970 too
+    plan = plan_organize(src, tmp_path / "lib", SETTINGS, None)
+    assert plan.todo[0].dst == tmp_path / "lib" / "undated" / "a.jpg"
+    assert "1971" in plan.todo[0].note

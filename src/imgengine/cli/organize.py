@@ -114,7 +114,8 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         doc.update(applied=True, run_id=journal.run_id, journal=display_path(journal.path), undo=undo_hint,
                    seconds=round(seconds, 3),
                    results={"done": len(done),
-                            "moved": [{"src": display_path(r.src), "dst": display_path(r.dst)} for r in done],
+                            "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
+                                        for r in done],
                             "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in skipped],
                             "failed": [{"src": display_path(r.src), "reason": r.reason} for r in failed]})
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")

@@ -69,8 +69,11 @@ def plan_organize(src: Path, dest: Path, settings: Settings, catalog: Catalog | 
     for i, it in enumerate(items):
         ctx = Context(it.path.name, it.date, it.meta, it.sha256, it.tag, events.get(i), i + 1, 0, normalize_ext)
         folder = dest
-        for t in folders:
-            folder = folder / fit_name(t.render(ctx), "")
+        if (it.date is None or it.date.source == "none") and "date" in fields:
+            folder = dest / "undated"       # not "undated/undated/..."
+        else:
+            for t in folders:
+                folder = folder / fit_name(t.render(ctx), "")
         targets.append((folder, names[i]))
     build_actions(plan, items, targets, op, normalize_ext)
     return plan
