@@ -282,3 +282,18 @@ def test_interrupted_run_can_be_completed(tmp_path):
     undo(state)
     undo(state, j.run_id)
     assert all(f.exists() for f in files)
+
+
+def test_a_reused_process_id_does_not_look_like_a_live_run(tmp_path):
+    a = write(tmp_path / "a.jpg", b"alpha")
+    state = tmp_path / ".imgengine"
+    j = Journal.begin(state, "t", {})
+    j.move(a, tmp_path / "b.jpg")
+    j._fh.close()                        # "killed": no finish record
+    assert history(state)[-1].status == "running"          # our own pid, same start time: alive
+    lines = j.path.read_bytes().splitlines(keepends=True)
+    begin = json.loads(lines[0])
+    begin["pid_start"] = "1"                                # same pid, but another process
+    j.path.write_bytes(json.dumps(begin).encode() + b"\n" + b"".join(lines[1:]))
+    assert history(state)[-1].status == "interrupted"
+    assert undo(state).restored == 1 and a.exists()

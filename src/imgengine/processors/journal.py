@@ -387,6 +387,7 @@ class Journal:
         j = cls(state_dir, run_id, path, fh, catalog)
         j._write({"type": "begin", "version": JOURNAL_VERSION, "run_id": run_id, "command": command,
                   "args": args, "started_at": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
+                  "pid_start": _process_start(os.getpid()),
                   "catalog": str(catalog.path) if catalog is not None else None}, sync=True)
         _fsync_dir(jdir)
         return j
@@ -703,7 +704,17 @@ def _read_journal(path: Path) -> _Parsed:
     return _Parsed(header, steps, finish, undo, path)
 
 
-def _pid_alive(pid: int | None, host: str | None) -> bool:
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), to tell a live run from a reused process id."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int | None, host: str | None, started: str | None = None) -> bool:
     if not pid or (host and host != socket.gethostname()):
         return False
     try:
@@ -711,7 +722,11 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    if started is not None:
+        now = _process_start(pid)
+        if now is not None and now != started:
+            return False          # the id was reused by another process: the run itself is gone
     return True
 
 
@@ -730,7 +745,7 @@ def _status_of(p: _Parsed) -> str:
     if undone:
         return "partly-undone"
     if p.finish is None:
-        return "running" if _pid_alive(p.header.get("pid"), p.header.get("host")) else "interrupted"
+        return "running" if _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")) else "interrupted"
     return p.finish.get("status", "done")
 
 
@@ -850,7 +865,7 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
             p = _read_journal(path)
         except (OSError, JournalError):
             continue
-        if p.finish is not None or _pid_alive(p.header.get("pid"), p.header.get("host")):
+        if p.finish is not None or _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")):
             continue
         recs = []
         for st in sorted(p.steps.values(), key=lambda s: s.n):
