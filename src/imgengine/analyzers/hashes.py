@@ -41,14 +41,15 @@ def sha256_file(item: AnalysisInput) -> str:
 
 
 def _grey_256(image: Image.Image) -> Image.Image:
-    gray = image.convert("L")
+    gray = image if image.mode == "L" else image.convert("L")
     if max(gray.size) > 256:
+        gray = gray.copy()
         gray.thumbnail((256, 256), Image.Resampling.BOX)
     return gray
 
 
 def perceptual_hashes(image: Image.Image) -> tuple[str, str, str]:
-    """pHash, dHash and wHash of an upright image. The image is first reduced to a 256-px grey
+    """pHash, dHash and wHash of an upright (grey or colour) image. It is first reduced to a 256-px grey
     image (area-averaged), which the hashes' own 8..64-px reductions cannot tell from the original."""
     gray = _grey_256(image)
     return (str(imagehash.phash(gray)), str(imagehash.dhash(gray)),
@@ -75,7 +76,7 @@ class HashAnalyzer(Analyzer):
     def analyze(self, item: AnalysisInput) -> HashResult:
         sha = sha256_file(item)
         pixels = item.pixels
-        gray = _grey_256(pixels.image)
+        gray = _grey_256(Image.fromarray(pixels.work_gray))  # the shared 512-px working copy
         w, h = pixels.upright_size
         return HashResult(sha256=sha, phash=str(imagehash.phash(gray)), dhash=str(imagehash.dhash(gray)),
                           whash=str(imagehash.whash(gray, image_scale=64)), thumb=grey_thumb(gray),

@@ -32,6 +32,12 @@ def _register() -> None:
     from . import analyze as _analyze
 
     _analyze.register(app)
+    from . import history as _history  # undo, history: shared by every file-changing command
+
+    _history.register(app)
+    from . import organize as _organize  # rename, organize
+
+    _organize.register(app)
 
 
 _register()

@@ -85,8 +85,11 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             rec.message = message
         out.errors.append(rec.to_dict())
         out.status = "error"
-        if out.error is None:
+        if out.error is None or stage in ("read", "decode"):  # the root cause is the one to show
             out.error = f"[{stage}] {rec.message}"
+        if stage == "read":  # nothing can run: mark every analyzer as attempted, so an unchanged
+            for name in task.analyzers:  # bad file is not retried on every run (--force retries)
+                out.results[name] = (analyzers[name].version, None, rec.message)
 
     t0 = time.perf_counter()
     try:
@@ -120,7 +123,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
 
     item = AnalysisInput(photo, settings)
     try:
-        item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
+        if any(analyzers[n].needs_pixels for n in task.analyzers):
+            item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
     except OSError as exc:
         msg = "file vanished before it could be analysed" if isinstance(exc, FileNotFoundError) else \
             f"cannot read: {exc.strerror or exc}"
@@ -335,10 +339,16 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
             if len(pending) >= settings.batch_commit:
                 flush()
 
+        write_failed: list[CatalogError] = []
+
         def flush() -> None:
-            if pending:
+            if pending and not write_failed:  # after a failed write (disk full) stop writing at once
                 t = time.perf_counter()
-                catalog.write_outcomes(pending)
+                try:
+                    catalog.write_outcomes(pending)
+                except CatalogError as exc:
+                    write_failed.append(exc)
+                    raise
                 pending.clear()
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
 
@@ -352,7 +362,10 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 pool = ctx.Pool(workers, initializer=_init_worker,
                                 initargs=(settings, tuple(analyzers), run_id))
                 try:
-                    for outcome in pool.imap_unordered(_worker_run, plan.tasks, chunksize=1):
+                    # one file per task when pixels are decoded; header-only runs batch tasks to cut IPC
+                    pixels = any(a.needs_pixels for a in analyzers.values())
+                    chunk = 1 if pixels else max(1, min(32, len(plan.tasks) // (workers * 8)))
+                    for outcome in pool.imap_unordered(_worker_run, plan.tasks, chunksize=chunk):
                         handle(outcome)
                     pool.close()
                 except BaseException:

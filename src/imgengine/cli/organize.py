@@ -1,0 +1,227 @@
+"""`imgengine rename` and `imgengine organize`: plan, preview, and only with --apply change files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from ..core.catalog import Catalog
+from ..core.photo import display_path
+from ..errors import UsageError
+from ..processors.dates import parse_shift, parse_timezone
+from ..processors.journal import Journal, StepResult
+from ..processors.organize import plan_organize
+from ..processors.plan import STATE_FOLDER, Plan, apply_plan
+from ..processors.rename import plan_rename
+from .common import console, err_console, handle_errors, settings_from
+
+PREVIEW_ROWS = 40
+_CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
+                       dir_okay=False)
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return display_path(os.path.relpath(path, base))
+    except ValueError:
+        return display_path(path)
+
+
+def preview(plan: Plan, limit: int) -> None:
+    s = plan.summary()
+    todo = plan.todo
+    t = Table(title=f"imgengine {plan.command}: {s['to_change']} file(s) to change "
+              f"({s['photos']} photos, {s['companions']} companions), {s['unchanged_or_skipped']} unchanged, "
+              f"{s['left_alone']} left alone", title_justify="left")
+    t.add_column("from", overflow="fold")
+    t.add_column("to", overflow="fold")
+    t.add_column("date (source)")
+    t.add_column("note", overflow="fold")
+    shown = todo if limit <= 0 else todo[:limit]
+    for a in shown:
+        date = "-"
+        if a.date is not None and a.date.source != "none":
+            date = f"{a.date.value:%Y-%m-%d %H:%M:%S} [dim]{a.date.source}[/]"
+        op = "" if a.op == "move" or plan.command == "rename" else "[cyan]copy[/] "
+        t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest), date if a.role == "photo" else f"[dim]{a.role}[/]",
+                  a.note or "")
+    console.print(t)
+    if len(shown) < len(todo):
+        console.print(f"... and {len(todo) - len(shown)} more (--limit 0 shows all, --json for scripts)")
+    skips = [a for a in plan.actions if a.status == "skip" and a.note and a.note != "already in place"]
+    for a in skips[: max(limit, 0) or len(skips)]:
+        console.print(f"[yellow]skip[/] {_rel(a.src, plan.root)}: {a.note}", highlight=False)
+    for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
+        console.print(f"[dim]left alone[/] {_rel(p, plan.root)}: {reason}", highlight=False)
+
+
+def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
+             args: dict, quiet: bool) -> None:
+    if not apply:
+        if json_out:
+            doc = plan.to_dict()
+            doc["applied"] = False
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        else:
+            preview(plan, limit)
+            console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
+        return
+    if not plan.todo:
+        if json_out:
+            doc = plan.to_dict()
+            doc.update(applied=True, run_id=None, results={"done": 0, "skipped": [], "failed": []})
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        else:
+            console.print("nothing to do: every photo is already in place.")
+        return
+    if not json_out and not quiet:
+        preview(plan, min(limit, 10) if limit > 0 else 10)
+    show = not (json_out or quiet) and err_console.is_terminal
+    t0 = time.perf_counter()
+    journal = Journal.begin(state_dir, plan.command, args, catalog)
+    bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
+                   console=err_console, transient=True, disable=not show)
+    try:
+        with bar:
+            task = bar.add_task(plan.command, total=len(plan.todo))
+
+            def advance(_res: StepResult) -> None:
+                bar.advance(task)
+
+            results = apply_plan(plan, journal, progress=advance)
+        journal.finish("done")
+    except KeyboardInterrupt:
+        journal.finish("interrupted")
+        raise
+    except BaseException:
+        journal.finish("failed")
+        raise
+    seconds = time.perf_counter() - t0
+    done = [r for r in results if r.status == "done"]
+    skipped = [r for r in results if r.status == "skipped"]
+    failed = [r for r in results if r.status == "failed"]
+    undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
+    if json_out:
+        doc = plan.to_dict()
+        doc.update(applied=True, run_id=journal.run_id, journal=display_path(journal.path), undo=undo_hint,
+                   seconds=round(seconds, 3),
+                   results={"done": len(done),
+                            "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
+                                        for r in done],
+                            "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in skipped],
+                            "failed": [{"src": display_path(r.src), "reason": r.reason} for r in failed]})
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    elif not quiet:
+        verb = "renamed" if plan.command == "rename" else "filed"
+        console.print(f"[green]{len(done)} file(s) {verb}[/] in {seconds:.2f}s "
+                      f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
+        for r in skipped:
+            console.print(f"[yellow]skipped[/] {display_path(r.src)}: {r.reason}", highlight=False)
+        for r in failed:
+            err_console.print(f"[red]failed[/] {display_path(r.src)}: {r.reason}", highlight=False)
+        console.print(f"undo with: {undo_hint}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _open_catalog(path: Path) -> Catalog | None:
+    return Catalog(path) if Path(path).is_file() else None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def rename(
+        directory: Annotated[Path, typer.Argument(help="Folder of photos to rename (recursively, each in its "
+                                                  "folder).")],
+        template: str = typer.Option("{date:%Y-%m-%d_%H%M%S}{seq}", "--template", "-t",
+                                     help="Name template, e.g. \"{date:%Y-%m-%d_%H%M%S}_{camera}{seq}\"; "
+                                     "the extension is added unless {ext} is used."),
+        apply: bool = typer.Option(False, "--apply", help="Do it (default: only show the plan)."),
+        normalize_ext: bool = typer.Option(False, "--normalize-ext", help="Also .jpeg -> .jpg, .tiff -> .tif."),
+        shift_time: str | None = typer.Option(None, "--shift-time", help="Shift camera times, e.g. +1h, -30m."),
+        timezone: str | None = typer.Option(None, "--timezone", help="Show times with a known offset in this "
+                                            "zone (Europe/Berlin, +02:00); bare camera times stay local."),
+        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
+        limit: int = typer.Option(PREVIEW_ROWS, "--limit", help="Rows in the preview (0: all)."),
+        catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog (default "
+                                                     "<dir>/.imgengine/catalog.db).")] = None,
+        state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
+                                                       "(default <dir>/.imgengine).")] = None,
+        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        config: Annotated[Path | None, _CONFIG] = None,
+    ) -> None:
+        """Rename photos from a template. Shows the plan; changes nothing without --apply; undoable."""
+        if not directory.is_dir():
+            raise UsageError(f"{display_path(directory)}: no such folder")
+        settings = settings_from(config, catalog=catalog)
+        cat = _open_catalog(settings.catalog_path(directory))
+        try:
+            plan = plan_rename(directory, template, settings, cat, normalize_ext=normalize_ext,
+                               shift=parse_shift(shift_time), tz=parse_timezone(timezone))
+            run_plan(plan, apply=apply, json_out=json_out, limit=limit,
+                     state_dir=state_dir or directory / STATE_FOLDER, catalog=cat,
+                     args={"dir": str(directory.resolve()), "template": template, "normalize_ext": normalize_ext,
+                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet)
+        finally:
+            if cat is not None:
+                cat.close()
+
+    @app.command()
+    @handle_errors
+    def organize(
+        source: Annotated[Path, typer.Argument(help="Folder of photos to file.")],
+        dest: Annotated[Path, typer.Argument(help="Library folder to file them into.")],
+        by: str = typer.Option("date", "--by", help="date | event | tag | camera"),
+        layout: str | None = typer.Option(None, "--layout", help="Folders below DEST, e.g. \"{date:%Y}/{date:%m}\" "
+                                          "(default depends on --by)."),
+        template: str | None = typer.Option(None, "--template", "-t", help="Also rename (as `imgengine rename`)."),
+        copy: bool = typer.Option(False, "--copy", help="Copy (the default): the source stays as it is."),
+        move: bool = typer.Option(False, "--move", help="Move instead of copy."),
+        apply: bool = typer.Option(False, "--apply", help="Do it (default: only show the plan)."),
+        gap: str = typer.Option("4h", "--gap", help="--by event: a gap longer than this starts a new event."),
+        distance_km: float = typer.Option(50.0, "--distance-km", help="--by event: a jump farther than this "
+                                          "(GPS) starts a new event."),
+        normalize_ext: bool = typer.Option(False, "--normalize-ext", help="Lower-case extensions, .jpeg -> .jpg."),
+        shift_time: str | None = typer.Option(None, "--shift-time", help="Shift camera times, e.g. +1h, -30m."),
+        timezone: str | None = typer.Option(None, "--timezone", help="Show times with a known offset in this zone."),
+        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
+        limit: int = typer.Option(PREVIEW_ROWS, "--limit", help="Rows in the preview (0: all)."),
+        catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog (default "
+                                                     "<source>/.imgengine/catalog.db).")] = None,
+        state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
+                                                       "(default <dest>/.imgengine).")] = None,
+        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        config: Annotated[Path | None, _CONFIG] = None,
+    ) -> None:
+        """File photos into DEST by date, event, tag or camera (companion files follow). Undoable."""
+        if copy and move:
+            raise UsageError("choose one of --copy and --move")
+        if not source.is_dir():
+            raise UsageError(f"{display_path(source)}: no such folder")
+        if dest.exists() and not dest.is_dir():
+            raise UsageError(f"{display_path(dest)}: exists and is not a folder")
+        src_abs, dest_abs = source.resolve(), dest.resolve()
+        settings = settings_from(config, catalog=catalog)
+        cat = _open_catalog(settings.catalog_path(source))
+        try:
+            plan = plan_organize(source, dest, settings, cat, by=by, layout=layout, template=template,
+                                 op="move" if move else "copy", gap=parse_shift(gap), distance_km=distance_km,
+                                 normalize_ext=normalize_ext, shift=parse_shift(shift_time),
+                                 tz=parse_timezone(timezone))
+            run_plan(plan, apply=apply, json_out=json_out, limit=limit,
+                     state_dir=state_dir or dest / STATE_FOLDER, catalog=cat,
+                     args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
+                           "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
+                           "timezone": timezone}, quiet=quiet)
+        finally:
+            if cat is not None:
+                cat.close()

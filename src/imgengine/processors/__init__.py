@@ -1,0 +1,1 @@
+"""Processors that change files: plan -> preview -> apply through the journal -> undo."""

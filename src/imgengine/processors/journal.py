@@ -1,0 +1,1083 @@
+"""The journal every file-changing command applies through, so that every change can be undone.
+
+One run of a command (rename, organize, the duplicate actions) is one journal file,
+``<state_dir>/journal/<run-id>.jsonl``. Each line is a JSON record:
+
+* ``{"type": "begin", run_id, command, args, started_at, pid, catalog}``
+* ``{"type": "step", "n", "op", "src", "dst", "size", "sha256", "status": "planned"}`` — written and
+  fsynced BEFORE the operation is done; ``sha256`` is the source's content before the operation.
+* ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
+  path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
+* ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
+* ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
+
+Paths are stored as UTF-8 strings when the file-system bytes decode as UTF-8, otherwise as
+``{"b64": ...}`` of the raw bytes, so that non-UTF-8 names round-trip exactly.
+
+Safety rules: nothing is ever overwritten (same file system: ``renameat2(RENAME_NOREPLACE)``, or
+``link`` + ``unlink``; another file system: copy to a temporary file in the target folder, fsync,
+verify sha256, link into place without replacing, then unlink the source). Undo walks the done steps
+backwards and checks each file's sha256 before moving it back, and never overwrites either.
+
+A run that was killed (no ``finish`` record, its process gone) is *settled* the next time anything
+opens the state folder: each step that was planned but not recorded as done is checked on disk and
+recorded as done or not done, so that ``undo`` and a re-run both see the truth.
+
+Where the state lives: ``<root>/.imgengine/`` of the folder the command was pointed at (the folder of
+its catalog), or ``--state-dir``. ``imgengine undo`` and ``imgengine history`` look in ``--dir`` (default
+the current folder) and its parents for ``.imgengine/journal``.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+from ..core.catalog import Catalog
+from ..core.photo import display_path
+from ..errors import CatalogError, JournalError
+
+JOURNAL_VERSION = 1
+TEMP_MARK = ".imgengine-tmp-"
+CHUNK = 256           # steps whose "planned" records share one fsync in Journal.run
+
+# -- paths in JSON ------------------------------------------------------------------------------------
+
+
+def encode_path(path: os.PathLike | str | bytes) -> str | dict[str, str]:
+    raw = os.fsencode(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(raw).decode("ascii")}
+
+
+def decode_path(value: str | dict[str, str] | None) -> Path | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return Path(os.fsdecode(base64.b64decode(value["b64"])))
+    return Path(os.fsdecode(value.encode("utf-8", "surrogateescape")))
+
+
+# -- low-level file operations ------------------------------------------------------------------------
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+
+    def call(src: bytes, dst: bytes) -> int:
+        if fn(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
+            return 0
+        return ctypes.get_errno()
+
+    return call
+
+
+_renameat2 = _load_renameat2()
+
+
+def sha256_of(path: Path, bufsize: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(bufsize):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _is_case_only_rename(src: Path, dst: Path) -> bool:
+    """True when dst "exists" only because the file system ignores case and dst *is* src."""
+    if src.name == dst.name or src.name.casefold() != dst.name.casefold():
+        return False
+    try:
+        return os.path.samefile(src, dst) and os.path.samefile(src.parent, dst.parent)
+    except OSError:
+        return False
+
+
+def rename_noreplace(src: Path, dst: Path) -> str:
+    """Rename without ever replacing ``dst``; returns how. Raises FileExistsError, or OSError(EXDEV)."""
+    s, d = os.fsencode(src), os.fsencode(dst)
+    if _renameat2 is not None:
+        err = _renameat2(s, d)
+        if err == 0:
+            return "rename"
+        if err == errno.EEXIST and _is_case_only_rename(src, dst):
+            return _case_only_rename(src, dst)
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+            raise OSError(err, os.strerror(err), display_path(src), None, display_path(dst))
+    # no renameat2 here (or this file system refuses it): link + unlink never replaces either
+    try:
+        os.link(s, d)
+    except FileExistsError:
+        if _is_case_only_rename(src, dst):
+            return _case_only_rename(src, dst)
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            raise
+        # no hard links on this file system (FAT, some network shares): check, then rename
+        if os.path.lexists(d):
+            if _is_case_only_rename(src, dst):
+                return _case_only_rename(src, dst)
+            raise FileExistsError(errno.EEXIST, "file exists", display_path(dst))
+        os.rename(s, d)
+        return "rename-checked"
+    os.unlink(s)
+    return "link"
+
+
+def _case_only_rename(src: Path, dst: Path) -> str:
+    """``IMG.JPG`` -> ``img.jpg`` on a case-insensitive file system: through a temporary name."""
+    tmp = src.with_name(f"{TEMP_MARK}case-{secrets.token_hex(4)}-{src.name}")
+    os.rename(src, tmp)
+    try:
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "file exists", display_path(dst))
+        os.rename(tmp, dst)
+    except BaseException:
+        os.rename(tmp, src)
+        raise
+    return "case-rename"
+
+
+def copy_verified(src: Path, dst: Path, expect_sha256: str | None) -> str:
+    """Copy to a temporary file in dst's folder, fsync, verify sha256, then put it in place without
+    replacing anything. Returns the sha256 of the copy. The temporary file is removed on failure."""
+    tmp = dst.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{dst.name}"[:255])
+    h = hashlib.sha256()
+    try:
+        with open(src, "rb", buffering=0) as fin, open(tmp, "xb", buffering=0) as fout:
+            while chunk := fin.read(1 << 20):
+                h.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[fout.write(view):]
+            fout.flush()
+            os.fsync(fout.fileno())
+        digest = h.hexdigest()
+        if expect_sha256 is not None and digest != expect_sha256:
+            raise JournalError(f"{display_path(src)} changed while it was being copied; left in place")
+        again = sha256_of(tmp)
+        if again != digest:
+            raise JournalError(f"copy of {display_path(src)} does not read back identically "
+                               f"(failing disk?); source left in place")
+        try:
+            shutil.copystat(src, tmp)
+        except OSError:
+            pass
+        rename_noreplace(tmp, dst)
+        _fsync_dir(dst.parent)
+        return digest
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _makedirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; return those created (outermost first)."""
+    created: list[Path] = []
+    p = folder
+    while not p.exists():
+        created.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    created.reverse()
+    for d in created:
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            pass
+    return created
+
+
+def next_free_name(dst: Path, taken: Callable[[Path], bool] | None = None) -> Path:
+    """``name.jpg`` -> ``name_1.jpg``, ``name_2.jpg`` ... the first that does not exist (and is not taken)."""
+    stem, suffix = split_ext(dst.name)
+    for i in range(1, 100000):
+        cand = dst.with_name(fit_name(stem, f"_{i}{suffix}"))
+        if not os.path.lexists(cand) and not (taken and taken(cand)):
+            return cand
+    raise JournalError(f"no free name next to {display_path(dst)}")
+
+
+def split_ext(name: str) -> tuple[str, str]:
+    i = name.rfind(".")
+    if i <= 0:
+        return name, ""
+    return name[:i], name[i:]
+
+
+def fit_name(stem: str, tail: str, limit: int = 255) -> str:
+    """Shorten ``stem`` (on a character boundary) so that ``stem + tail`` fits in ``limit`` bytes."""
+    budget = limit - len(os.fsencode(tail))
+    raw = os.fsencode(stem)
+    if len(raw) <= budget:
+        return stem + tail
+    cut = raw[:max(budget, 1)]
+    while cut:
+        try:
+            return cut.decode("utf-8") + tail
+        except UnicodeDecodeError:
+            cut = cut[:-1]
+    return os.fsdecode(raw[:max(budget, 1)]) + tail
+
+
+# -- records ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One operation of a plan. ``expect_size``/``expect_mtime_ns``: the source as planned (a source
+    changed or deleted since planning is skipped, not touched). ``sha256``: when already known (catalog)."""
+
+    op: str                       # move | copy | hardlink | trash
+    src: Path
+    dst: Path | None = None
+    sha256: str | None = None
+    expect_size: int | None = None
+    expect_mtime_ns: int | None = None
+    on_exists: str = "suffix"     # suffix | skip-identical | error
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    n: int
+    op: str
+    src: Path
+    dst: Path | None
+    status: str                   # done | skipped | failed
+    reason: str | None = None
+    how: str | None = None
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    command: str
+    args: dict[str, Any]
+    started_at: float
+    finished_at: float | None
+    status: str                   # done | failed | interrupted | running | undone | partly-undone
+    steps_done: int
+    steps_undone: int
+    path: Path
+    catalog: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "command": self.command, "args": self.args,
+                "started_at": self.started_at, "finished_at": self.finished_at, "status": self.status,
+                "steps_done": self.steps_done, "steps_undone": self.steps_undone,
+                "journal": display_path(self.path)}
+
+
+@dataclass
+class UndoReport:
+    run_id: str
+    restored: int = 0
+    removed_copies: int = 0
+    already_undone: int = 0
+    problems: list[str] = field(default_factory=list)
+    dirs_removed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "restored": self.restored, "removed_copies": self.removed_copies,
+                "already_undone": self.already_undone, "dirs_removed": self.dirs_removed,
+                "problems": self.problems}
+
+
+def _absolute(step: Step) -> Step:
+    """Journals hold absolute paths, so that undo works from any folder."""
+    step.src = Path(os.path.abspath(step.src))
+    if step.dst is not None:
+        step.dst = Path(os.path.abspath(step.dst))
+    return step
+
+
+def journal_dir(state_dir: Path) -> Path:
+    return Path(state_dir) / "journal"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(3)
+
+
+def _jdump(rec: dict[str, Any]) -> bytes:
+    return (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+# -- the journal --------------------------------------------------------------------------------------
+
+
+class Journal:
+    """One run of a file-changing command. Use ``Journal.begin``; every operation goes through it."""
+
+    def __init__(self, state_dir: Path, run_id: str, path: Path, fh, catalog: Catalog | None):
+        self.state_dir = Path(state_dir)
+        self.run_id = run_id
+        self.path = path
+        self._fh = fh
+        self.catalog = catalog
+        self._n = 0
+        self.finished = False
+        self.counts: dict[str, int] = {"done": 0, "skipped": 0, "failed": 0}
+
+    @classmethod
+    def begin(cls, state_dir: Path, command: str, args: dict, catalog: Catalog | None = None) -> Journal:
+        state_dir = Path(os.path.abspath(state_dir))
+        settle_interrupted(state_dir, catalog)
+        jdir = journal_dir(state_dir)
+        try:
+            jdir.mkdir(parents=True, exist_ok=True)
+            while True:
+                run_id = new_run_id()
+                path = jdir / f"{run_id}.jsonl"
+                try:
+                    fh = open(path, "xb", buffering=0)  # noqa: SIM115 - held open for the whole run
+                    break
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise JournalError(f"cannot write the journal in {display_path(jdir)}: {exc.strerror or exc}; "
+                               "choose another place with --state-dir")
+        j = cls(state_dir, run_id, path, fh, catalog)
+        j._write({"type": "begin", "version": JOURNAL_VERSION, "run_id": run_id, "command": command,
+                  "args": args, "started_at": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
+                  "pid_start": _process_start(os.getpid()),
+                  "catalog": str(catalog.path) if catalog is not None else None}, sync=True)
+        _fsync_dir(jdir)
+        return j
+
+    # -- writing records --------------------------------------------------------------------------
+    def _write(self, rec: dict[str, Any], sync: bool = False) -> None:
+        try:
+            self._fh.write(_jdump(rec))
+            if sync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise JournalError(f"cannot write the journal {display_path(self.path)}: {exc.strerror or exc}; "
+                               "stopped before changing anything else")
+
+    def _sync(self) -> None:
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise JournalError(f"cannot write the journal {display_path(self.path)}: {exc.strerror or exc}")
+
+    # -- public single operations -----------------------------------------------------------------
+    def move(self, src: Path, dst: Path, *, sha256: str | None = None, on_exists: str = "suffix") -> Path:
+        return self._one(Step("move", Path(src), Path(dst), sha256=sha256, on_exists=on_exists))
+
+    def copy(self, src: Path, dst: Path, *, sha256: str | None = None, on_exists: str = "suffix") -> Path:
+        return self._one(Step("copy", Path(src), Path(dst), sha256=sha256, on_exists=on_exists))
+
+    def hardlink(self, keeper: Path, dup: Path) -> None:
+        """Replace ``dup`` by a hard link to ``keeper``; dup's own bytes wait in the trash until undo/purge."""
+        self._one(Step("hardlink", Path(dup), Path(keeper)))
+
+    def trash(self, path: Path) -> Path:
+        """"Delete" ``path``: move it into ``<state_dir>/trash/<run-id>/``, from where undo brings it back."""
+        return self._one(Step("trash", Path(path), None))
+
+    def _one(self, step: Step) -> Path:
+        res = self.run([step])[0]
+        if res.status != "done":
+            raise JournalError(f"{display_path(step.src)}: {res.reason}")
+        return res.dst if res.dst is not None else step.src
+
+    # -- batches ----------------------------------------------------------------------------------
+    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None,
+            stop_on: tuple[type[BaseException], ...] = ()) -> list[StepResult]:
+        """Apply steps in chunks: the planned records of a chunk are written and fsynced together, then
+        its operations are done one by one, each followed by its done record. A full disk stops the
+        run (raised as JournalError after the journal is finished as "failed")."""
+        results: list[StepResult] = []
+        pending = [_absolute(s) for s in steps]
+        taken: set[str] = set()
+        for start in range(0, len(pending), CHUNK):
+            chunk = pending[start:start + CHUNK]
+            prepared = []
+            leaving: set[str] = set()   # sources this chunk moves away before later steps run
+            for step in chunk:
+                self._n += 1
+                n = self._n
+                ready = self._prepare(n, step, taken, leaving)
+                if not isinstance(ready, StepResult) and step.op in ("move", "trash", "hardlink"):
+                    leaving.add(str(step.src).casefold())
+                if isinstance(ready, StepResult):
+                    self._write({"type": "step", "n": n, "op": step.op, "src": encode_path(step.src),
+                                 "dst": encode_path(step.dst) if step.dst else None, "status": ready.status,
+                                 "reason": ready.reason})
+                    self.counts[ready.status] += 1
+                    results.append(ready)
+                    if progress:
+                        progress(ready)
+                    continue
+                prepared.append((n, step, ready))
+                dst, size, sha = ready
+                rec = {"type": "step", "n": n, "op": step.op, "src": encode_path(step.src),
+                       "dst": encode_path(dst), "size": size, "sha256": sha, "status": "planned"}
+                if step.op == "hardlink":
+                    rec["trash"] = encode_path(self._trash_path(step.src))
+                self._write(rec)
+            if not prepared:
+                continue
+            self._sync()
+            for i, (n, step, (dst, size, sha)) in enumerate(prepared):
+                try:
+                    res = self._execute(n, step, dst, size, sha)
+                except OSError as exc:
+                    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                    res = StepResult(n, step.op, step.src, dst, "failed",
+                                     ("the target disk is full" if full else (exc.strerror or str(exc))))
+                    self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
+                    self.counts["failed"] += 1
+                    results.append(res)
+                    if progress:
+                        progress(res)
+                    if full:
+                        # everything not yet done stays where it is; tell the user what to do
+                        for n2, step2, ready2 in prepared[i + 1:]:
+                            self._write({"type": "step", "n": n2, "status": "skipped",
+                                         "reason": "not attempted: disk full"})
+                        self.finish("failed")
+                        raise JournalError(
+                            f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
+                            f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
+                    continue
+                except JournalError as exc:
+                    res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
+                    self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
+                    self.counts["failed"] += 1
+                    results.append(res)
+                    if progress:
+                        progress(res)
+                    continue
+                self.counts[res.status] += 1
+                results.append(res)
+                if progress:
+                    progress(res)
+        self._sync()
+        return results
+
+    def _prepare(self, n: int, step: Step, taken: set[str], leaving: set[str] | None = None
+                 ) -> StepResult | tuple[Path | None, int, str]:
+        """Check the source against the plan, hash it, and choose the real target (never an existing file)."""
+        src = step.src
+        try:
+            st = os.lstat(src)
+        except FileNotFoundError:
+            return StepResult(n, step.op, src, step.dst, "skipped", "source no longer exists (deleted after planning)")
+        except OSError as exc:
+            return StepResult(n, step.op, src, step.dst, "failed", f"cannot read source: {exc.strerror or exc}")
+        if (step.expect_size is not None and st.st_size != step.expect_size) or \
+                (step.expect_mtime_ns is not None and st.st_mtime_ns != step.expect_mtime_ns):
+            return StepResult(n, step.op, src, step.dst, "skipped", "source changed after planning; not touched")
+        try:
+            sha = step.sha256 if (step.sha256 and step.expect_mtime_ns is not None) else sha256_of(src)
+        except OSError as exc:
+            return StepResult(n, step.op, src, step.dst, "failed", f"cannot read source: {exc.strerror or exc}")
+        if step.op == "trash":
+            dst = self._trash_path(src)
+        elif step.op == "hardlink":
+            dst = step.dst  # the keeper
+            if dst is None or not dst.exists():
+                return StepResult(n, step.op, src, dst, "failed", "the file to keep is missing")
+            if os.path.samefile(src, dst):
+                return StepResult(n, step.op, src, dst, "skipped", "already a hard link to the kept file")
+        else:
+            dst = step.dst
+            assert dst is not None
+            key = str(dst).casefold()
+            if key in taken or (os.path.lexists(dst) and not (leaving and key in leaving)):
+                if step.on_exists == "error":
+                    return StepResult(n, step.op, src, dst, "failed", f"target exists: {display_path(dst)}")
+                same_file = False
+                try:
+                    same_file = os.path.samefile(src, dst)
+                except OSError:
+                    pass
+                if same_file and _is_case_only_rename(src, dst):
+                    pass  # case-only rename of the same file
+                elif same_file:
+                    return StepResult(n, step.op, src, dst, "skipped", "already in place")
+                elif step.on_exists == "skip-identical" and os.path.isfile(dst) and \
+                        os.path.getsize(dst) == st.st_size and sha256_of(dst) == sha:
+                    return StepResult(n, step.op, src, dst, "skipped", f"identical file already at "
+                                      f"{display_path(dst)}")
+                else:
+                    dst = next_free_name(dst, lambda p: str(p).casefold() in taken)
+            taken.add(str(dst).casefold())
+        return dst, st.st_size, sha
+
+    def _trash_path(self, src: Path) -> Path:
+        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
+        return self.state_dir / "trash" / self.run_id / os.fsdecode(rel)
+
+    def _execute(self, n: int, step: Step, dst: Path, size: int, sha: str) -> StepResult:
+        src = step.src
+        if step.op in ("move", "trash"):
+            mkdirs = _makedirs(dst.parent)
+            try:
+                try:
+                    how = rename_noreplace(src, dst)
+                except FileExistsError:
+                    if step.on_exists != "suffix":
+                        raise
+                    dst = next_free_name(dst)   # appeared since this chunk was planned
+                    how = rename_noreplace(src, dst)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    _remove_empty_dirs(mkdirs)
+                    raise
+                try:
+                    copy_verified(src, dst, sha)
+                except BaseException:
+                    _remove_empty_dirs(mkdirs)
+                    raise
+                os.unlink(src)
+                how = "copy+unlink"
+            self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
+                         "mkdirs": [encode_path(d) for d in mkdirs]})
+            self._catalog_move(src, dst)
+            return StepResult(n, step.op, src, dst, "done", how=how)
+        if step.op == "copy":
+            mkdirs = _makedirs(dst.parent)
+            try:
+                copy_verified(src, dst, sha)
+            except BaseException:
+                _remove_empty_dirs(mkdirs)
+                raise
+            self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": "copy",
+                         "mkdirs": [encode_path(d) for d in mkdirs]})
+            return StepResult(n, step.op, src, dst, "done", how="copy")
+        if step.op == "hardlink":
+            keeper = dst
+            trash = self._trash_path(src)
+            mkdirs = _makedirs(trash.parent)
+            tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
+            os.link(keeper, tmp)                    # fails cleanly across file systems (EXDEV)
+            try:
+                rename_noreplace(src, trash)        # dup's own bytes are kept until undo/purge
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            rename_noreplace(tmp, src)
+            self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(keeper), "how": "hardlink",
+                         "trash": encode_path(trash), "mkdirs": [encode_path(d) for d in mkdirs]})
+            return StepResult(n, step.op, src, keeper, "done", how="hardlink")
+        raise JournalError(f"unknown journal operation {step.op!r}")
+
+    def _catalog_move(self, src: Path, dst: Path) -> None:
+        if self.catalog is None:
+            return
+        try:
+            self.catalog.move_path(src, dst)
+        except CatalogError:
+            pass  # an entry for dst exists already (stale); the next analyze reconciles by sha256
+
+    def finish(self, status: str = "done") -> None:
+        if self.finished:
+            return
+        self._write({"type": "finish", "status": status, "finished_at": time.time(), "counts": self.counts},
+                    sync=True)
+        self.finished = True
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.finished:
+            self.finish("done" if exc_type is None else "failed")
+
+
+# -- reading journals ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _StepState:
+    n: int
+    op: str
+    src: Path
+    dst: Path | None
+    size: int | None
+    sha256: str | None
+    status: str
+    how: str | None = None
+    trash: Path | None = None
+    mkdirs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Parsed:
+    header: dict[str, Any]
+    steps: dict[int, _StepState]
+    finish: dict[str, Any] | None
+    undo: dict[str, Any] | None
+    path: Path
+
+
+def _read_journal(path: Path) -> _Parsed:
+    header: dict[str, Any] = {}
+    steps: dict[int, _StepState] = {}
+    finish = undo = None
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # a torn last line from a crash: its operation was never started
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            t = rec.get("type")
+            if t == "begin":
+                header = rec
+            elif t == "step":
+                n = rec["n"]
+                st = steps.get(n)
+                if st is None:
+                    steps[n] = _StepState(n, rec.get("op", "?"), decode_path(rec.get("src")),
+                                          decode_path(rec.get("dst")), rec.get("size"), rec.get("sha256"),
+                                          rec["status"], trash=decode_path(rec.get("trash")))
+                    continue
+                st.status = rec["status"]
+                if rec.get("dst") is not None:
+                    st.dst = decode_path(rec["dst"])
+                if rec.get("how"):
+                    st.how = rec["how"]
+                if rec.get("mkdirs"):
+                    st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
+            elif t == "finish":
+                finish = rec
+            elif t == "undo":
+                undo = rec
+    if not header:
+        raise JournalError(f"{display_path(path)} is not an imgengine journal")
+    return _Parsed(header, steps, finish, undo, path)
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), to tell a live run from a reused process id."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int | None, host: str | None, started: str | None = None) -> bool:
+    if not pid or (host and host != socket.gethostname()):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is not None:
+        now = _process_start(pid)
+        if now is not None and now != started:
+            return False          # the id was reused by another process: the run itself is gone
+    return True
+
+
+def _journals(state_dir: Path) -> list[Path]:
+    jdir = journal_dir(state_dir)
+    if not jdir.is_dir():
+        return []
+    return sorted(jdir.glob("*.jsonl"))
+
+
+def _status_of(p: _Parsed) -> str:
+    undone = sum(1 for s in p.steps.values() if s.status == "undone")
+    done = sum(1 for s in p.steps.values() if s.status == "done")
+    if undone and not done:
+        return "undone"
+    if undone:
+        return "partly-undone"
+    if p.finish is None:
+        return "running" if _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")) else "interrupted"
+    return p.finish.get("status", "done")
+
+
+def history(state_dir: Path) -> list[RunInfo]:
+    """Past runs recorded in ``state_dir``, oldest first."""
+    out = []
+    for path in _journals(state_dir):
+        try:
+            p = _read_journal(path)
+        except (OSError, JournalError):
+            continue
+        h = p.header
+        out.append(RunInfo(
+            run_id=h.get("run_id", path.stem), command=h.get("command", "?"), args=h.get("args", {}),
+            started_at=h.get("started_at", 0.0), finished_at=(p.finish or {}).get("finished_at"),
+            status=_status_of(p), steps_done=sum(1 for s in p.steps.values() if s.status == "done"),
+            steps_undone=sum(1 for s in p.steps.values() if s.status == "undone"), path=path,
+            catalog=h.get("catalog")))
+    out.sort(key=lambda r: (r.started_at, r.run_id))
+    return out
+
+
+def find_state_dir(start: Path) -> Path | None:
+    """The ``.imgengine`` folder with a journal in ``start`` or the nearest parent."""
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".imgengine" / "journal").is_dir():
+            return folder / ".imgengine"
+        if folder.name == ".imgengine" and (folder / "journal").is_dir():
+            return folder
+    return None
+
+
+# -- settling interrupted runs ------------------------------------------------------------------------
+
+
+def _end_torn_line(path: Path) -> None:
+    """A crash can leave half a record at the end: close it with a newline so it reads as junk."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return
+        f.seek(-1, os.SEEK_END)
+        torn = f.read(1) != b"\n"
+    if torn:
+        with open(path, "ab") as f:
+            f.write(b"\n")
+
+
+def _append(path: Path, recs: Iterable[dict[str, Any]]) -> None:
+    _end_torn_line(path)
+    with open(path, "ab", buffering=0) as f:
+        f.writelines(_jdump(rec) for rec in recs)
+        os.fsync(f.fileno())
+
+
+def _settle_step(st: _StepState) -> tuple[str, str | None]:
+    """Decide on disk whether an in-flight step (planned, no outcome recorded) happened.
+    Leaves the disk consistent: a half-done step is rolled back to "not done" where both copies exist."""
+    src, dst = st.src, st.dst
+    # leftover temporary copies are ours and partial (or complete duplicates of a source still there)
+    if dst is not None and st.op in ("move", "copy", "trash"):
+        for tmp in dst.parent.glob(f"{TEMP_MARK}*-{dst.name}"[:255]) if dst.parent.is_dir() else ():
+            if src.exists():
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+    if st.op == "hardlink":
+        # order was: link keeper -> temp beside dup; dup -> trash; temp -> dup
+        pending = None
+        for cand in src.parent.glob(f"{TEMP_MARK}*-{src.name}"[:255]) if src.parent.is_dir() else ():
+            if os.path.lexists(src):
+                try:
+                    cand.unlink()
+                except OSError:
+                    pass
+            else:
+                pending = cand
+        if pending is not None:              # dup is in the trash: put the link in its place
+            rename_noreplace(pending, src)
+            return "done", "completed after interruption"
+        if os.path.lexists(src) and st.trash is not None and os.path.lexists(st.trash) and \
+                dst is not None and os.path.exists(dst) and os.path.samefile(src, dst):
+            return "done", None
+        return "not-done", None
+    src_there, dst_there = os.path.lexists(src), dst is not None and os.path.lexists(dst)
+    if src_there and not dst_there:
+        return "not-done", None
+    if st.op == "copy":
+        if dst_there and st.sha256 and sha256_of(dst) == st.sha256:
+            return "done", None
+        return "not-done", None
+    if dst_there and not src_there:
+        if st.sha256 and os.path.isfile(dst) and sha256_of(dst) != st.sha256:
+            return "missing", f"source gone and {display_path(dst)} holds other bytes"
+        return "done", None
+    if src_there and dst_there:
+        try:
+            if os.path.samefile(src, dst):        # link made, unlink not: undo the link
+                os.unlink(dst)
+                return "not-done", "half-done move rolled back"
+        except OSError:
+            pass
+        if st.sha256 and sha256_of(dst) == st.sha256 and sha256_of(src) == st.sha256:
+            os.unlink(dst)                        # verified copy made, source not yet removed
+            return "not-done", "half-done copy removed (source intact)"
+        return "not-done", "target belongs to another file; left alone"
+    return "missing", "neither source nor target exists any more"
+
+
+def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[str]:
+    """Record the truth for every journal whose process died before ``finish``. Returns their run ids."""
+    settled = []
+    for path in _journals(state_dir):
+        try:
+            p = _read_journal(path)
+        except (OSError, JournalError):
+            continue
+        if p.finish is not None or _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")):
+            continue
+        recs = []
+        for st in sorted(p.steps.values(), key=lambda s: s.n):
+            if st.status != "planned":
+                continue
+            outcome, note = _settle_step(st)
+            if outcome == "done":
+                recs.append({"type": "step", "n": st.n, "status": "done", "how": "settled",
+                             "dst": encode_path(st.dst) if st.dst else None, "reason": note})
+                if catalog is not None and st.op in ("move", "trash") and st.dst is not None:
+                    try:
+                        catalog.move_path(st.src, st.dst)
+                    except CatalogError:
+                        pass
+            else:
+                recs.append({"type": "step", "n": st.n, "status": "skipped" if outcome == "not-done" else "failed",
+                             "reason": note or "interrupted before it was done"})
+        recs.append({"type": "finish", "status": "interrupted", "finished_at": time.time(), "settled": True})
+        _append(path, recs)
+        settled.append(p.header.get("run_id", path.stem))
+    return settled
+
+
+def resume_or_rollback(state_dir: Path, run_id: str, mode: str = "rollback",
+                       catalog: Catalog | None = None) -> UndoReport | list[StepResult]:
+    """An interrupted run: ``rollback`` undoes what it did; ``complete`` does the steps it had planned
+    but not done (each checked against its recorded size and sha256 first)."""
+    settle_interrupted(state_dir, catalog)
+    if mode == "rollback":
+        return undo(state_dir, run_id, catalog)
+    if mode != "complete":
+        raise JournalError(f"unknown mode {mode!r}: use rollback or complete")
+    p = _read_journal(_journal_path(state_dir, run_id))
+    todo = [s for s in sorted(p.steps.values(), key=lambda s: s.n)
+            if s.status == "skipped" and s.size is not None and s.op in ("move", "copy", "trash")]
+    j = Journal.begin(state_dir, f"{p.header.get('command', '?')} (completing {run_id})",
+                      {"completes": run_id}, catalog)
+    try:
+        return j.run([Step(s.op, s.src, s.dst, expect_size=s.size) for s in todo])
+    finally:
+        j.finish()
+
+
+def _journal_path(state_dir: Path, run_id: str | None) -> Path:
+    runs = _journals(state_dir)
+    if not runs:
+        raise JournalError(f"no runs recorded in {display_path(state_dir)}")
+    if run_id is None:
+        return runs[-1]
+    exact = journal_dir(state_dir) / f"{run_id}.jsonl"
+    if exact.is_file():
+        return exact
+    matches = [p for p in runs if p.stem.startswith(run_id) or p.stem.endswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise JournalError(f"no run {run_id!r} in {display_path(state_dir)}; see `imgengine history`")
+    raise JournalError(f"{run_id!r} matches {len(matches)} runs; give more of the run id")
+
+
+# -- undo ---------------------------------------------------------------------------------------------
+
+
+def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = None,
+         progress: Callable[[], None] | None = None) -> UndoReport:
+    """Revert a run's done steps, last first. Each file is checked (sha256) before it is moved back;
+    nothing is overwritten; a step that cannot be reverted safely is reported and left as it is.
+    Without ``run_id``: the latest run that still has something to undo."""
+    state_dir = Path(state_dir)
+    settle_interrupted(state_dir, catalog)
+    if run_id is None:
+        candidates = [r for r in history(state_dir) if r.steps_done > 0]
+        if not candidates:
+            raise JournalError(f"nothing to undo in {display_path(state_dir)}")
+        path = candidates[-1].path
+    else:
+        path = _journal_path(state_dir, run_id)
+    p = _read_journal(path)
+    rid = p.header.get("run_id", path.stem)
+    report = UndoReport(rid)
+    if _status_of(p) == "running":
+        raise JournalError(f"run {rid} is still running (process {p.header.get('pid')}); wait for it to end")
+    steps = sorted(p.steps.values(), key=lambda s: s.n, reverse=True)
+    report.already_undone = sum(1 for s in steps if s.status == "undone")
+    if not any(s.status == "done" for s in steps):
+        if report.already_undone:
+            return report
+        raise JournalError(f"run {rid} changed nothing; nothing to undo")
+    _end_torn_line(path)
+    with open(path, "ab", buffering=0) as fh:
+        def mark(st: _StepState) -> None:
+            fh.write(_jdump({"type": "step", "n": st.n, "status": "undone", "at": time.time()}))
+
+        for i, st in enumerate(steps):
+            if st.status != "done":
+                continue
+            try:
+                problem = _undo_step(st, catalog, report)
+            except OSError as exc:
+                problem = f"{display_path(st.src)}: {exc.strerror or exc}"
+            if problem:
+                report.problems.append(problem)
+            else:
+                mark(st)
+            if i % 256 == 255:
+                os.fsync(fh.fileno())
+            if progress:
+                progress()
+        os.fsync(fh.fileno())
+        # folders the run created, innermost first, only when empty
+        dirs: list[Path] = []
+        for st in steps:
+            dirs.extend(reversed(st.mkdirs))
+        report.dirs_removed = _remove_empty_dirs(sorted(set(dirs), key=lambda d: len(os.fsencode(d)),
+                                                        reverse=True))
+        trash_root = state_dir / "trash" / rid
+        if trash_root.is_dir():
+            _prune_empty_tree(trash_root)
+        fh.write(_jdump({"type": "undo", "at": time.time(), "report": report.to_dict()}))
+        os.fsync(fh.fileno())
+    return report
+
+
+def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> str | None:
+    src, dst = st.src, st.dst
+    shown = display_path(src)
+    if st.op in ("move", "trash"):
+        assert dst is not None
+        if not os.path.lexists(dst):
+            return f"{shown}: cannot restore, {display_path(dst)} is gone"
+        if st.sha256 and sha256_of(dst) != st.sha256:
+            return f"{shown}: cannot restore, {display_path(dst)} was changed since the run; left as it is"
+        if os.path.lexists(src) and not _is_case_only_rename(dst, src):
+            return f"{shown}: cannot restore, another file now has that name; {display_path(dst)} left as it is"
+        _makedirs(src.parent)
+        try:
+            rename_noreplace(dst, src)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            copy_verified(dst, src, st.sha256)
+            os.unlink(dst)
+        if catalog is not None:
+            try:
+                catalog.move_path(dst, src)
+            except CatalogError:
+                pass
+        report.restored += 1
+        return None
+    if st.op == "copy":
+        assert dst is not None
+        if not os.path.lexists(dst):
+            report.removed_copies += 1
+            return None
+        if st.sha256 and sha256_of(dst) != st.sha256:
+            return f"{display_path(dst)}: the copy was changed since the run; kept"
+        if not os.path.exists(src):
+            return f"{display_path(dst)}: kept, because the original {shown} is gone and this is the only copy"
+        os.unlink(dst)
+        report.removed_copies += 1
+        return None
+    if st.op == "hardlink":
+        keeper, trash = dst, st.trash
+        if trash is None or not os.path.lexists(trash):
+            return f"{shown}: cannot restore, its saved bytes are gone from the trash"
+        if st.sha256 and sha256_of(trash) != st.sha256:
+            return f"{shown}: saved bytes in the trash do not match; left as it is"
+        if os.path.lexists(src):
+            same = keeper is not None and os.path.exists(keeper) and os.path.samefile(src, keeper)
+            if not same:
+                return f"{shown}: a different file now has that name; saved bytes left in {display_path(trash)}"
+            os.unlink(src)
+        rename_noreplace(trash, src)
+        report.restored += 1
+        return None
+    return f"{shown}: unknown operation {st.op!r}"
+
+
+def _remove_empty_dirs(dirs: Iterable[Path]) -> int:
+    removed = 0
+    for d in sorted(dirs, key=lambda d: len(os.fsencode(d)), reverse=True):
+        try:
+            os.rmdir(d)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _prune_empty_tree(root: Path) -> None:
+    for folder, _subdirs, _files in os.walk(root, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def purge_trash(state_dir: Path, run_id: str) -> int:
+    """Really delete what a run put in the trash (after the user asked for it). Returns files deleted."""
+    root = Path(state_dir) / "trash" / run_id
+    n = 0
+    for folder, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            os.unlink(os.path.join(folder, name))
+            n += 1
+        os.rmdir(folder)
+    return n
+
+
+def iter_steps(path: Path) -> Iterator[dict[str, Any]]:
+    """The final state of each step of a journal, as plain dicts (for `history --json`)."""
+    p = _read_journal(path)
+    for st in sorted(p.steps.values(), key=lambda s: s.n):
+        yield {"n": st.n, "op": st.op, "src": display_path(st.src), "dst": display_path(st.dst) if st.dst else None,
+               "status": st.status, "size": st.size, "sha256": st.sha256}

@@ -1,0 +1,79 @@
+"""``imgengine organize``: file photos from a source into a library by date, event, tag or camera."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta, tzinfo
+from pathlib import Path
+
+from ..core.catalog import Catalog
+from ..errors import UsageError
+from ..settings import Settings
+from .events import assign_events
+from .journal import fit_name
+from .plan import STATE_FOLDER, Plan, build_actions, gather
+from .rename import render_names
+from .template import Context, Template
+
+LAYOUTS = {
+    "date": "{date:%Y}/{date:%m}",
+    "event": "{date:%Y}/{event}",
+    "tag": '{tag|"untagged"}',
+    "camera": '{camera|"unknown camera"}',
+}
+
+
+def layout_templates(layout: str) -> list[Template]:
+    if layout.startswith(("/", "~")):
+        raise UsageError(f"--layout {layout!r}: give folders relative to the destination")
+    parts = [p for p in layout.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UsageError(f"--layout {layout!r}: '..' would leave the destination")
+    return [Template(p) for p in parts]
+
+
+def plan_organize(src: Path, dest: Path, settings: Settings, catalog: Catalog | None, *, by: str = "date",
+                  layout: str | None = None, template: str | None = None, op: str = "copy",
+                  gap: timedelta = timedelta(hours=4), distance_km: float = 50.0, normalize_ext: bool = False,
+                  shift: timedelta = timedelta(0), tz: tzinfo | None = None) -> Plan:
+    if by not in LAYOUTS:
+        raise UsageError(f"--by {by!r}: choose one of {', '.join(LAYOUTS)}")
+    if op not in ("copy", "move"):
+        raise UsageError("choose --copy or --move")
+    src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))
+    folders = layout_templates(layout or LAYOUTS[by])
+    name_tpl = Template(template) if template else None
+    if name_tpl and "/" in "".join(p.literal for p in name_tpl.parts):
+        raise UsageError("--template names the file; put folders in --layout")
+    fields = set().union(*(t.fields for t in folders)) | (name_tpl.fields if name_tpl else set())
+    if by == "event" and "event" not in fields:
+        folders.append(Template("{event}"))
+        fields.add("event")
+    exclude = [dest] if dest != src else []
+    items, left = gather(src, settings, catalog, exclude=[*exclude, src / STATE_FOLDER],
+                         want_results="tag" in fields, shift=shift, tz=tz)
+    plan = Plan("organize", src, dest, skipped=left)
+    events = dict(enumerate(assign_events(items, gap, distance_km))) if "event" in fields else {}
+    if name_tpl is not None:
+        names = render_names(items, name_tpl, normalize_ext, folder_of=lambda it: "", events=events)
+    else:
+        names = []
+        for it in items:
+            stem, dot, _ext = it.path.name.rpartition(".")
+            if dot and normalize_ext:
+                e = Template("{ext}").render(Context(it.path.name, normalize_ext=True))
+                names.append(f"{stem}.{e}")
+            else:
+                names.append(it.path.name)
+    targets = []
+    for i, it in enumerate(items):
+        ctx = Context(it.path.name, it.date, it.meta, it.sha256, it.tag, events.get(i), i + 1, 0, normalize_ext)
+        folder = dest
+        if (it.date is None or it.date.source == "none") and "date" in fields:
+            folder = dest / "undated"       # not "undated/undated/..."
+        else:
+            for t in folders:
+                folder = folder / fit_name(t.render(ctx), "")
+        targets.append((folder, names[i]))
+    build_actions(plan, items, targets, op, normalize_ext)
+    return plan
