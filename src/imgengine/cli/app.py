@@ -38,6 +38,9 @@ def _register() -> None:
     from . import organize as _organize  # rename, organize
 
     _organize.register(app)
+    from . import duplicates as _duplicates  # duplicates
+
+    _duplicates.register(app)
 
 
 _register()

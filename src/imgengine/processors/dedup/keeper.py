@@ -1,8 +1,8 @@
 """Which copy of a group to keep, and why.
 
-Criteria, in order (the first that separates two copies decides): highest resolution; original format
-over a converted one (RAW > HEIC > JPEG/TIFF > AVIF/WebP > PNG > others); most metadata (date, GPS,
-camera, keywords); least compressed (bytes per pixel, same format); best quality score; oldest capture
+Criteria, in order (the first that separates two copies decides): highest resolution; most metadata
+(date, GPS, camera, keywords: exports and messengers strip it, so it marks the camera's file); original
+format over a converted one (RAW > HEIC > JPEG/TIFF > AVIF/WebP > PNG > others); least compressed (bytes per pixel, same format); best quality score; oldest capture
 date; oldest file; shortest path.
 """
 
@@ -33,10 +33,10 @@ def _metadata_names(e: PhotoEntry) -> str:
 CRITERIA: list[tuple[str, Callable[[PhotoEntry], object], Callable[[PhotoEntry, PhotoEntry], str]]] = [
     ("resolution", lambda e: e.pixels,
      lambda k, o: f"highest resolution ({k.width}x{k.height} vs {o.width}x{o.height})"),
-    ("format", lambda e: FORMAT_RANK.get(e.format or "", 0),
-     lambda k, o: f"original format ({k.format} over {o.format})"),
     ("metadata", metadata_count,
      lambda k, o: f"most metadata ({_metadata_names(k)} vs {_metadata_names(o)})"),
+    ("format", lambda e: FORMAT_RANK.get(e.format or "", 0),
+     lambda k, o: f"original format ({k.format} over {o.format})"),
     ("compression", lambda e: round(_bpp(e), 3) if (e.format or "") in ("jpeg", "heic", "heif", "webp", "avif")
      else 0.0, lambda k, o: f"least compressed ({_bpp(k):.2f} vs {_bpp(o):.2f} bytes/pixel)"),
     ("quality", lambda e: round(e.quality, 1) if e.quality is not None else -1.0,

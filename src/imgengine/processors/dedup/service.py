@@ -11,6 +11,7 @@ from ...core.catalog import Catalog
 from ...core.pipeline import Progress, run_analysis
 from ...logs import RunLogger
 from ...settings import Settings
+from ..plan import STATE_FOLDER
 from .finder import DedupParams, find_duplicates
 from .model import FindResult, PhotoEntry
 
@@ -19,8 +20,15 @@ NEEDED_ANALYZERS = ("metadata", "hashes")
 
 
 def load_entries(catalog: Catalog, root: Path | None = None) -> list[PhotoEntry]:
-    return [PhotoEntry.from_record(rec) for rec in catalog.iter_records(root)
-            if rec["status"] == "ok" or (rec.get("results") or {}).get("hashes")]
+    """Every catalogued photo under ``root`` with its signals; files the journal keeps in its trash
+    (inside a ``.imgengine`` folder) are not photos of the collection."""
+    out = []
+    for rec in catalog.iter_records(root):
+        if STATE_FOLDER in Path(rec["path"]).parts:
+            continue
+        if rec["status"] == "ok" or (rec.get("results") or {}).get("hashes"):
+            out.append(PhotoEntry.from_record(rec))
+    return out
 
 
 def scan_duplicates(root: Path, settings: Settings, params: DedupParams | None = None, *,
