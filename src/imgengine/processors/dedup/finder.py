@@ -1,9 +1,11 @@
 """Find exact and near-duplicate groups among catalogued photos.
 
 1. Exact: files with the same sha256 form a group for free; each set of identical files is then one node.
-2. Candidates: pairs whose pHash, dHash or wHash differ in at most ``threshold // 3`` bits, found with
+2. Candidates: pairs whose pHash, dHash or wHash differ in at most ``index_bits`` (11) bits, found with
    multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances sum to at most
-   ``threshold`` goes on to verification, so no single hash decides alone.
+   ``threshold`` (45 of 192 bits) goes on to verification, so no single hash decides alone. Every pair
+   with a sum <= 35 is guaranteed to be a candidate (one of three hashes is then within 11 bits); a 5 %
+   crop often sums to ~40 but keeps its wHash close, which is how it is still found.
 3. Verification (``verify.py``): the aligned residual of the two 32x32 thumbnails must be small. When CLIP
    embeddings are in the catalog they veto pairs that look different to CLIP, and find pairs that the
    hashes missed (then the thumbnails must still agree, a little more loosely).
@@ -27,8 +29,9 @@ from .verify import prepare, residual
 
 @dataclass(frozen=True)
 class DedupParams:
-    threshold: int = 35              # max pHash+dHash+wHash Hamming bits (of 192) for a candidate
-    max_residual: float = 0.12       # max aligned thumbnail residual for a verified duplicate
+    threshold: int = 45              # max pHash+dHash+wHash Hamming bits (of 192) for a candidate
+    index_bits: int = 11             # a candidate has at least one of the three hashes within this
+    max_residual: float = 0.075      # max aligned thumbnail residual for a verified duplicate
     exact_only: bool = False
     use_clip: bool = True
     clip_veto: float = 0.88          # with embeddings on both sides, below this cosine a pair is rejected
@@ -71,7 +74,7 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     clip_used = False
     if not params.exact_only and len(nodes) > 1:
         t = time.perf_counter()
-        cand, dist = _hash_candidates(nodes, params.threshold)
+        cand, dist = _hash_candidates(nodes, params.threshold, params.index_bits)
         seconds["index"] = time.perf_counter() - t
         candidates = len(cand)
         embs = _embeddings(nodes) if params.use_clip else None
@@ -128,9 +131,10 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
 
 
-def _hash_candidates(nodes: list[_Node], threshold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) with summed pHash+dHash+wHash distance <= threshold, and that distance."""
-    per_hash = max(0, threshold // 3)
+def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) with one hash within ``index_bits`` and a summed pHash+dHash+wHash distance
+    <= threshold, and that distance."""
+    per_hash = max(0, min(index_bits, threshold))
     codes = []
     found = []
     valid_all = None
