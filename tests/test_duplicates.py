@@ -442,3 +442,51 @@ def test_corpus_hdr_pairs_are_not_duplicates_and_rotated_copy_is(corpus: Path, t
     (root / "canon_rot.jpg").write_bytes(jpeg_bytes(store_rotated(small, 8), camera_exif(orientation=8), 85))
     result, _, _ = scan_duplicates(root, settings)
     assert groups_of(result) == [{"canon.jpg", "canon_rot.jpg"}]
+
+
+def _other_fs(tmp_path: Path) -> Path:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second writable file system here")
+    return shm
+
+
+def test_move_to_another_file_system_copies_verifies_and_undoes(family_dir, tmp_path: Path) -> None:
+    import shutil
+    import uuid
+
+    root, fam, _ = family_dir
+    dest = _other_fs(tmp_path) / f"imgengine-test-{uuid.uuid4().hex}"
+    try:
+        before = {p: sha(p) for p in fam.values()}
+        doc = _json(_run("duplicates", str(root), "--move-to", str(dest), "--apply", "--json"))
+        done = [s for s in doc["applied"]["steps"] if s["status"] == "done"]
+        assert len(done) == len(fam) - 1
+        assert all(Path(s["dst"]).exists() and not Path(s["src"]).exists() for s in done)
+        r = _run("undo", doc["applied"]["run_id"], "--dir", str(root))
+        assert r.exit_code == 0, r.output
+        assert {p: sha(p) for p in fam.values()} == before
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_hardlink_across_file_systems_is_skipped_with_reason(tmp_path: Path, settings) -> None:
+    import shutil
+    import uuid
+
+    other = _other_fs(tmp_path) / f"imgengine-test-{uuid.uuid4().hex}"
+    try:
+        root = tmp_path / "p"
+        fam = make_family(root, 60, "x")
+        other.mkdir()
+        shutil.copy2(fam["png"], other / "x_screenshot.png")
+        fam["png"].unlink()
+        with Catalog(settings.catalog_path(root)):
+            pass
+        scan_duplicates(root, settings)
+        result, _, _ = scan_duplicates(other, settings, whole_catalog=True)
+        plan = plan_actions(result.groups, "hardlink", root)
+        assert any("another file system" in why for _, why in plan.skipped)
+        assert all(s.src.parent != other for s in plan.steps)
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
