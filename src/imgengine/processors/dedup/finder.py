@@ -1,11 +1,11 @@
 """Find exact and near-duplicate groups among catalogued photos.
 
 1. Exact: files with the same sha256 form a group for free; each set of identical files is then one node.
-2. Candidates: pairs whose pHash, dHash or wHash differ in at most ``index_bits`` (11) bits, found with
-   multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances sum to at most
-   ``threshold`` (45 of 192 bits) goes on to verification, so no single hash decides alone. Every pair
-   with a sum <= 35 is guaranteed to be a candidate (one of three hashes is then within 11 bits); a 5 %
-   crop often sums to ~40 but keeps its wHash close, which is how it is still found.
+2. Candidates: pairs whose pHash or wHash differ in at most ``index_bits`` (11) bits, found with
+   multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances (pHash + dHash +
+   wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
+   decides alone. A 5 % crop often sums to ~40 but keeps its wHash close, which is how it is found.
+   (dHash, the weakest under crops, is not indexed: that saves a third of the search time.)
 3. Verification (``verify.py``): the aligned residual of the two 32x32 thumbnails must be small. When CLIP
    embeddings are in the catalog they veto pairs that look different to CLIP, and find pairs that the
    hashes missed (then the thumbnails must still agree, a little more loosely).
@@ -30,7 +30,8 @@ from .verify import prepare, residual
 @dataclass(frozen=True)
 class DedupParams:
     threshold: int = 45              # max pHash+dHash+wHash Hamming bits (of 192) for a candidate
-    index_bits: int = 11             # a candidate has at least one of the three hashes within this
+    index_bits: int = 11             # a candidate has its pHash or its wHash within this many bits
+    index_hashes: tuple[str, ...] = ("phash", "whash")   # indexed; dHash (weakest under crops) only adds up
     max_residual: float = 0.075      # max aligned thumbnail residual for a verified duplicate
     exact_only: bool = False
     use_clip: bool = True
@@ -74,7 +75,7 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     clip_used = False
     if not params.exact_only and len(nodes) > 1:
         t = time.perf_counter()
-        cand, dist = _hash_candidates(nodes, params.threshold, params.index_bits)
+        cand, dist = _hash_candidates(nodes, params.threshold, params.index_bits, params.index_hashes)
         seconds["index"] = time.perf_counter() - t
         candidates = len(cand)
         embs = _embeddings(nodes) if params.use_clip else None
@@ -131,7 +132,8 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
 
 
-def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int,
+                     index_hashes: tuple[str, ...] = ("phash", "whash")) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i < j) with one hash within ``index_bits`` and a summed pHash+dHash+wHash distance
     <= threshold, and that distance."""
     per_hash = max(0, min(index_bits, threshold))
@@ -144,8 +146,9 @@ def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int) -> tup
         valid_all = v if valid_all is None else valid_all & v
     thumbs = np.array([bool(n.rep.thumb) for n in nodes])
     valid_all = valid_all & thumbs
-    for c in codes:
-        found.append(pairs_within(c, per_hash, valid_all))
+    for attr, c in zip(("phash", "dhash", "whash"), codes):
+        if attr in index_hashes:
+            found.append(pairs_within(c, per_hash, valid_all))
     pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
     if len(pairs) == 0:
         return pairs.reshape(0, 2), np.zeros(0, np.int64)

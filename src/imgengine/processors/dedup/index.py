@@ -68,25 +68,31 @@ def pairs_within(codes: np.ndarray, max_dist: int, valid: np.ndarray | None = No
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         for m in masks:
             keys = ch ^ m
-            cnt = counts[keys]
-            sel = np.nonzero(cnt)[0]
+            if m == 0:
+                sel = np.nonzero(counts[keys] > 1)[0]
+            else:
+                # a pair (i, j) with ch_j = ch_i ^ m is met from both sides; take it from the lower bucket only
+                sel = np.nonzero((keys > ch) & (counts[keys] > 0))[0]
             if sel.size == 0:
                 continue
-            step = max(1, int(sel.size * _MAX_BLOCK // max(1, int(cnt[sel].sum()))))
+            cnt = counts[keys[sel]]
+            step = max(1, int(sel.size * _MAX_BLOCK // max(1, int(cnt.sum()))))
             for lo in range(0, sel.size, step):
                 s = sel[lo: lo + step]
-                c_sel = cnt[s]
+                c_sel = cnt[lo: lo + step]
                 total = int(c_sel.sum())
                 ii = np.repeat(s, c_sel)
                 first = starts[keys[s]]
                 offs = np.repeat(first - (np.cumsum(c_sel) - c_sel), c_sel) + np.arange(total)
                 jj = order[offs]
-                keep = ii < jj
-                ii, jj = ii[keep], jj[keep]
+                if m == 0:
+                    keep = ii < jj
+                    ii, jj = ii[keep], jj[keep]
                 d = popcount64(sub[ii] ^ sub[jj])
                 keep = d <= max_dist
                 if keep.any():
-                    found.append(ii[keep] * n + jj[keep])
+                    a, b = ii[keep], jj[keep]
+                    found.append(np.minimum(a, b) * n + np.maximum(a, b))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     keys = np.unique(np.concatenate(found))
