@@ -253,8 +253,8 @@ def main() -> None:
         print("  " + f"{kind:<14}" + "".join(f"{d.get(kind, float('nan')):16.3f}" for d in per))
     if args.sweep:
         print("\n## sweep (ours): max_residual x threshold -> precision recall F1")
-        for thr in (30, 35, 41):
-            for r in (0.06, 0.08, 0.10, 0.12, 0.15, 0.18):
+        for thr in (35, 45, 55):
+            for r in (0.05, 0.06, 0.07, 0.075, 0.08, 0.09, 0.10):
                 pr, rc, f1 = score(ours(entries, DedupParams(threshold=thr, max_residual=r, use_clip=False)), truth)
                 print(f"  threshold {thr:>3} residual {r:.2f}: {pr:.4f} {rc:.4f} {f1:.4f}")
     random.seed(0)

@@ -481,8 +481,6 @@ def test_hardlink_across_file_systems_is_skipped_with_reason(tmp_path: Path, set
         other.mkdir()
         shutil.copy2(fam["png"], other / "x_screenshot.png")
         fam["png"].unlink()
-        with Catalog(settings.catalog_path(root)):
-            pass
         scan_duplicates(root, settings)
         result, _, _ = scan_duplicates(other, settings, whole_catalog=True)
         plan = plan_actions(result.groups, "hardlink", root)
@@ -490,3 +488,34 @@ def test_hardlink_across_file_systems_is_skipped_with_reason(tmp_path: Path, set
         assert all(s.src.parent != other for s in plan.steps)
     finally:
         shutil.rmtree(other, ignore_errors=True)
+
+
+def test_interrupted_apply_is_settled_and_undone(family_dir, tmp_path: Path) -> None:
+    """The process dies after some deletions, before the journal is finished: undo still restores."""
+    import subprocess
+    import sys
+    import textwrap
+
+    root, fam, _ = family_dir
+    before = {p: sha(p) for p in fam.values()}
+    script = textwrap.dedent(f"""
+        import os
+        from pathlib import Path
+        from imgengine.settings import Settings
+        from imgengine.processors.dedup import scan_duplicates
+        from imgengine.processors.dedup.actions import plan_actions, apply_actions
+        from imgengine.processors import journal as jr
+        root = Path({str(root)!r})
+        res, _, _ = scan_duplicates(root, Settings(workers=1, log_dir=Path({str(tmp_path / 'logs')!r})))
+        plan = plan_actions(res.groups, "delete", root)
+        plan.steps = plan.steps[:3]
+        j = jr.Journal.begin(root / ".imgengine", "duplicates", {{}}, None)
+        apply_actions(plan, j)
+        os._exit(9)   # killed: no finish record
+    """)
+    r = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 9, r.stderr
+    assert sum(not p.exists() for p in fam.values()) == 3
+    r = _run("undo", "--dir", str(root))
+    assert r.exit_code == 0, r.output
+    assert {p: sha(p) for p in fam.values()} == before

@@ -4,12 +4,15 @@ comparing all pairs.
 A 64-bit code is cut into four 16-bit chunks. If two codes differ in at most ``d`` bits, some chunk differs
 in at most ``r = ceil((d - 3) / 4)`` bits (pigeonhole), so probing, for every code and every chunk, the
 buckets of all chunk values within ``r`` bits of its own finds every such pair; the full 64-bit distance
-then filters the candidates. Everything is vectorised in numpy: one pass per (chunk, flip mask).
+then filters the candidates. Everything is vectorised in numpy: one pass per (chunk, flip mask), and each
+pair is generated from one side only (the lower bucket).
 
-Cost: ``4 * M(r)`` passes (M(0)=1, M(1)=17, M(2)=137, M(3)=697 masks) of O(N) each, plus the
-candidates, about ``4 * M(r) * N**2 / 65536`` for uniformly spread codes. At r=2 that is ~0.8 % of all
-pairs: 100k codes -> ~8e7 candidates (seconds), 1M -> ~8e9 (minutes); real photo hashes cluster more, and
-exact duplicates were removed before (one code per sha256).
+Cost: ``4 * M(r)`` passes (M(0)=1, M(1)=17, M(2)=137, M(3)=697 masks) of O(N) each -- the linear part --
+plus the bucket pairs, about ``2 * M(r) * N**2 / 65536`` for uniformly spread codes: at r=2 about 0.4 %
+of all pairs (100k codes -> ~4e7 cheap popcounts, 1M -> ~4e9). So the cost grows linearly up to a few
+hundred thousand photos and quadratically, with a tiny constant, beyond; ``benchmarks/dedup_bench.py``
+measures both parts and extrapolates to 1M. Real photo hashes cluster more than random ones; exact
+duplicates are removed before (one code per sha256).
 """
 
 from __future__ import annotations
