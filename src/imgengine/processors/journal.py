@@ -176,9 +176,11 @@ def _case_only_rename(src: Path, dst: Path) -> str:
     return "case-rename"
 
 
-def copy_verified(src: Path, dst: Path, expect_sha256: str | None) -> str:
+def copy_verified(src: Path, dst: Path, expect_sha256: str | None, sync_folder: bool = True) -> str:
     """Copy to a temporary file in dst's folder, fsync, verify sha256, then put it in place without
-    replacing anything. Returns the sha256 of the copy. The temporary file is removed on failure."""
+    replacing anything. Returns the sha256 of the copy. The temporary file is removed on failure.
+    ``sync_folder``: also fsync the folder entry (needed before a source is removed; a plain copy
+    leaves its source in place, so it can skip that)."""
     tmp = dst.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{dst.name}"[:255])
     h = hashlib.sha256()
     try:
@@ -202,7 +204,8 @@ def copy_verified(src: Path, dst: Path, expect_sha256: str | None) -> str:
         except OSError:
             pass
         rename_noreplace(tmp, dst)
-        _fsync_dir(dst.parent)
+        if sync_folder:
+            _fsync_dir(dst.parent)
         return digest
     except BaseException:
         try:
@@ -588,7 +591,7 @@ class Journal:
         if step.op == "copy":
             mkdirs = _makedirs(dst.parent)
             try:
-                copy_verified(src, dst, sha)
+                copy_verified(src, dst, sha, sync_folder=False)
             except BaseException:
                 _remove_empty_dirs(mkdirs)
                 raise
