@@ -360,3 +360,17 @@ def test_undated_photos_get_one_folder(tmp_path):
     plan = plan_organize(src, tmp_path / "lib", SETTINGS, None)
     assert plan.todo[0].dst == tmp_path / "lib" / "undated" / "a.jpg"
     assert "1971" in plan.todo[0].note
+
+
+def test_reorganize_in_place_removes_emptied_folders_and_undo_brings_them_back(tmp_path):
+    lib = tmp_path / "lib"
+    make_jpeg(lib / "2019" / "07" / "a.jpg", "2019:07:04 18:32:11", make="Canon", model="Canon EOS 5D")
+    make_jpeg(lib / "2020" / "01" / "b.jpg", "2020:01:01 10:00:00", color=(0, 0, 9))
+    (lib / "keep-empty").mkdir()                      # an empty folder the run did not empty: stays
+    organize(lib, lib, op="move", layout="{date:%Y}/{camera|\"unknown\"}")
+    assert files_below(lib) == ["2019/Canon EOS 5D/a.jpg", "2020/unknown/b.jpg"]
+    assert not (lib / "2019" / "07").exists() and not (lib / "2020" / "01").exists()
+    assert (lib / "keep-empty").is_dir()
+    undo(lib / ".imgengine")
+    assert files_below(lib) == ["2019/07/a.jpg", "2020/01/b.jpg"]
+    assert not (lib / "2019" / "Canon EOS 5D").exists() and (lib / "keep-empty").is_dir()

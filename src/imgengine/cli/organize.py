@@ -132,6 +132,14 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         raise typer.Exit(1)
 
 
+def _state_dir(flag: Path | None, folder: Path) -> Path:
+    """--state-dir, else IMGENGINE_STATE_DIR, else <folder>/.imgengine (see USAGE.md, "Where the journal lives")."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("IMGENGINE_STATE_DIR")
+    return Path(env) if env else folder / STATE_FOLDER
+
+
 def _open_catalog(path: Path) -> Catalog | None:
     return Catalog(path) if Path(path).is_file() else None
 
@@ -168,7 +176,7 @@ def register(app: typer.Typer) -> None:
             plan = plan_rename(directory, template, settings, cat, normalize_ext=normalize_ext,
                                shift=parse_shift(shift_time), tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
-                     state_dir=state_dir or directory / STATE_FOLDER, catalog=cat,
+                     state_dir=_state_dir(state_dir, directory), catalog=cat,
                      args={"dir": str(directory.resolve()), "template": template, "normalize_ext": normalize_ext,
                            "shift_time": shift_time, "timezone": timezone}, quiet=quiet)
         finally:
@@ -218,7 +226,7 @@ def register(app: typer.Typer) -> None:
                                  normalize_ext=normalize_ext, shift=parse_shift(shift_time),
                                  tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
-                     state_dir=state_dir or dest / STATE_FOLDER, catalog=cat,
+                     state_dir=_state_dir(state_dir, dest), catalog=cat,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
                            "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
                            "timezone": timezone}, quiet=quiet)

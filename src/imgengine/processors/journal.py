@@ -615,6 +615,27 @@ class Journal:
             return StepResult(n, step.op, src, keeper, "done", how="hardlink")
         raise JournalError(f"unknown journal operation {step.op!r}")
 
+    def prune_empty_folders(self, folders: Iterable[Path], stop_at: Path) -> int:
+        """Remove folders (and then their parents, up to but not including ``stop_at``) that the run's
+        moves left empty. Each removal is journaled, and undo recreates the folder."""
+        stop = os.path.abspath(stop_at)
+        removed = 0
+        todo = sorted({os.path.abspath(f) for f in folders}, key=len, reverse=True)
+        seen: set[str] = set()
+        for folder in todo:
+            while folder != stop and folder.startswith(stop.rstrip("/") + "/") and folder not in seen:
+                seen.add(folder)
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break               # not empty (or not ours to remove): stop climbing
+                self._write({"type": "rmdir", "path": encode_path(folder)})
+                removed += 1
+                folder = os.path.dirname(folder)
+        if removed:
+            self._sync()
+        return removed
+
     def _catalog_move(self, src: Path, dst: Path) -> None:
         if self.catalog is None:
             return
@@ -698,6 +719,8 @@ def _read_journal(path: Path) -> _Parsed:
                     st.how = rec["how"]
                 if rec.get("mkdirs"):
                     st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
+            elif t == "rmdir":
+                header.setdefault("_rmdirs", []).append(decode_path(rec["path"]))
             elif t == "finish":
                 finish = rec
             elif t == "undo":
@@ -958,6 +981,11 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
             return report
         raise JournalError(f"run {rid} changed nothing; nothing to undo")
     _end_torn_line(path)
+    for folder in p.header.get("_rmdirs", []):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)      # folders the run emptied and removed
+        except OSError:
+            pass
     with open(path, "ab", buffering=0) as fh:
         def mark(st: _StepState) -> None:
             fh.write(_jdump({"type": "step", "n": st.n, "status": "undone", "at": time.time()}))

@@ -491,4 +491,9 @@ def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], No
                ) -> list[StepResult]:
     steps = [Step(a.op, a.src, a.dst, sha256=a.sha256, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                   on_exists="suffix") for a in plan.todo]
-    return journal.run(steps, progress=progress)
+    results = journal.run(steps, progress=progress)
+    moved_from = {r.src.parent for r in results if r.status == "done" and r.op == "move"
+                  and r.dst is not None and r.dst.parent != r.src.parent}
+    if moved_from:
+        journal.prune_empty_folders(moved_from, plan.root)
+    return results
