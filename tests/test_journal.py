@@ -297,3 +297,13 @@ def test_a_reused_process_id_does_not_look_like_a_live_run(tmp_path):
     j.path.write_bytes(json.dumps(begin).encode() + b"\n" + b"".join(lines[1:]))
     assert history(state)[-1].status == "interrupted"
     assert undo(state).restored == 1 and a.exists()
+
+
+def test_hardlink_refuses_different_content(tmp_path):
+    keep = write(tmp_path / "keep.jpg", b"one")
+    other = write(tmp_path / "other.jpg", b"two")
+    j = Journal.begin(tmp_path / ".imgengine", "dedup", {})
+    with pytest.raises(JournalError, match="not identical"):
+        j.hardlink(keep, other)
+    j.finish()
+    assert other.read_bytes() == b"two" and not os.path.samefile(keep, other)
