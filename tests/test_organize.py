@@ -374,3 +374,23 @@ def test_reorganize_in_place_removes_emptied_folders_and_undo_brings_them_back(t
     undo(lib / ".imgengine")
     assert files_below(lib) == ["2019/07/a.jpg", "2020/01/b.jpg"]
     assert not (lib / "2019" / "Canon EOS 5D").exists() and (lib / "keep-empty").is_dir()
+
+
+def test_library_catalog_receives_the_analysis_and_undo_takes_it_back(tmp_path):
+    src, lib = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(src / "a.jpg", "2019:07:04 18:32:11", make="Canon", model="Canon EOS 5D")
+    make_jpeg(src / "b.jpg", "2020:01:01 10:00:00", color=(0, 0, 9))
+    run_analysis(src, SETTINGS.replace(analyzers=("metadata", "hashes")))
+    r = runner.invoke(app, ["organize", str(src), str(lib), "--apply", "--quiet"])      # copy
+    assert r.exit_code == 0, r.output
+    with Catalog(lib / ".imgengine" / "catalog.db") as lib_cat:
+        rec = lib_cat.get(lib / "2019" / "07" / "a.jpg")
+        assert rec["results"]["metadata"]["model"] == "Canon EOS 5D" and rec["sha256"]
+        assert lib_cat.count() == 2
+    # analysing the library now finds nothing to do: no re-analysis
+    result = run_analysis(lib, SETTINGS.replace(analyzers=("metadata", "hashes")))
+    assert result.summary["analyzed"] == 0 and result.summary["skipped_unchanged"] == 2
+    r = runner.invoke(app, ["undo", "--dir", str(lib)])
+    assert r.exit_code == 0, r.output
+    with Catalog(lib / ".imgengine" / "catalog.db") as lib_cat:
+        assert lib_cat.count() == 0

@@ -64,7 +64,7 @@ def preview(plan: Plan, limit: int) -> None:
 
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
-             args: dict, quiet: bool) -> None:
+             args: dict, quiet: bool, library_catalog: Path | None = None) -> None:
     if not apply:
         if json_out:
             doc = plan.to_dict()
@@ -96,7 +96,12 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             def advance(_res: StepResult) -> None:
                 bar.advance(task)
 
-            results = apply_plan(plan, journal, progress=advance)
+            lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
+            try:
+                results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat)
+            finally:
+                if lib_cat is not None:
+                    lib_cat.close()
         journal.finish("done")
     except KeyboardInterrupt:
         journal.finish("interrupted")
@@ -220,13 +225,17 @@ def register(app: typer.Typer) -> None:
         src_abs, dest_abs = source.resolve(), dest.resolve()
         settings = settings_from(config, catalog=catalog)
         cat = _open_catalog(settings.catalog_path(source))
+        # the library's own catalog receives the analysis of what is filed there (no re-analysis)
+        lib_cat_path = settings.catalog_path(dest)
+        if cat is None or Path(os.path.abspath(lib_cat_path)) == Path(os.path.abspath(cat.path)):
+            lib_cat_path = None
         try:
             plan = plan_organize(source, dest, settings, cat, by=by, layout=layout, template=template,
                                  op="move" if move else "copy", gap=parse_shift(gap), distance_km=distance_km,
                                  normalize_ext=normalize_ext, shift=parse_shift(shift_time),
                                  tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
-                     state_dir=_state_dir(state_dir, dest), catalog=cat,
+                     state_dir=_state_dir(state_dir, dest), catalog=cat, library_catalog=lib_cat_path,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
                            "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
                            "timezone": timezone}, quiet=quiet)

@@ -642,6 +642,38 @@ class Journal:
             self._sync()
         return removed
 
+    def export_to_catalog(self, target: Catalog, placed: Iterable[tuple[Path, Path]]) -> int:
+        """Give the catalog of the library the run filled the analysis of the files it placed there
+        (``(source, new path)`` pairs), so the library needs no re-analysis. Journaled: undo removes
+        these entries again. Returns the number of records written."""
+        if self.catalog is None:
+            return 0
+        from ..core.pipeline import FileOutcome
+
+        outcomes, paths = [], []
+        for src, dst in placed:
+            rec = self.catalog.get(dst) or self.catalog.get(src)
+            if rec is None:
+                continue
+            try:
+                st = os.stat(dst)
+            except OSError:
+                continue
+            results = {}
+            for name, data in rec["results"].items():
+                data = dict(data)
+                version = str(data.pop("_version", ""))
+                error = data.pop("_error", None)
+                results[name] = (version, None if error is not None and not data else data, error)
+            outcomes.append(FileOutcome(Path(dst), st.st_size, st.st_mtime_ns, format=rec["format"],
+                                        extension_mismatch=rec["extension_mismatch"], sha256=rec["sha256"],
+                                        status=rec["status"], error=rec["error"], results=results))
+            paths.append(encode_path(dst))
+        if outcomes:
+            self._write({"type": "catalog_export", "catalog": str(target.path), "paths": paths}, sync=True)
+            target.write_outcomes(outcomes)
+        return len(outcomes)
+
     def _catalog_move(self, src: Path, dst: Path) -> None:
         if self.catalog is None:
             return
@@ -725,6 +757,8 @@ def _read_journal(path: Path) -> _Parsed:
                     st.how = rec["how"]
                 if rec.get("mkdirs"):
                     st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
+            elif t == "catalog_export":
+                header.setdefault("_exports", []).append((rec["catalog"], [decode_path(x) for x in rec["paths"]]))
             elif t == "rmdir":
                 header.setdefault("_rmdirs", []).append(decode_path(rec["path"]))
             elif t == "finish":
@@ -1018,12 +1052,27 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
             dirs.extend(reversed(st.mkdirs))
         report.dirs_removed = _remove_empty_dirs(sorted(set(dirs), key=lambda d: len(os.fsencode(d)),
                                                         reverse=True))
+        for cat_path, exported in p.header.get("_exports", []):
+            _forget_exported(Path(cat_path), exported)
         trash_root = state_dir / "trash" / rid
         if trash_root.is_dir():
             _prune_empty_tree(trash_root)
         fh.write(_jdump({"type": "undo", "at": time.time(), "report": report.to_dict()}))
         os.fsync(fh.fileno())
     return report
+
+
+def _forget_exported(cat_path: Path, paths: list[Path]) -> None:
+    """Undo of export_to_catalog: the library's catalog forgets files that are no longer there."""
+    if not cat_path.is_file():
+        return
+    try:
+        with Catalog(cat_path) as cat:
+            for path in paths:
+                if not os.path.lexists(path):
+                    cat.remove(path)
+    except CatalogError:
+        pass
 
 
 def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> str | None:

@@ -487,8 +487,10 @@ def order_for_chains(plan: Plan) -> None:
 # -- applying -----------------------------------------------------------------------------------------
 
 
-def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None
-               ) -> list[StepResult]:
+def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None,
+               library_catalog: Catalog | None = None) -> list[StepResult]:
+    """Apply through the journal. ``library_catalog``: the catalog of DEST, which receives the analysis
+    of the photos placed there (from the journal's catalog), so that the library needs no re-analysis."""
     steps = [Step(a.op, a.src, a.dst, sha256=a.sha256, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                   on_exists="suffix") for a in plan.todo]
     results = journal.run(steps, progress=progress)
@@ -496,4 +498,7 @@ def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], No
                   and r.dst is not None and r.dst.parent != r.src.parent}
     if moved_from:
         journal.prune_empty_folders(moved_from, plan.root)
+    if library_catalog is not None:
+        journal.export_to_catalog(library_catalog, [(r.src, r.dst) for r in results
+                                                    if r.status == "done" and r.dst is not None])
     return results
