@@ -277,6 +277,18 @@ class RunResult:
         return self.summary["failed"]
 
 
+def _set_cv2_threads(n: int | None) -> int | None:
+    if n is None:
+        return None
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover
+        return None
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    return before
+
+
 def _pool_context():
     # fork is fastest and safe while no threads are running (no torch/CUDA imported in this process)
     if sys.platform.startswith("linux") and "torch" not in sys.modules:
@@ -359,6 +371,9 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                     handle(analyze_task(task, settings, analyzers, run_id))
             else:
                 ctx = _pool_context()
+                # one process per core already: OpenCV's own thread pool would only oversubscribe the
+                # cores. Set in the parent before forking (touching it in a forked child can deadlock).
+                cv_threads = _set_cv2_threads(1)
                 pool = ctx.Pool(workers, initializer=_init_worker,
                                 initargs=(settings, tuple(analyzers), run_id))
                 try:
@@ -373,6 +388,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                     raise
                 finally:
                     pool.join()
+                    _set_cv2_threads(cv_threads)
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted by the user; results so far are saved, the next run resumes")
