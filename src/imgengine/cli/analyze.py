@@ -221,6 +221,16 @@ def _records_for(cat: Catalog, target: Path):
     return list(cat.iter_records(target))
 
 
+def camera_name(make: str | None, model: str | None) -> str:
+    """'Canon' + 'Canon EOS 40D' -> 'Canon EOS 40D'; 'NIKON CORPORATION' + 'NIKON D70' -> 'NIKON D70'."""
+    if not model:
+        return make or ""
+    if not make:
+        return model
+    first = make.split()[0].lower()
+    return model if model.lower().startswith(first) else f"{make} {model}"
+
+
 def catalog_stats(cat: Catalog, root: Path | None) -> dict:
     formats: Counter = Counter()
     cameras: Counter = Counter()
@@ -236,7 +246,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
         failed += rec["status"] == "error"
         formats[rec["format"] or "?"] += 1
         meta = rec["results"].get("metadata", {})
-        cam = " ".join(x for x in (meta.get("make"), meta.get("model")) if x)
+        cam = meta.get("camera") or camera_name(meta.get("make"), meta.get("model"))
         cameras[cam or "(unknown)"] += 1
         if meta.get("lens_model"):
             lenses[meta["lens_model"]] += 1
