@@ -213,7 +213,8 @@ def test_interrupted_journal_is_settled(tmp_path):
     j.move(a, tmp_path / "o" / "a.jpg")
     # a second step planned and executed, but the process "died" before its done record
     j._n += 1
-    j._write({"type": "step", "n": j._n, "op": "move", "src": encode_path(b), "dst": encode_path(tmp_path / "o" / "b.jpg"),
+    j._write({"type": "step", "n": j._n, "op": "move", "src": encode_path(b),
+              "dst": encode_path(tmp_path / "o" / "b.jpg"),
               "size": 4, "sha256": hashlib.sha256(b"beta").hexdigest(), "status": "planned"}, sync=True)
     os.rename(b, tmp_path / "o" / "b.jpg")
     j._fh.close()

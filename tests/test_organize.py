@@ -72,7 +72,8 @@ def test_move_with_layout_and_template_then_undo(tmp_path):
     before = snapshot(src)
     _plan, _results = organize(src, lib, op="move", layout="{date:%Y}/{date:%Y-%m-%d}",
                              template="{date:%H%M%S}_{camera}{seq}")
-    assert files_below(lib) == ["2019/2019-07-04/183211_Canon EOS 5D-1.jpg", "2019/2019-07-04/183211_Canon EOS 5D-1.xmp",
+    assert files_below(lib) == ["2019/2019-07-04/183211_Canon EOS 5D-1.jpg",
+                                "2019/2019-07-04/183211_Canon EOS 5D-1.xmp",
                                 "2019/2019-07-04/183211_Canon EOS 5D-2.jpg"]
     assert files_below(src) == []
     undo(lib / ".imgengine")

@@ -51,7 +51,8 @@ def preview(plan: Plan, limit: int) -> None:
         if a.date is not None and a.date.source != "none":
             date = f"{a.date.value:%Y-%m-%d %H:%M:%S} [dim]{a.date.source}[/]"
         op = "" if a.op == "move" or plan.command == "rename" else "[cyan]copy[/] "
-        t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest), date if a.role == "photo" else f"[dim]{a.role}[/]",
+        t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest),
+                  date if a.role == "photo" else f"[dim]{a.role}[/]",
                   a.note or "")
     console.print(t)
     if len(shown) < len(todo):

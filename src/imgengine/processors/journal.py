@@ -484,7 +484,7 @@ class Journal:
                         progress(res)
                     if full:
                         # everything not yet done stays where it is; tell the user what to do
-                        for n2, step2, ready2 in prepared[i + 1:]:
+                        for n2, _step2, _ready2 in prepared[i + 1:]:
                             self._write({"type": "step", "n": n2, "status": "skipped",
                                          "reason": "not attempted: disk full"})
                         self.finish("failed")
@@ -811,7 +811,8 @@ def _status_of(p: _Parsed) -> str:
     if undone:
         return "partly-undone"
     if p.finish is None:
-        return "running" if _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")) else "interrupted"
+        alive = _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start"))
+        return "running" if alive else "interrupted"
     return p.finish.get("status", "done")
 
 
