@@ -308,3 +308,19 @@ def test_hardlink_refuses_different_content(tmp_path):
         j.hardlink(keep, other)
     j.finish()
     assert other.read_bytes() == b"two" and not os.path.samefile(keep, other)
+
+
+def test_trash_takes_the_photo_out_of_the_catalog_and_undo_puts_it_back(tmp_path):
+    from imgengine.core.pipeline import FileOutcome
+
+    a = write(tmp_path / "a.jpg", b"alpha")
+    cat = Catalog(tmp_path / ".imgengine" / "catalog.db")
+    cat.write_outcomes([FileOutcome(a, 5, a.stat().st_mtime_ns, format="jpeg", sha256="x",
+                                    results={"metadata": ("0.1", {"make": "Canon"}, None)})])
+    with Journal.begin(tmp_path / ".imgengine", "dedup", {}, catalog=cat) as j:
+        j.trash(a)
+    assert cat.count() == 0, "a trashed photo is no longer listed (not even under the trash folder)"
+    undo(tmp_path / ".imgengine", catalog=cat)
+    rec = cat.get(a)
+    assert rec is not None and rec["results"]["metadata"]["make"] == "Canon" and rec["sha256"] == "x"
+    cat.close()

@@ -40,6 +40,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -590,9 +591,18 @@ class Journal:
                     raise
                 os.unlink(src)
                 how = "copy+unlink"
-            self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
-                         "mkdirs": [encode_path(d) for d in mkdirs]})
-            self._catalog_move(src, dst)
+            done = {"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
+                    "mkdirs": [encode_path(d) for d in mkdirs]}
+            if step.op == "trash":
+                # a trashed photo leaves the catalog (it is no longer in the collection); its record is
+                # kept in the journal so that undo puts it back without re-analysis
+                rec = self._catalog_take(src)
+                if rec is not None:
+                    done["catalog_record"] = rec
+                self._write(done)
+            else:
+                self._write(done)
+                self._catalog_move(src, dst)
             return StepResult(n, step.op, src, dst, "done", how=how)
         if step.op == "copy":
             mkdirs = _makedirs(dst.parent)
@@ -648,8 +658,6 @@ class Journal:
         these entries again. Returns the number of records written."""
         if self.catalog is None:
             return 0
-        from ..core.pipeline import FileOutcome
-
         outcomes, paths = [], []
         for src, dst in placed:
             rec = self.catalog.get(dst) or self.catalog.get(src)
@@ -659,20 +667,25 @@ class Journal:
                 st = os.stat(dst)
             except OSError:
                 continue
-            results = {}
-            for name, data in rec["results"].items():
-                data = dict(data)
-                version = str(data.pop("_version", ""))
-                error = data.pop("_error", None)
-                results[name] = (version, None if error is not None and not data else data, error)
-            outcomes.append(FileOutcome(Path(dst), st.st_size, st.st_mtime_ns, format=rec["format"],
-                                        extension_mismatch=rec["extension_mismatch"], sha256=rec["sha256"],
-                                        status=rec["status"], error=rec["error"], results=results))
+            outcomes.append(record_to_outcome(rec, Path(dst), st))
             paths.append(encode_path(dst))
         if outcomes:
             self._write({"type": "catalog_export", "catalog": str(target.path), "paths": paths}, sync=True)
             target.write_outcomes(outcomes)
         return len(outcomes)
+
+    def _catalog_take(self, path: Path) -> dict[str, Any] | None:
+        if self.catalog is None:
+            return None
+        try:
+            rec = self.catalog.get(path)
+            if rec is None:
+                return None
+            self.catalog.remove(path)
+        except (CatalogError, sqlite3.Error):
+            return None
+        return {k: v for k, v in rec.items() if k in ("format", "extension_mismatch", "sha256", "status",
+                                                       "error", "results")}
 
     def _catalog_move(self, src: Path, dst: Path) -> None:
         if self.catalog is None:
@@ -716,6 +729,7 @@ class _StepState:
     how: str | None = None
     trash: Path | None = None
     mkdirs: list[Path] = field(default_factory=list)
+    catalog_record: dict[str, Any] | None = None
 
 
 @dataclass
@@ -755,6 +769,8 @@ def _read_journal(path: Path) -> _Parsed:
                     st.dst = decode_path(rec["dst"])
                 if rec.get("how"):
                     st.how = rec["how"]
+                if rec.get("catalog_record") is not None:
+                    st.catalog_record = rec["catalog_record"]
                 if rec.get("mkdirs"):
                     st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
             elif t == "catalog_export":
@@ -1063,6 +1079,21 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
     return report
 
 
+def record_to_outcome(rec: dict[str, Any], path: Path, st: os.stat_result) -> Any:
+    """A catalog record (``Catalog.get``) as the outcome ``Catalog.write_outcomes`` stores, at ``path``."""
+    from ..core.pipeline import FileOutcome
+
+    results = {}
+    for name, data in rec.get("results", {}).items():
+        data = dict(data)
+        version = str(data.pop("_version", ""))
+        error = data.pop("_error", None)
+        results[name] = (version, None if error is not None and not data else data, error)
+    return FileOutcome(Path(path), st.st_size, st.st_mtime_ns, format=rec.get("format"),
+                       extension_mismatch=bool(rec.get("extension_mismatch")), sha256=rec.get("sha256"),
+                       status=rec.get("status") or "ok", error=rec.get("error"), results=results)
+
+
 def _forget_exported(cat_path: Path, paths: list[Path]) -> None:
     """Undo of export_to_catalog: the library's catalog forgets files that are no longer there."""
     if not cat_path.is_file():
@@ -1097,8 +1128,11 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
             os.unlink(dst)
         if catalog is not None:
             try:
-                catalog.move_path(dst, src)
-            except CatalogError:
+                if st.op == "trash" and st.catalog_record is not None:
+                    catalog.write_outcomes([record_to_outcome(st.catalog_record, src, os.stat(src))])
+                else:
+                    catalog.move_path(dst, src)
+            except (CatalogError, OSError):
                 pass
         report.restored += 1
         return None
