@@ -9,7 +9,22 @@ One run of a command (rename, organize, the duplicate actions) is one journal fi
 * ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
   path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
 * ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
+* ``{"type": "rmdir", "path"}`` (a source folder a move emptied and removed; undo recreates it) and
+  ``{"type": "catalog_export", "catalog", "paths"}`` (records copied into the library's catalog).
 * ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
+
+Using it (every file-changing processor)::
+
+    with Journal.begin(state_dir, "dedup", {"keep": "oldest"}, catalog) as j:   # finish() on exit
+        j.move(src, dst)          # -> the path really used (a free "_1" name if dst appeared meanwhile)
+        j.copy(src, dst)
+        j.hardlink(keeper, dup)   # dup's own bytes wait in <state_dir>/trash/<run-id>/ until undo/purge
+        j.trash(path)             # "delete", undoable
+        j.run([Step(...), ...])   # many steps: one fsync per 256 planned records (fast path)
+    undo(state_dir, run_id, catalog); history(state_dir); resume_or_rollback(state_dir, run_id, mode)
+
+The catalog follows: a move updates its path (``Catalog.move_path``), a trashed photo leaves the
+catalog (its record is kept in the journal, undo puts it back), and undo reverts both.
 
 Paths are stored as UTF-8 strings when the file-system bytes decode as UTF-8, otherwise as
 ``{"b64": ...}`` of the raw bytes, so that non-UTF-8 names round-trip exactly.
@@ -23,9 +38,10 @@ A run that was killed (no ``finish`` record, its process gone) is *settled* the 
 opens the state folder: each step that was planned but not recorded as done is checked on disk and
 recorded as done or not done, so that ``undo`` and a re-run both see the truth.
 
-Where the state lives: ``<root>/.imgengine/`` of the folder the command was pointed at (the folder of
-its catalog), or ``--state-dir``. ``imgengine undo`` and ``imgengine history`` look in ``--dir`` (default
-the current folder) and its parents for ``.imgengine/journal``.
+Where the state lives: ``<folder>/.imgengine/`` of the folder the command changes (``rename DIR``: DIR;
+``organize SRC DEST``: DEST, the library), or ``--state-dir`` / ``IMGENGINE_STATE_DIR``. ``imgengine undo``
+and ``imgengine history`` look in ``--dir`` (default the current folder) and its parents for
+``.imgengine/journal``.
 """
 
 from __future__ import annotations
