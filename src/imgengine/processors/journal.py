@@ -974,7 +974,7 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
             if outcome == "done":
                 recs.append({"type": "step", "n": st.n, "status": "done", "how": "settled",
                              "dst": encode_path(st.dst) if st.dst else None, "reason": note})
-                if catalog is not None and st.op in ("move", "trash") and st.dst is not None:
+                if catalog is not None and st.op == "move" and st.dst is not None:
                     try:
                         catalog.move_path(st.src, st.dst)
                     except CatalogError:
