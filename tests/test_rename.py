@@ -378,3 +378,11 @@ def test_sha_field_without_catalog_hashes_the_file(tmp_path):
     import hashlib
     plan = plan_rename(tmp_path, "{sha:10}", SETTINGS, None)
     assert plan.todo[0].dst.name == hashlib.sha256(p.read_bytes()).hexdigest()[:10] + ".jpg"
+
+
+def test_template_never_yields_a_hidden_or_empty_name(tmp_path):
+    make_jpeg(tmp_path / "a.jpg", "2019:07:04 18:32:11")
+    plan = plan_rename(tmp_path, "{seq}", SETTINGS, None)
+    assert plan.todo[0].dst.name == "unnamed.jpg"
+    plan = plan_rename(tmp_path, ".{date:%Y}", SETTINGS, None)
+    assert plan.todo[0].dst.name == "2019.jpg"
