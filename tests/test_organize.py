@@ -216,6 +216,10 @@ def test_cli_organize_apply_history_undo(tmp_path):
     assert "undo with" in r.output and len(files_below(lib)) == 3
     r = runner.invoke(app, ["history", "--dir", str(lib)])
     assert r.exit_code == 0 and "organize" in r.output
+    run_id = history(lib / ".imgengine")[-1].run_id
+    r = runner.invoke(app, ["history", run_id[-6:], "--dir", str(lib), "--json"])
+    steps = json.loads(r.stdout)["steps"]
+    assert [s["status"] for s in steps] == ["done"] * 3 and all(s["op"] == "move" for s in steps)
     r = runner.invoke(app, ["undo", "--dir", str(lib), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["restored"] == 3
     assert snapshot(src) == before
