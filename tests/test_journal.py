@@ -324,3 +324,12 @@ def test_trash_takes_the_photo_out_of_the_catalog_and_undo_puts_it_back(tmp_path
     rec = cat.get(a)
     assert rec is not None and rec["results"]["metadata"]["make"] == "Canon" and rec["sha256"] == "x"
     cat.close()
+
+
+def test_skip_identical_target(tmp_path):
+    a = write(tmp_path / "a.jpg", b"same")
+    write(tmp_path / "o" / "a.jpg", b"same")
+    j = Journal.begin(tmp_path / ".imgengine", "t", {})
+    res = j.run([Step("move", a, tmp_path / "o" / "a.jpg", on_exists="skip-identical")])
+    j.finish()
+    assert res[0].status == "skipped" and "identical" in res[0].reason and a.exists()
