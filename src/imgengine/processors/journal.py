@@ -956,10 +956,23 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
     return "missing", "neither source nor target exists any more"
 
 
+def _ends_finished(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            tail = f.read()
+    except OSError:
+        return False
+    return b'"type":"finish"' in tail or b'"type":"undo"' in tail
+
+
 def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[str]:
     """Record the truth for every journal whose process died before ``finish``. Returns their run ids."""
     settled = []
     for path in _journals(state_dir):
+        if _ends_finished(path):
+            continue                      # fast path: no need to parse a finished run
         try:
             p = _read_journal(path)
         except (OSError, JournalError):
