@@ -9,6 +9,7 @@ pillow-heif). Broken metadata never raises: what can be read is returned and eac
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import re
@@ -105,7 +106,7 @@ def _read(buf: Any, warnings: list[str]) -> MetadataResult:
     try:
         blocks = find_metadata_blocks(buf, warnings)
         return _build(blocks, warnings)
-    except Exception as exc:  # a bug or a case not foreseen: keep the run going, say what happened
+    except Exception as exc:  # noqa: BLE001 - a case not foreseen must not stop the run: say it, go on
         warnings.append(f"metadata: unexpected {type(exc).__name__}: {exc}")
         return MetadataResult(warnings=tuple(warnings))
 
@@ -178,7 +179,7 @@ def parse_number(text: str) -> float | None:
 
 
 def _int(value: float | None) -> int | None:
-    return int(round(value)) if value is not None and value == value and abs(value) < 1e15 else None
+    return round(value) if value is not None and math.isfinite(value) and abs(value) < 1e15 else None
 
 
 def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
@@ -480,7 +481,7 @@ def _gps_coord(f: _Fields, value: Any, ref: str | None, name: str) -> float | No
     return total
 
 
-_XMP_COORD = re.compile(r"^\s*(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?(?:,(\d+(?:\.\d+)?))?\s*([NSEW])\s*$", re.I)
+_XMP_COORD = re.compile(r"^\s*(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?(?:,(\d+(?:\.\d+)?))?\s*([NSEW])\s*$", re.IGNORECASE)
 
 
 def _xmp_coord(value: str | None) -> float | None:
@@ -546,4 +547,4 @@ def _xp_keywords(value: Any) -> tuple[str, ...]:
     return tuple(k.strip() for k in text.split(";") if k.strip()) if text else ()
 
 
-__all__ = ["MetadataAnalyzer", "MetadataResult", "read_metadata", "camera_name"]
+__all__ = ["MetadataAnalyzer", "MetadataResult", "camera_name", "read_metadata"]

@@ -58,7 +58,7 @@ def find_metadata_blocks(buf: Any, warnings: list[str] | None = None) -> Metadat
             _read_heif(buf, blocks)
         else:
             _read_with_pillow(buf, blocks)
-    except Exception as exc:  # a container we cannot walk: keep what was found, say so
+    except Exception as exc:  # noqa: BLE001 - a container we cannot walk: keep what was found, say so
         blocks.warnings.append(f"{blocks.container}: could not read the file structure ({_short(exc)})")
     return blocks
 
@@ -106,10 +106,9 @@ def _walk_jpeg(buf: Any, blocks: MetadataBlocks) -> None:
                     guid = bytes(buf[body:body + 32])
                     offset = struct.unpack_from(">L", buf, body + 36)[0]
                     extended.setdefault(guid, {})[offset] = bytes(buf[body + 40:end])
-        elif marker == 0xED and blocks.iptc is None:
-            if bytes(buf[start:start + len(PHOTOSHOP_SIG)]) == PHOTOSHOP_SIG:
-                blocks.iptc = iptc_from_photoshop_irb(bytes(buf[start + len(PHOTOSHOP_SIG):end]),
-                                                      blocks.warnings)
+        elif (marker == 0xED and blocks.iptc is None
+              and bytes(buf[start:start + len(PHOTOSHOP_SIG)]) == PHOTOSHOP_SIG):
+            blocks.iptc = iptc_from_photoshop_irb(bytes(buf[start + len(PHOTOSHOP_SIG):end]), blocks.warnings)
         elif marker in _SOF and blocks.width is None and start + 5 <= n:
             blocks.height, blocks.width = struct.unpack_from(">HH", buf, start + 1)
         pos = end
@@ -163,7 +162,6 @@ def _walk_png(buf: Any, blocks: MetadataBlocks) -> None:
             if ctype == b"IEND" or blocks.exif is not None:
                 break   # eXIf after IDAT is allowed by the spec: keep walking until one is found
         pos = data_start + length + 4
-    return
 
 
 def _itxt_text(chunk: bytes, warnings: list[str]) -> bytes | None:
@@ -230,7 +228,7 @@ def _read_heif(buf: Any, blocks: MetadataBlocks) -> None:
     register_heif()
     try:
         _heif_boxes(buf, blocks)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - damaged boxes: fall back to pillow-heif's size
         blocks.warnings.append(f"heif: could not read the item properties ({_short(exc)})")
     with Image.open(io.BytesIO(bytes(buf))) as img:
         info = img.info

@@ -120,7 +120,7 @@ class TiffIfdReader:
 class Rational:
     """A TIFF rational; kept as a fraction so a zero denominator is visible rather than an error."""
 
-    __slots__ = ("num", "den")
+    __slots__ = ("den", "num")
 
     def __init__(self, num: int, den: int):
         self.num = num

@@ -89,8 +89,13 @@ def parse_xmp(packet: bytes, warnings: list[str]) -> dict[str, str | list[str]]:
                     if sub and len(field) == 0 and field.text is not None:
                         out.setdefault(f"{name}/{sub}", field.text)
             elif len(child) == 0:
-                if child.text is not None:
-                    out[name] = child.text
-                elif child.get(f"{{{RDF}}}resource") is not None:
-                    out[name] = child.get(f"{{{RDF}}}resource") or ""
+                for qn, val in child.attrib.items():   # a structure written as attributes
+                    sub = _name(qn)
+                    if sub:
+                        out.setdefault(f"{name}/{sub}", val)
+                resource = child.get(f"{{{RDF}}}resource")
+                if resource is not None:
+                    out[name] = resource
+                elif (child.text or "").strip() or not child.attrib:
+                    out[name] = child.text or ""
     return out
