@@ -158,9 +158,8 @@ def _walk_png(buf: Any, blocks: MetadataBlocks) -> None:
                 packet = _itxt_text(chunk, blocks.warnings)
                 if packet is not None:
                     blocks.xmp.append(packet)
-        elif ctype in (b"IDAT", b"IEND"):
-            if ctype == b"IEND" or blocks.exif is not None:
-                break   # eXIf after IDAT is allowed by the spec: keep walking until one is found
+        elif ctype == b"IEND":
+            break       # eXIf and iTXt may follow the image data, so the walk goes on to IEND
         pos = data_start + length + 4
 
 
