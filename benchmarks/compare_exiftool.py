@@ -10,7 +10,8 @@ XMP Description, any of them) under these rules:
 
 * strings are trimmed; a value ExifTool reports as only whitespace, or an all-zero date, is not counted;
   ExifTool's JSON turns number-like strings (Software "8.3") into numbers: those compare numerically;
-* floats: relative tolerance 1e-3;
+* floats: relative tolerance 1e-3; our integer fields (ISO, orientation, size, flash, rating) equal
+  ExifTool's value rounded to an integer (Canon's computed ISO is e.g. 64.84; we report 65);
 * dates: ExifTool's "YYYY:MM:DD HH:MM:SS[.ss][zone]" and our ISO 8601 are compared on the local date
   and time; sub-seconds and the zone are compared when both sides have them;
 * keywords: the same list of trimmed strings.
@@ -61,19 +62,19 @@ FIELDS: list[tuple[str, tuple[str, ...], str]] = [
     ("gps_longitude", ("GPSLongitude",), "float"),
     ("gps_altitude", ("GPSAltitude",), "float"),
     ("gps_time", ("GPSDateTime",), "date"),
-    ("orientation", ("Orientation",), "float"),
-    ("width", ("ImageWidth",), "float"),
-    ("height", ("ImageHeight",), "float"),
-    ("iso", ("ISO",), "float"),
+    ("orientation", ("Orientation",), "int"),
+    ("width", ("ImageWidth",), "int"),
+    ("height", ("ImageHeight",), "int"),
+    ("iso", ("ISO",), "int"),
     ("exposure_time", ("ExposureTime",), "float"),
     ("f_number", ("FNumber",), "float"),
     ("focal_length", ("FocalLength",), "float"),
     ("focal_length_35mm", ("FocalLengthIn35mmFormat",), "float"),
-    ("flash", ("Flash",), "float"),
+    ("flash", ("Flash",), "int"),
     ("keywords", ("Subject", "Keywords"), "list"),
     ("title", ("Title", "ObjectName"), "str"),
     ("description", ("ImageDescription", "Description", "Caption-Abstract"), "str"),
-    ("rating", ("Rating",), "float"),
+    ("rating", ("Rating",), "int"),
 ]
 
 _DATE = re.compile(r"^(\d{4})[:\-](\d\d)[:\-](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?\s*(Z|[+-]\d\d:?\d\d)?")
@@ -143,6 +144,11 @@ def values_match(ours: Any, theirs: Any, kind: str) -> bool:
         if a[1] is not None and b[1] is not None and abs(float("0." + a[1]) - float("0." + b[1])) > 0.011:
             return False
         return not (a[2] and b[2] and a[2] != b[2])
+    if kind == "int":   # our integer fields (ISO...) against ExifTool's value rounded to an integer
+        try:
+            return int(ours) == round(float(theirs))
+        except (TypeError, ValueError):
+            return False
     if kind == "float" or isinstance(theirs, (int, float)):
         try:
             x, y = float(ours), float(theirs)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..core.iptc import parse_iptc
+from ..core.maker_notes import iso_from_maker_notes
 from ..core.metadata_segments import MetadataBlocks, find_metadata_blocks
 from ..core.tiff_ifd import Rational, TiffIfdReader
 from ..core.xmp import parse_xmp
@@ -78,6 +79,7 @@ IFD0_TAGS = frozenset({0x0100, 0x0101, 0x010E, 0x010F, 0x0110, 0x0112, 0x0131, 0
 IFD0_RAW = frozenset({0x02BC, 0x83BB, 0x9C9B, 0x9C9E})
 EXIF_TAGS = frozenset({0x829A, 0x829D, 0x8827, 0x9003, 0x9004, 0x9011, 0x9012, 0x9209, 0x920A, 0x9291,
                        0x9292, 0xA405, 0xA434})
+MAKER_NOTE = frozenset({0x927C})
 GPS_TAGS = frozenset({1, 2, 3, 4, 5, 6, 7, 0x1D})
 _TAG_NAMES = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software",
               0x013B: "Artist", 0x8298: "Copyright", 0x9003: "DateTimeOriginal", 0x9004: "CreateDate",
@@ -188,6 +190,7 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     exif: dict[int, Any] = {}
     gps: dict[int, Any] = {}
     has_exif = False
+    reader: TiffIfdReader | None = None
     if blocks.exif is not None:
         buf, base = blocks.exif
         try:
@@ -203,7 +206,7 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
                 if not isinstance(ptr, int):
                     f.warn(f"EXIF: wrong type for the {name} pointer; {name} skipped")
                     continue
-                sub, _ = reader.read_ifd(ptr, wanted, name)
+                sub, _ = reader.read_ifd(ptr, wanted, name, locate=MAKER_NOTE if name == "ExifIFD" else frozenset())
                 target.update(sub)
         except (ValueError, IndexError, TypeError, OverflowError) as exc:
             f.warn(f"EXIF: could not be read ({exc})")
@@ -319,6 +322,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     iso = _int(f.num(exif.get(0x8827), "ISO"))
     if iso is None:
         iso = _int(xnum("exif:ISOSpeedRatings", "exifEX:PhotographicSensitivity"))
+    if iso is None and reader is not None and 0x927C in exif:
+        iso = _int(iso_from_maker_notes(make, reader.buf, reader.base, reader.e, exif[0x927C], warnings))
     exposure = f.num(exif.get(0x829A), "ExposureTime")
     if exposure is None:
         exposure = xnum("exif:ExposureTime")

@@ -27,12 +27,18 @@ class TiffIfdReader:
     JPEG APP1 segment, at 0 in a TIFF file, and inside a box or chunk in HEIF, PNG and WebP.
     """
 
-    def __init__(self, buf: Any, base: int, warnings: list[str], where: str = "EXIF"):
+    def __init__(self, buf: Any, base: int, warnings: list[str], where: str = "EXIF", endian: str | None = None):
         self.buf = buf
         self.base = base
         self.end = len(buf)
         self.warnings = warnings
         self.where = where
+        self._seen: set[int] = set()
+        self.min_offset = 0 if endian is not None else 8   # an IFD cannot overlap the TIFF header
+        if endian is not None:   # an IFD without its own header (maker notes): offsets from ``base``
+            self.e = endian
+            self.first_ifd = 0
+            return
         order = bytes(buf[base:base + 2])
         if order == b"II":
             self.e = "<"
@@ -43,7 +49,6 @@ class TiffIfdReader:
         if base + 8 > self.end:
             raise ValueError(f"{where}: TIFF header truncated")
         self.first_ifd = struct.unpack_from(self.e + "L", buf, base + 4)[0]
-        self._seen: set[int] = set()
 
     def warn(self, msg: str) -> None:
         line = f"{self.where}: {msg}"
@@ -51,11 +56,13 @@ class TiffIfdReader:
             self.warnings.append(line)
 
     def read_ifd(self, offset: int, wanted: frozenset[int] | None, name: str,
-                 raw: frozenset[int] = frozenset()) -> tuple[dict[int, Any], int]:
+                 raw: frozenset[int] = frozenset(), locate: frozenset[int] = frozenset(),
+                 ) -> tuple[dict[int, Any], int]:
         """Decode the tags in ``wanted`` (all if None) of the IFD at ``offset``; returns (tags, next offset).
 
         Tags in ``raw`` come back as their bytes whatever their declared type (XMP and IPTC in TIFF are
-        often declared BYTE or LONG arrays).
+        often declared BYTE or LONG arrays). Tags in ``locate`` come back as ``(absolute position, size)``
+        of their data, unread (maker notes: only parsed when a field needs them).
         """
         tags: dict[int, Any] = {}
         if offset in self._seen:
@@ -63,7 +70,7 @@ class TiffIfdReader:
             return tags, 0
         self._seen.add(offset)
         pos = self.base + offset
-        if offset < 8 or pos + 2 > self.end:
+        if offset < self.min_offset or pos < 0 or pos + 2 > self.end:
             self.warn(f"{name} offset {offset} is outside the data; skipped")
             return tags, 0
         e = self.e
@@ -79,7 +86,12 @@ class TiffIfdReader:
         entry = pos + 2
         for _ in range(count):
             tag, typ, n = struct.unpack_from(e + "HHL", buf, entry)
-            if wanted is None or tag in wanted:
+            if tag in locate:
+                size = _TYPES.get(typ, (1, ""))[0] * n
+                at = entry + 8 if size <= 4 else self.base + struct.unpack_from(e + "L", buf, entry + 8)[0]
+                if at + size <= self.end:
+                    tags[tag] = (at, size)
+            elif wanted is None or tag in wanted:
                 value = self._value(typ, n, entry + 8, tag, name, tag in raw)
                 if value is not None:
                     tags[tag] = value
