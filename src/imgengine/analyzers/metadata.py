@@ -9,6 +9,7 @@ pillow-heif). Broken metadata never raises: what can be read is returned and eac
 
 from __future__ import annotations
 
+import datetime
 import math
 import mmap
 import os
@@ -271,6 +272,9 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
         if not dto:
             dto = _iptc_datetime(itext("DateCreated"), itext("TimeCreated"))
             dto_src = "IPTC:DateCreated" if dto else None
+        if not dto and blocks.picture_info.get("TimeDate"):
+            dto = _unix_or_text_datetime(blocks.picture_info["TimeDate"])
+            dto_src = "APP12:DateTimeOriginal" if dto else None
     dto = _borrow_offset(dto, _xmp_datetime(xtext("exif:DateTimeOriginal")),
                          _xmp_datetime(xtext("photoshop:DateCreated")))
     create = _exif_datetime(etext(exif, 0x9004), etext(exif, 0x9292), etext(exif, 0x9012))
@@ -339,6 +343,15 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     flash = _int(f.num(exif.get(0x9209), "Flash"))
     if flash is None:
         flash = _int(xnum("exif:Flash")) if xtext("exif:Flash") else _xmp_flash(xmp)
+    pinfo = blocks.picture_info
+    if pinfo:   # APP12 Picture Info, the last resort of cameras older than EXIF 2
+        if exposure is None:
+            micro = parse_number(pinfo.get("Shutter") or pinfo.get("shtr") or "")
+            exposure = micro * 1e-6 if micro is not None else None
+        if fnumber is None:
+            fnumber = parse_number(re.sub(r"^[A-Za-z ]*", "", pinfo.get("FNumber", "")))
+        if flash is None:
+            flash = _int(parse_number(pinfo.get("Flash", "")))
 
     # descriptive
     keywords = _keywords(xmp.get("dc:subject")) or _keywords(iptc.get("Keywords")) or _xp_keywords(ifd0.get(0x9C9E))
@@ -448,6 +461,17 @@ def _iptc_datetime(date: str | None, time: str | None) -> str | None:
             if tm.group(4):
                 out += f"{tm.group(4)[:3]}:{tm.group(4)[3:]}"
     return out
+
+
+def _unix_or_text_datetime(value: str) -> str | None:
+    """APP12's TimeDate: seconds since 1970 (UTC, as ExifTool converts it) or a date string."""
+    if value.strip().isdigit():
+        try:
+            moment = datetime.datetime.fromtimestamp(int(value), tz=datetime.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return _xmp_datetime(value)
 
 
 def _has_offset(iso: str) -> bool:

@@ -33,6 +33,8 @@ class MetadataBlocks:
     # HEIF: the orientation comes from the irot/imir boxes, the size pillow-heif reports is upright
     heif_rotation: int | None = None
     heif_exif_orientation: int | None = None
+    # JPEG APP12 "[picture info]" text of some late-1990s cameras (Olympus, Agfa, Polaroid): key -> value
+    picture_info: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -109,11 +111,25 @@ def _walk_jpeg(buf: Any, blocks: MetadataBlocks) -> None:
         elif (marker == 0xED and blocks.iptc is None
               and bytes(buf[start:start + len(PHOTOSHOP_SIG)]) == PHOTOSHOP_SIG):
             blocks.iptc = iptc_from_photoshop_irb(bytes(buf[start + len(PHOTOSHOP_SIG):end]), blocks.warnings)
+        elif marker == 0xEC and not blocks.picture_info:
+            segment = bytes(buf[start:end])
+            if b"[picture info]" in segment[:256]:
+                blocks.picture_info = parse_picture_info(segment)
         elif marker in _SOF and blocks.width is None and start + 5 <= n:
             blocks.height, blocks.width = struct.unpack_from(">HH", buf, start + 1)
         pos = end
     for parts in extended.values():
         blocks.xmp.append(b"".join(parts[k] for k in sorted(parts)))
+
+
+def parse_picture_info(segment: bytes) -> dict[str, str]:
+    """``key=value`` lines of an APP12 Picture Info segment (every section, as ExifTool reads them)."""
+    out: dict[str, str] = {}
+    for line in segment[segment.find(b"[picture info]"):].splitlines():
+        key, sep, value = line.partition(b"=")
+        if sep and key.strip() and not key.startswith(b"["):
+            out.setdefault(key.strip().decode("latin-1"), value.strip(b"\x00\xff ").decode("latin-1"))
+    return out
 
 
 def iptc_from_photoshop_irb(irb: bytes, warnings: list[str]) -> bytes | None:
