@@ -365,3 +365,41 @@ def test_corpus_agrees_with_exiftool():
     assert result["reported"] > 500
     shown = "\n".join(f"{p}: {f} {o!r} vs {t!r}" for p, f, o, t in result["mismatches"][:30])
     assert result["agreement"] >= AGREEMENT_TARGET, shown
+
+
+# ------------------------------------------------------------------------------------------ pre-EXIF-2 sources
+def test_iso_from_canon_and_casio_maker_notes():
+    settings = [0] * 20
+    settings[16] = 0x4000 | 200                               # CameraISO written as a number
+    data = struct.pack("<20H", *settings)
+    ifd = struct.pack("<H", 1) + struct.pack("<HHLL", 0x0001, 3, 20, 18) + struct.pack("<L", 0)
+    canon = ifd + data + b"II*\x00" + struct.pack("<L", 0)   # footer: offsets count from the block start
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon"}, "Exif": {piexif.ExifIFD.MakerNote: canon}})
+    assert read_metadata(piexif_insert(exif, _jpeg())).iso == 200
+
+    casio = b"QVC\x00\x00\x00" + struct.pack(">H", 1) + struct.pack(">HHLHH", 0x3014, 3, 1, 400, 0) + b"\x00" * 4
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"CASIO COMPUTER CO.,LTD"},
+                        "Exif": {piexif.ExifIFD.MakerNote: casio}})
+    assert read_metadata(piexif_insert(exif, _jpeg())).iso == 400
+    # garbage maker notes: no ISO, no exception
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon"}, "Exif": {piexif.ExifIFD.MakerNote: b"\xff" * 40}})
+    assert read_metadata(piexif_insert(exif, _jpeg())).iso is None
+
+
+def test_app12_picture_info_and_ciff_heap():
+    info = b"OLYMPUS OPTICAL CO.,LTD.\x00 713\r\n[picture info]\r\nTimeDate=909698819\r\nShutter=33363\r\n" \
+           b"Flash=1\r\nFNumber=F2.8\r\n[camera info]\r\nType=SR55\r\n"
+    m = read_metadata(_with_segments(_jpeg(), (0xEC, info)))
+    assert m.datetime_original == "1998-10-29T22:06:59" and m.date_source == "APP12:DateTimeOriginal"
+    assert m.exposure_time == pytest.approx(0.033363) and m.f_number == pytest.approx(2.8) and m.flash == 1
+
+    # CIFF heap: records' data first, then the directory, then the directory's offset
+    make_model = b"Canon\x00Canon PowerShot A5\x00"
+    heap = make_model + struct.pack("<LLL", 972687386, 0, 0)
+    entries = [(0x080A, len(make_model), 0), (0x180E, 12, len(make_model))]
+    table = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HLL", *e) for e in entries)
+    block = heap + table + struct.pack("<L", len(heap))
+    ciff = b"II" + struct.pack("<L", 14) + b"HEAPJPGM" + block
+    m = read_metadata(_with_segments(_jpeg(), (0xE0, ciff)))
+    assert (m.make, m.model) == ("Canon", "Canon PowerShot A5")
+    assert m.datetime_original == "2000-10-27T22:56:26" and m.date_source == "CIFF:DateTimeOriginal"

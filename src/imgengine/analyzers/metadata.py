@@ -248,8 +248,9 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
             value = "; ".join(v for v in value if v.strip())
         return value.strip() or None if value is not None else None
 
-    make = etext(ifd0, 0x010F) or xtext("tiff:Make")
-    model = etext(ifd0, 0x0110) or xtext("tiff:Model")
+    ciff = blocks.ciff
+    make = etext(ifd0, 0x010F) or xtext("tiff:Make") or ciff.get("Make") or None
+    model = etext(ifd0, 0x0110) or xtext("tiff:Model") or ciff.get("Model") or None
     lens_model = etext(exif, 0xA434) or xtext("exifEX:LensModel", "aux:Lens")
     software = etext(ifd0, 0x0131) or xtext("xmp:CreatorTool", "tiff:Software")
     artist = etext(ifd0, 0x013B) or xtext("tiff:Artist", "exif:Artist", "dc:creator") or itext("By-line")
@@ -272,6 +273,9 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
         if not dto:
             dto = _iptc_datetime(itext("DateCreated"), itext("TimeCreated"))
             dto_src = "IPTC:DateCreated" if dto else None
+        if not dto and ciff.get("TimeStamp"):
+            dto = _unix_or_text_datetime(str(ciff["TimeStamp"]))
+            dto_src = "CIFF:DateTimeOriginal" if dto else None
         if not dto and blocks.picture_info.get("TimeDate"):
             dto = _unix_or_text_datetime(blocks.picture_info["TimeDate"])
             dto_src = "APP12:DateTimeOriginal" if dto else None
@@ -343,6 +347,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     flash = _int(f.num(exif.get(0x9209), "Flash"))
     if flash is None:
         flash = _int(xnum("exif:Flash")) if xtext("exif:Flash") else _xmp_flash(xmp)
+    if focal is None and ciff.get("FocalLength"):
+        focal = ciff["FocalLength"] / (ciff.get("FocalUnits") or 1)
     pinfo = blocks.picture_info
     if pinfo:   # APP12 Picture Info, the last resort of cameras older than EXIF 2
         if exposure is None:
@@ -467,7 +473,7 @@ def _unix_or_text_datetime(value: str) -> str | None:
     """APP12's TimeDate: seconds since 1970 (UTC, as ExifTool converts it) or a date string."""
     if value.strip().isdigit():
         try:
-            moment = datetime.datetime.fromtimestamp(int(value), tz=datetime.timezone.utc)
+            moment = datetime.datetime.fromtimestamp(int(value), tz=datetime.UTC)
         except (OverflowError, OSError, ValueError):
             return None
         return moment.strftime("%Y-%m-%dT%H:%M:%S")

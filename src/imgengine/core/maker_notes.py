@@ -77,6 +77,7 @@ def _guess_endian(buf: Any, pos: int, endian: str) -> str:
     if len(raw) < 2:
         return endian
     mine, other = struct.unpack(endian + "H", raw)[0], struct.unpack(("<" if endian == ">" else ">") + "H", raw)[0]
-    if 0 < mine <= 512 or not 0 < other <= 512:
+    # a count of n < 256 read in the wrong order is n * 256: the smaller reading is the right one
+    if mine and (not other or mine <= other):
         return endian
     return "<" if endian == ">" else ">"

@@ -35,6 +35,8 @@ class MetadataBlocks:
     heif_exif_orientation: int | None = None
     # JPEG APP12 "[picture info]" text of some late-1990s cameras (Olympus, Agfa, Polaroid): key -> value
     picture_info: dict[str, str] = field(default_factory=dict)
+    # Canon CIFF heap in a JPEG APP0 segment (PowerShot cameras of ~2000): Make, Model, TimeStamp, FocalLength
+    ciff: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -111,6 +113,8 @@ def _walk_jpeg(buf: Any, blocks: MetadataBlocks) -> None:
         elif (marker == 0xED and blocks.iptc is None
               and bytes(buf[start:start + len(PHOTOSHOP_SIG)]) == PHOTOSHOP_SIG):
             blocks.iptc = iptc_from_photoshop_irb(bytes(buf[start + len(PHOTOSHOP_SIG):end]), blocks.warnings)
+        elif marker == 0xE0 and not blocks.ciff and bytes(buf[start + 6:start + 14]) == b"HEAPJPGM":
+            blocks.ciff = parse_ciff(bytes(buf[start:end]), blocks.warnings)
         elif marker == 0xEC and not blocks.picture_info:
             segment = bytes(buf[start:end])
             if b"[picture info]" in segment[:256]:
@@ -120,6 +124,46 @@ def _walk_jpeg(buf: Any, blocks: MetadataBlocks) -> None:
         pos = end
     for parts in extended.values():
         blocks.xmp.append(b"".join(parts[k] for k in sorted(parts)))
+
+
+def parse_ciff(segment: bytes, warnings: list[str]) -> dict[str, Any]:
+    """The few CIFF (Canon RAW heap) records we use: MakeModel 0x080a, TimeStamp 0x180e, FocalLength 0x1029."""
+    out: dict[str, Any] = {}
+    if segment[:2] != b"II" or len(segment) < 14:
+        return out
+    header = struct.unpack_from("<L", segment, 2)[0]
+
+    def walk(start: int, end: int, depth: int) -> None:
+        if depth > 8 or end - start < 6 or end > len(segment):
+            return
+        table = struct.unpack_from("<L", segment, end - 4)[0] + start
+        if table + 2 > end:
+            warnings.append("CIFF: directory offset outside its block")
+            return
+        count = struct.unpack_from("<H", segment, table)[0]
+        for i in range(min(count, (end - table - 2) // 10)):
+            tag, size, ptr = struct.unpack_from("<HLL", segment, table + 2 + 10 * i)
+            if tag & 0x4000:
+                at, size = table + 2 + 10 * i + 2, 8
+            else:
+                at = start + ptr
+            if at + size > end:
+                continue
+            kind, tag_id = tag & 0x3800, tag & 0x3FFF
+            if kind in (0x2800, 0x3000):
+                walk(at, at + size, depth + 1)
+            elif tag_id == 0x080A:
+                parts = segment[at:at + size].split(b"\x00")
+                out["Make"], out["Model"] = (p.decode("latin-1").strip() for p in (parts + [b"", b""])[:2])
+            elif tag_id == 0x180E and size >= 4:
+                out["TimeStamp"] = struct.unpack_from("<L", segment, at)[0]
+            elif tag_id == 0x1029 and size >= 4:
+                out["FocalLength"] = struct.unpack_from("<H", segment, at + 2)[0]
+            elif tag_id == 0x102D and size >= 52:
+                out["FocalUnits"] = struct.unpack_from("<H", segment, at + 50)[0]
+
+    walk(header, len(segment), 0)
+    return out
 
 
 def parse_picture_info(segment: bytes) -> dict[str, str]:
