@@ -8,6 +8,7 @@ a line in ``warnings`` and the walk keeps what it found so far.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +69,7 @@ def find_metadata_blocks(buf: Any, warnings: list[str] | None = None) -> Metadat
 
 
 def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    text = re.sub(r" <[^>]* at 0x[0-9a-f]+>", "", f"{type(exc).__name__}: {exc}")
     return text if len(text) <= 160 else text[:157] + "..."
 
 
