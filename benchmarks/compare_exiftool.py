@@ -21,13 +21,14 @@ standard tag (Kodak DC240: maker-note ExposureTime 0.03111 and FNumber 3.9 over 
 ExifTool is the odd one for our purpose: our value counts as a match when it equals ExifTool's own
 reading of the standard EXIF/XMP/IPTC tag (``exiftool -a -G1``). The field still counts once.
 
-Beyond EXIF/XMP/IPTC we read what old cameras wrote instead: ISO from Canon and Casio maker notes
-(only when EXIF has none), the APP12 "Picture Info" text segment and the Canon CIFF heap in APP0.
+Beyond EXIF/XMP/IPTC we read what old cameras wrote instead: ISO from Canon and Casio maker notes and
+the lens name from Olympus maker notes (only when EXIF has none), the APP12 "Picture Info" text segment
+and the Canon CIFF heap in APP0.
 
 Fields ExifTool reports that we deliberately do not reproduce (they count as mismatches in the figure;
-on the corpus these are the only three left):
-* Reconyx trail-camera DateTimeOriginal, Kodak DC240 ISO (65535, i.e. unknown) and the Olympus lens name:
-  they exist only in those makers' maker notes; a general maker-note reader costs several times our
+on the corpus these are the only two left):
+* Reconyx trail-camera DateTimeOriginal and Kodak DC240 ISO (65535, i.e. unknown): they exist only in
+  those makers' maker notes; a general maker-note reader costs several times our
   whole per-file time (exifread's ``details=True``) for a handful of cameras.
 
 Speed: ours reads each file through mmap (only the header pages are touched); ExifTool runs once with

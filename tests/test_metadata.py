@@ -381,6 +381,13 @@ def test_iso_from_canon_and_casio_maker_notes():
     exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"CASIO COMPUTER CO.,LTD"},
                         "Exif": {piexif.ExifIFD.MakerNote: casio}})
     assert read_metadata(piexif_insert(exif, _jpeg())).iso == 400
+    # Olympus: lens name from the Equipment IFD, offsets counted from the maker notes' own start
+    olympus = (b"OLYMPUS\x00II\x03\x00" + struct.pack("<H", 1) + struct.pack("<HHLL", 0x2010, 13, 1, 30)
+               + struct.pack("<L", 0) + struct.pack("<H", 1) + struct.pack("<HHLL", 0x0203, 2, 16, 48)
+               + struct.pack("<L", 0) + b"M.14-42mm F3.5\x00\x00")
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"OLYMPUS IMAGING CORP."},
+                        "Exif": {piexif.ExifIFD.MakerNote: olympus}})
+    assert read_metadata(piexif_insert(exif, _jpeg())).lens_model == "M.14-42mm F3.5"
     # garbage maker notes: no ISO, no exception
     exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon"}, "Exif": {piexif.ExifIFD.MakerNote: b"\xff" * 40}})
     assert read_metadata(piexif_insert(exif, _jpeg())).iso is None

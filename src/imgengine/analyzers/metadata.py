@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..core.iptc import parse_iptc
-from ..core.maker_notes import iso_from_maker_notes
+from ..core.maker_notes import iso_from_maker_notes, lens_from_maker_notes
 from ..core.metadata_segments import MetadataBlocks, find_metadata_blocks
 from ..core.tiff_ifd import Rational, TiffIfdReader
 from ..core.xmp import parse_xmp
@@ -330,6 +330,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     iso = _int(f.num(exif.get(0x8827), "ISO"))
     if iso is None:
         iso = _int(xnum("exif:ISOSpeedRatings", "exifEX:PhotographicSensitivity"))
+    if lens_model is None and 0x927C in exif and blocks.exif is not None:
+        lens_model = lens_from_maker_notes(make, blocks.exif[0], exif[0x927C], warnings)
     if iso is None and reader is not None and 0x927C in exif:
         iso = _int(iso_from_maker_notes(make, reader.buf, reader.base, reader.e, exif[0x927C], warnings))
     exposure = f.num(exif.get(0x829A), "ExposureTime")

@@ -1,6 +1,7 @@
-"""ISO from the maker notes of cameras that leave EXIF's ISO tag empty (older Canon and Casio compacts).
+"""ISO and lens name from the maker notes of cameras that leave the EXIF tags empty.
 
-Read only when EXIF and XMP have no ISO, so the cost is paid by those files alone. The values are
+ISO: older Canon and Casio compacts; lens: Olympus (its Equipment IFD). Read only when EXIF and XMP
+have no value, so the cost is paid by those files alone. The values are
 ExifTool's: Canon's composite ISO (CameraISO when numeric, else BaseISO * AutoISO / 100) and Casio's
 raw ISO tag (0x0014).
 """
@@ -81,3 +82,30 @@ def _guess_endian(buf: Any, pos: int, endian: str) -> str:
     if mine and (not other or mine <= other):
         return endian
     return "<" if endian == ">" else ">"
+
+
+def lens_from_maker_notes(make: str | None, buf: Any, where: tuple[int, int], warnings: list[str]) -> str | None:
+    """Olympus ("OLYMPUS\\0II" maker notes, offsets from their own start): Equipment IFD, LensModel 0x0203."""
+    if not make or not make.upper().startswith("OLYMPUS"):
+        return None
+    pos, _size = where
+    head = bytes(buf[pos:pos + 12])
+    if head[:8] != b"OLYMPUS\x00" or head[8:10] not in (b"II", b"MM"):
+        return None
+    try:
+        reader = TiffIfdReader(buf, pos, warnings, where="Olympus maker notes", endian="<" if head[8:10] == b"II" else ">")
+        main, _ = reader.read_ifd(12, frozenset({0x2010}), "Olympus maker notes")
+        equipment = main.get(0x2010)
+        if isinstance(equipment, tuple):
+            equipment = equipment[0] if equipment else None
+        if not isinstance(equipment, int):
+            return None
+        tags, _ = reader.read_ifd(equipment, frozenset({0x0203}), "Olympus Equipment")
+    except (struct.error, IndexError, ValueError, TypeError) as exc:
+        warnings.append(f"maker notes: could not be read ({exc})")
+        return None
+    lens = tags.get(0x0203)
+    if isinstance(lens, bytes):
+        text = lens.split(b"\x00", 1)[0].decode("latin-1").strip()
+        return text or None
+    return None
