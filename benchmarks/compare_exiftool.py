@@ -55,8 +55,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from imgengine.analyzers.metadata import read_metadata
-from imgengine.core.formats import CANDIDATE_EXTENSIONS
+from imgengine.analyzers.metadata import read_metadata  # noqa: E402 - after the src path is set
+from imgengine.core.formats import CANDIDATE_EXTENSIONS  # noqa: E402
 
 # our field -> ExifTool tags (with -n) it stands for, and how to compare
 FIELDS: list[tuple[str, tuple[str, ...], str]] = [
@@ -87,7 +87,8 @@ FIELDS: list[tuple[str, tuple[str, ...], str]] = [
     ("rating", ("Rating",), "int"),
 ]
 
-_DATE = re.compile(r"^(\d{4})[:\-](\d\d)[:\-](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?\s*(Z|[+-]\d\d:?\d\d)?")
+_DATE = re.compile(r"^(\d{4})[:\-](\d\d)[:\-](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?"
+                   r"\s*(Z|[+-]\d\d:?\d\d)?")
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -284,7 +284,8 @@ def test_ifd_entry_count_beyond_data_and_loops():
     looping = _tiff_blob([(0x010F, 2, 4, b"Lei\x00"), (0x8769, 4, 1, struct.pack("<L", 8))])
     m = read_metadata(_exif_jpeg(looping))
     assert m.make == "Lei" and any("loops" in w for w in m.warnings)
-    truncated = b"II*\x00" + struct.pack("<L", 8) + struct.pack("<H", 400) + b"\x0f\x01\x02\x00\x04\x00\x00\x00Ab\x00\x00"
+    truncated = (b"II*\x00" + struct.pack("<L", 8) + struct.pack("<H", 400)
+                 + b"\x0f\x01\x02\x00\x04\x00\x00\x00Ab\x00\x00")
     m = read_metadata(_exif_jpeg(truncated))
     assert m.make == "Ab" and any("truncated" in w for w in m.warnings)
 

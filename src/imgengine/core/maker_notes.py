@@ -93,7 +93,8 @@ def lens_from_maker_notes(make: str | None, buf: Any, where: tuple[int, int], wa
     if head[:8] != b"OLYMPUS\x00" or head[8:10] not in (b"II", b"MM"):
         return None
     try:
-        reader = TiffIfdReader(buf, pos, warnings, where="Olympus maker notes", endian="<" if head[8:10] == b"II" else ">")
+        endian = "<" if head[8:10] == b"II" else ">"
+        reader = TiffIfdReader(buf, pos, warnings, where="Olympus maker notes", endian=endian)
         main, _ = reader.read_ifd(12, frozenset({0x2010}), "Olympus maker notes")
         equipment = main.get(0x2010)
         if isinstance(equipment, tuple):
