@@ -118,6 +118,8 @@ def test_fallback_chain_each_source():
     assert (d.source, d.value) == ("EXIF:CreateDate", datetime(2019, 7, 5, 10))
     d = resolve_date({"xmp_date": "2019-07-06T10:00:00+02:00"}, p, mt)
     assert d.source.startswith("XMP") and d.value.utcoffset() == timedelta(hours=2)
+    d = resolve_date({"create_date": "2019-07-06T10:00:00", "date_source": "XMP:CreateDate"}, p, mt)
+    assert d.source == "XMP:CreateDate"          # the analyzer says where create_date came from
     assert resolve_date({}, p, mt).source == "filename"
     d = resolve_date({}, Path("/x/IMG_1234.jpg"), mt)
     assert d.source == "mtime" and d.value.astimezone(UTC).year == 2017
