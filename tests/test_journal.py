@@ -300,30 +300,18 @@ def test_a_reused_process_id_does_not_look_like_a_live_run(tmp_path):
     assert undo(state).restored == 1 and a.exists()
 
 
-def test_hardlink_refuses_different_content(tmp_path):
+def test_hardlink_of_a_near_duplicate_keeps_its_bytes_for_undo(tmp_path):
+    """Duplicates may hard-link near-duplicates (a resized copy): the replaced bytes wait in the trash."""
     keep = write(tmp_path / "keep.jpg", b"one")
-    other = write(tmp_path / "other.jpg", b"two")
-    j = Journal.begin(tmp_path / ".imgengine", "dedup", {})
-    with pytest.raises(JournalError, match="not identical"):
+    other = write(tmp_path / "other.jpg", b"two, resized")
+    state = tmp_path / ".imgengine"
+    with Journal.begin(state, "duplicates", {}) as j:
         j.hardlink(keep, other)
-    j.finish()
-    assert other.read_bytes() == b"two" and not os.path.samefile(keep, other)
-
-
-def test_trash_takes_the_photo_out_of_the_catalog_and_undo_puts_it_back(tmp_path):
-    from imgengine.core.pipeline import FileOutcome
-
-    a = write(tmp_path / "a.jpg", b"alpha")
-    cat = Catalog(tmp_path / ".imgengine" / "catalog.db")
-    cat.write_outcomes([FileOutcome(a, 5, a.stat().st_mtime_ns, format="jpeg", sha256="x",
-                                    results={"metadata": ("0.1", {"make": "Canon"}, None)})])
-    with Journal.begin(tmp_path / ".imgengine", "dedup", {}, catalog=cat) as j:
-        j.trash(a)
-    assert cat.count() == 0, "a trashed photo is no longer listed (not even under the trash folder)"
-    undo(tmp_path / ".imgengine", catalog=cat)
-    rec = cat.get(a)
-    assert rec is not None and rec["results"]["metadata"]["make"] == "Canon" and rec["sha256"] == "x"
-    cat.close()
+    assert os.path.samefile(keep, other)
+    saved = [p for p in (state / "trash" / j.run_id).rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in saved] == [b"two, resized"]
+    assert undo(state).restored == 1
+    assert other.read_bytes() == b"two, resized" and not os.path.samefile(keep, other)
 
 
 def test_skip_identical_target(tmp_path):

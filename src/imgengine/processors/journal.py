@@ -549,12 +549,6 @@ class Journal:
                 return StepResult(n, step.op, src, dst, "failed", "the file to keep is missing")
             if os.path.samefile(src, dst):
                 return StepResult(n, step.op, src, dst, "skipped", "already a hard link to the kept file")
-            try:
-                same = os.path.getsize(dst) == st.st_size and sha256_of(dst) == sha
-            except OSError as exc:
-                return StepResult(n, step.op, src, dst, "failed", f"cannot read the kept file: {exc.strerror or exc}")
-            if not same:
-                return StepResult(n, step.op, src, dst, "failed", "not identical to the kept file; left as it is")
         else:
             dst = step.dst
             assert dst is not None
