@@ -388,3 +388,15 @@ def test_template_never_yields_a_hidden_or_empty_name(tmp_path):
     assert plan.todo[0].dst.name == "unnamed.jpg"
     plan = plan_rename(tmp_path, ".{date:%Y}", SETTINGS, None)
     assert plan.todo[0].dst.name == "2019.jpg"
+
+
+def test_a_long_rename_chain_is_ordered_without_recursion(tmp_path):
+    from imgengine.processors.plan import Action, Plan, order_for_chains
+
+    n = 5000                      # i.jpg -> (i+1).jpg for every i: each waits for the next
+    plan = Plan("rename", tmp_path, tmp_path)
+    plan.actions = [Action(tmp_path / f"{i}.jpg", tmp_path / f"{i + 1}.jpg", "move", 1, 1, "photo", i)
+                    for i in range(n)]
+    order_for_chains(plan)
+    order = [int(a.src.stem) for a in plan.actions]
+    assert order == list(range(n - 1, -1, -1))

@@ -452,34 +452,39 @@ def _free(cand: str, src: str, taken: dict[str, Any], leaving: dict[str, int], d
 
 
 def order_for_chains(plan: Plan) -> None:
-    """A -> B while B -> C: do B -> C first. Cycles (A -> B, B -> A) go through a free name."""
+    """A -> B while B -> C: do B -> C first. Cycles (A -> B, B -> A) go through a free name.
+    Iterative, so that a chain of any length (renumbering thousands of files) is fine."""
     todo = plan.todo
     by_src = {str(a.src).casefold(): a for a in todo}
-    blockers = {id(a): by_src.get(str(a.dst).casefold()) for a in todo}
-    if not any(b is not None and b is not a for a in todo for b in [blockers[id(a)]]):
+
+    def blocker(a: Action) -> Action | None:
+        b = by_src.get(str(a.dst).casefold())
+        return b if b is not None and b is not a else None
+
+    if not any(blocker(a) for a in todo):
         return
+    from .journal import next_free_name
+
     ordered: list[Action] = []
-    done: set[int] = set()
-    visiting: set[int] = set()
-
-    def visit(a: Action) -> None:
-        if id(a) in done:
-            return
-        if id(a) in visiting:       # a cycle: send this one to a free name, the journal re-checks anyway
-            from .journal import next_free_name
-            a.dst = next_free_name(a.dst, lambda p: str(p).casefold() in by_src)
-            a.note = (a.note + "; " if a.note else "") + "renamed in a cycle: took a free name"
-            return
-        visiting.add(id(a))
-        b = blockers[id(a)]
-        if b is not None and b is not a:
-            visit(b)
-        visiting.discard(id(a))
-        done.add(id(a))
-        ordered.append(a)
-
-    for a in todo:
-        visit(a)
+    state: dict[int, int] = {}          # id -> 1 on the current chain, 2 placed
+    for first in todo:
+        if id(first) in state:
+            continue
+        chain = [first]
+        state[id(first)] = 1
+        while chain:
+            top = chain[-1]
+            b = blocker(top)
+            if b is not None and id(b) not in state:
+                state[id(b)] = 1
+                chain.append(b)
+                continue
+            if b is not None and state[id(b)] == 1:     # a cycle: this one takes a free name instead
+                top.dst = next_free_name(top.dst, lambda p: str(p).casefold() in by_src)
+                top.note = (top.note + "; " if top.note else "") + "renamed in a cycle: took a free name"
+            chain.pop()
+            state[id(top)] = 2
+            ordered.append(top)
     rest = [a for a in plan.actions if a.status != "planned"]
     plan.actions = ordered + rest
 
