@@ -450,8 +450,7 @@ class Journal:
         return res.dst if res.dst is not None else step.src
 
     # -- batches ----------------------------------------------------------------------------------
-    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None,
-            stop_on: tuple[type[BaseException], ...] = ()) -> list[StepResult]:
+    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
         """Apply steps in chunks: the planned records of a chunk are written and fsynced together, then
         its operations are done one by one, each followed by its done record. A full disk stops the
         run (raised as JournalError after the journal is finished as "failed")."""
