@@ -112,6 +112,20 @@ def main() -> None:
         print(f"undo: {rep.restored:,} files in {undo_s:.2f}s = {rep.restored / undo_s:,.0f} files/s")
         total = plan_s + apply_s + undo_s
         print(f"plan + apply + undo: {total:.2f}s for {todo:,} files = {todo / total:,.0f} files/s overall")
+
+        # for comparison: --copy (each copy fsynced and read back to verify its sha256)
+        plan = plan_organize(src, lib, settings, cat, by="date", layout="{date:%Y}/{date:%m}", op="copy")
+        t = time.perf_counter()
+        j = Journal.begin(lib / ".imgengine", "organize", {"bench": "copy"}, cat)
+        results = apply_plan(plan, j)
+        j.finish()
+        copy_s = time.perf_counter() - t
+        done = sum(1 for r in results if r.status == "done")
+        print(f"apply (copy, verified): {done:,} files in {copy_s:.2f}s = {done / copy_s:,.0f} files/s")
+        t = time.perf_counter()
+        rep = undo(lib / ".imgengine", j.run_id, catalog=cat)
+        print(f"undo (copy: verify and remove copies): {rep.removed_copies:,} files in "
+              f"{time.perf_counter() - t:.2f}s")
         cat.close()
     finally:
         if not args.keep:

@@ -67,4 +67,4 @@ def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-__all__ = ["write_jpeg", "write_png", "is_root", "Image"]
+__all__ = ["Image", "is_root", "write_jpeg", "write_png"]

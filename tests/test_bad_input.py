@@ -1,6 +1,5 @@
 """Every bad input gets one clear line in the log, nothing else is lost, and the run goes on."""
 
-import io
 import json
 import os
 import shutil
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import piexif
 import pytest
-from PIL import Image
 
 from imgengine.core.catalog import Catalog
 from imgengine.core.pipeline import run_analysis
@@ -126,7 +124,7 @@ def test_file_deleted_between_scan_and_analysis(good: Path, settings, monkeypatc
     monkeypatch.setattr(pipeline, "analyze_task", vanish_then_analyse)
     r = run_analysis(good, settings)
     assert r.summary["failed"] == 1 and r.summary["ok"] == 1
-    errs = [o for o in r.outcomes if o.status == "error"]
+    errs = r.failures
     assert "vanished" in errs[0].error
 
 

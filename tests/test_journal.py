@@ -213,7 +213,8 @@ def test_interrupted_journal_is_settled(tmp_path):
     j.move(a, tmp_path / "o" / "a.jpg")
     # a second step planned and executed, but the process "died" before its done record
     j._n += 1
-    j._write({"type": "step", "n": j._n, "op": "move", "src": encode_path(b), "dst": encode_path(tmp_path / "o" / "b.jpg"),
+    j._write({"type": "step", "n": j._n, "op": "move", "src": encode_path(b),
+              "dst": encode_path(tmp_path / "o" / "b.jpg"),
               "size": 4, "sha256": hashlib.sha256(b"beta").hexdigest(), "status": "planned"}, sync=True)
     os.rename(b, tmp_path / "o" / "b.jpg")
     j._fh.close()
@@ -297,3 +298,26 @@ def test_a_reused_process_id_does_not_look_like_a_live_run(tmp_path):
     j.path.write_bytes(json.dumps(begin).encode() + b"\n" + b"".join(lines[1:]))
     assert history(state)[-1].status == "interrupted"
     assert undo(state).restored == 1 and a.exists()
+
+
+def test_hardlink_of_a_near_duplicate_keeps_its_bytes_for_undo(tmp_path):
+    """Duplicates may hard-link near-duplicates (a resized copy): the replaced bytes wait in the trash."""
+    keep = write(tmp_path / "keep.jpg", b"one")
+    other = write(tmp_path / "other.jpg", b"two, resized")
+    state = tmp_path / ".imgengine"
+    with Journal.begin(state, "duplicates", {}) as j:
+        j.hardlink(keep, other)
+    assert os.path.samefile(keep, other)
+    saved = [p for p in (state / "trash" / j.run_id).rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in saved] == [b"two, resized"]
+    assert undo(state).restored == 1
+    assert other.read_bytes() == b"two, resized" and not os.path.samefile(keep, other)
+
+
+def test_skip_identical_target(tmp_path):
+    a = write(tmp_path / "a.jpg", b"same")
+    write(tmp_path / "o" / "a.jpg", b"same")
+    j = Journal.begin(tmp_path / ".imgengine", "t", {})
+    res = j.run([Step("move", a, tmp_path / "o" / "a.jpg", on_exists="skip-identical")])
+    j.finish()
+    assert res[0].status == "skipped" and "identical" in res[0].reason and a.exists()

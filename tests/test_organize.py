@@ -72,7 +72,8 @@ def test_move_with_layout_and_template_then_undo(tmp_path):
     before = snapshot(src)
     _plan, _results = organize(src, lib, op="move", layout="{date:%Y}/{date:%Y-%m-%d}",
                              template="{date:%H%M%S}_{camera}{seq}")
-    assert files_below(lib) == ["2019/2019-07-04/183211_Canon EOS 5D-1.jpg", "2019/2019-07-04/183211_Canon EOS 5D-1.xmp",
+    assert files_below(lib) == ["2019/2019-07-04/183211_Canon EOS 5D-1.jpg",
+                                "2019/2019-07-04/183211_Canon EOS 5D-1.xmp",
                                 "2019/2019-07-04/183211_Canon EOS 5D-2.jpg"]
     assert files_below(src) == []
     undo(lib / ".imgengine")
@@ -215,6 +216,10 @@ def test_cli_organize_apply_history_undo(tmp_path):
     assert "undo with" in r.output and len(files_below(lib)) == 3
     r = runner.invoke(app, ["history", "--dir", str(lib)])
     assert r.exit_code == 0 and "organize" in r.output
+    run_id = history(lib / ".imgengine")[-1].run_id
+    r = runner.invoke(app, ["history", run_id[-6:], "--dir", str(lib), "--json"])
+    steps = json.loads(r.stdout)["steps"]
+    assert [s["status"] for s in steps] == ["done"] * 3 and all(s["op"] == "move" for s in steps)
     r = runner.invoke(app, ["undo", "--dir", str(lib), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["restored"] == 3
     assert snapshot(src) == before
@@ -360,3 +365,37 @@ def test_undated_photos_get_one_folder(tmp_path):
     plan = plan_organize(src, tmp_path / "lib", SETTINGS, None)
     assert plan.todo[0].dst == tmp_path / "lib" / "undated" / "a.jpg"
     assert "1971" in plan.todo[0].note
+
+
+def test_reorganize_in_place_removes_emptied_folders_and_undo_brings_them_back(tmp_path):
+    lib = tmp_path / "lib"
+    make_jpeg(lib / "2019" / "07" / "a.jpg", "2019:07:04 18:32:11", make="Canon", model="Canon EOS 5D")
+    make_jpeg(lib / "2020" / "01" / "b.jpg", "2020:01:01 10:00:00", color=(0, 0, 9))
+    (lib / "keep-empty").mkdir()                      # an empty folder the run did not empty: stays
+    organize(lib, lib, op="move", layout="{date:%Y}/{camera|\"unknown\"}")
+    assert files_below(lib) == ["2019/Canon EOS 5D/a.jpg", "2020/unknown/b.jpg"]
+    assert not (lib / "2019" / "07").exists() and not (lib / "2020" / "01").exists()
+    assert (lib / "keep-empty").is_dir()
+    undo(lib / ".imgengine")
+    assert files_below(lib) == ["2019/07/a.jpg", "2020/01/b.jpg"]
+    assert not (lib / "2019" / "Canon EOS 5D").exists() and (lib / "keep-empty").is_dir()
+
+
+def test_library_catalog_receives_the_analysis_and_undo_takes_it_back(tmp_path):
+    src, lib = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(src / "a.jpg", "2019:07:04 18:32:11", make="Canon", model="Canon EOS 5D")
+    make_jpeg(src / "b.jpg", "2020:01:01 10:00:00", color=(0, 0, 9))
+    run_analysis(src, SETTINGS.replace(analyzers=("metadata", "hashes")))
+    r = runner.invoke(app, ["organize", str(src), str(lib), "--apply", "--quiet"])      # copy
+    assert r.exit_code == 0, r.output
+    with Catalog(lib / ".imgengine" / "catalog.db") as lib_cat:
+        rec = lib_cat.get(lib / "2019" / "07" / "a.jpg")
+        assert rec["results"]["metadata"]["model"] == "Canon EOS 5D" and rec["sha256"]
+        assert lib_cat.count() == 2
+    # analysing the library now finds nothing to do: no re-analysis
+    result = run_analysis(lib, SETTINGS.replace(analyzers=("metadata", "hashes")))
+    assert result.summary["analyzed"] == 0 and result.summary["skipped_unchanged"] == 2
+    r = runner.invoke(app, ["undo", "--dir", str(lib)])
+    assert r.exit_code == 0, r.output
+    with Catalog(lib / ".imgengine" / "catalog.db") as lib_cat:
+        assert lib_cat.count() == 0

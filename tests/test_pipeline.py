@@ -1,5 +1,4 @@
 import json
-import os
 import shutil
 import sqlite3
 from pathlib import Path

@@ -118,6 +118,8 @@ def test_fallback_chain_each_source():
     assert (d.source, d.value) == ("EXIF:CreateDate", datetime(2019, 7, 5, 10))
     d = resolve_date({"xmp_date": "2019-07-06T10:00:00+02:00"}, p, mt)
     assert d.source.startswith("XMP") and d.value.utcoffset() == timedelta(hours=2)
+    d = resolve_date({"create_date": "2019-07-06T10:00:00", "date_source": "XMP:CreateDate"}, p, mt)
+    assert d.source == "XMP:CreateDate"          # the analyzer says where create_date came from
     assert resolve_date({}, p, mt).source == "filename"
     d = resolve_date({}, Path("/x/IMG_1234.jpg"), mt)
     assert d.source == "mtime" and d.value.astimezone(UTC).year == 2017
@@ -378,3 +380,23 @@ def test_sha_field_without_catalog_hashes_the_file(tmp_path):
     import hashlib
     plan = plan_rename(tmp_path, "{sha:10}", SETTINGS, None)
     assert plan.todo[0].dst.name == hashlib.sha256(p.read_bytes()).hexdigest()[:10] + ".jpg"
+
+
+def test_template_never_yields_a_hidden_or_empty_name(tmp_path):
+    make_jpeg(tmp_path / "a.jpg", "2019:07:04 18:32:11")
+    plan = plan_rename(tmp_path, "{seq}", SETTINGS, None)
+    assert plan.todo[0].dst.name == "unnamed.jpg"
+    plan = plan_rename(tmp_path, ".{date:%Y}", SETTINGS, None)
+    assert plan.todo[0].dst.name == "2019.jpg"
+
+
+def test_a_long_rename_chain_is_ordered_without_recursion(tmp_path):
+    from imgengine.processors.plan import Action, Plan, order_for_chains
+
+    n = 5000                      # i.jpg -> (i+1).jpg for every i: each waits for the next
+    plan = Plan("rename", tmp_path, tmp_path)
+    plan.actions = [Action(tmp_path / f"{i}.jpg", tmp_path / f"{i + 1}.jpg", "move", 1, 1, "photo", i)
+                    for i in range(n)]
+    order_for_chains(plan)
+    order = [int(a.src.stem) for a in plan.actions]
+    assert order == list(range(n - 1, -1, -1))

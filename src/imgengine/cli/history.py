@@ -77,7 +77,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
         else:
             console.print(f"run [bold]{report.run_id}[/]: {report.restored} file(s) restored"
-                          + (f", {report.removed_copies} copie(s) removed" if report.removed_copies else "")
+                          + (f", {report.removed_copies} cop{'y' if report.removed_copies == 1 else 'ies'} removed"
+                             if report.removed_copies else "")
                           + (f", {report.already_undone} already undone" if report.already_undone else ""))
             for p in report.problems:
                 err_console.print(f"[yellow]not undone:[/] {p}", highlight=False)
@@ -118,7 +119,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"no runs recorded in {display_path(sdir)}")
             return
         t = Table(title=f"runs in {display_path(sdir)}", title_justify="left")
-        for col in ("run id", "command", "started", "status", "files changed"):
+        t.add_column("run id", no_wrap=True)
+        for col in ("command", "started", "status", "files changed"):
             t.add_column(col)
         for r in runs:
             t.add_row(r.run_id, r.command, _when(r.started_at), r.status,

@@ -51,7 +51,8 @@ def preview(plan: Plan, limit: int) -> None:
         if a.date is not None and a.date.source != "none":
             date = f"{a.date.value:%Y-%m-%d %H:%M:%S} [dim]{a.date.source}[/]"
         op = "" if a.op == "move" or plan.command == "rename" else "[cyan]copy[/] "
-        t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest), date if a.role == "photo" else f"[dim]{a.role}[/]",
+        t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest),
+                  date if a.role == "photo" else f"[dim]{a.role}[/]",
                   a.note or "")
     console.print(t)
     if len(shown) < len(todo):
@@ -64,7 +65,7 @@ def preview(plan: Plan, limit: int) -> None:
 
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
-             args: dict, quiet: bool) -> None:
+             args: dict, quiet: bool, library_catalog: Path | None = None) -> None:
     if not apply:
         if json_out:
             doc = plan.to_dict()
@@ -96,7 +97,12 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             def advance(_res: StepResult) -> None:
                 bar.advance(task)
 
-            results = apply_plan(plan, journal, progress=advance)
+            lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
+            try:
+                results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat)
+            finally:
+                if lib_cat is not None:
+                    lib_cat.close()
         journal.finish("done")
     except KeyboardInterrupt:
         journal.finish("interrupted")
@@ -130,6 +136,14 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         console.print(f"undo with: {undo_hint}", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+def _state_dir(flag: Path | None, folder: Path) -> Path:
+    """--state-dir, else IMGENGINE_STATE_DIR, else <folder>/.imgengine (see USAGE.md, "Where the journal lives")."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("IMGENGINE_STATE_DIR")
+    return Path(env) if env else folder / STATE_FOLDER
 
 
 def _open_catalog(path: Path) -> Catalog | None:
@@ -168,7 +182,7 @@ def register(app: typer.Typer) -> None:
             plan = plan_rename(directory, template, settings, cat, normalize_ext=normalize_ext,
                                shift=parse_shift(shift_time), tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
-                     state_dir=state_dir or directory / STATE_FOLDER, catalog=cat,
+                     state_dir=_state_dir(state_dir, directory), catalog=cat,
                      args={"dir": str(directory.resolve()), "template": template, "normalize_ext": normalize_ext,
                            "shift_time": shift_time, "timezone": timezone}, quiet=quiet)
         finally:
@@ -212,13 +226,17 @@ def register(app: typer.Typer) -> None:
         src_abs, dest_abs = source.resolve(), dest.resolve()
         settings = settings_from(config, catalog=catalog)
         cat = _open_catalog(settings.catalog_path(source))
+        # the library's own catalog receives the analysis of what is filed there (no re-analysis)
+        lib_cat_path = settings.catalog_path(dest)
+        if cat is None or Path(os.path.abspath(lib_cat_path)) == Path(os.path.abspath(cat.path)):
+            lib_cat_path = None
         try:
             plan = plan_organize(source, dest, settings, cat, by=by, layout=layout, template=template,
                                  op="move" if move else "copy", gap=parse_shift(gap), distance_km=distance_km,
                                  normalize_ext=normalize_ext, shift=parse_shift(shift_time),
                                  tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
-                     state_dir=state_dir or dest / STATE_FOLDER, catalog=cat,
+                     state_dir=_state_dir(state_dir, dest), catalog=cat, library_catalog=lib_cat_path,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
                            "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
                            "timezone": timezone}, quiet=quiet)

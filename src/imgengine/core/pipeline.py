@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from ..analyzers.base import AnalysisInput, Analyzer
 from ..analyzers.registry import select_analyzers
@@ -124,7 +124,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
     item = AnalysisInput(photo, settings)
     try:
         if any(analyzers[n].needs_pixels for n in task.analyzers):
-            item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
+            _ = item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
     except OSError as exc:
         msg = "file vanished before it could be analysed" if isinstance(exc, FileNotFoundError) else \
             f"cannot read: {exc.strerror or exc}"
@@ -269,12 +269,24 @@ def _sha256_path(path: Path) -> str:
 class RunResult:
     run_id: str
     summary: dict[str, Any]
-    outcomes: list[FileOutcome]
+    failures: list[FileOutcome]        # only the failed files: a 500,000-file run keeps no per-file list
     catalog_path: Path
 
     @property
     def failed(self) -> int:
         return self.summary["failed"]
+
+
+def _set_cv2_threads(n: int | None) -> int | None:
+    if n is None:
+        return None
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover
+        return None
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    return before
 
 
 def _pool_context():
@@ -297,7 +309,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     started = time.time()
     t_start = time.perf_counter()
     stage_seconds: dict[str, float] = {}
-    outcomes: list[FileOutcome] = []
+    failures: list[FileOutcome] = []
+    pixels_sources: dict[str, int] = {}
     counts = {"ok": 0, "failed": 0, "ignored": 0}
     errors_by_stage: dict[str, int] = {}
     interrupted = False
@@ -333,7 +346,10 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
 
                 logger.error(ErrorRecord(**err))
                 errors_by_stage[err["stage"]] = errors_by_stage.get(err["stage"], 0) + 1
-            outcomes.append(outcome)
+            if outcome.status == "error":
+                failures.append(outcome)
+            if outcome.pixels_source:
+                pixels_sources[outcome.pixels_source] = pixels_sources.get(outcome.pixels_source, 0) + 1
             pending.append(outcome)
             progress.advance(outcome)
             if len(pending) >= settings.batch_commit:
@@ -359,6 +375,9 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                     handle(analyze_task(task, settings, analyzers, run_id))
             else:
                 ctx = _pool_context()
+                # one process per core already: OpenCV's own thread pool would only oversubscribe the
+                # cores. Set in the parent before forking (touching it in a forked child can deadlock).
+                cv_threads = _set_cv2_threads(1)
                 pool = ctx.Pool(workers, initializer=_init_worker,
                                 initargs=(settings, tuple(analyzers), run_id))
                 try:
@@ -373,6 +392,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                     raise
                 finally:
                     pool.join()
+                    _set_cv2_threads(cv_threads)
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted by the user; results so far are saved, the next run resumes")
@@ -404,7 +424,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "analyzers": list(analyzers),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_seconds.items())},
         "errors_by_stage": errors_by_stage,
-        "pixels_sources": _count(o.pixels_source for o in outcomes if o.pixels_source),
+        "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
         "interrupted": interrupted,
         "catalog_error": str(catalog_error) if catalog_error else None,
@@ -425,14 +445,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         raise catalog_error
     if interrupted:
         raise KeyboardInterrupt
-    return RunResult(run_id, summary, outcomes, catalog.path)
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
+    return RunResult(run_id, summary, failures, catalog.path)
 
 
 def quality_distribution(catalog: Catalog, root: Path | None = None) -> dict[str, int]:

@@ -110,9 +110,12 @@ def resolve_date(meta: dict[str, Any] | None, path: Path, mtime_ns: int | None,
     meta = meta or {}
     rejected: list[str] = []
     candidates: list[tuple[str | None, str]] = []
-    dto_source = meta.get("date_source") or "EXIF:DateTimeOriginal"
-    candidates.append((meta.get("datetime_original"), dto_source))
-    candidates.append((meta.get("create_date"), "EXIF:CreateDate"))
+    # the metadata analyzer's date_source names where datetime_original came from, or, when there is
+    # none, where create_date came from (EXIF before XMP before IPTC, as ExifTool prefers)
+    named = meta.get("date_source")
+    dto = meta.get("datetime_original")
+    candidates.append((dto, named or "EXIF:DateTimeOriginal"))
+    candidates.append((meta.get("create_date"), named if (named and not dto) else "EXIF:CreateDate"))
     candidates.append((meta.get("xmp_date"), meta.get("xmp_date_source") or "XMP:DateCreated"))
     for text, source in candidates:
         if not text:

@@ -9,7 +9,22 @@ One run of a command (rename, organize, the duplicate actions) is one journal fi
 * ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
   path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
 * ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
+* ``{"type": "rmdir", "path"}`` (a source folder a move emptied and removed; undo recreates it) and
+  ``{"type": "catalog_export", "catalog", "paths"}`` (records copied into the library's catalog).
 * ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
+
+Using it (every file-changing processor)::
+
+    with Journal.begin(state_dir, "dedup", {"keep": "oldest"}, catalog) as j:   # finish() on exit
+        j.move(src, dst)          # -> the path really used (a free "_1" name if dst appeared meanwhile)
+        j.copy(src, dst)
+        j.hardlink(keeper, dup)   # dup's own bytes wait in <state_dir>/trash/<run-id>/ until undo/purge
+        j.trash(path)             # "delete", undoable
+        j.run([Step(...), ...])   # many steps: one fsync per 256 planned records (fast path)
+    undo(state_dir, run_id, catalog); history(state_dir); resume_or_rollback(state_dir, run_id, mode)
+
+The catalog follows: a move updates its path (``Catalog.move_path``), a trashed photo leaves the
+catalog (its record is kept in the journal, undo puts it back), and undo reverts both.
 
 Paths are stored as UTF-8 strings when the file-system bytes decode as UTF-8, otherwise as
 ``{"b64": ...}`` of the raw bytes, so that non-UTF-8 names round-trip exactly.
@@ -23,9 +38,10 @@ A run that was killed (no ``finish`` record, its process gone) is *settled* the 
 opens the state folder: each step that was planned but not recorded as done is checked on disk and
 recorded as done or not done, so that ``undo`` and a re-run both see the truth.
 
-Where the state lives: ``<root>/.imgengine/`` of the folder the command was pointed at (the folder of
-its catalog), or ``--state-dir``. ``imgengine undo`` and ``imgengine history`` look in ``--dir`` (default
-the current folder) and its parents for ``.imgengine/journal``.
+Where the state lives: ``<folder>/.imgengine/`` of the folder the command changes (``rename DIR``: DIR;
+``organize SRC DEST``: DEST, the library), or ``--state-dir`` / ``IMGENGINE_STATE_DIR``. ``imgengine undo``
+and ``imgengine history`` look in ``--dir`` (default the current folder) and its parents for
+``.imgengine/journal``.
 """
 
 from __future__ import annotations
@@ -40,6 +56,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -176,9 +193,11 @@ def _case_only_rename(src: Path, dst: Path) -> str:
     return "case-rename"
 
 
-def copy_verified(src: Path, dst: Path, expect_sha256: str | None) -> str:
+def copy_verified(src: Path, dst: Path, expect_sha256: str | None, sync_folder: bool = True) -> str:
     """Copy to a temporary file in dst's folder, fsync, verify sha256, then put it in place without
-    replacing anything. Returns the sha256 of the copy. The temporary file is removed on failure."""
+    replacing anything. Returns the sha256 of the copy. The temporary file is removed on failure.
+    ``sync_folder``: also fsync the folder entry (needed before a source is removed; a plain copy
+    leaves its source in place, so it can skip that)."""
     tmp = dst.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{dst.name}"[:255])
     h = hashlib.sha256()
     try:
@@ -202,7 +221,8 @@ def copy_verified(src: Path, dst: Path, expect_sha256: str | None) -> str:
         except OSError:
             pass
         rename_noreplace(tmp, dst)
-        _fsync_dir(dst.parent)
+        if sync_folder:
+            _fsync_dir(dst.parent)
         return digest
     except BaseException:
         try:
@@ -430,8 +450,7 @@ class Journal:
         return res.dst if res.dst is not None else step.src
 
     # -- batches ----------------------------------------------------------------------------------
-    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None,
-            stop_on: tuple[type[BaseException], ...] = ()) -> list[StepResult]:
+    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
         """Apply steps in chunks: the planned records of a chunk are written and fsynced together, then
         its operations are done one by one, each followed by its done record. A full disk stops the
         run (raised as JournalError after the journal is finished as "failed")."""
@@ -481,7 +500,7 @@ class Journal:
                         progress(res)
                     if full:
                         # everything not yet done stays where it is; tell the user what to do
-                        for n2, step2, ready2 in prepared[i + 1:]:
+                        for n2, _step2, _ready2 in prepared[i + 1:]:
                             self._write({"type": "step", "n": n2, "status": "skipped",
                                          "reason": "not attempted: disk full"})
                         self.finish("failed")
@@ -581,14 +600,23 @@ class Journal:
                     raise
                 os.unlink(src)
                 how = "copy+unlink"
-            self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
-                         "mkdirs": [encode_path(d) for d in mkdirs]})
-            self._catalog_move(src, dst)
+            done = {"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
+                    "mkdirs": [encode_path(d) for d in mkdirs]}
+            if step.op == "trash":
+                # a trashed photo leaves the catalog (it is no longer in the collection); its record is
+                # kept in the journal so that undo puts it back without re-analysis
+                rec = self._catalog_take(src)
+                if rec is not None:
+                    done["catalog_record"] = rec
+                self._write(done)
+            else:
+                self._write(done)
+                self._catalog_move(src, dst)
             return StepResult(n, step.op, src, dst, "done", how=how)
         if step.op == "copy":
             mkdirs = _makedirs(dst.parent)
             try:
-                copy_verified(src, dst, sha)
+                copy_verified(src, dst, sha, sync_folder=False)
             except BaseException:
                 _remove_empty_dirs(mkdirs)
                 raise
@@ -611,6 +639,62 @@ class Journal:
                          "trash": encode_path(trash), "mkdirs": [encode_path(d) for d in mkdirs]})
             return StepResult(n, step.op, src, keeper, "done", how="hardlink")
         raise JournalError(f"unknown journal operation {step.op!r}")
+
+    def prune_empty_folders(self, folders: Iterable[Path], stop_at: Path) -> int:
+        """Remove folders (and then their parents, up to but not including ``stop_at``) that the run's
+        moves left empty. Each removal is journaled, and undo recreates the folder."""
+        stop = os.path.abspath(stop_at)
+        removed = 0
+        todo = sorted({os.path.abspath(f) for f in folders}, key=len, reverse=True)
+        seen: set[str] = set()
+        for folder in todo:
+            while folder != stop and folder.startswith(stop.rstrip("/") + "/") and folder not in seen:
+                seen.add(folder)
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break               # not empty (or not ours to remove): stop climbing
+                self._write({"type": "rmdir", "path": encode_path(folder)})
+                removed += 1
+                folder = os.path.dirname(folder)
+        if removed:
+            self._sync()
+        return removed
+
+    def export_to_catalog(self, target: Catalog, placed: Iterable[tuple[Path, Path]]) -> int:
+        """Give the catalog of the library the run filled the analysis of the files it placed there
+        (``(source, new path)`` pairs), so the library needs no re-analysis. Journaled: undo removes
+        these entries again. Returns the number of records written."""
+        if self.catalog is None:
+            return 0
+        outcomes, paths = [], []
+        for src, dst in placed:
+            rec = self.catalog.get(dst) or self.catalog.get(src)
+            if rec is None:
+                continue
+            try:
+                st = os.stat(dst)
+            except OSError:
+                continue
+            outcomes.append(record_to_outcome(rec, Path(dst), st))
+            paths.append(encode_path(dst))
+        if outcomes:
+            self._write({"type": "catalog_export", "catalog": str(target.path), "paths": paths}, sync=True)
+            target.write_outcomes(outcomes)
+        return len(outcomes)
+
+    def _catalog_take(self, path: Path) -> dict[str, Any] | None:
+        if self.catalog is None:
+            return None
+        try:
+            rec = self.catalog.get(path)
+            if rec is None:
+                return None
+            self.catalog.remove(path)
+        except (CatalogError, sqlite3.Error):
+            return None
+        return {k: v for k, v in rec.items() if k in ("format", "extension_mismatch", "sha256", "status",
+                                                       "error", "results")}
 
     def _catalog_move(self, src: Path, dst: Path) -> None:
         if self.catalog is None:
@@ -654,6 +738,7 @@ class _StepState:
     how: str | None = None
     trash: Path | None = None
     mkdirs: list[Path] = field(default_factory=list)
+    catalog_record: dict[str, Any] | None = None
 
 
 @dataclass
@@ -693,8 +778,14 @@ def _read_journal(path: Path) -> _Parsed:
                     st.dst = decode_path(rec["dst"])
                 if rec.get("how"):
                     st.how = rec["how"]
+                if rec.get("catalog_record") is not None:
+                    st.catalog_record = rec["catalog_record"]
                 if rec.get("mkdirs"):
                     st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
+            elif t == "catalog_export":
+                header.setdefault("_exports", []).append((rec["catalog"], [decode_path(x) for x in rec["paths"]]))
+            elif t == "rmdir":
+                header.setdefault("_rmdirs", []).append(decode_path(rec["path"]))
             elif t == "finish":
                 finish = rec
             elif t == "undo":
@@ -745,7 +836,8 @@ def _status_of(p: _Parsed) -> str:
     if undone:
         return "partly-undone"
     if p.finish is None:
-        return "running" if _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")) else "interrupted"
+        alive = _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start"))
+        return "running" if alive else "interrupted"
     return p.finish.get("status", "done")
 
 
@@ -857,10 +949,23 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
     return "missing", "neither source nor target exists any more"
 
 
+def _ends_finished(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            tail = f.read()
+    except OSError:
+        return False
+    return b'"type":"finish"' in tail or b'"type":"undo"' in tail
+
+
 def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[str]:
     """Record the truth for every journal whose process died before ``finish``. Returns their run ids."""
     settled = []
     for path in _journals(state_dir):
+        if _ends_finished(path):
+            continue                      # fast path: no need to parse a finished run
         try:
             p = _read_journal(path)
         except (OSError, JournalError):
@@ -875,7 +980,7 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
             if outcome == "done":
                 recs.append({"type": "step", "n": st.n, "status": "done", "how": "settled",
                              "dst": encode_path(st.dst) if st.dst else None, "reason": note})
-                if catalog is not None and st.op in ("move", "trash") and st.dst is not None:
+                if catalog is not None and st.op == "move" and st.dst is not None:
                     try:
                         catalog.move_path(st.src, st.dst)
                     except CatalogError:
@@ -955,6 +1060,11 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
             return report
         raise JournalError(f"run {rid} changed nothing; nothing to undo")
     _end_torn_line(path)
+    for folder in p.header.get("_rmdirs", []):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)      # folders the run emptied and removed
+        except OSError:
+            pass
     with open(path, "ab", buffering=0) as fh:
         def mark(st: _StepState) -> None:
             fh.write(_jdump({"type": "step", "n": st.n, "status": "undone", "at": time.time()}))
@@ -981,12 +1091,42 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
             dirs.extend(reversed(st.mkdirs))
         report.dirs_removed = _remove_empty_dirs(sorted(set(dirs), key=lambda d: len(os.fsencode(d)),
                                                         reverse=True))
+        for cat_path, exported in p.header.get("_exports", []):
+            _forget_exported(Path(cat_path), exported)
         trash_root = state_dir / "trash" / rid
         if trash_root.is_dir():
             _prune_empty_tree(trash_root)
         fh.write(_jdump({"type": "undo", "at": time.time(), "report": report.to_dict()}))
         os.fsync(fh.fileno())
     return report
+
+
+def record_to_outcome(rec: dict[str, Any], path: Path, st: os.stat_result) -> Any:
+    """A catalog record (``Catalog.get``) as the outcome ``Catalog.write_outcomes`` stores, at ``path``."""
+    from ..core.pipeline import FileOutcome
+
+    results = {}
+    for name, data in rec.get("results", {}).items():
+        data = dict(data)
+        version = str(data.pop("_version", ""))
+        error = data.pop("_error", None)
+        results[name] = (version, None if error is not None and not data else data, error)
+    return FileOutcome(Path(path), st.st_size, st.st_mtime_ns, format=rec.get("format"),
+                       extension_mismatch=bool(rec.get("extension_mismatch")), sha256=rec.get("sha256"),
+                       status=rec.get("status") or "ok", error=rec.get("error"), results=results)
+
+
+def _forget_exported(cat_path: Path, paths: list[Path]) -> None:
+    """Undo of export_to_catalog: the library's catalog forgets files that are no longer there."""
+    if not cat_path.is_file():
+        return
+    try:
+        with Catalog(cat_path) as cat:
+            for path in paths:
+                if not os.path.lexists(path):
+                    cat.remove(path)
+    except CatalogError:
+        pass
 
 
 def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> str | None:
@@ -1010,8 +1150,11 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
             os.unlink(dst)
         if catalog is not None:
             try:
-                catalog.move_path(dst, src)
-            except CatalogError:
+                if st.op == "trash" and st.catalog_record is not None:
+                    catalog.write_outcomes([record_to_outcome(st.catalog_record, src, os.stat(src))])
+                else:
+                    catalog.move_path(dst, src)
+            except (CatalogError, OSError):
                 pass
         report.restored += 1
         return None

@@ -66,14 +66,13 @@ def plan_organize(src: Path, dest: Path, settings: Settings, catalog: Catalog | 
             else:
                 names.append(it.path.name)
     targets = []
+    dest_s = str(dest)
     for i, it in enumerate(items):
         ctx = Context(it.path.name, it.date, it.meta, it.sha256, it.tag, events.get(i), i + 1, 0, normalize_ext)
-        folder = dest
         if (it.date is None or it.date.source == "none") and "date" in fields:
-            folder = dest / "undated"       # not "undated/undated/..."
+            folder = dest_s + "/undated"       # not "undated/undated/..."
         else:
-            for t in folders:
-                folder = folder / fit_name(t.render(ctx), "")
+            folder = "/".join([dest_s, *(fit_name(t.render(ctx), "") for t in folders)])
         targets.append((folder, names[i]))
     build_actions(plan, items, targets, op, normalize_ext)
     return plan

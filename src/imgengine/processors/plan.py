@@ -13,7 +13,9 @@ bytes are shortened (on a character boundary, extension kept).
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
@@ -128,13 +130,23 @@ def _base_key(name: str) -> tuple[str, str]:
     return stem.casefold(), "other"
 
 
-def _under(path: Path, folders: Iterable[Path]) -> bool:
-    p = os.fsencode(os.path.abspath(path))
-    for f in folders:
-        fk = os.fsencode(os.path.abspath(f)).rstrip(b"/") + b"/"
-        if p.startswith(fk):
-            return True
-    return False
+def _metadata_rows(catalog: Catalog, root: Path) -> dict[str, tuple[dict, dict]]:
+    """path -> (photo fields, {"metadata": data}) for every catalogued photo below root, in one lean
+    query (the plan of 10,000 photos must take well under 2 s); falls back to the public API."""
+    prefix = path_key(root).rstrip(b"/") + b"/"
+    out: dict[str, tuple[dict, dict]] = {}
+    try:
+        rows = catalog.db.execute(
+            "SELECT p.path, p.size, p.mtime_ns, p.status, p.format, p.sha256, r.data FROM photos p "
+            "JOIN results r ON r.photo_id = p.id WHERE r.analyzer = 'metadata' AND r.data IS NOT NULL "
+            "AND substr(p.path, 1, ?) = ?", (len(prefix), prefix))
+        for path, size, mtime_ns, status, fmt, sha, data in rows:
+            rec = {"size": size, "mtime_ns": mtime_ns, "status": status, "format": fmt, "sha256": sha}
+            out[os.fsdecode(bytes(path))] = (rec, {"metadata": json.loads(data)})
+    except sqlite3.Error:
+        for rec, data in catalog.results_of("metadata", root):
+            out[str(rec["path"])] = (rec, {"metadata": data})
+    return out
 
 
 def gather(root: Path, settings: Settings, catalog: Catalog | None, *, exclude: Iterable[Path] = (),
@@ -142,26 +154,27 @@ def gather(root: Path, settings: Settings, catalog: Catalog | None, *, exclude: 
            ) -> tuple[list[Item], list[tuple[Path, str]]]:
     """Every photo below ``root`` with its companions, metadata (catalog first, else read from the file)
     and resolved date. Returns (items, files left alone with the reason)."""
-    exclude = [Path(e) for e in exclude]
+    root = Path(os.path.abspath(root))
+    skip = tuple(os.path.abspath(e).rstrip("/") + "/" for e in exclude)
     problems: list[ScanProblem] = []
     left: list[tuple[Path, str]] = []
     groups: dict[tuple[str, str], list[tuple[Path, int, int, str]]] = {}
     for entry in scan(root, settings, problems):
-        if exclude and _under(entry.path, exclude):
+        p = str(entry.path)
+        if skip and p.startswith(skip):
             continue
-        key, kind = _base_key(entry.path.name)
-        groups.setdefault((os.fsencode(entry.path.parent).decode("utf-8", "surrogateescape"), key), []).append(
-            (entry.path, entry.size, entry.mtime_ns, kind))
+        folder, _, name = p.rpartition("/")
+        key, kind = _base_key(name)
+        groups.setdefault((folder, key), []).append((entry.path, entry.size, entry.mtime_ns, kind))
     left.extend((p.path, p.message) for p in problems)
 
-    known: dict[bytes, tuple[dict, dict]] = {}
+    known: dict[str, tuple[dict, dict]] = {}
     if catalog is not None:
         if want_results:
             for rec in catalog.iter_records(root):
-                known[path_key(rec["path"])] = (rec, rec["results"])
+                known[str(rec["path"])] = (rec, rec["results"])
         else:
-            for rec, data in catalog.results_of("metadata", root):
-                known[path_key(rec["path"])] = (rec, {"metadata": data})
+            known = _metadata_rows(catalog, root)
 
     items: list[Item] = []
     analyzer = MetadataAnalyzer()
@@ -192,10 +205,10 @@ def gather(root: Path, settings: Settings, catalog: Catalog | None, *, exclude: 
     return items, left
 
 
-def _make_item(f: tuple[Path, int, int, str], known: dict[bytes, tuple[dict, dict]], settings: Settings,
+def _make_item(f: tuple[Path, int, int, str], known: dict[str, tuple[dict, dict]], settings: Settings,
                analyzer: MetadataAnalyzer, left: list[tuple[Path, str]]) -> Item | None:
     path, size, mtime_ns, _kind = f
-    hit = known.get(path_key(path))
+    hit = known.get(str(path))
     if hit is not None:
         rec, results = hit
         if rec["size"] == size and rec["mtime_ns"] == mtime_ns and rec["status"] != "ignored":
@@ -314,11 +327,6 @@ def companion_name(primary_old: str, primary_new: str, comp_old: str, normalize_
     return fit_name(new_stem, ext)
 
 
-def fit_path(folder: Path, name: str) -> Path:
-    stem, ext = split_ext(name)
-    return folder / fit_name(stem, ext)
-
-
 def _same_bytes(a: Path, a_size: int, a_sha: str | None, b: Path) -> bool:
     try:
         if os.path.getsize(b) != a_size:
@@ -328,27 +336,53 @@ def _same_bytes(a: Path, a_size: int, a_sha: str | None, b: Path) -> bool:
         return False
 
 
-def build_actions(plan: Plan, items: list[Item], targets: list[tuple[Path, str]], op: str,
+class _Disk:
+    """Existence checks for planned targets, with the answers per folder cached: a new library's
+    folders do not exist yet, so most targets need no system call at all."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, bool] = {}
+        self.writable: dict[str, bool] = {}
+
+    def lexists(self, path: str) -> bool:
+        folder = path.rpartition("/")[0]
+        there = self.folders.get(folder)
+        if there is None:
+            there = self.folders[folder] = os.path.isdir(folder)
+        return there and os.path.lexists(path)
+
+    def can_write(self, folder: str) -> bool:
+        ok = self.writable.get(folder)
+        if ok is None:
+            ok = self.writable[folder] = os.access(folder, os.W_OK)
+        return ok
+
+
+def build_actions(plan: Plan, items: list[Item], targets: list[tuple[Path | str, str]], op: str,
                   normalize_ext: bool = False, read_only: str = "copy") -> None:
     """Turn (folder, new primary name) per item into actions, resolving collisions group by group."""
+    disk = _Disk()
     leaving: dict[str, int] = {}   # casefolded source paths that will move away (name becomes free)
     for idx, (item, (folder, name)) in enumerate(zip(items, targets, strict=True)):
         if op == "move":
-            if Path(folder) / name != item.path:
+            if os.path.join(folder, name) != str(item.path):
                 leaving[str(item.path).casefold()] = idx
             for c in item.companions:
                 leaving[str(c.path).casefold()] = idx
     taken: dict[str, tuple[int, Item]] = {}
+    paths: dict[str, Path] = {}
     for idx, (item, (folder, name)) in enumerate(zip(items, targets, strict=True)):
+        folder_s = str(folder)
+        src_s = str(item.path)
         members = [(item.path, item.size, item.mtime_ns, "photo")] + \
                   [(c.path, c.size, c.mtime_ns, c.role) for c in item.companions]
-        primary_dst = fit_path(folder, name)
-        note = None
-        if item.date is not None and item.date.note:
-            note = item.date.note
+        stem, ext = split_ext(name)
+        primary_name = fit_name(stem, ext)
+        primary_s = folder_s + "/" + primary_name
+        note = item.date.note if item.date is not None and item.date.note else None
         this_op = op
         status = "planned"
-        if op == "move" and not os.access(item.path.parent, os.W_OK):
+        if op == "move" and not disk.can_write(src_s.rpartition("/")[0]):
             if read_only == "copy":
                 this_op = "copy"
                 note = "source folder is read-only: copied, not moved"
@@ -356,43 +390,43 @@ def build_actions(plan: Plan, items: list[Item], targets: list[tuple[Path, str]]
                 status, note = "skip", "folder is read-only: not renamed"
         if status == "skip":
             pass
-        elif primary_dst == item.path or (this_op == "move" and _same_file(item.path, primary_dst)
-                                        and primary_dst.name == item.path.name):
+        elif primary_s == src_s or (this_op == "move" and primary_name == item.path.name
+                                    and disk.lexists(primary_s) and _same_file(item.path, Path(primary_s))):
             status, note = "skip", "already in place"
         else:
-            pk = str(primary_dst).casefold()
+            pk = primary_s.casefold()
             if pk in taken:
                 _other_idx, other = taken[pk]
                 if other.size == item.size and _same_bytes(item.path, item.size, item.sha256, other.path):
                     status, note = "skip", f"same content as {display_path(other.path)}, planned to the same name"
-            elif os.path.lexists(primary_dst) and pk not in leaving and not _same_file(item.path, primary_dst) \
-                    and _same_bytes(item.path, item.size, item.sha256, primary_dst):
-                status, note = "skip", f"identical file already at {display_path(primary_dst)}"
-        dsts: list[Path] = []
+            elif disk.lexists(primary_s) and pk not in leaving and not _same_file(item.path, Path(primary_s)) \
+                    and _same_bytes(item.path, item.size, item.sha256, Path(primary_s)):
+                status, note = "skip", f"identical file already at {display_path(primary_s)}"
+        p_stem, p_ext = split_ext(primary_name)
+        dsts: list[str] = []
         for k in range(100000):
             suffix = "" if k == 0 else f"_{k}"
-            cand = []
-            for m_path, _s, _m, role in members:
-                if role == "photo":
-                    stem, ext = split_ext(primary_dst.name)
-                    cand.append(folder / fit_name(stem, suffix + ext))
-                else:
-                    new_primary = split_ext(primary_dst.name)
-                    cand.append(folder / companion_name(item.path.name, fit_name(new_primary[0], suffix +
-                                                                              new_primary[1]),
-                                                        m_path.name, normalize_ext))
-            if status == "skip" or all(_free(c, m[0], taken, leaving) for c, m in zip(cand, members, strict=True)):
+            new_primary = fit_name(p_stem, suffix + p_ext)
+            cand = [folder_s + "/" + (new_primary if role == "photo" else
+                                      companion_name(item.path.name, new_primary, m_path.name, normalize_ext))
+                    for m_path, _s, _m, role in members]
+            if status == "skip" or all(_free(c, str(m[0]), taken, leaving, disk)
+                                       for c, m in zip(cand, members, strict=True)):
                 dsts = cand
                 if k:
                     note = (note + "; " if note else "") + f"name taken: suffix {suffix}"
                 break
-        for (m_path, m_size, m_mtime, role), dst in zip(members, dsts, strict=True):
+        for (m_path, m_size, m_mtime, role), dst_s in zip(members, dsts, strict=True):
+            dst = paths.get(folder_s)
+            if dst is None:
+                dst = paths[folder_s] = Path(folder_s)
+            dst = dst / dst_s.rpartition("/")[2]
             plan.actions.append(Action(m_path, dst, this_op, m_size, m_mtime, role, idx,
                                        item.sha256 if role == "photo" else None, item.date,
-                                       "skip" if status == "skip" or dst == m_path else "planned",
+                                       "skip" if status == "skip" or dst_s == str(m_path) else "planned",
                                        note if role == "photo" or status == "skip" else None))
             if status != "skip":
-                taken[str(dst).casefold()] = (idx, item)
+                taken[dst_s.casefold()] = (idx, item)
     order_for_chains(plan)
 
 
@@ -403,48 +437,54 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _free(cand: Path, src: Path, taken: dict[str, Any], leaving: dict[str, int]) -> bool:
-    key = str(cand).casefold()
+def _free(cand: str, src: str, taken: dict[str, Any], leaving: dict[str, int], disk: _Disk) -> bool:
+    key = cand.casefold()
     if key in taken:
         return False
     if cand == src:
         return True
-    if os.path.lexists(cand):
+    if disk.lexists(cand):
         if key in leaving:
             return True              # its current file is being moved away first
-        return _same_file(cand, src) and cand.name != src.name   # case-only rename
+        # a case-only rename on a case-insensitive disk: the "existing" file is the source itself
+        return cand.rpartition("/")[2] != src.rpartition("/")[2] and _same_file(Path(cand), Path(src))
     return True
 
 
 def order_for_chains(plan: Plan) -> None:
-    """A -> B while B -> C: do B -> C first. Cycles (A -> B, B -> A) go through a free name."""
+    """A -> B while B -> C: do B -> C first. Cycles (A -> B, B -> A) go through a free name.
+    Iterative, so that a chain of any length (renumbering thousands of files) is fine."""
     todo = plan.todo
     by_src = {str(a.src).casefold(): a for a in todo}
-    blockers = {id(a): by_src.get(str(a.dst).casefold()) for a in todo}
-    if not any(b is not None and b is not a for a in todo for b in [blockers[id(a)]]):
+
+    def blocker(a: Action) -> Action | None:
+        b = by_src.get(str(a.dst).casefold())
+        return b if b is not None and b is not a else None
+
+    if not any(blocker(a) for a in todo):
         return
+    from .journal import next_free_name
+
     ordered: list[Action] = []
-    done: set[int] = set()
-    visiting: set[int] = set()
-
-    def visit(a: Action) -> None:
-        if id(a) in done:
-            return
-        if id(a) in visiting:       # a cycle: send this one to a free name, the journal re-checks anyway
-            from .journal import next_free_name
-            a.dst = next_free_name(a.dst, lambda p: str(p).casefold() in by_src)
-            a.note = (a.note + "; " if a.note else "") + "renamed in a cycle: took a free name"
-            return
-        visiting.add(id(a))
-        b = blockers[id(a)]
-        if b is not None and b is not a:
-            visit(b)
-        visiting.discard(id(a))
-        done.add(id(a))
-        ordered.append(a)
-
-    for a in todo:
-        visit(a)
+    state: dict[int, int] = {}          # id -> 1 on the current chain, 2 placed
+    for first in todo:
+        if id(first) in state:
+            continue
+        chain = [first]
+        state[id(first)] = 1
+        while chain:
+            top = chain[-1]
+            b = blocker(top)
+            if b is not None and id(b) not in state:
+                state[id(b)] = 1
+                chain.append(b)
+                continue
+            if b is not None and state[id(b)] == 1:     # a cycle: this one takes a free name instead
+                top.dst = next_free_name(top.dst, lambda p: str(p).casefold() in by_src)
+                top.note = (top.note + "; " if top.note else "") + "renamed in a cycle: took a free name"
+            chain.pop()
+            state[id(top)] = 2
+            ordered.append(top)
     rest = [a for a in plan.actions if a.status != "planned"]
     plan.actions = ordered + rest
 
@@ -452,8 +492,18 @@ def order_for_chains(plan: Plan) -> None:
 # -- applying -----------------------------------------------------------------------------------------
 
 
-def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None
-               ) -> list[StepResult]:
+def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None,
+               library_catalog: Catalog | None = None) -> list[StepResult]:
+    """Apply through the journal. ``library_catalog``: the catalog of DEST, which receives the analysis
+    of the photos placed there (from the journal's catalog), so that the library needs no re-analysis."""
     steps = [Step(a.op, a.src, a.dst, sha256=a.sha256, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                   on_exists="suffix") for a in plan.todo]
-    return journal.run(steps, progress=progress)
+    results = journal.run(steps, progress=progress)
+    moved_from = {r.src.parent for r in results if r.status == "done" and r.op == "move"
+                  and r.dst is not None and r.dst.parent != r.src.parent}
+    if moved_from:
+        journal.prune_empty_folders(moved_from, plan.root)
+    if library_catalog is not None:
+        journal.export_to_catalog(library_catalog, [(r.src, r.dst) for r in results
+                                                    if r.status == "done" and r.dst is not None])
+    return results

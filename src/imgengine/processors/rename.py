@@ -47,7 +47,8 @@ def render_names(items: list[Item], template: Template, normalize_ext: bool,
                     ctxs[i].seq = n
     out = []
     for i in range(len(items)):
-        name = template.render(ctxs[i])
+        # never a hidden or empty name: "{seq}" alone renders "" for a unique photo
+        name = template.render(ctxs[i]).strip().lstrip(".").strip() or "unnamed"
         if append_ext:
             ext = Context(items[i].path.name, normalize_ext=normalize_ext)
             e = Template("{ext}").render(ext)
