@@ -123,7 +123,7 @@ def phash_pairs(entries: list[PhotoEntry], threshold: int) -> set[tuple[int, int
     codes = np.array([int(e.phash, 16) for e in entries], dtype=np.uint64)
     d = popcount64(codes[:, None] ^ codes[None, :])
     a, b = np.nonzero(np.triu(d <= threshold, 1))
-    return set(zip(a.tolist(), b.tolist()))
+    return set(zip(a.tolist(), b.tolist(), strict=True))
 
 
 def per_edit(ls: LabelledSet, pred: set[tuple[int, int]]) -> dict[str, float]:
@@ -260,7 +260,7 @@ def main() -> None:
 
     print("\n## pairwise scores")
     print(f"  {'method':<58} {'precision':>9} {'recall':>7} {'F1':>6}  false positives by kind")
-    for name, p, secs in rows:
+    for name, p, _secs in rows:
         pr, rc, f1 = score(p, truth)
         print(f"  {name:<58} {pr:9.4f} {rc:7.4f} {f1:6.4f}  {negatives(ls, p, truth)}")
     print("\n## recall per kind of copy (original -> copy pairs)")

@@ -92,7 +92,7 @@ def test_multi_index_finds_exactly_the_brute_force_pairs(max_dist: int) -> None:
     got = {tuple(p) for p in pairs_within(codes, max_dist).tolist()}
     d = popcount64(codes[:, None] ^ codes[None, :])
     a, b = np.nonzero(np.triu(d <= max_dist, 1))
-    assert got == set(zip(a.tolist(), b.tolist()))
+    assert got == set(zip(a.tolist(), b.tolist(), strict=True))
 
 
 def test_multi_index_skips_invalid_codes() -> None:

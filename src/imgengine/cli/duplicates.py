@@ -161,8 +161,8 @@ def register(app: typer.Typer) -> None:
                               + (f", metadata merged into {len(report.merged)} keeper(s)" if report.merged else "")
                               + f"; undo with `imgengine undo {report.run_id}`")
                 if action == "delete":
-                    console.print(f"deleted files wait in {display_path(os.path.join(state_dir or directory / STATE_FOLDER, 'trash', report.run_id))}"
-                                  " until you remove that folder")
+                    trash = os.path.join(state_dir or directory / STATE_FOLDER, "trash", report.run_id)
+                    console.print(f"deleted files wait in {display_path(trash)} until you remove that folder")
             for p in (report.problems if report else []):
                 err_console.print(f"[yellow]problem:[/] {p}", highlight=False)
             if output is not None:

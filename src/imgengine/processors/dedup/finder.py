@@ -99,7 +99,7 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                 prepared[i] = prepare(arr) if arr is not None else None
             return prepared[i]
 
-        for (i, j), d in zip(cand.tolist(), dist.tolist()):
+        for (i, j), d in zip(cand.tolist(), dist.tolist(), strict=True):
             cos = None
             if embs is not None and embs[i] is not None and embs[j] is not None:
                 cos = float(np.dot(embs[i], embs[j]))
@@ -146,7 +146,7 @@ def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int,
         valid_all = v if valid_all is None else valid_all & v
     thumbs = np.array([bool(n.rep.thumb) for n in nodes])
     valid_all = valid_all & thumbs
-    for attr, c in zip(("phash", "dhash", "whash"), codes):
+    for attr, c in zip(("phash", "dhash", "whash"), codes, strict=True):
         if attr in index_hashes:
             found.append(pairs_within(c, per_hash, valid_all))
     pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)

@@ -2,8 +2,8 @@
 
 Criteria, in order (the first that separates two copies decides): highest resolution; most metadata
 (date, GPS, camera, keywords: exports and messengers strip it, so it marks the camera's file); original
-format over a converted one (RAW > HEIC > JPEG/TIFF > AVIF/WebP > PNG > others); least compressed (bytes per pixel, same format); best quality score; oldest capture
-date; oldest file; shortest path.
+format over a converted one (RAW > HEIC > JPEG/TIFF > AVIF/WebP > PNG > others); least compressed
+(bytes per pixel, same format); best quality score; oldest capture date; oldest file; shortest path.
 """
 
 from __future__ import annotations
