@@ -31,6 +31,7 @@ from dedup_set import EDIT_KINDS, LabelledSet, build_set
 
 from imgengine.analyzers.base import AnalysisInput
 from imgengine.analyzers.hashes import THUMB_SIZE, HashAnalyzer
+from imgengine.analyzers.metadata import MetadataAnalyzer
 from imgengine.core.decode import register_heif
 from imgengine.core.photo import Photo
 from imgengine.processors.dedup import DedupParams, PhotoEntry, find_duplicates
@@ -56,16 +57,20 @@ def group_pairs(groups: list[list[int]]) -> set[tuple[int, int]]:
 def our_signals(ls: LabelledSet) -> tuple[list[PhotoEntry], float]:
     settings = Settings()
     analyzer = HashAnalyzer()
+    meta = MetadataAnalyzer()
     entries = []
-    t = time.perf_counter()
+    secs = 0.0
     for i, it in enumerate(ls.items):
         photo = Photo.from_path(it.path)
+        t = time.perf_counter()
         res = analyzer.analyze(AnalysisInput(photo, settings))
+        secs += time.perf_counter() - t
+        md = meta.analyze(AnalysisInput(photo, settings))
         entries.append(PhotoEntry(id=i, path=it.path, display=it.path.name, size=photo.size,
                                   mtime_ns=photo.mtime_ns, format=photo.format, sha256=res.sha256,
                                   phash=res.phash, dhash=res.dhash, whash=res.whash, thumb=res.thumb,
-                                  width=res.width, height=res.height))
-    return entries, time.perf_counter() - t
+                                  width=res.width, height=res.height, date=md.datetime_original))
+    return entries, secs
 
 
 def ours(entries: list[PhotoEntry], params: DedupParams) -> set[tuple[int, int]]:
@@ -141,7 +146,7 @@ def negatives(ls: LabelledSet, pred: set[tuple[int, int]], truth: set[tuple[int,
     out: dict[str, int] = {}
     for a, b in pred - truth:
         kinds = {ls.items[a].kind, ls.items[b].kind}
-        key = next((k for k in ("burst", "tile", "hdr") if k in kinds), "other")
+        key = next((k for k in ("burst", "burst-untimed", "tile", "hdr") if k in kinds), "other")
         out[key] = out.get(key, 0) + 1
     return out
 

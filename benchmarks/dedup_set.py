@@ -27,7 +27,7 @@ EDIT_KINDS = ("resized", "recompressed", "png", "heic", "crop5", "brightness", "
 class Item:
     path: Path
     group: str          # originals and their copies share a group; different photos never do
-    kind: str           # "original", an EDIT_KINDS entry, "burst", "tile", "hdr"
+    kind: str           # "original", an EDIT_KINDS entry, "burst", "burst-untimed", "tile", "hdr"
 
 
 @dataclass
@@ -134,9 +134,12 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 # -- copies ------------------------------------------------------------------------------------------
 
-def _exif_bytes(orientation: int = 1, make: str = "BenchCam") -> bytes:
+def _exif_bytes(orientation: int = 1, make: str = "BenchCam", subsec: str | None = None) -> bytes:
+    exif = {piexif.ExifIFD.DateTimeOriginal: b"2021:06:01 12:00:00"}
+    if subsec is not None:
+        exif[piexif.ExifIFD.SubSecTimeOriginal] = subsec.encode()
     return piexif.dump({"0th": {piexif.ImageIFD.Make: make.encode(), piexif.ImageIFD.Orientation: orientation},
-                        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2021:06:01 12:00:00"}})
+                        "Exif": exif})
 
 
 def make_copy(img: Image.Image, kind: str, rng: random.Random, out: Path) -> Path:
@@ -242,12 +245,15 @@ def build_set(dest: Path, n_generated: int = 40, n_corpus: int = 30, seed: int =
     originals += [(f"real_{n}", im) for n, im in _corpus_originals(n_corpus)]
     for name, im in originals:
         path = dest / f"{name}.jpg"
-        im.save(path, quality=95, exif=_exif_bytes(1))
+        im.save(path, quality=95, exif=_exif_bytes(1, subsec="000"))
         ls.items.append(Item(path, name, "original"))
         for kind in kinds:
             ls.items.append(Item(make_copy(im, kind, rng, dest / f"{name}__{kind}"), name, kind))
-    # hard negatives 1: bursts of generated scenes (camera shift, subject motion, fresh noise)
+    # hard negatives 1: bursts of generated scenes (camera shift, subject motion, fresh noise). Half carry
+    # the camera's EXIF time (the original frame is 12:00:00.000, the next ones .250 and .500 later), as a
+    # camera writes them; the other half lost their metadata ("burst-untimed")
     for i, p in enumerate(scenes[: max(1, n_generated // 2)]):
+        timed = i % 2 == 0
         for f in range(1, 3):
             moves = {j: (rng.uniform(-0.06, 0.06), rng.uniform(-0.04, 0.04))
                      for j in rng.sample(range(len(p["shapes"])), k=min(2, len(p["shapes"])))}
@@ -255,8 +261,11 @@ def build_set(dest: Path, n_generated: int = 40, n_corpus: int = 30, seed: int =
             im = render_scene(p, shift=shift, moves=moves, noise_seed=rng.randint(0, 10**9),
                               exposure=rng.uniform(0.97, 1.03))
             path = dest / f"burst{i:03d}_{f}.jpg"
-            im.save(path, quality=92)
-            ls.items.append(Item(path, f"burst{i:03d}_{f}", "burst"))
+            if timed:
+                im.save(path, quality=92, exif=_exif_bytes(1, subsec=f"{250 * f:03d}"))
+            else:
+                im.save(path, quality=92)
+            ls.items.append(Item(path, f"burst{i:03d}_{f}", "burst" if timed else "burst-untimed"))
     # hard negatives 2: two overlapping tiles of one panorama
     for i, p in enumerate(scenes[n_generated // 2:]):
         pano = render_scene(p, size=(2000, 700), noise_seed=i)

@@ -519,3 +519,26 @@ def test_interrupted_apply_is_settled_and_undone(family_dir, tmp_path: Path) -> 
     r = _run("undo", "--dir", str(root))
     assert r.exit_code == 0, r.output
     assert {p: sha(p) for p in fam.values()} == before
+
+
+def test_burst_frames_with_camera_times_are_not_duplicates(tmp_path: Path, settings) -> None:
+    """Two frames that look alike but whose EXIF times are a quarter second apart are a burst."""
+    img = scene(*SIZE, seed=70)
+    frame2 = img.crop((4, 0, SIZE[0], SIZE[1])).resize(SIZE)     # the camera moved a little
+    t0 = dt.datetime(2021, 6, 1, 12, 0, 0)
+    root = tmp_path / "burst"
+    root.mkdir()
+    (root / "f1.jpg").write_bytes(jpeg_bytes(img, camera_exif(when=t0, subsec="250"), 92))
+    (root / "f2.jpg").write_bytes(jpeg_bytes(frame2, camera_exif(when=t0, subsec="500"), 92))
+    result, _, _ = scan_duplicates(root, settings)
+    assert result.groups == []
+    # the same pixels with the same capture time (a copy keeps its time) are duplicates
+    root2 = tmp_path / "copy"
+    root2.mkdir()
+    (root2 / "f1.jpg").write_bytes(jpeg_bytes(img, camera_exif(when=t0, subsec="250"), 92))
+    (root2 / "f2.jpg").write_bytes(jpeg_bytes(frame2, camera_exif(when=t0, subsec="250"), 92))
+    result, _, _ = scan_duplicates(root2, settings)
+    assert groups_of(result) == [{"f1.jpg", "f2.jpg"}]
+    # and burst detection can be switched off
+    result, _, _ = scan_duplicates(root, settings, DedupParams(burst_seconds=0))
+    assert groups_of(result) == [{"f1.jpg", "f2.jpg"}]

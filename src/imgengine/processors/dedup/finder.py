@@ -6,7 +6,9 @@
    wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
    decides alone. A 5 % crop often sums to ~40 but keeps its wHash close, which is how it is found.
    (dHash, the weakest under crops, is not indexed: that saves a third of the search time.)
-3. Verification (``verify.py``): the aligned residual of the two 32x32 thumbnails must be small. When CLIP
+3. Verification (``verify.py``): the aligned residual of the two 32x32 thumbnails must be small, and
+   the capture times (when both are known) must not say "burst": equal, or a minute or more apart
+   (a copy keeps its time or loses it; burst frames are fractions of a second apart). When CLIP
    embeddings are in the catalog they veto pairs that look different to CLIP, and find pairs that the
    hashes missed (then the thumbnails must still agree, a little more loosely).
 4. Grouping is complete-linkage: two groups merge only if *every* pair across them is a verified
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ class DedupParams:
     clip_veto: float = 0.88          # with embeddings on both sides, below this cosine a pair is rejected
     clip_find: float = 0.96          # embedding neighbours above this are checked even without a hash match
     clip_max_photos: int = 200_000   # brute-force embedding search is quadratic; skipped above this
+    burst_seconds: float = 60.0      # two capture times this close but not equal: burst frames, not copies
 
 
 @dataclass
@@ -105,6 +109,10 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                 cos = float(np.dot(embs[i], embs[j]))
                 if cos < params.clip_veto:
                     continue
+            if params.burst_seconds > 0:
+                gap = capture_gap(nodes[i].rep.date, nodes[j].rep.date)
+                if gap is not None and 0 < gap < params.burst_seconds:
+                    continue  # different moments of a burst: different photos however alike they look
             limit = params.max_residual
             if d < 0:  # found by CLIP only: the thumbnails must still agree, a little more loosely
                 if cos is None or cos < params.clip_find:
@@ -130,6 +138,22 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     seconds["group"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
+
+
+def capture_gap(a: str | None, b: str | None) -> float | None:
+    """Seconds between two ISO capture times (sub-seconds count), or None when either is unknown.
+
+    A copy keeps its capture time or loses it; frames of a burst carry times a fraction of a second to
+    a few seconds apart. Times with and without a UTC offset are compared by their local clock."""
+    if not a or not b:
+        return None
+    try:
+        ta, tb = dt.datetime.fromisoformat(a), dt.datetime.fromisoformat(b)
+    except ValueError:
+        return None
+    if (ta.tzinfo is None) != (tb.tzinfo is None):
+        ta, tb = ta.replace(tzinfo=None), tb.replace(tzinfo=None)
+    return abs((ta - tb).total_seconds())
 
 
 def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int,
