@@ -32,6 +32,7 @@ class ContentResult(Result):
     dominant_colors: tuple[dict, ...]   # [{"hex": "#rrggbb", "share": 0.31}, ...] largest first
     quality_score: float        # 0-100
     quality: str                # "excellent" | "good" | "average" | "poor"
+    pixels_source: str = "full"  # which pixels were measured: "full", "draft 1/N", "embedded preview" (RAW)
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -120,5 +121,5 @@ class ContentAnalyzer(Analyzer):
             brightness=round(brightness, 2), highlights_clipped=round(hi, 3), shadows_clipped=round(lo, 3),
             exposure=exposure, contrast=round(contrast, 4), noise=round(noise, 3),
             colorfulness=round(colorfulness(px.work_rgb), 2), dominant_colors=dominant_colors(px.work),
-            quality_score=score, quality=bucket(score),
+            quality_score=score, quality=bucket(score), pixels_source=px.pixels_source,
         )
