@@ -370,6 +370,15 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 catalog_error = exc
     except CatalogError as exc:
         catalog_error = exc
+    vision_summary: dict[str, Any] | None = None
+    if settings.vision and catalog_error is None and not interrupted:
+        from ..analyzers.vision.stage import run_vision_stage  # imports torch only when models exist
+
+        try:
+            vision_summary = run_vision_stage(root, settings, catalog, logger, progress)
+            interrupted = bool(vision_summary.get("interrupted"))
+        except CatalogError as exc:
+            catalog_error = exc
     elapsed = time.perf_counter() - t_start
     analyzed = counts["ok"] + counts["failed"]
     summary = {
@@ -393,6 +402,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "errors_by_stage": errors_by_stage,
         "pixels_sources": _count(o.pixels_source for o in outcomes if o.pixels_source),
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
+        "vision": vision_summary,
         "interrupted": interrupted,
         "catalog_error": str(catalog_error) if catalog_error else None,
     }
