@@ -32,6 +32,10 @@ def _register() -> None:
     from . import analyze as _analyze
 
     _analyze.register(app)
+    from . import models as _models, search as _search  # vision: imgengine search / imgengine models
+
+    _search.register(app)
+    _models.register(app)
 
 
 _register()

@@ -135,6 +135,8 @@ def _features(out: Any):
 
 
 class DeviceModel:
+    model_id = ""  # model name + config fingerprint; stored with each result (search matches on it)
+
     def __init__(self, model: Any, processor: Any, device: str):
         import torch
 
@@ -218,6 +220,7 @@ class ClipRunner(DeviceModel):
                 item["setting_score"] = round(float(setting[i, j]), 4)
             item["embedding"] = encode_embedding(emb_np[i])
             item["embedding_dim"] = int(emb_np.shape[1])
+            item["model"] = self.model_id
             out.append(item)
         return out
 
@@ -256,7 +259,8 @@ class DetrRunner(DeviceModel):
                                 "box": [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]})
             objects.sort(key=lambda o: -o["score"])
             results.append({"objects": objects, "labels": sorted({o["label"] for o in objects}),
-                            "threshold": self.threshold, "image_size": [int(w), int(h)]})
+                            "threshold": self.threshold, "image_size": [int(w), int(h)],
+                            "model": self.model_id})
         return results
 
 

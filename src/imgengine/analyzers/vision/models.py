@@ -147,7 +147,7 @@ def load_pretrained(kind: str, folder: Path) -> tuple[Any, Any]:
         raise ModelUnavailableError(
             f"model {folder} needs a library that is not installed ({str(exc).splitlines()[0]}); the official "
             "DETR checkpoints use a timm backbone: pip install timm torchvision (matching your torch)")
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - safetensors, pickle, shape errors: all mean a bad folder
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(f"model folder {folder} is corrupt or incompatible ({first}); re-download "
                                     "it with `imgengine models download` or import a complete copy")

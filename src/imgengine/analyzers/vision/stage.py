@@ -139,12 +139,16 @@ def run_vision_stage(root: Path, settings: Settings, catalog: Catalog, logger: R
         require_libraries()
         device = resolve_device(settings.device)
         runners: dict[str, Any] = {}
+        needed = {name for p in todo for name in p.wants}
         for kind, loc in usable.items():
+            if kind not in needed:
+                continue
             model, processor = load_pretrained(kind, loc.path)
             if kind == "clip":
                 runners[kind] = ClipRunner(model, processor, labels, device)
             else:
                 runners[kind] = DetrRunner(model, processor, device, settings.detr_threshold)
+            runners[kind].model_id = model_version(kind, loc.name, loc.path)
     except ImgEngineError as exc:
         message = f"vision: {exc}; vision stage skipped"
         logger.warning(message)
