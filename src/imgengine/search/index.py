@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 ANN_THRESHOLD = 200_000
+# the approximate back-end used above the threshold, then the fall-backs if it is not installed
+DEFAULT_ANN = "usearch"
+ANN_PREFERENCE = ("usearch", "hnswlib", "faiss-ivf")
 
 
 class VectorIndex:
@@ -210,6 +213,7 @@ class HnswlibIndex(VectorIndex):
         super().__init__(dim)
         self.index = hnswlib.Index(space="ip", dim=dim)
         self.capacity = 0
+        self.deleted = 0
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         n = len(ids)
@@ -221,14 +225,18 @@ class HnswlibIndex(VectorIndex):
         elif self.index.get_current_count() + n > self.capacity:
             self.capacity = max(2 * self.capacity, self.index.get_current_count() + n)
             self.index.resize_index(self.capacity)
+        self.remove(ids)  # a changed vector replaces the old one
+        reuse = min(self.deleted, n)
         self.index.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64),
                              replace_deleted=True)
+        self.deleted -= reuse
 
     def remove(self, ids: np.ndarray) -> None:
         for i in np.asarray(ids, dtype=np.int64).tolist():
             try:
                 self.index.mark_deleted(i)
-            except RuntimeError:
+                self.deleted += 1
+            except RuntimeError:  # not in the index
                 pass
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +247,23 @@ class HnswlibIndex(VectorIndex):
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
     def __len__(self) -> int:
-        return self.index.element_count if self.capacity else 0
+        return self.index.element_count - self.deleted if self.capacity else 0
+
+    def save(self, folder: Path) -> None:
+        tmp = folder / "hnswlib.bin.tmp"
+        self.index.save_index(str(tmp))
+        tmp.replace(folder / "hnswlib.bin")
+        (folder / "hnswlib.json").write_text(json.dumps({"deleted": self.deleted, "capacity": self.capacity}))
+
+    @classmethod
+    def load(cls, folder: Path, dim: int) -> HnswlibIndex:
+        out = cls(dim)
+        meta = json.loads((folder / "hnswlib.json").read_text())
+        out.capacity = int(meta["capacity"])
+        out.index.load_index(str(folder / "hnswlib.bin"), max_elements=out.capacity, allow_replace_deleted=True)
+        out.index.set_ef(200)
+        out.deleted = int(meta["deleted"])
+        return out
 
 
 class USearchIndex(VectorIndex):
@@ -253,7 +277,12 @@ class USearchIndex(VectorIndex):
                            expansion_search=200)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add(np.asarray(ids, dtype=np.uint64), np.asarray(vectors, dtype=np.float32))
+        keys = np.asarray(ids, dtype=np.uint64)
+        present = np.fromiter((k in self.index for k in keys.tolist()), dtype=bool, count=len(keys)) \
+            if len(self.index) else np.zeros(len(keys), dtype=bool)
+        if present.any():  # a changed vector replaces the old one
+            self.index.remove(keys[present])
+        self.index.add(keys, np.asarray(vectors, dtype=np.float32))
 
     def remove(self, ids: np.ndarray) -> None:
         self.index.remove(np.asarray(ids, dtype=np.uint64))
@@ -268,8 +297,33 @@ class USearchIndex(VectorIndex):
     def nbytes(self) -> int:
         return int(self.index.memory_usage)
 
+    def save(self, folder: Path) -> None:
+        tmp = folder / "usearch.bin.tmp"
+        self.index.save(str(tmp))
+        tmp.replace(folder / "usearch.bin")
+
+    @classmethod
+    def load(cls, folder: Path, dim: int) -> USearchIndex:
+        out = cls(dim)
+        path = folder / "usearch.bin"
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        out.index.load(str(path))
+        return out
+
 
 BACKENDS: dict[str, type[VectorIndex]] = {
     "numpy": BruteForceIndex, "faiss-flat": FaissFlatIndex, "faiss-ivf": FaissIVFIndex,
     "faiss-hnsw": FaissHNSWIndex, "hnswlib": HnswlibIndex, "usearch": USearchIndex,
 }
+
+
+def available_ann() -> str:
+    """The first installed ANN back-end in order of preference, or "numpy" when none is."""
+    for name in ANN_PREFERENCE:
+        try:
+            BACKENDS[name](4)
+        except ImportError:
+            continue
+        return name
+    return "numpy"

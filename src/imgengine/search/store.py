@@ -139,7 +139,7 @@ class EmbeddingStore:
         if backend == "auto":
             if len(self.ids) < index_mod.ANN_THRESHOLD:
                 return "numpy", False
-            backend = index_mod.DEFAULT_ANN
+            backend = index_mod.available_ann()
         if backend == "numpy":
             return "numpy", False
         cls = index_mod.BACKENDS[backend]
@@ -151,13 +151,13 @@ class EmbeddingStore:
             if m.get("index") != backend or m.get("model") != self.model:
                 raise FileNotFoundError("no index for this model yet")
             ann = cls.load(ann_dir, dim)
-            if len(ann) + len(new_ids) - len(drop) != len(self.ids) and len(ann) != len(self.ids):
-                raise ValueError("index out of step with the store")
             if len(drop):
                 ann.remove(drop)
             if len(new_ids):
                 ann.add(new_ids, new_vecs)
-        except (OSError, ValueError, RuntimeError, ImportError):
+            if len(ann) != len(self.ids):
+                raise ValueError("index out of step with the store")
+        except (OSError, ValueError, RuntimeError, KeyError):
             ann = cls(dim)
             ann.add(self.ids, self.vectors.astype(np.float32))
             rebuilt = True
