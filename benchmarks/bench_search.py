@@ -74,7 +74,7 @@ def main() -> None:
         index.search(queries[0], args.k)  # warm-up
         t = time.perf_counter()
         hits = 0
-        for q, true in zip(queries, truth):
+        for q, true in zip(queries, truth, strict=False):
             found, _ = index.search(q, args.k)
             hits += len(true & set(found.tolist()))
         per_query = (time.perf_counter() - t) / len(queries) * 1000

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, get_type_hints
+from typing import Any, get_type_hints
 
 import yaml
 
@@ -57,7 +58,7 @@ class Settings:
     # output
     quiet: bool = False
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     def effective_workers(self) -> int:
@@ -165,4 +166,4 @@ def load_settings(
     return settings
 
 
-__all__ = ["Settings", "load_settings", "DEFAULT_SKIP_DIRS", "field"]
+__all__ = ["DEFAULT_SKIP_DIRS", "Settings", "field", "load_settings"]

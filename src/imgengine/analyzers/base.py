@@ -42,8 +42,11 @@ class AnalysisInput:
         return self._data
 
     def open(self) -> BinaryIO:
-        data = self.data
-        return io.BytesIO(data) if data is not None else open(self.photo.path, "rb")
+        """A binary stream over the file: the shared bytes when already read, else the file itself
+        (a header-only reader then reads only the header)."""
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        return open(self.photo.path, "rb")
 
     @property
     def pixels(self) -> DecodedImage:

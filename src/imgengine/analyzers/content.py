@@ -1,7 +1,7 @@
 """Content analyzer: sharpness, exposure, contrast, noise, colourfulness, dominant colours, quality score.
 
-Every measure runs on the shared upright pixels; sharpness and noise use a grey image of a fixed size
-(``MEASURE_SIZE`` long side) so that values compare across photos of any resolution.
+Every measure runs on the shared upright working copy (``DecodedImage.work``, long side 512), so that
+values compare across photos of any resolution and each costs the same for every file.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from PIL import Image
 
 from .base import AnalysisInput, Analyzer, Result
 
-MEASURE_SIZE = 512
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class ContentResult(Result):
-    sharpness: float            # variance of the Laplacian of the 512-px grey image
+    sharpness: float            # variance of the Laplacian of the 512-px grey working copy
     blurry: bool                # sharpness below Settings.blur_threshold
     brightness: float           # mean luminance 0-255
     highlights_clipped: float   # % of pixels at 250-255
@@ -33,15 +32,6 @@ class ContentResult(Result):
     dominant_colors: tuple[dict, ...]   # [{"hex": "#rrggbb", "share": 0.31}, ...] largest first
     quality_score: float        # 0-100
     quality: str                # "excellent" | "good" | "average" | "poor"
-
-
-def measure_gray(gray: np.ndarray) -> np.ndarray:
-    h, w = gray.shape
-    scale = MEASURE_SIZE / max(h, w)
-    if scale < 1:
-        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                          interpolation=cv2.INTER_AREA)
-    return gray
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -108,14 +98,14 @@ class ContentAnalyzer(Analyzer):
 
     def analyze(self, item: AnalysisInput) -> ContentResult:
         px = item.pixels
-        gray_full = px.gray
-        hist = np.bincount(gray_full.ravel(), minlength=256)
-        n = gray_full.size or 1
-        brightness = float((hist * np.arange(256)).sum() / n)
+        gray = px.work_gray  # long side 512: every measure is defined at this fixed size
+        hist = np.bincount(gray.ravel(), minlength=256)
+        n = gray.size or 1
+        levels = np.arange(256)
+        brightness = float((hist * levels).sum() / n)
         hi = float(hist[250:].sum() / n * 100)
         lo = float(hist[:6].sum() / n * 100)
-        contrast = float(gray_full.std() / 255.0)
-        gray = measure_gray(gray_full)
+        contrast = float(np.sqrt(max((hist * (levels - brightness) ** 2).sum() / n, 0.0)) / 255.0)
         sharp = sharpness(gray)
         noise = noise_sigma(gray)
         if brightness < 70 or (lo > 30 and brightness < 100):
@@ -124,14 +114,11 @@ class ContentAnalyzer(Analyzer):
             exposure = "over"
         else:
             exposure = "ok"
-        rgb = px.rgb
-        if rgb.shape[0] * rgb.shape[1] > 300_000:
-            rgb = rgb[::2, ::2]
         score = quality_score(sharp, brightness, hi, lo, contrast, noise, item.settings.blur_threshold)
         return ContentResult(
             sharpness=round(sharp, 2), blurry=sharp < item.settings.blur_threshold,
             brightness=round(brightness, 2), highlights_clipped=round(hi, 3), shadows_clipped=round(lo, 3),
             exposure=exposure, contrast=round(contrast, 4), noise=round(noise, 3),
-            colorfulness=round(colorfulness(rgb), 2), dominant_colors=dominant_colors(px.image),
+            colorfulness=round(colorfulness(px.work_rgb), 2), dominant_colors=dominant_colors(px.work),
             quality_score=score, quality=bucket(score),
         )

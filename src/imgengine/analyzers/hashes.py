@@ -32,11 +32,13 @@ def sha256_file(item: AnalysisInput) -> str:
     return h.hexdigest()
 
 
-def perceptual_hashes(image: Image.Image) -> tuple[str, str, str]:
-    """pHash, dHash and wHash of an upright image. The image is first reduced to a 256-px grey
-    image (area-averaged), which the hashes' own 8..64-px reductions cannot tell from the original."""
-    gray = image.convert("L")
+def perceptual_hashes(gray: Image.Image) -> tuple[str, str, str]:
+    """pHash, dHash and wHash of an upright grey image. It is first reduced to 256 px (area-averaged),
+    which the hashes' own 8..64-px reductions cannot tell from the original."""
+    if gray.mode != "L":
+        gray = gray.convert("L")
     if max(gray.size) > 256:
+        gray = gray.copy()
         gray.thumbnail((256, 256), Image.Resampling.BOX)
     return (str(imagehash.phash(gray)), str(imagehash.dhash(gray)),
             str(imagehash.whash(gray, image_scale=64)))
@@ -50,5 +52,5 @@ class HashAnalyzer(Analyzer):
 
     def analyze(self, item: AnalysisInput) -> HashResult:
         sha = sha256_file(item)
-        p, d, w = perceptual_hashes(item.pixels.image)
+        p, d, w = perceptual_hashes(Image.fromarray(item.pixels.work_gray))
         return HashResult(sha256=sha, phash=p, dhash=d, whash=w)

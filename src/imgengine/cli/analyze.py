@@ -7,10 +7,16 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ..core.catalog import Catalog
@@ -92,21 +98,21 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def analyze(
         directory: Path = typer.Argument(..., help="Folder (or single file) to analyse."),
-        output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write results to .json or .csv."),
+        output: Path | None = typer.Option(None, "-o", "--output", help="Write results to .json or .csv."),
         json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON to stdout."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
+        workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
-        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path "
+        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
                                                "(default <dir>/.imgengine/catalog.db)."),
-        analyzers: Optional[str] = typer.Option(None, "--analyzers", help="Comma-separated subset, "
+        analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated subset, "
                                                 "e.g. metadata (default: all)."),
-        log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
+        log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
-        vision: Optional[bool] = typer.Option(None, "--vision/--no-vision", help="Run CLIP scenes + embeddings "
-                                              "and DETR objects when the models are available (default on)."),
-        device: Optional[str] = typer.Option(None, "--device", help="auto|cuda|cpu for the vision stage."),
-        batch_size: Optional[str] = typer.Option(None, "--batch-size", help="auto|N images per vision batch."),
-        config: Optional[Path] = ConfigOption,
+        vision: bool | None = typer.Option(None, "--vision/--no-vision", help="Run CLIP scenes + embeddings "
+                                           "and DETR objects when the models are available (default on)."),
+        device: str | None = typer.Option(None, "--device", help="auto|cuda|cpu for the vision stage."),
+        batch_size: str | None = typer.Option(None, "--batch-size", help="auto|N images per vision batch."),
+        config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
@@ -151,9 +157,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def show(
         file: Path = typer.Argument(..., help="A photo."),
-        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path."),
+        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-        config: Optional[Path] = ConfigOption,
+        config: Path | None = ConfigOption,
     ) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
         if not file.is_file():
@@ -199,10 +205,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def stats(
-        directory: Optional[Path] = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
-        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path."),
+        directory: Path | None = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
+        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-        config: Optional[Path] = ConfigOption,
+        config: Path | None = ConfigOption,
     ) -> None:
         """Summarise the catalog: cameras, lenses, years, formats, quality, GPS share."""
         root = directory or Path(".")
@@ -235,6 +241,16 @@ def _records_for(cat: Catalog, target: Path):
     return list(cat.iter_records(target))
 
 
+def camera_name(make: str | None, model: str | None) -> str:
+    """'Canon' + 'Canon EOS 40D' -> 'Canon EOS 40D'; 'NIKON CORPORATION' + 'NIKON D70' -> 'NIKON D70'."""
+    if not model:
+        return make or ""
+    if not make:
+        return model
+    first = make.split()[0].lower()
+    return model if model.lower().startswith(first) else f"{make} {model}"
+
+
 def catalog_stats(cat: Catalog, root: Path | None) -> dict:
     formats: Counter = Counter()
     cameras: Counter = Counter()
@@ -250,7 +266,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
         failed += rec["status"] == "error"
         formats[rec["format"] or "?"] += 1
         meta = rec["results"].get("metadata", {})
-        cam = " ".join(x for x in (meta.get("make"), meta.get("model")) if x)
+        cam = meta.get("camera") or camera_name(meta.get("make"), meta.get("model"))
         cameras[cam or "(unknown)"] += 1
         if meta.get("lens_model"):
             lenses[meta["lens_model"]] += 1

@@ -32,7 +32,8 @@ def _register() -> None:
     from . import analyze as _analyze
 
     _analyze.register(app)
-    from . import models as _models, search as _search  # vision: imgengine search / imgengine models
+    from . import models as _models  # vision: imgengine search / imgengine models
+    from . import search as _search
 
     _search.register(app)
     _models.register(app)

@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -33,7 +32,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("list")
     @handle_errors
     def list_models(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-                    config: Optional[Path] = ConfigOption) -> None:
+                    config: Path | None = ConfigOption) -> None:
         """Show each configured model, where it was found, and whether its folder is complete."""
         from ..analyzers.vision.models import check_model_folder, folder_size, locate_model
 
@@ -70,7 +69,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("download")
     @handle_errors
     def download(which: str = typer.Argument("all", help="clip, detr or all."),
-                 config: Optional[Path] = ConfigOption) -> None:
+                 config: Path | None = ConfigOption) -> None:
         """Download the configured models from the Hugging Face Hub into the models dir."""
         from ..analyzers.vision.models import check_model_folder, local_model_dir, model_name
 
@@ -97,10 +96,10 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def import_model(folder: Path = typer.Argument(..., help="A model folder downloaded elsewhere "
                                                    "(config.json, weights, preprocessor config)."),
-                     name: Optional[str] = typer.Option(None, "--name", help="Store it under this name "
+                     name: str | None = typer.Option(None, "--name", help="Store it under this name "
                                                         "(default: the configured clip_model/detr_model)."),
                      replace: bool = typer.Option(False, "--replace", help="Replace an existing copy."),
-                     config: Optional[Path] = ConfigOption) -> None:
+                     config: Path | None = ConfigOption) -> None:
         """Copy a model folder into the models dir, after checking it is complete."""
         from ..analyzers.vision.models import check_model_folder, local_model_dir, model_name
 
@@ -137,7 +136,7 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("path")
     @handle_errors
-    def path(config: Optional[Path] = ConfigOption) -> None:
+    def path(config: Path | None = ConfigOption) -> None:
         """Print the models dir (and each model's folder when found)."""
         from ..analyzers.vision.models import locate_model
 

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -28,23 +27,23 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def search(
-        text: Optional[str] = typer.Argument(None, help='What to look for, e.g. "a dog on the beach at sunset".'),
-        like: Optional[Path] = typer.Option(None, "--like", help="Find photos similar to this photo."),
+        text: str | None = typer.Argument(None, help='What to look for, e.g. "a dog on the beach at sunset".'),
+        like: Path | None = typer.Option(None, "--like", help="Find photos similar to this photo."),
         limit: int = typer.Option(20, "--limit", "-n", help="How many results."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
         open_results: bool = typer.Option(False, "--open", help="Open the best match with the system viewer."),
-        camera: Optional[str] = typer.Option(None, "--camera", help="Only photos whose make/model contains this."),
-        year: Optional[int] = typer.Option(None, "--year", help="Only photos taken in this year."),
-        has_object: Optional[list[str]] = typer.Option(None, "--has-object",
+        camera: str | None = typer.Option(None, "--camera", help="Only photos whose make/model contains this."),
+        year: int | None = typer.Option(None, "--year", help="Only photos taken in this year."),
+        has_object: list[str] | None = typer.Option(None, "--has-object",
                                                        help="Only photos where DETR found this (repeatable)."),
-        min_quality: Optional[str] = typer.Option(None, "--min-quality",
+        min_quality: str | None = typer.Option(None, "--min-quality",
                                                   help="poor|average|good|excellent or a 0-100 score."),
-        directory: Optional[Path] = typer.Option(None, "--dir", help="Folder whose catalog to search "
+        directory: Path | None = typer.Option(None, "--dir", help="Folder whose catalog to search "
                                                  "(default: the nearest .imgengine/ from here)."),
-        catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog path."),
+        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
         index: str = typer.Option("auto", "--index", help="auto|numpy|hnswlib|usearch|faiss-ivf (auto: exact "
                                   "below 200,000 photos, the ANN index above)."),
-        config: Optional[Path] = ConfigOption,
+        config: Path | None = ConfigOption,
     ) -> None:
         """Search the catalog by meaning: text to photo, or photo to similar photos, with metadata filters."""
         from ..search.index import BACKENDS

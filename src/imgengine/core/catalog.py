@@ -11,9 +11,10 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import CatalogError
 from .photo import display_path
@@ -129,7 +130,7 @@ class Catalog:
         except sqlite3.Error:
             pass
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -241,7 +242,7 @@ class Catalog:
         return rec
 
     # -- writes ----------------------------------------------------------------------------------
-    def write_outcomes(self, outcomes: Iterable["FileOutcomeLike"]) -> None:
+    def write_outcomes(self, outcomes: Iterable[FileOutcomeLike]) -> None:
         """Store a batch of analysis outcomes in one transaction."""
         now = time.time()
         try:

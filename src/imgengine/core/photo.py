@@ -16,7 +16,7 @@ class Photo:
     extension_mismatch: bool = False
 
     @classmethod
-    def from_path(cls, path: Path, fmt: str | None = None) -> "Photo":
+    def from_path(cls, path: Path, fmt: str | None = None) -> Photo:
         from .formats import extension_matches, sniff
 
         st = os.stat(path)

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from ..analyzers.base import AnalysisInput, Analyzer
 from ..analyzers.registry import select_analyzers
@@ -85,8 +85,11 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             rec.message = message
         out.errors.append(rec.to_dict())
         out.status = "error"
-        if out.error is None:
+        if out.error is None or stage in ("read", "decode"):  # the root cause is the one to show
             out.error = f"[{stage}] {rec.message}"
+        if stage == "read":  # nothing can run: mark every analyzer as attempted, so an unchanged
+            for name in task.analyzers:  # bad file is not retried on every run (--force retries)
+                out.results[name] = (analyzers[name].version, None, rec.message)
 
     t0 = time.perf_counter()
     try:
@@ -120,7 +123,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
 
     item = AnalysisInput(photo, settings)
     try:
-        item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
+        if any(analyzers[n].needs_pixels for n in task.analyzers):
+            _ = item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
     except OSError as exc:
         msg = "file vanished before it could be analysed" if isinstance(exc, FileNotFoundError) else \
             f"cannot read: {exc.strerror or exc}"
@@ -265,12 +269,24 @@ def _sha256_path(path: Path) -> str:
 class RunResult:
     run_id: str
     summary: dict[str, Any]
-    outcomes: list[FileOutcome]
+    failures: list[FileOutcome]        # only the failed files: a 500,000-file run keeps no per-file list
     catalog_path: Path
 
     @property
     def failed(self) -> int:
         return self.summary["failed"]
+
+
+def _set_cv2_threads(n: int | None) -> int | None:
+    if n is None:
+        return None
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover
+        return None
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    return before
 
 
 def _pool_context():
@@ -293,7 +309,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     started = time.time()
     t_start = time.perf_counter()
     stage_seconds: dict[str, float] = {}
-    outcomes: list[FileOutcome] = []
+    failures: list[FileOutcome] = []
+    pixels_sources: dict[str, int] = {}
     counts = {"ok": 0, "failed": 0, "ignored": 0}
     errors_by_stage: dict[str, int] = {}
     interrupted = False
@@ -329,16 +346,25 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
 
                 logger.error(ErrorRecord(**err))
                 errors_by_stage[err["stage"]] = errors_by_stage.get(err["stage"], 0) + 1
-            outcomes.append(outcome)
+            if outcome.status == "error":
+                failures.append(outcome)
+            if outcome.pixels_source:
+                pixels_sources[outcome.pixels_source] = pixels_sources.get(outcome.pixels_source, 0) + 1
             pending.append(outcome)
             progress.advance(outcome)
             if len(pending) >= settings.batch_commit:
                 flush()
 
+        write_failed: list[CatalogError] = []
+
         def flush() -> None:
-            if pending:
+            if pending and not write_failed:  # after a failed write (disk full) stop writing at once
                 t = time.perf_counter()
-                catalog.write_outcomes(pending)
+                try:
+                    catalog.write_outcomes(pending)
+                except CatalogError as exc:
+                    write_failed.append(exc)
+                    raise
                 pending.clear()
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
 
@@ -349,10 +375,16 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                     handle(analyze_task(task, settings, analyzers, run_id))
             else:
                 ctx = _pool_context()
+                # one process per core already: OpenCV's own thread pool would only oversubscribe the
+                # cores. Set in the parent before forking (touching it in a forked child can deadlock).
+                cv_threads = _set_cv2_threads(1)
                 pool = ctx.Pool(workers, initializer=_init_worker,
                                 initargs=(settings, tuple(analyzers), run_id))
                 try:
-                    for outcome in pool.imap_unordered(_worker_run, plan.tasks, chunksize=1):
+                    # one file per task when pixels are decoded; header-only runs batch tasks to cut IPC
+                    pixels = any(a.needs_pixels for a in analyzers.values())
+                    chunk = 1 if pixels else max(1, min(32, len(plan.tasks) // (workers * 8)))
+                    for outcome in pool.imap_unordered(_worker_run, plan.tasks, chunksize=chunk):
                         handle(outcome)
                     pool.close()
                 except BaseException:
@@ -360,6 +392,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                     raise
                 finally:
                     pool.join()
+                    _set_cv2_threads(cv_threads)
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted by the user; results so far are saved, the next run resumes")
@@ -400,7 +433,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "analyzers": list(analyzers),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_seconds.items())},
         "errors_by_stage": errors_by_stage,
-        "pixels_sources": _count(o.pixels_source for o in outcomes if o.pixels_source),
+        "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
         "vision": vision_summary,
         "interrupted": interrupted,
@@ -422,14 +455,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         raise catalog_error
     if interrupted:
         raise KeyboardInterrupt
-    return RunResult(run_id, summary, outcomes, catalog.path)
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
+    return RunResult(run_id, summary, failures, catalog.path)
 
 
 def quality_distribution(catalog: Catalog, root: Path | None = None) -> dict[str, int]:

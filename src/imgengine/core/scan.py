@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..settings import Settings
 

@@ -109,7 +109,7 @@ class ClipEncoder:
     def __init__(self, settings: Settings):
         from ..analyzers.vision.engine import ClipRunner
         from ..analyzers.vision.labels import LabelSet
-        from ..analyzers.vision.models import load_pretrained, locate_model, how_to_get
+        from ..analyzers.vision.models import how_to_get, load_pretrained, locate_model
 
         loc = locate_model("clip", settings)
         if loc.path is None:

@@ -178,7 +178,8 @@ class EmbeddingStore:
             want = k
             while True:
                 ids, scores = self.ann.search(q, want)
-                hits = [(int(i), float(s)) for i, s in zip(ids, scores) if allowed is None or int(i) in allowed]
+                hits = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)
+                        if allowed is None or int(i) in allowed]
                 if len(hits) >= k or want >= len(self.ids):
                     return hits[:k]
                 want = min(len(self.ids), want * 4)

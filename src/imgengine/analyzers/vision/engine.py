@@ -212,7 +212,7 @@ class ClipRunner(DeviceModel):
         for i in range(emb.shape[0]):
             top = torch.topk(probs[i], k)
             scenes = [{"label": self.ranked[j][1], "group": self.ranked[j][0], "score": round(float(s), 4)}
-                      for s, j in zip(top.values.tolist(), top.indices.tolist())]
+                      for s, j in zip(top.values.tolist(), top.indices.tolist(), strict=False)]
             item: dict[str, Any] = {"scenes": scenes}
             if setting is not None:
                 j = int(torch.argmax(setting[i]))

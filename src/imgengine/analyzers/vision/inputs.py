@@ -230,7 +230,7 @@ def gpu_decode(items: list[dict[str, Any]], spec: InputSpec, device: str) -> Non
                 decoded.append(decode_jpeg(d, mode=ImageReadMode.RGB, device=device))
             except Exception:  # noqa: BLE001 - CMYK, lossless, broken: the CPU decoder decides
                 decoded.append(None)
-    for it, img in zip(todo, decoded):
+    for it, img in zip(todo, decoded, strict=False):
         data = it.pop("jpeg")
         if img is not None:
             it.update(gpu_prepare(_orient(img, it["orientation"]), spec))

@@ -239,7 +239,7 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
                 t = time.perf_counter()
                 results = _run_model(name, runner, batch, items, idx, states[name], run_chunked, oom)
                 stats["model_seconds"][name] += time.perf_counter() - t
-                for i, data in zip(idx, results):
+                for i, data in zip(idx, results, strict=False):
                     outcomes[items[i]["ref"].photo_id].results[name] = (versions[name], data, None)
             t = time.perf_counter()
             catalog.write_outcomes(list(outcomes.values()))

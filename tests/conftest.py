@@ -1,0 +1,70 @@
+"""Shared fixtures: photos generated in code (Pillow + piexif), the real-camera corpus when present."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
+from imgengine.settings import Settings
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    return CORPUS
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings that keep the catalog and logs inside the test's temp folder, one worker."""
+    return Settings(workers=1, log_dir=tmp_path / "logs", catalog=tmp_path / "state" / "catalog.db")
+
+
+def write_jpeg(path: Path, size=(640, 480), seed=0, exif: bytes | None = None, quality=90,
+               orientation: int = 1, when: dt.datetime | None = None) -> Path:
+    img = scene(*size, seed=seed)
+    if orientation != 1:
+        img = store_rotated(img, orientation)
+    if exif is None:
+        exif = camera_exif(orientation=orientation, when=when)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(jpeg_bytes(img, exif, quality))
+    return path
+
+
+def write_png(path: Path, size=(320, 240), seed=0) -> Path:
+    buf = io.BytesIO()
+    scene(*size, seed=seed).save(buf, "PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """A small folder of good photos: 6 JPEGs (two cameras, GPS), a PNG, in a sub-folder too."""
+    root = tmp_path / "photos"
+    for i in range(4):
+        write_jpeg(root / f"IMG_{i:04d}.jpg", seed=i,
+                   exif=camera_exif(gps=(10.0 + i, -20.0, 5.0) if i % 2 else None,
+                                    when=dt.datetime(2020, 1, 1 + i, 12, 0, 0)))
+    write_jpeg(root / "trip" / "DSC_0001.JPG", seed=10)
+    write_jpeg(root / "trip" / "DSC_0002.JPG", seed=11)
+    write_png(root / "trip" / "drawing.png", seed=12)
+    return root
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+__all__ = ["Image", "is_root", "write_jpeg", "write_png"]
