@@ -167,7 +167,7 @@ def _loader(refs: list[PhotoRef], spec: InputSpec, batch: int, workers: int, dev
 
     kwargs: dict[str, Any] = {}
     if workers > 0:
-        kwargs.update(prefetch_factor=4, persistent_workers=False)
+        kwargs.update(prefetch_factor=2 if device.startswith("cuda") else 4, persistent_workers=False)
     return DataLoader(PhotoDataset(refs, spec), batch_size=batch, shuffle=False, num_workers=workers,
                       collate_fn=collate, pin_memory=device.startswith("cuda") and torch.cuda.is_available(),
                       **kwargs)
@@ -201,7 +201,11 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
     workers = max(1, min(settings.effective_workers(), 16)) if cuda else (1 if cores > 1 else 0)
     if len(todo) < 8:
         workers = 0
+    # one loader batch feeds both models; with DETR on CUDA it is kept to 2 DETR batches so that the
+    # prefetched uint8 images (about 2.4 MB each at 1024 px) stay within a few GB of shared memory
     loader_batch = max(s.size for s in states.values())
+    if cuda and detr is not None and fixed is None:
+        loader_batch = min(loader_batch, 2 * states["detr"].size)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     stats = {"photos": 0, "failed": 0, "batches": 0, "oom_retries": 0, "wait_seconds": 0.0,
@@ -297,8 +301,9 @@ def _run_model(name: str, runner: Any, batch: dict[str, Any], items: list[dict[s
         return slice(rows[0], rows[0] + len(rows))
 
     def gather(sel: list[int], key: str) -> list:
-        return [(batch[key][row_of[i]] if key == "clip" else _unpad(batch, row_of[i])) if i in row_of
-                else items[i][key] for i in sel]
+        """Per-image tensors on the model's device (a batch can mix CPU-decoded and GPU-decoded images)."""
+        return [((batch[key][row_of[i]] if key == "clip" else _unpad(batch, row_of[i])) if i in row_of
+                 else items[i][key]).to(runner.device, non_blocking=True) for i in sel]
 
     if name == "clip":
         def fn(a: int, b: int) -> list:
