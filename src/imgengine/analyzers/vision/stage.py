@@ -173,6 +173,47 @@ def _loader(refs: list[PhotoRef], spec: InputSpec, batch: int, workers: int, dev
                       **kwargs)
 
 
+class GpuUtilSampler:
+    """GPU utilisation sampled with NVML (``pynvml``) in a thread while the stage runs; a no-op when NVML
+    is not installed. (The GPU-monitor module will replace this.)"""
+
+    def __init__(self, device: str, interval: float = 0.5):
+        import threading
+
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = None
+        if not device.startswith("cuda"):
+            return
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            index = int(device.split(":")[1]) if ":" in device else 0
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            self._nvml = pynvml
+        except Exception:  # noqa: BLE001 - no NVML: no utilisation figures, nothing else changes
+            return
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.samples.append(int(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu))
+            except Exception:  # noqa: BLE001
+                return
+
+    def stop(self) -> dict[str, float] | None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if not self.samples:
+            return None
+        return {"mean": round(sum(self.samples) / len(self.samples), 1), "max": max(self.samples)}
+
+
 def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict[str, str], settings: Settings,
                     device: str, catalog: Catalog, logger: RunLogger, progress: Any = None) -> dict[str, Any]:
     """The batched loop: loader -> (nvJPEG) -> CLIP/DETR with OOM halving -> catalog, per batch."""
@@ -214,6 +255,7 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
     interrupted = False
     run_id = logger.run_id
     t_start = time.perf_counter()
+    sampler = GpuUtilSampler(device)
 
     def oom(message: str) -> None:
         stats["oom_retries"] += 1
@@ -257,6 +299,7 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
         interrupted = True
         logger.warning("vision: interrupted; results so far are saved, the next run resumes")
     elapsed = time.perf_counter() - t_start
+    utilisation = sampler.stop()
     out: dict[str, Any] = {
         "status": "interrupted" if interrupted else "done",
         "device": device,
@@ -275,6 +318,7 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
     }
     if cuda:
         out["gpu_memory_peak_bytes"] = int(torch.cuda.max_memory_allocated())
+        out["gpu_utilisation_percent"] = utilisation
     logger.info(f"vision: {stats['photos']} photos on {device} ({out['images_per_second']} images/s), "
                 f"{stats['failed']} failed, {stats['oom_retries']} OOM retries")
     return out
