@@ -47,7 +47,8 @@ class VectorIndex:
         raise NotImplementedError
 
     @classmethod
-    def load(cls, folder: Path, dim: int) -> VectorIndex:  # pragma: no cover - interface
+    def load(cls, folder: Path, dim: int, readonly: bool = False) -> VectorIndex:  # pragma: no cover
+        """``readonly``: no add/remove will follow (a back-end may memory-map instead of loading)."""
         raise NotImplementedError
 
 
@@ -90,7 +91,7 @@ class BruteForceIndex(VectorIndex):
         pass
 
     @classmethod
-    def load(cls, folder: Path, dim: int) -> BruteForceIndex:
+    def load(cls, folder: Path, dim: int, readonly: bool = False) -> BruteForceIndex:
         return cls(dim)
 
 
@@ -158,7 +159,7 @@ class FaissIVFIndex(VectorIndex):
             (folder / "faiss.json").write_text(json.dumps({"trained_on": self.trained_on}))
 
     @classmethod
-    def load(cls, folder: Path, dim: int) -> FaissIVFIndex:
+    def load(cls, folder: Path, dim: int, readonly: bool = False) -> FaissIVFIndex:
         import faiss
 
         out = cls(dim)
@@ -256,7 +257,7 @@ class HnswlibIndex(VectorIndex):
         (folder / "hnswlib.json").write_text(json.dumps({"deleted": self.deleted, "capacity": self.capacity}))
 
     @classmethod
-    def load(cls, folder: Path, dim: int) -> HnswlibIndex:
+    def load(cls, folder: Path, dim: int, readonly: bool = False) -> HnswlibIndex:
         out = cls(dim)
         meta = json.loads((folder / "hnswlib.json").read_text())
         out.capacity = int(meta["capacity"])
@@ -303,12 +304,15 @@ class USearchIndex(VectorIndex):
         tmp.replace(folder / "usearch.bin")
 
     @classmethod
-    def load(cls, folder: Path, dim: int) -> USearchIndex:
+    def load(cls, folder: Path, dim: int, readonly: bool = False) -> USearchIndex:
         out = cls(dim)
         path = folder / "usearch.bin"
         if not path.is_file():
             raise FileNotFoundError(path)
-        out.index.load(str(path))
+        if readonly:
+            out.index.view(str(path))  # memory-mapped: a search needs no load time
+        else:
+            out.index.load(str(path))
         return out
 
 

@@ -67,7 +67,7 @@ class EmbeddingStore:
             return
         try:
             self.ids = np.load(self.folder / "ids.npy")
-            self.vectors = np.load(self.folder / "vectors.npy")
+            self.vectors = np.load(self.folder / "vectors.npy", mmap_mode="r")  # copied only if it changes
             if len(self.ids) != len(self.vectors):
                 raise ValueError("ids and vectors differ in length")
             self.synced_at = float(m.get("synced_at", 0.0))
@@ -152,7 +152,7 @@ class EmbeddingStore:
         try:
             if m.get("index") != backend or m.get("model") != self.model:
                 raise FileNotFoundError("no index for this model yet")
-            ann = cls.load(ann_dir, dim)
+            ann = cls.load(ann_dir, dim, readonly=not (len(drop) or len(new_ids)))
             if len(drop):
                 ann.remove(drop)
             if len(new_ids):
