@@ -106,6 +106,15 @@ def main() -> None:
             print(f"{mode:6s} {v['photos']:6d} {v['images_per_second']:9.2f}  {v['device']:6s} "
                   f"{str(v['batch_size']):12s} {v['stage_seconds']['wait_for_loader']:8.2f}s  {model_s:7.2f}s   "
                   f"{f'{peak / 2**30:.2f} GiB' if peak else '-'}  (stage wall incl. model load {wall:.1f}s)")
+        # the text side of `imgengine search`: one query embedding on the CPU
+        from imgengine.search.query import ClipEncoder
+
+        encoder = ClipEncoder(base.replace(clip_model=str(clip_dir)))
+        encoder.text("warm-up")
+        t = time.perf_counter()
+        for i in range(20):
+            encoder.text(f"a dog on the beach at sunset {i}")
+        print(f"text query embedding (CPU): {(time.perf_counter() - t) / 20 * 1000:.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
         for name, data in doc["results"].items():
             table.add_section()
             for key, value in data.items():
-                if key.startswith("_") or value in (None, (), [], ""):
+                if key.startswith("_") or key == "embedding" or value in (None, (), [], ""):
                     continue
                 if isinstance(value, (list, tuple)):
                     value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v
