@@ -82,14 +82,16 @@ def register(app: typer.Typer) -> None:
             name = model_name(kind, settings)
             target = local_model_dir(name, settings)
             console.print(f"downloading {name} -> {target}")
+            partial = target.with_name(target.name + ".partial")  # resumable; renamed only when complete
             try:
-                snapshot_download(name, local_dir=target,
+                snapshot_download(name, local_dir=partial,
                                   allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
             except Exception as exc:  # noqa: BLE001 - network, auth, unknown repo: one line for the user
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ModelUnavailableError(f"cannot download {name}: {first}; without internet, download it "
                                             "elsewhere and use `imgengine models import <dir>`")
-            check_model_folder(kind, target)
+            check_model_folder(kind, partial)
+            _install(partial, target)
             console.print(f"[green]ok[/] {name}")
 
     @models_app.command("import")
@@ -123,13 +125,7 @@ def register(app: typer.Typer) -> None:
         if tmp.exists():
             shutil.rmtree(tmp)
         shutil.copytree(folder, tmp)
-        if target.exists():
-            old = target.with_name(target.name + ".old")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
+        _install(tmp, target)
         console.print(f"[green]imported[/] {kind} model -> {target}")
         if name and name != model_name(kind, settings):
             console.print(f"set {kind}_model: {name} in your config to use it")
@@ -145,3 +141,17 @@ def register(app: typer.Typer) -> None:
         for kind in KINDS:
             loc = locate_model(kind, settings)
             typer.echo(f"{kind}\t{loc.path if loc.path else '(missing) ' + loc.name}")
+
+
+def _install(ready: Path, target: Path) -> None:
+    """Move a complete model folder into place; an older copy is replaced only once the new one is there."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        old = target.with_name(target.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+        os.replace(ready, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(ready, target)
