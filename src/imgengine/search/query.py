@@ -149,6 +149,9 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     model = pick_model(catalog, settings, need_encoder=bool(text))
     store = EmbeddingStore(catalog, model, backend=backend)
     report = store.sync()
+    if report.total == 0:
+        raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
+                         "`imgengine analyze <dir>` with the model available first")
     encoder = None
     query = np.zeros(0, dtype=np.float32)
     if text:
