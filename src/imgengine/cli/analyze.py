@@ -82,6 +82,12 @@ def print_summary(result: RunResult) -> None:
     q = s.get("quality_distribution") or {}
     if any(q.values()):
         table.add_row("quality", "  ".join(f"{k} {v}" for k, v in q.items()))
+    v = s.get("vision") or {}
+    if v.get("status") == "done" or v.get("status") == "interrupted":
+        table.add_row("vision", f"{v['photos']:,} photos on {v['device']}, {v['images_per_second']:,.1f} images/s, "
+                      f"batch {v['batch_size']}, {v['oom_retries']} OOM retries, {v['failed']} failed")
+    elif v.get("status"):
+        table.add_row("vision", v["status"] + (" (see the warning above)" if v.get("warning") else ""))
     table.add_row("total time", f"{s['seconds']:.2f}s")
     table.add_row("catalog", s["catalog"])
     console.print(table)
@@ -102,15 +108,20 @@ def register(app: typer.Typer) -> None:
                                                 "e.g. metadata (default: all)."),
         log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
+        vision: bool | None = typer.Option(None, "--vision/--no-vision", help="Run CLIP scenes + embeddings "
+                                           "and DETR objects when the models are available (default on)."),
+        device: str | None = typer.Option(None, "--device", help="auto|cuda|cpu for the vision stage."),
+        batch_size: str | None = typer.Option(None, "--batch-size", help="auto|N images per vision batch."),
         config: Path | None = ConfigOption,
     ) -> None:
-        """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes."""
+        """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
         if output is not None and output.suffix.lower() not in (".json", ".csv"):
             raise UsageError(f"output {output}: use a .json or .csv file name")
         settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
-                                 analyzers=analyzers, log_dir=log_dir, quiet=quiet or None)
+                                 analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
+                                 vision=vision, device=device, batch_size=batch_size)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
@@ -120,6 +131,9 @@ def register(app: typer.Typer) -> None:
                 result = run_analysis(directory, settings, progress=progress, logger=logger)
         finally:
             logger.close()
+        vision_warning = (result.summary.get("vision") or {}).get("warning")
+        if vision_warning and not settings.quiet:
+            err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)
         if output is not None or json_out:
             with Catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
@@ -180,7 +194,7 @@ def register(app: typer.Typer) -> None:
         for name, data in doc["results"].items():
             table.add_section()
             for key, value in data.items():
-                if key.startswith("_") or value in (None, (), [], ""):
+                if key.startswith("_") or key == "embedding" or value in (None, (), [], ""):
                     continue
                 if isinstance(value, (list, tuple)):
                     value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v

@@ -41,6 +41,11 @@ def _register() -> None:
     from . import duplicates as _duplicates  # duplicates
 
     _duplicates.register(app)
+    from . import models as _models  # vision: imgengine search / imgengine models
+    from . import search as _search
+
+    _search.register(app)
+    _models.register(app)
 
 
 _register()

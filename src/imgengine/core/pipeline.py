@@ -403,6 +403,16 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 catalog_error = exc
     except CatalogError as exc:
         catalog_error = exc
+    cpu_elapsed = time.perf_counter() - t_start  # files/s of the CPU stage; the vision stage reports its own
+    vision_summary: dict[str, Any] | None = None
+    if settings.vision and catalog_error is None and not interrupted:
+        from ..analyzers.vision.stage import run_vision_stage  # imports torch only when models exist
+
+        try:
+            vision_summary = run_vision_stage(root, settings, catalog, logger, progress)
+            interrupted = bool(vision_summary.get("interrupted"))
+        except CatalogError as exc:
+            catalog_error = exc
     elapsed = time.perf_counter() - t_start
     analyzed = counts["ok"] + counts["failed"]
     summary = {
@@ -419,13 +429,14 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "moved": len(plan.moved) if "plan" in locals() else 0,
         "success_rate": round(counts["ok"] / analyzed, 4) if analyzed else 1.0,
         "error_rate": round(counts["failed"] / analyzed, 4) if analyzed else 0.0,
-        "files_per_second": round(analyzed / elapsed, 2) if elapsed > 0 else 0.0,
+        "files_per_second": round(analyzed / cpu_elapsed, 2) if cpu_elapsed > 0 else 0.0,
         "workers": settings.effective_workers(),
         "analyzers": list(analyzers),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_seconds.items())},
         "errors_by_stage": errors_by_stage,
         "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
+        "vision": vision_summary,
         "interrupted": interrupted,
         "catalog_error": str(catalog_error) if catalog_error else None,
     }

@@ -1,0 +1,123 @@
+"""Vision stage throughput, end to end: decode -> CLIP / DETR -> results in the catalog.
+
+    python benchmarks/bench_vision.py [--device auto|cpu|cuda] [--real-size] [--images 64]
+                                      [--megapixels 12] [--photos DIR] [--batch-size auto|N]
+
+Models are built with random weights (no download): tiny by default, the real architectures with
+``--real-size`` (CLIP ViT-B/32, DETR ResNet-50), so speed can be measured on a machine without
+internet. The weights do not change the speed. Photos are synthetic JPEGs of ``--megapixels`` (camera
+-like: smooth gradients plus noise, quality 90) unless ``--photos`` points at a folder of real ones.
+Prints images/s for CLIP alone, DETR alone and both (decode -> catalog, model loading excluded; the wall
+time including it is shown too), with batch size, time waiting for the loader and GPU memory peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+from imgengine.analyzers.vision.random_models import build_clip, build_detr  # noqa: E402
+from imgengine.analyzers.vision.stage import run_vision_stage  # noqa: E402
+from imgengine.core.catalog import Catalog  # noqa: E402
+from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.logs import RunLogger  # noqa: E402
+from imgengine.settings import Settings  # noqa: E402
+
+
+def make_jpegs(folder: Path, n: int, megapixels: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    h = int(w * 3 / 4)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i in range(min(n, 4)):  # four distinct images, copied with different bytes
+        base = np.stack([(xx / w) * 200 + 20 * i, (yy / h) * 180, ((xx + yy) / (w + h)) * 220], axis=-1)
+        arr = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"src{i}.jpg", quality=90)
+    for i in range(n):
+        data = (folder / f"src{i % 4}.jpg").read_bytes()
+        (folder / f"img{i:05d}.jpg").write_bytes(data + i.to_bytes(4, "big"))  # trailing bytes after EOI
+    for i in range(min(n, 4)):
+        (folder / f"src{i}.jpg").unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--real-size", action="store_true", help="ViT-B/32 CLIP and DETR-R50 (random weights)")
+    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--megapixels", type=float, default=12.0)
+    ap.add_argument("--photos", type=Path, help="use these photos instead of synthetic JPEGs")
+    ap.add_argument("--batch-size", default="auto")
+    ap.add_argument("--modes", default="clip,detr,both")
+    args = ap.parse_args()
+
+    import torch
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"cuda: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
+    work = Path(tempfile.mkdtemp(prefix="bench_vision_"))
+    try:
+        t = time.perf_counter()
+        clip_dir = build_clip(work / "clip", real_size=args.real_size)
+        detr_dir = build_detr(work / "detr", real_size=args.real_size)
+        print(f"models built ({'real-size' if args.real_size else 'tiny'}, random weights) in "
+              f"{time.perf_counter() - t:.1f}s")
+        photos = args.photos
+        if photos is None:
+            photos = work / "photos"
+            t = time.perf_counter()
+            make_jpegs(photos, args.images, args.megapixels)
+            print(f"{args.images} synthetic {args.megapixels:g} MP JPEGs written in {time.perf_counter() - t:.1f}s")
+        base = Settings(log_dir=work / "logs", models_dir=work / "none", device=args.device,
+                        batch_size=args.batch_size, vision=False, analyzers=("metadata",),
+                        catalog=work / "base.db", detr_threshold=0.7)
+        run_analysis(photos, base)  # catalog entries, as the CPU stage leaves them
+        print(f"{'mode':6s} {'photos':>6s} {'images/s':>9s}  {'device':6s} batch        loader-wait  model-s   "
+              "gpu-peak")
+        for mode in args.modes.split(","):
+            db = work / f"{mode}.db"
+            shutil.copy(work / "base.db", db)
+            s = base.replace(catalog=db, vision=True,
+                             clip_model=str(clip_dir) if mode in ("clip", "both") else "absent/clip",
+                             detr_model=str(detr_dir) if mode in ("detr", "both") else "absent/detr")
+            logger = RunLogger(s.log_dir, command="bench")
+            with Catalog(db) as cat:
+                t = time.perf_counter()
+                v = run_vision_stage(photos, s, cat, logger)
+                wall = time.perf_counter() - t
+            logger.close()
+            if v.get("status") != "done":
+                print(f"{mode:6s} {v.get('status')}: {v.get('warning')}")
+                continue
+            model_s = sum(x for k, x in v["stage_seconds"].items() if k in ("clip", "detr"))
+            peak = v.get("gpu_memory_peak_bytes")
+            print(f"{mode:6s} {v['photos']:6d} {v['images_per_second']:9.2f}  {v['device']:6s} "
+                  f"{str(v['batch_size']):12s} {v['stage_seconds']['wait_for_loader']:8.2f}s  {model_s:7.2f}s   "
+                  f"{f'{peak / 2**30:.2f} GiB' if peak else '-'}  (stage wall incl. model load {wall:.1f}s)")
+        # the text side of `imgengine search`: one query embedding on the CPU
+        from imgengine.search.query import ClipEncoder
+
+        encoder = ClipEncoder(base.replace(clip_model=str(clip_dir)))
+        encoder.text("warm-up")
+        t = time.perf_counter()
+        for i in range(20):
+            encoder.text(f"a dog on the beach at sunset {i}")
+        print(f"text query embedding (CPU): {(time.perf_counter() - t) / 20 * 1000:.1f} ms")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

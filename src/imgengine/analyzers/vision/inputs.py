@@ -1,0 +1,248 @@
+"""Turning photo files into model inputs: one decode shared by CLIP and DETR, done in loader workers.
+
+Workers decode with JPEG draft mode straight to about the largest size a model needs (never the full
+12 MP), apply the EXIF orientation, and produce uint8 tensors: CLIP's centre crop and DETR's resized
+image. uint8 crosses the process boundary and the PCIe bus (pinned, non_blocking) at a quarter of the
+size of float32; scaling and normalisation run on the device.
+
+On CUDA with torchvision importable, JPEGs can instead travel as compressed bytes and be decoded on the
+GPU with nvJPEG (:func:`gpu_decode`); any file nvJPEG rejects falls back to the CPU decode here.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ...core.decode import decode_for_analysis
+from ...core.photo import Photo, display_path
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the models want; picklable, sent once to every loader worker."""
+
+    clip_size: int | None = None       # side of CLIP's square centre crop (224 for ViT-B/32); None = no CLIP
+    clip_resize: int = 0               # CLIP resizes the shortest edge to this before cropping
+    detr_size: int | None = None       # long side of DETR's input; None = no DETR
+    max_pixels: int = 180_000_000
+    jpeg_bytes: bool = False           # send JPEGs as compressed bytes (GPU decode) instead of pixels
+
+    @property
+    def decode_size(self) -> int:
+        """Long side to decode to: enough for CLIP's shortest-edge resize of a 2:1 image and for DETR."""
+        need = 0
+        if self.clip_size:
+            need = max(need, 2 * max(self.clip_resize, self.clip_size))
+        if self.detr_size:
+            need = max(need, self.detr_size)
+        return max(need, 32)
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """A catalogued photo the vision stage will look at."""
+
+    photo_id: int
+    path: Path
+    size: int
+    mtime_ns: int
+    format: str
+
+
+def clip_crop(img: Image.Image, resize: int, crop: int) -> Image.Image:
+    """CLIP's preprocessing: bicubic resize of the shortest edge, then a centre crop."""
+    w, h = img.size
+    scale = resize / min(w, h)
+    nw, nh = max(crop, round(w * scale)), max(crop, round(h * scale))
+    if (nw, nh) != (w, h):
+        img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - crop) // 2, (nh - crop) // 2
+    return img.crop((left, top, left + crop, top + crop))
+
+
+def detr_resize(img: Image.Image, long_side: int) -> Image.Image:
+    w, h = img.size
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return img if size == (w, h) else img.resize(size, Image.Resampling.BILINEAR)
+
+
+def _to_chw(img: Image.Image):
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)))
+
+
+def prepare_pixels(img: Image.Image, spec: InputSpec) -> dict[str, Any]:
+    """CLIP and DETR tensors (uint8, CHW) from one upright RGB image."""
+    out: dict[str, Any] = {}
+    if spec.clip_size:
+        out["clip"] = _to_chw(clip_crop(img, spec.clip_resize or spec.clip_size, spec.clip_size))
+    if spec.detr_size:
+        out["detr"] = _to_chw(detr_resize(img, spec.detr_size))
+    return out
+
+
+def load_item(ref: PhotoRef, spec: InputSpec) -> dict[str, Any]:
+    """One loader item: the model tensors, the upright size (for DETR boxes), or the error."""
+    item: dict[str, Any] = {"ref": ref, "error": None}
+    try:
+        photo = Photo(ref.path, ref.size, ref.mtime_ns, ref.format)
+        if spec.jpeg_bytes and ref.format == "jpeg":
+            data = ref.path.read_bytes()
+            with Image.open(io.BytesIO(data)) as probe:  # header only: size, orientation, bomb guard
+                w, h = probe.size
+                if w * h > spec.max_pixels:
+                    raise ValueError(f"declares {w}x{h} pixels, over the max_pixels limit")
+                orientation = int(probe.getexif().get(0x0112, 1) or 1)
+            item.update(jpeg=data, orientation=orientation if 1 <= orientation <= 8 else 1)
+            item["upright"] = (h, w) if item["orientation"] in (5, 6, 7, 8) else (w, h)
+            return item
+        decoded = decode_for_analysis(photo, None, spec.decode_size, spec.max_pixels)
+        item["upright"] = decoded.upright_size
+        item.update(prepare_pixels(decoded.image, spec))
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the stage
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        item["error"] = text if display_path(ref.path) in text else f"{display_path(ref.path)}: {text}"
+    return item
+
+
+class PhotoDataset:
+    """A map-style dataset over photo refs, for ``torch.utils.data.DataLoader`` worker processes."""
+
+    def __init__(self, refs: list[PhotoRef], spec: InputSpec):
+        self.refs = refs
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return load_item(self.refs[index], self.spec)
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack CLIP crops; pad DETR images to the batch's largest size with a pixel mask."""
+    import torch
+
+    good = [it for it in items if it["error"] is None and "jpeg" not in it]
+    batch: dict[str, Any] = {"items": items, "pixel_index": [i for i, it in enumerate(items)
+                                                            if it["error"] is None and "jpeg" not in it]}
+    if good and "clip" in good[0]:
+        batch["clip"] = torch.stack([it.pop("clip") for it in good])
+    if good and "detr" in good[0]:
+        batch["detr"], batch["detr_mask"] = pad_batch([it.pop("detr") for it in good])
+    return batch
+
+
+def pad_batch(images: list) -> tuple[Any, Any]:
+    import torch
+
+    hmax = max(t.shape[1] for t in images)
+    wmax = max(t.shape[2] for t in images)
+    pixels = torch.zeros((len(images), 3, hmax, wmax), dtype=images[0].dtype, device=images[0].device)
+    mask = torch.zeros((len(images), hmax, wmax), dtype=torch.long, device=images[0].device)
+    for i, t in enumerate(images):
+        pixels[i, :, : t.shape[1], : t.shape[2]] = t
+        mask[i, : t.shape[1], : t.shape[2]] = 1
+    return pixels, mask
+
+
+# -- GPU JPEG decoding (nvJPEG through torchvision) ----------------------------------------------------
+
+def nvjpeg_available(device: str) -> bool:
+    if not device.startswith("cuda"):
+        return False
+    try:
+        import torchvision.io  # noqa: F401
+    except Exception:  # noqa: BLE001 - any import failure means: decode on the CPU
+        return False
+    return True
+
+
+def _orient(t, orientation: int):
+    import torch
+
+    # t is CHW; EXIF orientations as rotations/flips of the stored image
+    if orientation == 2:
+        return torch.flip(t, [2])
+    if orientation == 3:
+        return torch.flip(t, [1, 2])
+    if orientation == 4:
+        return torch.flip(t, [1])
+    if orientation == 5:
+        return t.transpose(1, 2)
+    if orientation == 6:
+        return torch.flip(t.transpose(1, 2), [2])
+    if orientation == 7:
+        return torch.flip(t.transpose(1, 2), [1, 2])
+    if orientation == 8:
+        return torch.flip(t.transpose(1, 2), [1])
+    return t
+
+
+def _gpu_resize(t, size: tuple[int, int], mode: str):
+    import torch.nn.functional as F
+
+    x = t.unsqueeze(0).float()
+    x = F.interpolate(x, size=size, mode=mode, antialias=True, align_corners=False)
+    return x.clamp_(0, 255).round_().to(t.dtype).squeeze(0)
+
+
+def gpu_prepare(t, spec: InputSpec) -> dict[str, Any]:
+    """CLIP crop and DETR resize of one upright CHW uint8 image already on the GPU."""
+    out: dict[str, Any] = {}
+    h, w = t.shape[1], t.shape[2]
+    if spec.clip_size:
+        resize, crop = spec.clip_resize or spec.clip_size, spec.clip_size
+        scale = resize / min(w, h)
+        nh, nw = max(crop, round(h * scale)), max(crop, round(w * scale))
+        r = _gpu_resize(t, (nh, nw), "bicubic")
+        top, left = (nh - crop) // 2, (nw - crop) // 2
+        out["clip"] = r[:, top:top + crop, left:left + crop]
+    if spec.detr_size:
+        scale = spec.detr_size / max(w, h)
+        out["detr"] = _gpu_resize(t, (max(1, round(h * scale)), max(1, round(w * scale))), "bilinear")
+    return out
+
+
+def gpu_decode(items: list[dict[str, Any]], spec: InputSpec, device: str) -> None:
+    """Decode the JPEG-bytes items of a batch on the GPU in place; CPU fallback per file."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    todo = [it for it in items if it["error"] is None and "jpeg" in it]
+    if not todo:
+        return
+    datas = [torch.frombuffer(bytearray(it["jpeg"]), dtype=torch.uint8) for it in todo]
+    try:
+        decoded = decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
+    except Exception:  # noqa: BLE001 - one odd JPEG in the batch: go file by file
+        decoded = []
+        for d in datas:
+            try:
+                decoded.append(decode_jpeg(d, mode=ImageReadMode.RGB, device=device))
+            except Exception:  # noqa: BLE001 - CMYK, lossless, broken: the CPU decoder decides
+                decoded.append(None)
+    for it, img in zip(todo, decoded, strict=False):
+        data = it.pop("jpeg")
+        if img is not None:
+            it.update(gpu_prepare(_orient(img, it["orientation"]), spec))
+            continue
+        ref: PhotoRef = it["ref"]
+        cpu_spec = InputSpec(spec.clip_size, spec.clip_resize, spec.detr_size, spec.max_pixels, False)
+        try:
+            photo = Photo(ref.path, ref.size, ref.mtime_ns, ref.format)
+            dec = decode_for_analysis(photo, data, cpu_spec.decode_size, cpu_spec.max_pixels)
+            it["upright"] = dec.upright_size
+            it.update({k: v.to(device) for k, v in prepare_pixels(dec.image, cpu_spec).items()})
+        except Exception as exc:  # noqa: BLE001
+            it["error"] = f"{display_path(ref.path)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+

@@ -1,0 +1,82 @@
+"""`imgengine search`: rank catalogued photos by CLIP similarity to a text or to a photo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..core.catalog import Catalog
+from ..errors import UsageError
+from .common import ConfigOption, console, handle_errors, settings_from
+
+
+def _find_catalog(start: Path) -> Path | None:
+    start = start.resolve()
+    for parent in [start, *start.parents]:
+        if (parent / ".imgengine" / "catalog.db").is_file():
+            return parent / ".imgengine" / "catalog.db"
+    return None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def search(
+        text: str | None = typer.Argument(None, help='What to look for, e.g. "a dog on the beach at sunset".'),
+        like: Path | None = typer.Option(None, "--like", help="Find photos similar to this photo."),
+        limit: int = typer.Option(20, "--limit", "-n", help="How many results."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+        open_results: bool = typer.Option(False, "--open", help="Open the best match with the system viewer."),
+        camera: str | None = typer.Option(None, "--camera", help="Only photos whose make/model contains this."),
+        year: int | None = typer.Option(None, "--year", help="Only photos taken in this year."),
+        has_object: list[str] | None = typer.Option(None, "--has-object",
+                                                       help="Only photos where DETR found this (repeatable)."),
+        min_quality: str | None = typer.Option(None, "--min-quality",
+                                                  help="poor|average|good|excellent or a 0-100 score."),
+        directory: Path | None = typer.Option(None, "--dir", help="Folder whose catalog to search "
+                                                 "(default: the nearest .imgengine/ from here)."),
+        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
+        index: str = typer.Option("auto", "--index", help="auto|numpy|hnswlib|usearch|faiss-ivf (auto: exact "
+                                  "below 200,000 photos, the ANN index above)."),
+        config: Path | None = ConfigOption,
+    ) -> None:
+        """Search the catalog by meaning: text to photo, or photo to similar photos, with metadata filters."""
+        from ..search.index import BACKENDS
+        from ..search.query import Filters
+        from ..search.query import search as run_search
+
+        if index != "auto" and index not in BACKENDS:
+            raise UsageError(f"--index {index}: use auto or one of {', '.join(BACKENDS)}")
+        settings = settings_from(config, catalog=catalog)
+        cat_path = catalog or (settings.catalog_path(directory) if directory else _find_catalog(Path.cwd()))
+        if cat_path is None or not Path(cat_path).is_file():
+            raise UsageError(f"no catalog found{' at ' + str(cat_path) if cat_path else ''}; run "
+                             "`imgengine analyze <dir>` first, or pass --dir/--catalog")
+        filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality)
+        with Catalog(Path(cat_path)) as cat:
+            hits, info = run_search(cat, settings, text=text, like=like, filters=filters, limit=limit,
+                                    backend=index)
+        if json_out:
+            doc = {"query": text, "like": str(like) if like else None, "info": info,
+                   "results": [h.to_dict() for h in hits]}
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        else:
+            table = Table(title=f"{len(hits)} result(s) over {info['embeddings']:,} photos ({info['index']})",
+                          title_justify="left")
+            table.add_column("#", justify="right")
+            table.add_column("score", justify="right")
+            table.add_column("photo", overflow="fold")
+            for i, h in enumerate(hits, 1):
+                table.add_row(str(i), f"{h.score:.3f}", h.display_path)
+            console.print(table)
+        if open_results and hits:
+            opener = "open" if sys.platform == "darwin" else "xdg-open"
+            try:
+                subprocess.Popen([opener, str(hits[0].path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except OSError:
+                console.print(f"[yellow]cannot open {hits[0].display_path}: no {opener} here[/]")

@@ -1,0 +1,182 @@
+"""Smart search over the catalog: CLIP text -> image similarity, find-similar, and metadata filters.
+
+Text queries are embedded with the configured CLIP model's text tower (loaded from the same places as
+for analyze) and compared with the stored image embeddings of that model. ``--like`` uses the stored
+embedding of a catalogued photo, or embeds the photo with CLIP when it is not in the catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.catalog import Catalog, key_to_path, path_key
+from ..core.photo import display_path
+from ..errors import ModelUnavailableError, UsageError
+from ..settings import Settings
+from .store import EmbeddingStore, catalog_models
+
+QUALITY_ORDER = ("poor", "average", "good", "excellent")
+
+
+@dataclass
+class Filters:
+    camera: str | None = None        # substring of "make model", case-insensitive
+    year: int | None = None
+    has_object: tuple[str, ...] = ()  # DETR labels, all required
+    min_quality: str | None = None    # a bucket name (good: good or excellent) or a 0-100 score
+
+    def active(self) -> bool:
+        return bool(self.camera or self.year or self.has_object or self.min_quality)
+
+
+@dataclass
+class SearchHit:
+    photo_id: int
+    path: Path
+    display_path: str
+    score: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.display_path, "score": round(self.score, 4), **self.extra}
+
+
+def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
+    """Photo ids passing every filter, computed in SQL over the stored analyzer results."""
+    where = ["p.status = 'ok'"]
+    params: list[Any] = []
+    joins = []
+    if f.camera or f.year:
+        joins.append("LEFT JOIN results m ON m.photo_id = p.id AND m.analyzer = 'metadata'")
+    if f.camera:
+        where.append("lower(coalesce(json_extract(m.data, '$.make'), '') || ' ' || "
+                     "coalesce(json_extract(m.data, '$.model'), '')) LIKE ?")
+        params.append(f"%{f.camera.lower()}%")
+    if f.year:
+        where.append("substr(coalesce(json_extract(m.data, '$.datetime_original'), "
+                     "json_extract(m.data, '$.create_date')), 1, 4) = ?")
+        params.append(f"{int(f.year):04d}")
+    for i, label in enumerate(f.has_object):
+        joins.append(f"JOIN results d{i} ON d{i}.photo_id = p.id AND d{i}.analyzer = 'detr'")
+        where.append(f"EXISTS (SELECT 1 FROM json_each(d{i}.data, '$.labels') WHERE lower(value) = ?)")
+        params.append(label.lower())
+    if f.min_quality:
+        joins.append("JOIN results c ON c.photo_id = p.id AND c.analyzer = 'content'")
+        text = f.min_quality.strip().lower()
+        if text in QUALITY_ORDER:
+            ok = QUALITY_ORDER[QUALITY_ORDER.index(text):]
+            where.append(f"json_extract(c.data, '$.quality') IN ({','.join('?' * len(ok))})")
+            params.extend(ok)
+        else:
+            try:
+                score = float(text)
+            except ValueError:
+                raise UsageError(f"--min-quality {f.min_quality!r}: use {', '.join(QUALITY_ORDER)} or a "
+                                 "score from 0 to 100")
+            where.append("json_extract(c.data, '$.quality_score') >= ?")
+            params.append(score)
+    sql = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"
+    return {row[0] for row in catalog.db.execute(sql, params)}
+
+
+def pick_model(catalog: Catalog, settings: Settings, need_encoder: bool) -> str:
+    """The CLIP model whose embeddings to search: the configured one if it is available (it must be for
+    a text query), else the one that produced most of the catalog's embeddings."""
+    from ..analyzers.vision.engine import model_version
+    from ..analyzers.vision.models import how_to_get, locate_model
+
+    loc = locate_model("clip", settings)
+    stored = catalog_models(catalog)
+    if loc.path is not None:
+        return model_version("clip", loc.name, loc.path)
+    if need_encoder:
+        raise ModelUnavailableError(how_to_get([loc.name], settings).replace("use --no-vision to skip this "
+                                                                             "stage quietly", "a text search "
+                                                                             "needs the CLIP model"))
+    if not stored:
+        raise UsageError("the catalog has no image embeddings yet; run `imgengine analyze <dir>` with the CLIP "
+                         "model available first")
+    return stored.most_common(1)[0][0]
+
+
+class ClipEncoder:
+    """The configured CLIP model on the CPU, for query embeddings."""
+
+    def __init__(self, settings: Settings):
+        from ..analyzers.vision.engine import ClipRunner
+        from ..analyzers.vision.labels import LabelSet
+        from ..analyzers.vision.models import how_to_get, load_pretrained, locate_model
+
+        loc = locate_model("clip", settings)
+        if loc.path is None:
+            raise ModelUnavailableError(how_to_get([loc.name], settings))
+        model, processor = load_pretrained("clip", loc.path)
+        self.runner = ClipRunner(model, processor, LabelSet({"query": ("",)}), "cpu")
+        self.max_pixels = settings.max_pixels
+
+    def text(self, text: str) -> np.ndarray:
+        return self.runner.text_embeddings([text])[0].cpu().numpy()
+
+    def image(self, path: Path) -> np.ndarray:
+        from ..analyzers.vision.inputs import InputSpec, prepare_pixels
+        from ..core.decode import decode_for_analysis
+        from ..core.photo import Photo
+
+        spec = InputSpec(clip_size=self.runner.crop, clip_resize=self.runner.resize)
+        decoded = decode_for_analysis(Photo.from_path(path), None, spec.decode_size, self.max_pixels)
+        pixels = prepare_pixels(decoded.image, spec)["clip"].unsqueeze(0)
+        return self.runner.image_embeddings(pixels)[0].cpu().numpy()
+
+
+def search(catalog: Catalog, settings: Settings, text: str | None = None, like: Path | None = None,
+           filters: Filters | None = None, limit: int = 20, backend: str = "auto") -> tuple[list[SearchHit], dict]:
+    """Rank the catalog's photos; returns (hits, info about the store and index used)."""
+    filters = filters or Filters()
+    if not text and like is None:
+        raise UsageError("give a text query or --like PHOTO")
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    like_id = None
+    if like is not None:
+        if not Path(like).is_file():
+            raise UsageError(f"--like {display_path(like)}: no such file")
+        row = catalog.db.execute("SELECT id FROM photos WHERE path = ?", (path_key(like),)).fetchone()
+        like_id = row[0] if row else None
+    model = pick_model(catalog, settings, need_encoder=bool(text))
+    store = EmbeddingStore(catalog, model, backend=backend)
+    report = store.sync()
+    if report.total == 0:
+        raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
+                         "`imgengine analyze <dir>` with the model available first")
+    encoder = None
+    query = np.zeros(0, dtype=np.float32)
+    if text:
+        encoder = ClipEncoder(settings)
+        query = encoder.text(text)
+    if like is not None:
+        vec = store.vector_of(like_id) if like_id is not None else None
+        if vec is None:
+            encoder = encoder or ClipEncoder(settings)
+            vec = encoder.image(Path(like))
+        query = vec if not len(query) else query / np.linalg.norm(query) + vec / np.linalg.norm(vec)
+    allowed = filtered_ids(catalog, filters) if filters.active() else None
+    if allowed is not None and like_id is not None:
+        allowed.discard(like_id)
+    want = limit + (1 if like_id is not None and allowed is None else 0)
+    ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id][:limit]
+    hits = []
+    for photo_id, score in ranked:
+        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None:
+            continue
+        hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"], score))
+    info = {"model": model, "embeddings": report.total, "index": report.index, "added": report.added,
+            "removed": report.removed, "filtered_to": None if allowed is None else len(allowed)}
+    return hits, info
+
+
+__all__ = ["Filters", "SearchHit", "filtered_ids", "search"]

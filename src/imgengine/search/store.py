@@ -1,0 +1,208 @@
+"""The embedding store: the catalog's CLIP embeddings as one matrix, kept in sync incrementally.
+
+The catalog is the source of truth (each ``clip`` result holds its embedding). Decoding a million JSON
+rows on every query would take seconds, so the store keeps a copy next to the catalog
+(``.imgengine/search/``: ``vectors.npy`` float16, ``ids.npy``, ``manifest.json``) and on each use only
+reads the results written since the last sync (``updated_at``) and drops ids that are gone. Above
+``ANN_THRESHOLD`` vectors the ANN index is kept the same way: new and changed vectors are added,
+removed ones deleted; it is never rebuilt from scratch unless its files are missing or unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analyzers.vision.embedding import decode_embedding
+from ..core.catalog import Catalog
+from . import index as index_mod
+
+STORE_VERSION = 1
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    removed: int = 0
+    total: int = 0
+    index: str = "numpy"
+    rebuilt: bool = False
+
+
+def catalog_models(catalog: Catalog) -> Counter:
+    """How many stored embeddings each CLIP model produced."""
+    rows = catalog.db.execute(
+        "SELECT json_extract(data, '$.model') AS m, count(*) AS n FROM results "
+        "WHERE analyzer = 'clip' AND data IS NOT NULL GROUP BY m").fetchall()
+    return Counter({row["m"]: row["n"] for row in rows if row["m"]})
+
+
+class EmbeddingStore:
+    def __init__(self, catalog: Catalog, model: str, folder: Path | None = None, backend: str = "auto"):
+        self.catalog = catalog
+        self.model = model
+        self.folder = Path(folder) if folder else Path(catalog.path).parent / "search"
+        self.backend = backend
+        self.ids = np.empty(0, dtype=np.int64)
+        self.vectors = np.empty((0, 0), dtype=np.float16)
+        self.synced_at = 0.0
+        self.ann: index_mod.VectorIndex | None = None
+        self._f32: np.ndarray | None = None
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def _manifest(self) -> dict:
+        try:
+            return json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _load(self) -> None:
+        m = self._manifest()
+        if m.get("store_version") != STORE_VERSION or m.get("model") != self.model:
+            return
+        try:
+            self.ids = np.load(self.folder / "ids.npy")
+            self.vectors = np.load(self.folder / "vectors.npy", mmap_mode="r")  # copied only if it changes
+            if len(self.ids) != len(self.vectors):
+                raise ValueError("ids and vectors differ in length")
+            self.synced_at = float(m.get("synced_at", 0.0))
+        except (OSError, ValueError):
+            self.ids = np.empty(0, dtype=np.int64)
+            self.vectors = np.empty((0, 0), dtype=np.float16)
+            self.synced_at = 0.0
+
+    def _save(self, ann_name: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, arr in (("ids.npy", self.ids), ("vectors.npy", self.vectors)):
+            tmp = self.folder / (name + ".tmp.npy")
+            np.save(tmp, arr)
+            os.replace(tmp, self.folder / name)
+        manifest = {"store_version": STORE_VERSION, "model": self.model, "synced_at": self.synced_at,
+                    "count": int(len(self.ids)), "index": ann_name}
+        tmp = self.folder / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest), encoding="utf-8")
+        os.replace(tmp, self.folder / "manifest.json")
+
+    # -- sync ----------------------------------------------------------------------------------------
+    def sync(self) -> SyncReport:
+        """Bring the store (and the ANN index, above the threshold) up to date with the catalog."""
+        self._load()
+        db = self.catalog.db
+        rows = db.execute("SELECT photo_id, updated_at FROM results WHERE analyzer = 'clip' AND data IS NOT NULL "
+                          "AND json_extract(data, '$.model') = ?", (self.model,)).fetchall()
+        current = np.fromiter((r["photo_id"] for r in rows), dtype=np.int64, count=len(rows))
+        changed = [r["photo_id"] for r in rows if (r["updated_at"] or 0) > self.synced_at]
+        newest = max((r["updated_at"] or 0.0 for r in rows), default=self.synced_at)
+        gone = self.ids[~np.isin(self.ids, current)] if len(self.ids) else np.empty(0, dtype=np.int64)
+        unseen = current[~np.isin(current, self.ids)] if len(self.ids) else current
+        todo = sorted(set(changed) | set(unseen.tolist()))
+        new_ids, new_vecs = self._read(todo)
+        drop = np.concatenate([gone, new_ids]) if len(new_ids) else gone
+        if len(drop) and len(self.ids):
+            keep = ~np.isin(self.ids, drop)
+            self.ids, self.vectors = self.ids[keep], self.vectors[keep]
+        if len(new_ids):
+            if self.vectors.size == 0:
+                self.vectors = new_vecs.astype(np.float16)
+                self.ids = new_ids
+            else:
+                self.vectors = np.concatenate([self.vectors, new_vecs.astype(np.float16)])
+                self.ids = np.concatenate([self.ids, new_ids])
+        self.synced_at = max(self.synced_at, newest)
+        self._f32 = None
+        report = SyncReport(added=len(new_ids), removed=len(gone), total=len(self.ids))
+        report.index, report.rebuilt = self._sync_ann(drop, new_ids, new_vecs)
+        if report.added or report.removed or not (self.folder / "manifest.json").is_file():
+            self._save(report.index)
+        return report
+
+    def _read(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        out_ids, out_vecs = [], []
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            marks = ",".join("?" * len(chunk))
+            for r in self.catalog.db.execute(
+                    f"SELECT photo_id, json_extract(data, '$.embedding') AS e FROM results WHERE analyzer = 'clip' "
+                    f"AND photo_id IN ({marks})", chunk):
+                if r["e"]:
+                    out_ids.append(r["photo_id"])
+                    out_vecs.append(decode_embedding(r["e"]))
+        if not out_ids:
+            return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
+        return np.asarray(out_ids, dtype=np.int64), np.stack(out_vecs).astype(np.float32)
+
+    def _sync_ann(self, drop: np.ndarray, new_ids: np.ndarray, new_vecs: np.ndarray) -> tuple[str, bool]:
+        backend = self.backend
+        if backend == "auto":
+            if len(self.ids) < index_mod.ANN_THRESHOLD:
+                return "numpy", False
+            backend = index_mod.available_ann()
+        if backend == "numpy":
+            return "numpy", False
+        cls = index_mod.BACKENDS[backend]
+        dim = self.vectors.shape[1]
+        ann_dir = self.folder / backend
+        m = self._manifest()
+        rebuilt = False
+        try:
+            if m.get("index") != backend or m.get("model") != self.model:
+                raise FileNotFoundError("no index for this model yet")
+            ann = cls.load(ann_dir, dim, readonly=not (len(drop) or len(new_ids)))
+            if len(drop):
+                ann.remove(drop)
+            if len(new_ids):
+                ann.add(new_ids, new_vecs)
+            if len(ann) != len(self.ids):
+                raise ValueError("index out of step with the store")
+        except (OSError, ValueError, RuntimeError, KeyError):
+            ann = cls(dim)
+            ann.add(self.ids, self.vectors.astype(np.float32))
+            rebuilt = True
+        if rebuilt or len(drop) or len(new_ids):
+            ann_dir.mkdir(parents=True, exist_ok=True)
+            ann.save(ann_dir)
+        self.ann = ann
+        return backend, rebuilt
+
+    # -- search --------------------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """(photo id, cosine) best first; ``allowed`` restricts to those ids (metadata filters)."""
+        if not len(self.ids):
+            return []
+        q = np.asarray(query, dtype=np.float32).ravel()
+        q = q / (np.linalg.norm(q) or 1.0)
+        if self.ann is not None and (allowed is None or len(allowed) > index_mod.ANN_THRESHOLD):
+            want = k
+            while True:
+                ids, scores = self.ann.search(q, want)
+                hits = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)
+                        if allowed is None or int(i) in allowed]
+                if len(hits) >= k or want >= len(self.ids):
+                    return hits[:k]
+                want = min(len(self.ids), want * 4)
+        rows = np.arange(len(self.ids)) if allowed is None else \
+            np.flatnonzero(np.isin(self.ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed))))
+        if not len(rows):
+            return []
+        matrix = self._float32()
+        scores = matrix[rows] @ q if allowed is not None else matrix @ q
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self.ids[rows[i]]), float(scores[i])) for i in top]
+
+    def _float32(self) -> np.ndarray:
+        """The vectors as float32, converted once (float16 arithmetic in numpy is many times slower)."""
+        if self._f32 is None:
+            self._f32 = self.vectors.astype(np.float32)
+        return self._f32
+
+    def vector_of(self, photo_id: int) -> np.ndarray | None:
+        hit = np.flatnonzero(self.ids == photo_id)
+        return self.vectors[hit[0]].astype(np.float32) if len(hit) else None
+
