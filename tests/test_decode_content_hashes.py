@@ -99,8 +99,8 @@ def test_raw_uses_embedded_preview(tmp_path: Path):
     d = decode_for_analysis(photo, None)
     assert d.pixels_source == "embedded preview"
     assert d.image.size == (400, 600)
-    from imgengine.analyzers.content import ContentAnalyzer
-    assert ContentAnalyzer().analyze(AnalysisInput(photo, Settings())).pixels_source == "embedded preview"  # orientation 6 from the RAW's IFD0 applied to the preview
+    content = ContentAnalyzer().analyze(AnalysisInput(photo, Settings()))
+    assert content.pixels_source == "embedded preview"  # orientation 6 from the RAW's IFD0 applied to the preview
 
 
 def test_raw_without_preview_is_a_clear_error(tmp_path: Path):
