@@ -98,7 +98,7 @@ def test_raw_uses_embedded_preview(tmp_path: Path):
     assert photo.format == "raw" and not photo.extension_mismatch
     d = decode_for_analysis(photo, None)
     assert d.pixels_source == "embedded preview"
-    assert d.image.size == (400, 600)
+    assert d.image.size == (341, 512)
     content = ContentAnalyzer().analyze(AnalysisInput(photo, Settings()))
     assert content.pixels_source == "embedded preview"  # orientation 6 from the RAW's IFD0 applied to the preview
 

@@ -41,6 +41,11 @@ class AnalysisInput:
                 self._data = fh.read()
         return self._data
 
+    @property
+    def data_if_read(self) -> bytes | None:
+        """The bytes if some stage already read them, else None (a header-only reader then maps the file)."""
+        return self._data
+
     def open(self) -> BinaryIO:
         """A binary stream over the file: the shared bytes when already read, else the file itself
         (a header-only reader then reads only the header)."""

@@ -63,7 +63,7 @@ def colorfulness(rgb: np.ndarray) -> float:
 
 def dominant_colors(image: Image.Image, k: int = 5) -> tuple[dict, ...]:
     small = image.copy()
-    small.thumbnail((96, 96), Image.Resampling.BILINEAR)
+    small.thumbnail((64, 64), Image.Resampling.BOX)
     q = small.quantize(colors=k, method=Image.Quantize.MEDIANCUT)
     palette = q.getpalette() or []
     counts = sorted(q.getcolors() or [], reverse=True)
@@ -120,6 +120,6 @@ class ContentAnalyzer(Analyzer):
             sharpness=round(sharp, 2), blurry=sharp < item.settings.blur_threshold,
             brightness=round(brightness, 2), highlights_clipped=round(hi, 3), shadows_clipped=round(lo, 3),
             exposure=exposure, contrast=round(contrast, 4), noise=round(noise, 3),
-            colorfulness=round(colorfulness(px.work_rgb), 2), dominant_colors=dominant_colors(px.work),
+            colorfulness=round(colorfulness(px.work_rgb[::2, ::2]), 2), dominant_colors=dominant_colors(px.work),
             quality_score=score, quality=bucket(score), pixels_source=px.pixels_source,
         )

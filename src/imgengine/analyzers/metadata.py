@@ -70,7 +70,9 @@ class MetadataAnalyzer(Analyzer):
     description = "EXIF/XMP/IPTC: camera, lens, dates, GPS, exposure, keywords"
 
     def analyze(self, item: AnalysisInput) -> MetadataResult:
-        data = item.data
+        # bytes already read for the pixel stages are reused; a metadata-only run maps the file instead,
+        # so only the header pages are read from disk
+        data = item.data_if_read
         return read_metadata(data if data is not None else item.photo.path)
 
 

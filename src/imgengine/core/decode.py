@@ -235,7 +235,7 @@ def _open_checked(stream: BinaryIO, photo: Photo, max_pixels: int) -> Image.Imag
     return img
 
 
-def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 1024,
+def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 512,
                         max_pixels: int = 180_000_000) -> DecodedImage:
     """Decode ``photo`` (from ``data`` if given, else from disk) to upright RGB, long side <= analysis_size."""
     source = "full"
