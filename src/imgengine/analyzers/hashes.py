@@ -48,12 +48,23 @@ def _grey_256(image: Image.Image) -> Image.Image:
     return gray
 
 
+def wavelet_hash(gray: Image.Image) -> imagehash.ImageHash:
+    """imagehash.whash(gray, image_scale=64) (Haar, max-level LL removed) computed directly.
+
+    With the Haar wavelet, removing the level-6 LL band of a 64x64 image subtracts its mean, and the
+    level-3 LL band is the 8x8 block means (times a constant): so the hash is "block mean above the
+    median of block means". Same bits as imagehash's in exact arithmetic (float ties aside), at a
+    fifth of the cost, since pywt's transforms dominate imagehash's time."""
+    small = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS), dtype=np.float64) / 255.0
+    blocks = small.reshape(8, 8, 8, 8).mean(axis=(1, 3)) - small.mean()
+    return imagehash.ImageHash(blocks > np.median(blocks))
+
+
 def perceptual_hashes(image: Image.Image) -> tuple[str, str, str]:
     """pHash, dHash and wHash of an upright (grey or colour) image. It is first reduced to a 256-px grey
     image (area-averaged), which the hashes' own 8..64-px reductions cannot tell from the original."""
     gray = _grey_256(image)
-    return (str(imagehash.phash(gray)), str(imagehash.dhash(gray)),
-            str(imagehash.whash(gray, image_scale=64)))
+    return str(imagehash.phash(gray)), str(imagehash.dhash(gray)), str(wavelet_hash(gray))
 
 
 def grey_thumb(gray: Image.Image) -> str:
@@ -79,5 +90,5 @@ class HashAnalyzer(Analyzer):
         gray = _grey_256(Image.fromarray(pixels.work_gray))  # the shared 512-px working copy
         w, h = pixels.upright_size
         return HashResult(sha256=sha, phash=str(imagehash.phash(gray)), dhash=str(imagehash.dhash(gray)),
-                          whash=str(imagehash.whash(gray, image_scale=64)), thumb=grey_thumb(gray),
+                          whash=str(wavelet_hash(gray)), thumb=grey_thumb(gray),
                           width=w, height=h)
