@@ -110,7 +110,7 @@ def main() -> None:
               f"{platform.python_version()}")
         print(f"files: {len(paths)} JPEGs 4000x3000 (12 MP), {size_mb:.1f} MB each "
               f"(generated in {time.perf_counter() - t:.1f}s)")
-        base = Settings(workers=args.workers, log_dir=tmp / "logs")
+        base = Settings(workers=args.workers, log_dir=tmp / "logs", vision=False)  # CPU stage only: see bench_vision.py
         if args.analysis_size:
             base = base.replace(analysis_size=args.analysis_size)
 
