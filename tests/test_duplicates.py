@@ -542,3 +542,36 @@ def test_burst_frames_with_camera_times_are_not_duplicates(tmp_path: Path, setti
     # and burst detection can be switched off
     result, _, _ = scan_duplicates(root, settings, DedupParams(burst_seconds=0))
     assert groups_of(result) == [{"f1.jpg", "f2.jpg"}]
+
+
+def _entry(i: int, img: Image.Image, tmp_path: Path) -> PhotoEntry:
+    from imgengine.analyzers.hashes import grey_thumb, perceptual_hashes
+
+    p, d, w = perceptual_hashes(img)
+    g = img.convert("L")
+    g.thumbnail((256, 256), Image.Resampling.BOX)
+    return PhotoEntry(id=i, path=tmp_path / f"{i}.jpg", display=f"{i}.jpg", size=1, mtime_ns=0, format="jpeg",
+                      sha256=str(i), phash=p, dhash=d, whash=w, thumb=grey_thumb(g),
+                      width=img.width, height=img.height)
+
+
+def test_untimed_burst_frames_of_equal_size_shifted_are_not_duplicates(tmp_path: Path) -> None:
+    """No capture times: two frames of the same size, the camera moved ~2 % between them."""
+    wide = scene(SIZE[0] + 40, SIZE[1] + 30, seed=71)
+    f1 = wide.crop((10, 10, 10 + SIZE[0], 10 + SIZE[1]))
+    f2 = wide.crop((22, 14, 22 + SIZE[0], 14 + SIZE[1]))
+    entries = [_entry(0, f1, tmp_path), _entry(1, f2, tmp_path)]
+    assert find_duplicates(entries).groups == []
+    # without the rule they pass as a crop copy: the rule is what rejects them
+    assert len(find_duplicates(entries, DedupParams(burst_shift=0)).groups) == 1
+
+
+def test_crop_copies_survive_the_burst_rule(tmp_path: Path) -> None:
+    """A 5 % crop (smaller) and the same crop scaled back to the original size (a zoom) stay copies."""
+    img = scene(*SIZE, seed=72)
+    w, h = SIZE
+    crop = img.crop((int(w * 0.05), int(h * 0.05), w, h))
+    zoom = img.crop((int(w * 0.025), int(h * 0.025), w - int(w * 0.025), h - int(h * 0.025))).resize(
+        SIZE, Image.Resampling.LANCZOS)
+    entries = [_entry(0, img, tmp_path), _entry(1, crop, tmp_path), _entry(2, zoom, tmp_path)]
+    assert [sorted(m.entry.id for m in g.members) for g in find_duplicates(entries).groups] == [[0, 1, 2]]

@@ -11,6 +11,9 @@
    (a copy keeps its time or loses it; burst frames are fractions of a second apart). When CLIP
    embeddings are in the catalog they veto pairs that look different to CLIP, and find pairs that the
    hashes missed (then the thumbnails must still agree, a little more loosely).
+   Two photos of exactly the same pixel size whose best alignment is a translation (``camera_shift``
+   over ``burst_shift`` of the frame, and no crop box fitting clearly better) are burst frames without
+   capture times: a copy of equal size keeps every pixel in place; a hand-held camera does not.
 4. Grouping is complete-linkage: two groups merge only if *every* pair across them is a verified
    duplicate, so A~B and B~C never drag a different C into A's group.
 """
@@ -27,7 +30,7 @@ import numpy as np
 from .index import hex_to_codes, pairs_within, popcount64
 from .keeper import choose_keeper
 from .model import DuplicateGroup, FindResult, Member, PhotoEntry
-from .verify import prepare, residual
+from .verify import camera_shift, prepare, residual
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class DedupParams:
     clip_find: float = 0.96          # embedding neighbours above this are checked even without a hash match
     clip_max_photos: int = 200_000   # brute-force embedding search is quadratic; skipped above this
     burst_seconds: float = 60.0      # two capture times this close but not equal: burst frames, not copies
+    burst_shift: float = 0.008       # equal pixel sizes, shifted by more than this fraction: burst frames
+    crop_fit: float = 0.6            # ... unless a crop box fits better than this times the translation
 
 
 @dataclass
@@ -119,6 +124,10 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                     continue
                 limit = params.max_residual * 1.25
             r = residual(prep(i), prep(j), good_enough=limit * 0.25)
+            if r <= limit and params.burst_shift > 0 and _same_size(nodes[i].rep, nodes[j].rep):
+                moved = camera_shift(prep(i), prep(j))
+                if moved is not None and moved[0] > params.burst_shift and r > params.crop_fit * moved[1]:
+                    continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
             if r <= limit:
                 edges[(i, j)] = _Edge(r, d if d >= 0 else None, cos)
         seconds["verify"] = time.perf_counter() - t
@@ -138,6 +147,10 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     seconds["group"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
+
+
+def _same_size(a: PhotoEntry, b: PhotoEntry) -> bool:
+    return bool(a.width and a.height) and (a.width, a.height) == (b.width, b.height)
 
 
 def capture_gap(a: str | None, b: str | None) -> float | None:

@@ -8,6 +8,13 @@ grey levels are mapped onto the other's by rank (the best global tone curve: bri
 gamma edits vanish, an HDR merge's local tone mapping does not), and the residual is the mean absolute
 difference inside a 2-pixel border, in standard deviations: below ~0.07 for copies, more for different
 photos -- except burst frames a moment apart, which 32 pixels cannot always tell from a copy.
+
+Burst frames: two photos with the *same* pixel size are a copy of each other only in register (a
+recompressed, converted, re-toned or marked copy keeps every pixel where it was) or, rarely, as a crop
+scaled back to the same size (a zoom). A frame taken a moment later by a hand-held camera is shifted
+instead: new content enters at one border. ``camera_shift`` measures that translation to a fraction
+of a pixel (ECC alignment, OpenCV ``findTransformECC``, on the blurred thumbnails): copies of equal
+size measured <= 0.0076 of the frame, burst frames mostly 0.006 -- 0.03.
 """
 
 from __future__ import annotations
@@ -93,3 +100,26 @@ def residual(a: np.ndarray | None, b: np.ndarray | None, good_enough: float = 0.
     x, y = best_pair
     ny = _norm(y)
     return float(np.abs(_norm(_matched(x, y)) - ny).mean())
+
+
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
+
+
+def camera_shift(a: np.ndarray | None, b: np.ndarray | None) -> tuple[float, float] | None:
+    """(translation, residual) between two prepared thumbnails of equal-size photos: the pure
+    translation that best aligns ``a`` onto ``b`` (ECC, sub-pixel), as a fraction of the frame, and
+    the tone-matched residual at that translation (same units as ``residual``). None when either is
+    flat or the alignment does not converge."""
+    if a is None or b is None:
+        return None
+    warp = np.eye(2, 3, dtype=np.float32)
+    try:
+        _, warp = cv2.findTransformECC(b, a, warp, cv2.MOTION_TRANSLATION, _ECC_CRITERIA, None, 1)
+    except cv2.error:
+        return None
+    moved = cv2.warpAffine(a, warp, (SIZE, SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE)
+    inner = (slice(_MARGIN, -_MARGIN), slice(_MARGIN, -_MARGIN))
+    x, y = moved[inner], b[inner]
+    res = float(np.abs(_norm(_matched(x, y)) - _norm(y)).mean())
+    return float(np.hypot(warp[0, 2], warp[1, 2])) / SIZE, res
