@@ -264,7 +264,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
         photos += 1
         total += rec["size"]
         failed += rec["status"] == "error"
-        formats[rec["format"] or "?"] += 1
+        formats[rec["format"] or "(unreadable)"] += 1
         meta = rec["results"].get("metadata", {})
         cam = meta.get("camera") or camera_name(meta.get("make"), meta.get("model"))
         cameras[cam or "(unknown)"] += 1
