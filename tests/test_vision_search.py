@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from imgengine.analyzers.vision.embedding import decode_embedding, encode_embedding
-from imgengine.analyzers.vision.stage import VisionOutcome
 from imgengine.core.catalog import Catalog
+from imgengine.core.pipeline import FileOutcome
 from imgengine.search.index import BACKENDS, BruteForceIndex
 from imgengine.search.query import Filters, filtered_ids
 from imgengine.search.store import EmbeddingStore
@@ -34,7 +34,7 @@ def write_photos(cat: Catalog, root: Path, vectors: np.ndarray, start: int = 0, 
         results = {"clip": ("1", {"embedding": encode_embedding(v), "model": MODEL}, None)}
         if extra:
             results.update(extra(i))
-        outcomes.append(VisionOutcome(path, 100, 1, "jpeg", False, None, "ok", None, True, results))
+        outcomes.append(FileOutcome(path, 100, 1, "jpeg", False, None, "ok", None, True, results))
         paths.append(path)
     cat.write_outcomes(outcomes)
     return paths

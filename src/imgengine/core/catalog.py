@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError
 from .photo import display_path
+
+if TYPE_CHECKING:
+    from .pipeline import FileOutcome
 
 SCHEMA_VERSION = 1
 
@@ -242,7 +245,7 @@ class Catalog:
         return rec
 
     # -- writes ----------------------------------------------------------------------------------
-    def write_outcomes(self, outcomes: Iterable[FileOutcomeLike]) -> None:
+    def write_outcomes(self, outcomes: Iterable[FileOutcome]) -> None:
         """Store a batch of analysis outcomes in one transaction."""
         now = time.time()
         try:
@@ -301,16 +304,3 @@ class Catalog:
                                 (run_id, command, root, started_at, finished_at, json.dumps(summary)))
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
-
-
-class FileOutcomeLike:  # documentation of what write_outcomes reads (see pipeline.FileOutcome)
-    path: Path
-    size: int
-    mtime_ns: int
-    format: str | None
-    extension_mismatch: bool
-    sha256: str | None
-    status: str
-    error: str | None
-    replace_results: bool
-    results: dict[str, tuple[str, dict | None, str | None]]

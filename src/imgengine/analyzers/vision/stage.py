@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...core.catalog import Catalog, path_key
 from ...core.photo import display_path
+from ...core.pipeline import FileOutcome
 from ...errors import DecodeError, ImgEngineError, ModelUnavailableError
 from ...logs import RunLogger, error_record
 from ...settings import Settings
@@ -25,22 +26,6 @@ from .labels import load_labels
 from .models import check_model_folder, how_to_get, locate_model
 
 NAMES = ("clip", "detr")
-
-
-@dataclass
-class VisionOutcome:
-    """What ``Catalog.write_outcomes`` reads: the photo's stored fields unchanged, plus new results."""
-
-    path: Path
-    size: int
-    mtime_ns: int
-    format: str | None
-    extension_mismatch: bool
-    sha256: str | None
-    status: str
-    error: str | None
-    replace_results: bool = False
-    results: dict[str, tuple[str, dict | None, str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,10 +62,11 @@ def plan_vision(catalog: Catalog, root: Path, versions: dict[str, str]) -> list[
     return todo
 
 
-def _outcome(p: Pending) -> VisionOutcome:
+def _outcome(p: Pending) -> FileOutcome:
+    """The photo's stored fields unchanged, plus the new results (existing results are kept)."""
     r = p.row
-    return VisionOutcome(p.ref.path, r["size"], r["mtime_ns"], r["format"], bool(r["extension_mismatch"]),
-                         r["sha256"], r["status"], r["error"])
+    return FileOutcome(p.ref.path, r["size"], r["mtime_ns"], r["format"], bool(r["extension_mismatch"]),
+                       r["sha256"], r["status"], r["error"], replace_results=False)
 
 
 def run_vision_stage(root: Path, settings: Settings, catalog: Catalog, logger: RunLogger,
