@@ -67,4 +67,30 @@ def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def unprivileged_prefix() -> list[str] | None:
+    """A command prefix under which file modes are enforced: [] for a normal user; for root (CI runs as
+    root), setpriv dropping CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; None when neither is possible."""
+    import shutil
+    import subprocess
+
+    if not is_root():
+        return []
+    exe = shutil.which("setpriv")
+    if not exe:
+        return None
+    prefix = [exe, "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run(prefix + ["true"], capture_output=True)
+    return prefix if probe.returncode == 0 else None
+
+
+def run_cli(args: list, prefix: list[str] | None = None):
+    """Run the real `imgengine` entry point in a subprocess (optionally under ``prefix``)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from imgengine.cli.app import main; sys.argv[0] = 'imgengine'; main()"
+    return subprocess.run([*(prefix or []), sys.executable, "-c", code, *map(str, args)],
+                          capture_output=True, text=True)
+
+
 __all__ = ["Image", "is_root", "write_jpeg", "write_png"]

@@ -15,7 +15,7 @@ from imgengine.core.pipeline import run_analysis
 from imgengine.errors import CatalogError
 from imgengine.samples import jpeg_bytes, scene
 
-from .conftest import is_root, write_jpeg, write_png
+from .conftest import unprivileged_prefix, write_jpeg, write_png
 from .test_decode_content_hashes import _png_header
 
 
@@ -162,21 +162,9 @@ def test_permission_errors_simulated(good: Path, settings, monkeypatch):
     assert "permission denied" in recs[b"good2.jpg"]["error"]
 
 
-def _unprivileged_prefix() -> list[str] | None:
-    """Root ignores file modes; dropping CAP_DAC_OVERRIDE/READ_SEARCH makes them count again."""
-    if not is_root():
-        return []
-    exe = shutil.which("setpriv")
-    if not exe:
-        return None
-    prefix = [exe, "--bounding-set=-dac_override,-dac_read_search"]
-    probe = subprocess.run(prefix + ["true"], capture_output=True)
-    return prefix if probe.returncode == 0 else None
-
-
 def test_permission_errors_real(tmp_path: Path):
     """A chmod 000 file and folder, and a read-only catalog folder, with file modes really enforced."""
-    prefix = _unprivileged_prefix()
+    prefix = unprivileged_prefix()
     if prefix is None:
         pytest.skip("running as root without setpriv: file modes cannot be enforced")
     root = tmp_path / "photos"

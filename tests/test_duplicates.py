@@ -27,8 +27,6 @@ from imgengine.processors.dedup.keeper import choose_keeper
 from imgengine.processors.dedup.verify import prepare, residual
 from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
-from .conftest import is_root
-
 runner = CliRunner()
 SIZE = (480, 360)
 
@@ -379,8 +377,12 @@ def test_merge_metadata_into_keeper_and_undo_restores_bytes(tmp_path: Path) -> N
     assert small.exists()
 
 
-@pytest.mark.skipif(is_root(), reason="root ignores file permissions")
 def test_read_only_keeper_is_not_rewritten(tmp_path: Path) -> None:
+    from .conftest import run_cli, unprivileged_prefix
+
+    prefix = unprivileged_prefix()  # as root (CI), file modes are enforced through setpriv
+    if prefix is None:
+        pytest.skip("running as root without setpriv: file modes cannot be enforced")
     root = tmp_path / "p"
     root.mkdir()
     img = scene(*SIZE, seed=41)
@@ -389,7 +391,8 @@ def test_read_only_keeper_is_not_rewritten(tmp_path: Path) -> None:
     (root / "small.jpg").write_bytes(jpeg_bytes(img.resize((240, 180)), camera_exif(gps=(1.0, 2.0, 3.0)), 85))
     keeper.chmod(0o444)
     try:
-        doc = _json(_run("duplicates", str(root), "--hardlink", "--merge-metadata", "--json"))
+        p = run_cli(["duplicates", root, "--hardlink", "--merge-metadata", "--json"], prefix)
+        doc = json.loads(p.stdout)
         assert any("read-only" in s["reason"] for s in doc["plan"]["skipped_groups"])
         assert doc["plan"]["metadata_merges"] == []
     finally:
