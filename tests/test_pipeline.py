@@ -181,3 +181,14 @@ def test_logger_survives_unwritable_log_dir(tmp_path: Path):
     assert not logger.enabled
     logger.info("nothing breaks")
     logger.close()
+
+
+def test_csv_row_flattens_vision_results():
+    from imgengine.core.outputs import flat_row
+
+    rec = {"display_path": "/p/a.jpg", "format": "jpeg", "size": 1, "results": {
+        "clip": {"scenes": [{"label": "beach", "group": "scene", "score": 0.61}], "setting": "outdoors"},
+        "detr": {"labels": ["dog", "person"], "objects": []}}}
+    row = flat_row(rec)
+    assert (row["scene"], row["scene_score"], row["setting"], row["objects"]) == ("beach", 0.61, "outdoors",
+                                                                                  "dog;person")

@@ -57,11 +57,18 @@ def flat_row(rec: dict[str, Any]) -> dict[str, Any]:
         row[col] = value
     dom = results.get("content", {}).get("dominant_colors") or []
     row["dominant_colors"] = ";".join(f"{c['hex']}:{c['share']}" for c in dom)
+    clip = results.get("clip", {})
+    scenes = clip.get("scenes") or []
+    row["scene"] = scenes[0]["label"] if scenes else None
+    row["scene_score"] = scenes[0]["score"] if scenes else None
+    row["setting"] = clip.get("setting")
+    row["objects"] = ";".join(results.get("detr", {}).get("labels") or [])
     return row
 
 
 def write_csv(records: Iterable[dict[str, Any]], target: Path) -> None:
-    columns = CSV_PHOTO_FIELDS + [c for c, _, _ in CSV_RESULT_FIELDS] + ["dominant_colors"]
+    columns = CSV_PHOTO_FIELDS + [c for c, _, _ in CSV_RESULT_FIELDS] + ["dominant_colors", "scene", "scene_score",
+                                                                          "setting", "objects"]
     tmp = Path(str(target) + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
