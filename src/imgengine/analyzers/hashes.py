@@ -12,9 +12,9 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from ..core.filehash import sha256_of
 from .base import AnalysisInput, Analyzer, Result
 
-CHUNK = 1 << 20
 THUMB_SIZE = 32
 
 
@@ -33,11 +33,7 @@ def sha256_file(item: AnalysisInput) -> str:
     data = item.data
     if data is not None:
         return hashlib.sha256(data).hexdigest()
-    h = hashlib.sha256()
-    with open(item.photo.path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_of(item.photo.path)  # too large to buffer: streamed
 
 
 def _grey_256(image: Image.Image) -> Image.Image:

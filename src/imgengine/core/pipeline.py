@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing as mp
 import os
 import sys
@@ -24,6 +23,7 @@ from ..errors import CatalogError, DecodeError, ImgEngineError, UnsupportedForma
 from ..logs import RunLogger, error_record
 from ..settings import Settings
 from .catalog import Catalog, KnownFile, path_key
+from .filehash import sha256_of
 from .formats import CANDIDATE_EXTENSIONS, HEAD_BYTES, detect_format, extension_matches
 from .photo import Photo, display_path
 from .scan import ScanEntry, scan
@@ -232,7 +232,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
                 match = None
                 if candidates:
                     try:
-                        sha = _sha256_path(e.path)
+                        sha = sha256_of(e.path)
                     except OSError:
                         sha = None
                     for row in catalog.find_by_sha256(sha) if sha else []:
@@ -253,14 +253,6 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
             still_new = new_entries
         tasks.extend(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True) for e in still_new)
     return Plan(tasks, unchanged, moved, problems, len(entries))
-
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- the run ------------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..core.catalog import Catalog
+from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
 from ..errors import CatalogError, JournalError
 
@@ -114,14 +115,6 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
 
 
 _renameat2 = _load_renameat2()
-
-
-def sha256_of(path: Path, bufsize: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(bufsize):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
