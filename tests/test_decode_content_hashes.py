@@ -225,3 +225,25 @@ def test_wavelet_hash_matches_imagehash():
         g.thumbnail((256, 256), Image.Resampling.BOX)
         same += wavelet_hash(g) == imagehash.whash(g, image_scale=64)
     assert same >= 29  # identical but for float ties at the median
+
+
+def _tiff_with_subifd_preview(preview: bytes, loop: bool = False) -> bytes:
+    """DNG-style: IFD0 lists a SubIFD whose strip is a JPEG (Compression 7); optionally IFD0 links to itself."""
+    ifd0_at, sub_at = 8, 8 + 2 + 12 + 4
+    data_at = sub_at + 2 + 3 * 12 + 4
+    out = bytearray(b"II*\x00" + struct.pack("<I", ifd0_at))
+    out += struct.pack("<H", 1) + struct.pack("<HHII", 0x014A, 4, 1, sub_at)
+    out += struct.pack("<I", ifd0_at if loop else 0)
+    out += struct.pack("<H", 3)
+    out += struct.pack("<HHIHH", 0x0103, 3, 1, 7, 0)
+    out += struct.pack("<HHII", 0x0111, 4, 1, data_at) + struct.pack("<HHII", 0x0117, 4, 1, len(preview))
+    out += struct.pack("<I", 0) + preview
+    return bytes(out)
+
+
+def test_raw_preview_in_a_subifd_and_broken_ifds():
+    preview = jpeg_bytes(scene(300, 200, seed=6), quality=85)
+    assert find_embedded_jpeg(_tiff_with_subifd_preview(preview)) == preview
+    assert find_embedded_jpeg(_tiff_with_subifd_preview(preview, loop=True)) == preview  # the loop ends
+    for junk in (b"", b"II*\x00", b"II*\x00\xff\xff\xff\x7f" + bytes(64), b"MM\x00*" + bytes(4000)):
+        assert find_embedded_jpeg(junk) is None

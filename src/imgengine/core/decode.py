@@ -22,6 +22,7 @@ from PIL import Image, ImageFile
 
 from ..errors import DecodeError, DecompressionBombError, UnsupportedFormatError
 from .photo import Photo
+from .tiff_ifd import TiffIfdReader
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Our own limit (Settings.max_pixels) is checked before decoding; Pillow's is lifted so that it
@@ -70,15 +71,6 @@ class DecodedImage:
         if self.orientation in _TRANSPOSED:
             return self.height, self.width
         return self.width, self.height
-
-    @cached_property
-    def rgb(self) -> np.ndarray:
-        return np.asarray(self.image)
-
-    @cached_property
-    def gray(self) -> np.ndarray:
-        """8-bit luminance (ITU-R BT.601), the same formula as Pillow's convert('L')."""
-        return np.asarray(self.image.convert("L"))
 
     @cached_property
     def work(self) -> Image.Image:
@@ -139,10 +131,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+_PREVIEW_TAGS = frozenset({0x0103, 0x0111, 0x0117, 0x014A, 0x0201, 0x0202})
+
+
+def _ints(value) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
+
 def find_embedded_jpeg(data: bytes) -> bytes | None:
     """Return the largest preview JPEG stored in a TIFF-based RAW (DNG, NEF, CR2, ARW, ORF, RW2, PEF)
-    or in a CR3 (its PRVW box), or None."""
-    candidates: list[tuple[int, int]] = []
+    or in a CR3 (its PRVW box), or None. The IFDs are walked with the metadata reader's bounded,
+    loop-safe ``TiffIfdReader``."""
     if data[4:8] == b"ftyp":  # CR3 / ISO-BMFF: the PRVW uuid box holds a ~1620px JPEG
         pos = data.find(b"PRVW")
         if pos >= 0:
@@ -152,42 +153,23 @@ def find_embedded_jpeg(data: bytes) -> bytes | None:
                 if end > 0:
                     return data[soi:end + 2]
         return None
-    order = data[:2]
-    if order not in (b"II", b"MM"):
-        return None
-    e = "<" if order == b"II" else ">"
-    n = len(data)
-
-    def walk(offset: int, depth: int, visited: set[int]) -> None:
-        while 8 <= offset < n - 2 and offset not in visited and depth < 4 and len(visited) < 64:
-            visited.add(offset)
-            (count,) = struct.unpack_from(e + "H", data, offset)
-            if count > 1000 or offset + 2 + count * 12 > n:
-                return
-            tags: dict[int, tuple[int, int, int]] = {}
-            for i in range(count):
-                tag, typ, cnt, val = struct.unpack_from(e + "HHII", data, offset + 2 + i * 12)
-                if typ == 3 and cnt == 1:  # SHORT stored in the first two bytes of the value
-                    val = struct.unpack_from(e + "H", data, offset + 2 + i * 12 + 8)[0]
-                tags[tag] = (typ, cnt, val)
-            if 0x201 in tags and 0x202 in tags:
-                candidates.append((tags[0x201][2], tags[0x202][2]))
-            comp = tags.get(0x103, (0, 0, 0))[2]
-            if comp in (6, 7) and 0x111 in tags and 0x117 in tags and tags[0x111][1] == 1:
-                candidates.append((tags[0x111][2], tags[0x117][2]))
-            if 0x14A in tags:  # SubIFDs
-                typ, cnt, val = tags[0x14A]
-                offs = [val] if cnt == 1 else [struct.unpack_from(e + "I", data, val + 4 * k)[0]
-                                               for k in range(min(cnt, 8)) if val + 4 * k + 4 <= n]
-                for sub in offs:
-                    walk(sub, depth + 1, visited)
-            nxt_at = offset + 2 + count * 12
-            offset = struct.unpack_from(e + "I", data, nxt_at)[0] if nxt_at + 4 <= n else 0
-
     try:
-        walk(struct.unpack_from(e + "I", data, 4)[0], 0, set())
-    except struct.error:
-        pass
+        reader = TiffIfdReader(data, 0, [], "RAW")
+    except ValueError:
+        return None
+    candidates: list[tuple[int, int]] = []
+    todo = [(reader.first_ifd, 0)]
+    while todo and len(candidates) < 64:
+        offset, depth = todo.pop()
+        while offset and depth < 4:
+            tags, offset = reader.read_ifd(offset, _PREVIEW_TAGS, "IFD")
+            if 0x0201 in tags and 0x0202 in tags:
+                candidates.append((_ints(tags[0x0201])[0], _ints(tags[0x0202])[0]))
+            strips, counts = _ints(tags.get(0x0111)), _ints(tags.get(0x0117))
+            if tags.get(0x0103) in (6, 7) and len(strips) == 1 and len(counts) == 1:  # JPEG-compressed IFD
+                candidates.append((strips[0], counts[0]))
+            todo.extend((sub, depth + 1) for sub in _ints(tags.get(0x014A))[:8])
+    n = len(data)
     best = None
     for start, length in candidates:
         if length > 0 and start + length <= n and data[start:start + 3] == b"\xff\xd8\xff":
@@ -198,21 +180,12 @@ def find_embedded_jpeg(data: bytes) -> bytes | None:
 
 def raw_ifd0_orientation(data: bytes) -> int:
     """The Orientation tag of a TIFF-based RAW's first IFD (1 when absent or unreadable)."""
-    order = data[:2]
-    if order not in (b"II", b"MM"):
-        return 1
-    e = "<" if order == b"II" else ">"
     try:
-        (offset,) = struct.unpack_from(e + "I", data, 4)
-        (count,) = struct.unpack_from(e + "H", data, offset)
-        for i in range(min(count, 1000)):
-            tag, typ = struct.unpack_from(e + "HH", data, offset + 2 + i * 12)
-            if tag == 0x0112 and typ == 3:
-                value = struct.unpack_from(e + "H", data, offset + 2 + i * 12 + 8)[0]
-                return value if 1 <= value <= 8 else 1
-    except struct.error:
-        pass
-    return 1
+        reader = TiffIfdReader(data, 0, [], "RAW")
+    except ValueError:
+        return 1
+    value = reader.read_ifd(reader.first_ifd, frozenset({0x0112}), "IFD0")[0].get(0x0112)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _open_checked(stream: BinaryIO, photo: Photo, max_pixels: int) -> Image.Image:
