@@ -336,18 +336,11 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
         lens_model = lens_from_maker_notes(make, blocks.exif[0], exif[0x927C], warnings)
     if iso is None and reader is not None and 0x927C in exif:
         iso = _int(iso_from_maker_notes(make, reader.buf, reader.base, reader.e, exif[0x927C], warnings))
-    exposure = f.num(exif.get(0x829A), "ExposureTime")
-    if exposure is None:
-        exposure = xnum("exif:ExposureTime")
-    fnumber = f.num(exif.get(0x829D), "FNumber")
-    if fnumber is None:
-        fnumber = xnum("exif:FNumber")
-    focal = f.num(exif.get(0x920A), "FocalLength")
-    if focal is None:
-        focal = xnum("exif:FocalLength")
-    focal35 = f.num(exif.get(0xA405), "FocalLengthIn35mmFormat")
-    if focal35 is None:
-        focal35 = xnum("exif:FocalLengthIn35mmFilm")
+    # EXIF first, XMP where EXIF lacks the value (ExifTool's order)
+    exposure = _first(f.num(exif.get(0x829A), "ExposureTime"), xnum("exif:ExposureTime"))
+    fnumber = _first(f.num(exif.get(0x829D), "FNumber"), xnum("exif:FNumber"))
+    focal = _first(f.num(exif.get(0x920A), "FocalLength"), xnum("exif:FocalLength"))
+    focal35 = _first(f.num(exif.get(0xA405), "FocalLengthIn35mmFormat"), xnum("exif:FocalLengthIn35mmFilm"))
     flash = _int(f.num(exif.get(0x9209), "Flash"))
     if flash is None:
         flash = _int(xnum("exif:Flash")) if xtext("exif:Flash") else _xmp_flash(xmp)
@@ -587,3 +580,8 @@ def _xp_keywords(value: Any) -> tuple[str, ...]:
 
 
 __all__ = ["MetadataAnalyzer", "MetadataResult", "camera_name", "read_metadata"]
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not None (0 and "" count as values)."""
+    return next((v for v in values if v is not None), None)
