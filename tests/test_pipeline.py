@@ -192,3 +192,22 @@ def test_csv_row_flattens_vision_results():
     row = flat_row(rec)
     assert (row["scene"], row["scene_score"], row["setting"], row["objects"]) == ("beach", 0.61, "outdoors",
                                                                                   "dog;person")
+
+
+def test_read_only_folder_gets_its_catalog_in_the_user_data_folder(photo_dir: Path, tmp_path: Path, monkeypatch):
+    from imgengine.settings import Settings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    settings = Settings(workers=1, log_dir=tmp_path / "logs")
+    before = sorted(p.name for p in photo_dir.iterdir())
+    photo_dir.chmod(0o555)
+    try:
+        r = run(photo_dir, settings)
+        assert r.summary["ok"] == 7
+        assert str(r.catalog_path).startswith(str(tmp_path / "xdg" / "imgengine" / "catalogs"))
+        assert sorted(p.name for p in photo_dir.iterdir()) == before  # nothing written into the folder
+        assert run(photo_dir, settings).summary["skipped_unchanged"] == 7  # found again next time
+    finally:
+        photo_dir.chmod(0o755)
+    # a writable folder keeps its own catalog
+    assert settings.catalog_path(photo_dir) == photo_dir / ".imgengine" / "catalog.db"

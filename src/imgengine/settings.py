@@ -71,9 +71,35 @@ class Settings:
             return max(1, os.cpu_count() or 1)
 
     def catalog_path(self, root: Path) -> Path:
+        """``--catalog`` when given; else ``<root>/.imgengine/catalog.db`` when it exists or ``root`` is
+        writable; else (a read-only share, a DVD, a folder whose mode says read-only even to root) a
+        per-folder catalog under the user's data folder, so analysing never writes where it may not."""
         if self.catalog is not None:
             return Path(self.catalog).expanduser()
-        return Path(root) / ".imgengine" / "catalog.db"
+        root = Path(os.path.abspath(root))
+        local = root / ".imgengine" / "catalog.db"
+        if local.exists() or not root.is_dir() or _writable_folder(root):
+            return local
+        return user_catalog_path(root)
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & 0o222) and os.access(folder, os.W_OK)
+
+
+def user_catalog_path(root: Path) -> Path:
+    """Where the catalog of a read-only folder lives: $XDG_DATA_HOME (default ~/.local/share)
+    /imgengine/catalogs/<folder name>-<hash of its absolute path>/catalog.db."""
+    import hashlib
+
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    key = hashlib.sha1(os.fsencode(os.path.abspath(root))).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(root).name)[:40] or "root"
+    return base / "imgengine" / "catalogs" / f"{name}-{key}" / "catalog.db"
 
 
 def _coerce(name: str, typ: Any, value: Any) -> Any:
