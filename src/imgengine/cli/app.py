@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from . import gpu_monitor as _gpu_monitor  # gpu-monitor
+
+    _gpu_monitor.register(app)
 
 
 _register()
