@@ -56,6 +56,8 @@ class Settings:
     clip_model: str = "openai/clip-vit-base-patch32"
     detr_model: str = "facebook/detr-resnet-50"
     detr_threshold: float = 0.7
+    cpu_threads: int = 0               # torch threads for models on a CPU; 0 = the cores left after the loader
+    omp_wait_policy: str = "passive"   # passive|active|default: how idle OpenMP threads wait (set before torch)
     # output
     quiet: bool = False
 

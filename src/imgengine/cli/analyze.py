@@ -86,6 +86,20 @@ def print_summary(result: RunResult) -> None:
     if v.get("status") == "done" or v.get("status") == "interrupted":
         table.add_row("vision", f"{v['photos']:,} photos on {v['device']}, {v['images_per_second']:,.1f} images/s, "
                       f"batch {v['batch_size']}, {v['oom_retries']} OOM retries, {v['failed']} failed")
+        gpu = v.get("gpu") or {}
+        if gpu.get("samples"):
+            mem = gpu.get("peak_memory_used_bytes")
+            table.add_row("GPU", f"{gpu['name']}: utilisation mean {gpu['mean_utilisation_percent']} % / peak "
+                          f"{gpu['peak_utilisation_percent']} %, peak memory "
+                          f"{f'{mem / 2**30:.1f} GiB' if mem is not None else '-'}, peak temperature "
+                          f"{gpu['peak_temperature_c'] if gpu['peak_temperature_c'] is not None else '-'} °C")
+        elif gpu.get("message"):
+            table.add_row("GPU", f"no GPU metrics: {gpu['message']}")
+        threads = v.get("cpu_threads")
+        if threads:
+            table.add_row("CPU threads", f"{threads['threads']} torch thread(s) beside {threads['loader_workers']} "
+                          f"loader worker(s) on {threads['cores']} cores, OpenMP wait policy "
+                          f"{threads['wait_policy']}")
     elif v.get("status"):
         table.add_row("vision", v["status"] + (" (see the warning above)" if v.get("warning") else ""))
     table.add_row("total time", f"{s['seconds']:.2f}s")

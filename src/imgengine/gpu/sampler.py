@@ -54,13 +54,15 @@ def summarise(samples: list[GpuSample]) -> dict[str, Any]:
     }
 
 
-def starvation_warning(gpu: dict[str, Any], min_samples: int = 3) -> str | None:
+def starvation_warning(gpu: dict[str, Any], gpu_decode: bool = False, min_samples: int = 3) -> str | None:
     """The warning to show when the GPU mostly waited while the batch stage ran, else ``None``."""
     mean = gpu.get("mean_utilisation_percent")
     if mean is None or gpu.get("samples", 0) < min_samples or mean >= STARVED_BELOW_PERCENT:
         return None
+    decode = ("JPEGs already decode on the GPU (nvJPEG), so check the disk too" if gpu_decode else
+              "or decode JPEGs on the GPU (nvJPEG: torchvision built with CUDA)")
     return (f"the GPU was only {mean:.0f} % busy on average while the vision stage ran: the photo loader is "
-            "the bottleneck; give it more loader workers (--workers) or decode on the GPU (--decode gpu)")
+            f"the bottleneck; give it more loader workers (--workers N) {decode}")
 
 
 class GpuSampler:
