@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
-
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("~/.config/imgengine/config.yaml")
@@ -177,6 +175,8 @@ def load_settings(
     if config_path and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.is_file():
+        import yaml  # only with a config file: most commands never pay for it
+
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:

@@ -7,31 +7,34 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.outputs import record_to_json, write_output
 from ..core.photo import display_path
-from ..core.pipeline import FileOutcome, RunResult, run_analysis
 from ..errors import UsageError
 from ..logs import RunLogger
 from .common import ConfigOption, console, err_console, handle_errors, settings_from
+
+if TYPE_CHECKING:  # the pipeline imports numpy, OpenCV and Pillow: only when a command analyses
+    from ..core.pipeline import FileOutcome, RunResult
 
 
 class RichProgress:
     """Progress bar with files/s, ETA and the error count so far."""
 
     def __init__(self, enabled: bool):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self.enabled = enabled
         self.errors = 0
         self.t0 = time.perf_counter()
@@ -64,6 +67,8 @@ class RichProgress:
 
 
 def print_summary(result: RunResult) -> None:
+    from rich.table import Table
+
     s = result.summary
     table = Table(title=f"imgengine analyze — run {result.run_id}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -129,6 +134,8 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
+        from ..core.pipeline import run_analysis
+
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
         if output is not None and output.suffix.lower() not in (".json", ".csv"):
@@ -176,6 +183,10 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
     ) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
+        from rich.table import Table
+
+        from ..core.pipeline import run_analysis
+
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
         settings = settings_from(config, catalog=catalog)
@@ -241,6 +252,8 @@ def register(app: typer.Typer) -> None:
             items = data[title]
             if not items:
                 continue
+            from rich.table import Table
+
             t = Table(title=title, title_justify="left")
             t.add_column(title[:-1] if title != "quality" else "bucket")
             t.add_column("photos", justify="right")

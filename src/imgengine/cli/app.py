@@ -12,6 +12,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help and usage errors: typer's rich formatter imports markdown-it and pygments (~200 modules),
+    # which would be most of `imgengine --help`'s start-up (target <= 120 ms; benchmarks/bench_startup.py)
+    rich_markup_mode=None,
 )
 
 

@@ -6,22 +6,48 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from ..errors import ImgEngineError
-from ..settings import Settings, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs ~30 ms, which `--help` and most quick
+    commands never need. Attribute access and assignment go to the real Console."""
+
+    def __init__(self, **kwargs: Any):
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_console", None)
+
+    def _real(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            object.__setattr__(self, "_console", Console(**self._kwargs))
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._real(), name, value)
+
+
+console = _LazyConsole()
+err_console = _LazyConsole(stderr=True)
 
 ConfigOption = typer.Option(None, "--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                             dir_okay=False)
 
 
 def settings_from(config: Path | None, **flags: Any) -> Settings:
+    from ..settings import load_settings
+
     return load_settings(config, overrides=flags)
 
 

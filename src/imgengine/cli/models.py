@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..errors import ModelUnavailableError, UsageError
 from .common import ConfigOption, console, handle_errors, settings_from
@@ -53,6 +52,8 @@ def register(app: typer.Typer) -> None:
         if json_out:
             sys.stdout.write(json.dumps({"models_dir": str(settings.models_dir), "models": rows}) + "\n")
             return
+        from rich.table import Table
+
         table = Table(title=f"models (models dir: {settings.models_dir})", title_justify="left")
         for col in ("kind", "name", "status", "where", "size"):
             table.add_column(col, overflow="fold")

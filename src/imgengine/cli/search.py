@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..errors import UsageError
@@ -66,6 +65,8 @@ def register(app: typer.Typer) -> None:
                    "results": [h.to_dict() for h in hits]}
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
+            from rich.table import Table
+
             table = Table(title=f"{len(hits)} result(s) over {info['embeddings']:,} photos ({info['index']})",
                           title_justify="left")
             table.add_column("#", justify="right")
