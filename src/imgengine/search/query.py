@@ -90,9 +90,9 @@ def pick_model(catalog: Catalog, settings: Settings, need_encoder: bool) -> str:
     from ..analyzers.vision.models import how_to_get, locate_model
 
     loc = locate_model("clip", settings)
-    stored = catalog_models(catalog)
     if loc.path is not None:
         return model_version("clip", loc.name, loc.path)
+    stored = catalog_models(catalog)  # a scan of every clip result: only when the configured model is absent
     if need_encoder:
         raise ModelUnavailableError(how_to_get([loc.name], settings).replace("use --no-vision to skip this "
                                                                              "stage quietly", "a text search "
