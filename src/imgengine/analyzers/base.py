@@ -31,7 +31,8 @@ class AnalysisInput:
         self._data = data
         self._pixels: DecodedImage | None = None
         self._pixel_error: Exception | None = None
-        self.decode_seconds = 0.0
+        self.decode_seconds = 0.0      # wall time spent decoding (perf_counter)
+        self.decode_cpu_seconds = 0.0  # CPU time of this thread spent decoding (thread_time)
 
     @property
     def data(self) -> bytes | None:
@@ -58,7 +59,7 @@ class AnalysisInput:
         if self._pixel_error is not None:
             raise self._pixel_error
         if self._pixels is None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 self._pixels = decode_for_analysis(self.photo, self.data, self.settings.analysis_size,
                                                    self.settings.max_pixels)
@@ -67,6 +68,7 @@ class AnalysisInput:
                 raise
             finally:
                 self.decode_seconds += time.perf_counter() - t0
+                self.decode_cpu_seconds += time.thread_time() - c0
         return self._pixels
 
 

@@ -83,7 +83,10 @@ def print_summary(result: RunResult) -> None:
     if s.get("ignored"):
         table.add_row("not images (ignored)", f"{s['ignored']:,}")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
-    table.add_row("time per stage (cpu-s)", stages or "-")
+    table.add_row("time per stage (wall-s, summed over files)", stages or "-")
+    cpu = ", ".join(f"{k} {v:.1f}s" for k, v in (s.get("stage_cpu_seconds") or {}).items())
+    if cpu:
+        table.add_row("CPU time per stage (cpu-s)", cpu)
     q = s.get("quality_distribution") or {}
     if any(q.values()):
         table.add_row("quality", "  ".join(f"{k} {v}" for k, v in q.items()))

@@ -25,7 +25,8 @@ def _kinds(which: str) -> tuple[str, ...]:
 
 
 def register(app: typer.Typer) -> None:
-    models_app = typer.Typer(help="Vision model weights: list, download, import, export-text, path.", no_args_is_help=True)
+    models_app = typer.Typer(help="Vision model weights: list, download, import, export-text, path.",
+                             no_args_is_help=True)
     app.add_typer(models_app, name="models")
 
     @models_app.command("list")

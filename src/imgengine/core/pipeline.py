@@ -51,7 +51,8 @@ class FileOutcome:
     replace_results: bool = True
     results: dict[str, tuple[str, dict | None, str | None]] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)      # wall seconds per stage (perf_counter)
+    cpu_timings: dict[str, float] = field(default_factory=dict)  # CPU seconds of the worker thread per stage
     pixels_source: str | None = None
 
 
@@ -91,7 +92,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             for name in task.analyzers:  # bad file is not retried on every run (--force retries)
                 out.results[name] = (analyzers[name].version, None, rec.message)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     try:
         if task.size == 0:
             raise UnsupportedFormatError(f"{shown}: empty file (0 bytes)")
@@ -131,6 +132,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         fail("read", exc, f"{shown}: {msg}")
         return out
     out.timings["read"] = time.perf_counter() - t0
+    out.cpu_timings["read"] = time.thread_time() - c0
 
     decode_failed = False
     for name in task.analyzers:
@@ -138,8 +140,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         if analyzer.needs_pixels and decode_failed:
             out.results[name] = (analyzer.version, None, "skipped: pixels could not be decoded")
             continue
-        t = time.perf_counter()
-        decode_before = item.decode_seconds
+        t, c = time.perf_counter(), time.thread_time()
+        decode_before, decode_cpu_before = item.decode_seconds, item.decode_cpu_seconds
         try:
             result = analyzer.analyze(item)
             data = result.to_dict()
@@ -159,8 +161,11 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             out.results[name] = (analyzer.version, None, f"{type(exc).__name__}: {_one_line(exc)}")
         spent = time.perf_counter() - t - (item.decode_seconds - decode_before)
         out.timings[name] = out.timings.get(name, 0.0) + spent
+        spent_cpu = time.thread_time() - c - (item.decode_cpu_seconds - decode_cpu_before)
+        out.cpu_timings[name] = out.cpu_timings.get(name, 0.0) + spent_cpu
     if item.decode_seconds:
         out.timings["decode"] = item.decode_seconds
+        out.cpu_timings["decode"] = item.decode_cpu_seconds
     if item._pixels is not None:
         out.pixels_source = item._pixels.pixels_source
     return out
@@ -300,7 +305,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     catalog = catalog or Catalog(settings.catalog_path(root if root.is_dir() else root.parent))
     started = time.time()
     t_start = time.perf_counter()
-    stage_seconds: dict[str, float] = {}
+    stage_seconds: dict[str, float] = {}      # wall seconds: per-file stages summed over files, + scan/write
+    stage_cpu_seconds: dict[str, float] = {}  # CPU seconds of the per-file stages, summed over files
     failures: list[FileOutcome] = []
     pixels_sources: dict[str, int] = {}
     counts = {"ok": 0, "failed": 0, "ignored": 0}
@@ -333,6 +339,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 counts["ok"] += 1
             for stage, secs in outcome.timings.items():
                 stage_seconds[stage] = stage_seconds.get(stage, 0.0) + secs
+            for stage, secs in outcome.cpu_timings.items():
+                stage_cpu_seconds[stage] = stage_cpu_seconds.get(stage, 0.0) + secs
             for err in outcome.errors:
                 from ..logs.session import ErrorRecord
 
@@ -425,6 +433,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "workers": settings.effective_workers(),
         "analyzers": list(analyzers),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_seconds.items())},
+        "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(stage_cpu_seconds.items())},
         "errors_by_stage": errors_by_stage,
         "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
