@@ -7,11 +7,13 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from ..core.decode import DecodedImage, decode_for_analysis
 from ..core.photo import Photo
 from ..settings import Settings
+
+if TYPE_CHECKING:  # decoding imports numpy and Pillow: only when an analyzer asks for pixels
+    from ..core.decode import DecodedImage
 
 # files up to this size are read once into memory and shared by every analyzer (bytes for the
 # sha256, the EXIF parser and the decoder); larger ones are streamed from disk.
@@ -59,6 +61,8 @@ class AnalysisInput:
         if self._pixel_error is not None:
             raise self._pixel_error
         if self._pixels is None:
+            from ..core.decode import decode_for_analysis
+
             t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 self._pixels = decode_for_analysis(self.photo, self.data, self.settings.analysis_size,
