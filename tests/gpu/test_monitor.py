@@ -147,3 +147,9 @@ def test_nvml_index_follows_cuda_visible_devices(monkeypatch):
     assert nvml_index("cpu") is None and nvml_index("cuda") == 0 and nvml_index("cuda:2") == 2
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
     assert nvml_index("cuda:0") == 3 and nvml_index("cuda:1") == 1
+
+
+def test_live_view_piped_prints_one_table_per_sample(fake):
+    r = runner.invoke(app, ["gpu-monitor", "--count", "2", "--interval", "0.05"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("NVIDIA GPUs (driver 550.54.15)") == 2

@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             limit = 1 if once else count
             done = 0
             live = None
-            if not json_out and not once:
+            if not json_out and not once and console.is_terminal:  # piped: one table per sample instead
                 from rich.live import Live
 
                 live = Live(console=console, auto_refresh=False, transient=False)
