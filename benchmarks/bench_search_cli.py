@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from imgengine.analyzers.vision.embedding import encode_embedding  # noqa: E402
+from imgengine.analyzers.vision.embedding import decode_embedding, encode_embedding  # noqa: E402
 from imgengine.analyzers.vision.random_models import build_clip  # noqa: E402
 from imgengine.samples import camera_exif, jpeg_bytes, scene  # noqa: E402
 
@@ -105,8 +105,8 @@ def main() -> None:
         subprocess.run([*script(), "analyze", str(photos), "-q"], env=env, check=True)
         db = photos / ".imgengine" / "catalog.db"
         con = sqlite3.connect(db)
-        dim = len(json.loads(con.execute("SELECT data FROM results WHERE analyzer = 'clip' AND data IS NOT NULL"
-                                         ).fetchone()[0])["embedding"]) * 3 // 4 // 2
+        dim = len(decode_embedding(json.loads(con.execute(
+            "SELECT data FROM results WHERE analyzer = 'clip' AND data IS NOT NULL").fetchone()[0])["embedding"]))
         con.close()
         grow_catalog(db, args.photos, dim)
         print(f"{'tiny' if args.tiny else 'ViT-B/32'} CLIP (random weights), catalog of {args.photos:,} photos "
