@@ -41,7 +41,7 @@ def test_sample_converts_units_and_names_throttle_reasons(fake):
 def test_once_prints_a_table_of_every_gpu(fake, monkeypatch):
     from imgengine.cli import common
 
-    monkeypatch.setattr(common.console._real(), "width", 200)  # a wide terminal: nothing folded
+    monkeypatch.setattr(common.console.get(), "width", 200)  # a wide terminal: nothing folded
     r = runner.invoke(app, ["gpu-monitor", "--once"])
     assert r.exit_code == 0, r.output
     for text in ("NVIDIA H100 80GB HBM3", "NVIDIA RTX A4000", "87 %", "30,720 / 81,920", "61 °C",

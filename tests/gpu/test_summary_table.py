@@ -16,7 +16,7 @@ def _result(vision: dict) -> SimpleNamespace:
 
 
 def test_gpu_row_and_thread_plan(monkeypatch):
-    console = common.console._real()
+    console = common.console.get()
     monkeypatch.setattr(console, "width", 220)
     vision = {"status": "done", "photos": 3, "device": "cuda:0", "images_per_second": 120.0, "batch_size": {},
               "oom_retries": 0, "failed": 0, "cpu_threads": None,
@@ -38,3 +38,17 @@ def test_gpu_row_and_thread_plan(monkeypatch):
     with console.capture() as cap:
         print_summary(_result(lost))
     assert "no GPU metrics: no NVIDIA driver found" in cap.get()
+
+
+def test_progress_bar_runs_on_the_lazy_console():
+    """Progress bars get the rich Console itself, not the lazy stand-in (rich enters it as a context)."""
+    from pathlib import Path
+
+    from imgengine.cli.analyze import RichProgress
+    from imgengine.core.pipeline import FileOutcome
+
+    with common.err_console.get().capture(), RichProgress(True) as progress:
+        progress.start(2, 0)
+        progress.advance(FileOutcome(Path("a.jpg"), 1, 1, status="error"))
+        progress.advance(FileOutcome(Path("b.jpg"), 1, 1))
+    assert progress.done == 2 and progress.errors == 1

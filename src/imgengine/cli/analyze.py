@@ -42,7 +42,7 @@ class RichProgress:
         self.bar = Progress(
             SpinnerColumn(), TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
-            console=err_console, transient=True, disable=not enabled,
+            console=err_console.get(), transient=True, disable=not enabled,
         )
         self.task = None
 

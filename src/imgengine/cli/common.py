@@ -24,7 +24,8 @@ class _LazyConsole:
         object.__setattr__(self, "_kwargs", kwargs)
         object.__setattr__(self, "_console", None)
 
-    def _real(self) -> Any:
+    def get(self) -> Any:
+        """The rich Console itself: pass this, not the proxy, to rich objects (Progress, Live)."""
         if self._console is None:
             from rich.console import Console
 
@@ -32,10 +33,16 @@ class _LazyConsole:
         return self._console
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._real(), name)
+        return getattr(self.get(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._real(), name, value)
+        setattr(self.get(), name, value)
+
+    def __enter__(self) -> Any:  # dunder methods bypass __getattr__
+        return self.get().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.get().__exit__(*exc)
 
 
 console = _LazyConsole()

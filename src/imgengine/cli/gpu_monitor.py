@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
             if not json_out and not once and console.is_terminal:  # piped: one table per sample instead
                 from rich.live import Live
 
-                live = Live(console=console, auto_refresh=False, transient=False)
+                live = Live(console=console.get(), auto_refresh=False, transient=False)
                 live.start()
             try:
                 while True:

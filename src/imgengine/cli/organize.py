@@ -93,7 +93,7 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
     t0 = time.perf_counter()
     journal = Journal.begin(state_dir, plan.command, args, catalog)
     bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console, transient=True, disable=not show)
+                   console=err_console.get(), transient=True, disable=not show)
     try:
         with bar:
             task = bar.add_task(plan.command, total=len(plan.todo))
