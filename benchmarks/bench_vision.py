@@ -27,10 +27,11 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from imgengine.analyzers.vision.random_models import build_clip, build_detr  # noqa: E402
 from imgengine.analyzers.vision.stage import run_vision_stage  # noqa: E402
+
+from imgengine.analyzers.vision.random_models import build_clip, build_detr  # noqa: E402
 from imgengine.core.catalog import Catalog  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine.run import run_analysis  # noqa: E402
 from imgengine.logs import RunLogger  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
 

@@ -27,7 +27,7 @@ from imgengine.analyzers.vision.models import load_pretrained, locate_model  # n
 from imgengine.analyzers.vision.random_models import build_clip, build_detr  # noqa: E402
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.core.catalog import Catalog  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine.run import run_analysis  # noqa: E402
 from imgengine.errors import ModelUnavailableError  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
 
