@@ -38,6 +38,25 @@ class StageContext:
         self.timeouts = timeouts
         self.run_id = run_id
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled only for ``spawn`` workers: send the recipe, not the instances (a folder plugin's
+        # classes live in modules the child cannot import by name); the child rediscovers the plugins
+        state = dict(self.__dict__)
+        state["analyzers"] = {n: (dict(a.config)) for n, a in self.analyzers.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from ..plugins.manager import get_manager
+
+        self.__dict__.update(state)
+        classes = get_manager(self.settings).analyzer_classes()
+        analyzers = {}
+        for name, config in state["analyzers"].items():
+            analyzer = classes[name][0](config)
+            analyzer.setup(self.settings)
+            analyzers[name] = analyzer
+        self.analyzers = analyzers
+
     def run(self, task: Task) -> FileOutcome:
         # looked up on the module each call, so a test can observe the tasks
         return perfile.analyze_task(task, self.settings, self.analyzers, self.run_id, self.origins, self.timeouts)

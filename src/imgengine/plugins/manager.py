@@ -211,8 +211,7 @@ class PluginManager:
                 if info is not None:
                     self._problem(info, f"{hook} raised {type(exc).__name__}: {_first_line(exc)}",
                                   traceback.format_exc())
-        out.reverse()  # pluggy calls last-registered first; keep registration order (built-ins first)
-        return out
+        return out  # get_hookimpls() lists in registration order: built-ins first
 
     def writers(self) -> dict[str, Any]:
         """{extension (".json"): writer}; the first plugin to claim an extension keeps it."""
