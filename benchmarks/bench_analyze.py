@@ -31,8 +31,8 @@ import piexif
 
 from imgengine.engine.run import run_analysis
 from imgengine.logs import RunLogger
-from imgengine.samples import CAMERAS, camera_exif, jpeg_bytes, scene
 from imgengine.settings import Settings
+from imgengine.testing.samples import CAMERAS, camera_exif, jpeg_bytes, scene
 
 BASES = 8
 

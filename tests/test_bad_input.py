@@ -13,7 +13,7 @@ import pytest
 from imgengine.core.catalog import Catalog
 from imgengine.engine.run import run_analysis
 from imgengine.errors import CatalogError
-from imgengine.samples import jpeg_bytes, scene
+from imgengine.testing.samples import jpeg_bytes, scene
 
 from .conftest import unprivileged_prefix, write_jpeg, write_png
 from .test_decode_content_hashes import _png_header
