@@ -45,7 +45,7 @@ def test_progress_bar_runs_on_the_lazy_console():
     from pathlib import Path
 
     from imgengine.cli.analyze import RichProgress
-    from imgengine.core.pipeline import FileOutcome
+    from imgengine.engine.perfile import FileOutcome
 
     with common.err_console.get().capture(), RichProgress(True) as progress:
         progress.start(2, 0)
