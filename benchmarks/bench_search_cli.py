@@ -31,8 +31,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from imgengine.analyzers.vision.embedding import decode_embedding, encode_embedding  # noqa: E402
-from imgengine.analyzers.vision.random_models import build_clip  # noqa: E402
-from imgengine.samples import camera_exif, jpeg_bytes, scene  # noqa: E402
+from imgengine.testing.models import build_clip  # noqa: E402
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene  # noqa: E402
 
 QUERY = "a dog on the beach at sunset"
 

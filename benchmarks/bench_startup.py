@@ -71,7 +71,7 @@ def heavy_imports(args: list[str], env: dict[str, str]) -> list[str]:
 
 def make_catalog(folder: Path, env: dict[str, str]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from imgengine.samples import camera_exif, jpeg_bytes, scene
+    from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
     photos = folder / "photos"
     photos.mkdir(parents=True)

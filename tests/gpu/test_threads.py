@@ -49,7 +49,7 @@ def test_wait_policy_is_set_only_before_torch_and_never_over_the_user(clean_env,
 def test_a_fresh_analyze_sets_the_policy_before_torch_and_reports_the_plan(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from imgengine.analyzers.vision.random_models import build_clip
+    from imgengine.testing.models import build_clip
     from tests.test_vision import make_photos
 
     clip = build_clip(tmp_path / "clip")

@@ -17,12 +17,12 @@ pytest.importorskip("onnxruntime")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from imgengine.analyzers.vision.random_models import build_clip  # noqa: E402
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.engine.run import run_analysis  # noqa: E402
 from imgengine.search.query import ClipEncoder, search  # noqa: E402
 from imgengine.search.text_encoder import export_folder, text_encoder  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
+from imgengine.testing.models import build_clip  # noqa: E402
 
 TEXTS = ("a red car parked in the snow", "Two PEOPLE, laughing!", "", "ünïcödé straße 東京", "word " * 120)
 
