@@ -11,6 +11,21 @@ from .metadata import MetadataAnalyzer
 BUILTIN: tuple[type[Analyzer], ...] = (MetadataAnalyzer, ContentAnalyzer, HashAnalyzer)
 
 
+# Built-in plugin analyzers (issue 14): run only when named (`--analyzers metadata,faces`) until the plugin
+# platform (issue 9) registers them through its hooks with their config sections. Imported lazily: their
+# models and packages load on the first photo, not at import.
+OPT_IN: dict[str, str] = {
+    "faces": "imgengine.plugins.builtin.faces:FaceRecognitionAnalyzer",
+}
+
+
+def _opt_in(name: str) -> Analyzer:
+    import importlib
+
+    module, _, attr = OPT_IN[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()
+
+
 def all_analyzers() -> dict[str, Analyzer]:
     return {cls.name: cls() for cls in BUILTIN}
 
@@ -19,6 +34,9 @@ def select_analyzers(names: tuple[str, ...] | list[str] = ()) -> dict[str, Analy
     available = all_analyzers()
     if not names:
         return available
+    for name in names:
+        if name in OPT_IN and name not in available:
+            available[name] = _opt_in(name)
     unknown = [n for n in names if n not in available]
     if unknown:
         raise UsageError(f"unknown analyzer(s): {', '.join(unknown)}; available: {', '.join(available)}")

@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from ..plugins.builtin.faces_cli import faces_app  # faces: until the plugin platform's register_commands
+
+    app.add_typer(faces_app, name="faces")
 
 
 _register()
