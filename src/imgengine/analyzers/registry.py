@@ -16,6 +16,7 @@ BUILTIN: tuple[type[Analyzer], ...] = (MetadataAnalyzer, ContentAnalyzer, HashAn
 # models and packages load on the first photo, not at import.
 OPT_IN: dict[str, str] = {
     "faces": "imgengine.plugins.builtin.faces:FaceRecognitionAnalyzer",
+    "places": "imgengine.plugins.builtin.places:PlacesAnalyzer",
 }
 
 

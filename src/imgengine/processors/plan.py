@@ -213,6 +213,10 @@ def _make_item(f: tuple[Path, int, int, str], known: dict[str, tuple[dict, dict]
         rec, results = hit
         if rec["size"] == size and rec["mtime_ns"] == mtime_ns and rec["status"] != "ignored":
             meta = dict(results.get("metadata") or {})
+            places = results.get("places") or {}
+            for key in ("city", "country"):  # the places plugin's reverse geocoding fills {city}/{country}
+                if not meta.get(key) and places.get(key):
+                    meta[key] = places[key]
             return Item(path, size, mtime_ns, rec.get("format"), meta, results, rec.get("sha256"))
     fmt = sniff(path)
     if fmt is None:
