@@ -17,6 +17,7 @@ BUILTIN: tuple[type[Analyzer], ...] = (MetadataAnalyzer, ContentAnalyzer, HashAn
 OPT_IN: dict[str, str] = {
     "faces": "imgengine.plugins.builtin.faces:FaceRecognitionAnalyzer",
     "places": "imgengine.plugins.builtin.places:PlacesAnalyzer",
+    "ocr": "imgengine.plugins.builtin.ocr:OcrAnalyzer",
 }
 
 

@@ -90,6 +90,9 @@ def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
                      "lower(json_extract(pl.data, '$.country')), lower(json_extract(pl.data, '$.country_code')))")
         params.append(f.place.strip().lower())
     if f.text:
+        from ..plugins.builtin.ocr import sync_ocr_index
+
+        sync_ocr_index(catalog)
         where.append("p.id IN (SELECT rowid FROM ocr_text WHERE ocr_text MATCH ?)")
         params.append(_fts_query(f.text))
     sql = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"

@@ -204,7 +204,7 @@ def _load_rgb(path: Path, size: int) -> np.ndarray:
     from ...core.decode import decode_for_analysis
     from ...core.photo import Photo
 
-    return np.asarray(decode_for_analysis(Photo.from_path(path), None, size).image)
+    return np.asarray(decode_for_analysis(Photo.from_path(Path(path)), None, size).image)
 
 
 def _folder_signature(folder: str | os.PathLike | None) -> str:
