@@ -330,6 +330,19 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
 
+    def write_results(self, analyzer: str, version: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Store one analyzer's results for photos already in the catalog (analyzers that run after the
+        per-file stage, on stored results)."""
+        now = time.time()
+        try:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO results (photo_id, analyzer, version, data, error, updated_at) "
+                    "VALUES (?,?,?,?,NULL,?)",
+                    [(pid, analyzer, version, json.dumps(data, ensure_ascii=False), now) for pid, data in rows])
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+
     def move_path(self, old: os.PathLike | str, new: os.PathLike | str, mtime_ns: int | None = None) -> bool:
         """Record that a file moved (rename/organise/duplicate actions, or a move found by sha256)."""
         try:
