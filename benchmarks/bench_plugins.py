@@ -12,7 +12,8 @@ scikit-image's bundled photos. Accuracy:
   sizes and colours the test suite does not use;
 * places: lookups/s and the city found for the corpus GPS photos.
 
-    python benchmarks/bench_plugins.py [--only faces,ocr,places] [--ocr-samples 6]
+    python benchmarks/bench_plugins.py [--only faces,ocr,places] [--ocr-samples 6] [--corpus DIR]
+                                       [--detector full|back|short|full_sparse] [--tiles 1]
 
 Nothing here was tuned on these figures: the face thresholds are BlazeFace's and dlib's documented
 defaults (0.5 score, 0.6 distance), the OCR settings rapidocr's.
@@ -29,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path(os.environ.get("IMGENGINE_CORPUS", "/nonexistent"))
+CORPUS = Path(os.environ.get("IMGENGINE_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
 
 # hand count of clearly visible faces (frontal or three-quarter, >= ~20 px) in corpus photos
 FACE_TRUTH = {
@@ -70,12 +69,13 @@ def corpus_images(size: int) -> dict[str, np.ndarray]:
     return out
 
 
-def bench_faces() -> None:
+def bench_faces(detector: str, tiles: int) -> None:
     from skimage import data
 
     from imgengine.plugins.builtin.faces import FaceRecognitionAnalyzer
 
-    fr = FaceRecognitionAnalyzer()
+    fr = FaceRecognitionAnalyzer(detector=detector, tiles=tiles)
+    print(f"faces: BlazeFace {detector}, tiles {tiles}")
     t0 = time.perf_counter()
     fr.analyze_pixels(data.astronaut())
     print(f"faces: first photo (models load) {time.perf_counter() - t0:.2f} s")
@@ -183,12 +183,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="faces,ocr,places")
     ap.add_argument("--ocr-samples", type=int, default=6)
+    ap.add_argument("--corpus", type=Path, default=None, help="the real-photo corpus (default ../shared/corpus)")
+    ap.add_argument("--detector", default="full")
+    ap.add_argument("--tiles", type=int, default=1)
     args = ap.parse_args()
+    global CORPUS
+    if args.corpus:
+        CORPUS = args.corpus
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores visible, Python {sys.version.split()[0]}; "
           f"corpus {'present' if CORPUS.is_dir() else 'absent (skimage photos)'}")
     only = set(args.only.split(","))
     if "faces" in only:
-        bench_faces()
+        bench_faces(args.detector, args.tiles)
     if "ocr" in only:
         bench_ocr(args.ocr_samples)
     if "places" in only:

@@ -131,6 +131,10 @@ def register(app: typer.Typer) -> None:
                 result = run_analysis(directory, settings, progress=progress, logger=logger)
         finally:
             logger.close()
+        if not settings.quiet:
+            for name, message in (result.summary.get("analyzers_skipped") or {}).items():
+                err_console.print(f"[yellow]warning:[/] analyzer {name} skipped: {message}", highlight=False,
+                                  soft_wrap=True)
         vision_warning = (result.summary.get("vision") or {}).get("warning")
         if vision_warning and not settings.quiet:
             err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)

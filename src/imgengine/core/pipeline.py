@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ..analyzers.base import AnalysisInput, Analyzer
 from ..analyzers.registry import select_analyzers
-from ..errors import CatalogError, DecodeError, ImgEngineError, UnsupportedFormatError
+from ..errors import CatalogError, DecodeError, ImgEngineError, ModelUnavailableError, UnsupportedFormatError
 from ..logs import RunLogger, error_record
 from ..settings import Settings
 from .catalog import Catalog, KnownFile, path_key
@@ -53,6 +53,9 @@ class FileOutcome:
     errors: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     pixels_source: str | None = None
+    # analyzers whose model or package is missing: no result is stored (the next run retries them) and
+    # the file does not count as failed; the run reports each such analyzer once
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 class Progress(Protocol):
@@ -150,6 +153,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             decode_failed = True
             fail("decode", exc, _one_line(exc))
             out.results[name] = (analyzer.version, None, _one_line(exc))
+        except ModelUnavailableError as exc:
+            out.skipped[name] = _one_line(exc)
         except MemoryError as exc:
             decode_failed = True
             fail(name, exc, f"{shown}: out of memory in {name}")
@@ -303,6 +308,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     stage_seconds: dict[str, float] = {}
     failures: list[FileOutcome] = []
     pixels_sources: dict[str, int] = {}
+    analyzers_skipped: dict[str, str] = {}
     counts = {"ok": 0, "failed": 0, "ignored": 0}
     errors_by_stage: dict[str, int] = {}
     interrupted = False
@@ -340,6 +346,10 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 errors_by_stage[err["stage"]] = errors_by_stage.get(err["stage"], 0) + 1
             if outcome.status == "error":
                 failures.append(outcome)
+            for name, message in outcome.skipped.items():
+                if name not in analyzers_skipped:
+                    analyzers_skipped[name] = message
+                    logger.warning(f"analyzer {name} skipped: {message}")
             if outcome.pixels_source:
                 pixels_sources[outcome.pixels_source] = pixels_sources.get(outcome.pixels_source, 0) + 1
             pending.append(outcome)
@@ -428,6 +438,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "errors_by_stage": errors_by_stage,
         "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
+        "analyzers_skipped": analyzers_skipped,
         "vision": vision_summary,
         "interrupted": interrupted,
         "catalog_error": str(catalog_error) if catalog_error else None,

