@@ -229,3 +229,22 @@ def test_corpus_people_found_and_kept_apart(corpus, analyzer):
 def test_corpus_photos_without_people_have_no_faces(corpus, analyzer):
     found = {rel: analyzer.analyze(corpus / rel).count for rel in CORPUS_NO_PEOPLE}
     assert found == dict.fromkeys(CORPUS_NO_PEOPLE, 0)
+
+
+def test_analyze_command_recognises_known_people_from_the_config_section(tmp_path, monkeypatch):
+    paths = variants(tmp_path / "photos")
+    known = tmp_path / "Known_Faces" / "Eileen"
+    known.mkdir(parents=True)
+    astronaut().crop((120, 30, 380, 290)).save(known / "ref.jpg")
+    monkeypatch.setenv("IMGENGINE_PLUGINS__FACES__KNOWN_FACES_DIR", str(known.parent))
+    cat = str(tmp_path / "c.db")
+    r = runner.invoke(app, ["analyze", str(tmp_path / "photos"), "--analyzers", "metadata,faces", "--workers", "1",
+                            "--no-vision", "--catalog", cat, "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["search", "--person", "Eileen", "--json", "--catalog", cat])
+    assert {Path(h["path"]).name for h in json.loads(r.stdout)["results"]} == {p.name for k, p in paths.items()
+                                                                               if k != "camera"}
+    r = runner.invoke(app, ["faces", "list", "--json", "--catalog", cat])
+    doc = json.loads(r.stdout)
+    assert [(c["person"], c["recognised"], c["faces"]) for c in doc["clusters"]] == [(None, "Eileen", 3),
+                                                                                     (None, None, 1)]

@@ -88,3 +88,14 @@ def test_corpus_gps_photos_are_in_arezzo(corpus, places, settings):
     for name in ("DSCN0010.jpg", "DSCN0027.jpg", "DSCN0042.jpg"):
         r = places.analyze(AnalysisInput(Photo.from_path(corpus / "jpg" / "gps" / name), settings))
         assert (r.city, r.region, r.country) == ("Arezzo", "Tuscany", "Italy"), name
+
+
+def test_plugin_section_from_the_environment(monkeypatch):
+    from imgengine.analyzers.registry import select_analyzers
+    from imgengine.errors import ConfigError
+
+    monkeypatch.setenv("IMGENGINE_PLUGINS__PLACES__MIN_POPULATION", "5000")
+    assert select_analyzers(("places",))["places"].config["min_population"] == 5000
+    monkeypatch.setenv("IMGENGINE_PLUGINS__PLACES__MAX_CITY_KM", "far")
+    with pytest.raises(ConfigError, match="plugins.places.max_city_km"):
+        select_analyzers(("places",))

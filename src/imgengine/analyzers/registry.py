@@ -24,8 +24,11 @@ OPT_IN: dict[str, str] = {
 def _opt_in(name: str) -> Analyzer:
     import importlib
 
+    from ..plugins.builtin.base import config_from_env
+
     module, _, attr = OPT_IN[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    cls = getattr(importlib.import_module(module), attr)
+    return cls(config_from_env(cls))
 
 
 def all_analyzers() -> dict[str, Analyzer]:

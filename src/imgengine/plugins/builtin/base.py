@@ -53,6 +53,24 @@ class ConfiguredAnalyzer(Analyzer):
         return hashlib.sha1(blob).hexdigest()[:8]
 
 
+def config_from_env(cls: type[ConfiguredAnalyzer], environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The analyzer's section from the environment, ``IMGENGINE_PLUGINS__<NAME>__<KEY>`` (the plugin platform's
+    naming), each value turned into the type of its default."""
+    import os
+
+    from ...settings import _coerce
+
+    env = os.environ if environ is None else environ
+    prefix = f"IMGENGINE_PLUGINS__{cls.name.upper()}__"
+    out: dict[str, Any] = {}
+    for key, default in cls.config_defaults.items():
+        raw = env.get(prefix + key.upper())
+        if raw is not None:
+            typ = type(default) if default is not None else str
+            out[key] = _coerce(f"plugins.{cls.name}.{key}", typ, raw) if raw != "" or typ is not str else None
+    return out
+
+
 def pixels_at(item: AnalysisInput, size: int | None) -> np.ndarray:
     """Upright RGB uint8 pixels, long side at most ``size`` (None: the shared analysis size)."""
     if hasattr(item, "pixels_at"):
