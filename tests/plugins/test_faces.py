@@ -207,6 +207,12 @@ def test_catalog_clusters_incrementally_and_people_are_searchable(tmp_path, sett
     r = runner.invoke(app, ["faces", "show", str(astro_cluster), "--json", "--catalog", str(settings.catalog)])
     assert {Path(f["path"]).name for f in json.loads(r.stdout)["faces"]} == {"astro.jpg", "astro_small_flip.jpg",
                                                                             "later.png"}
+    from imgengine.processors.organize import plan_organize
+
+    with Catalog(settings.catalog) as c:
+        plan = plan_organize(photos, tmp_path / "lib", settings, c, by="person")
+    assert sorted(str(Path(a.dst).relative_to(tmp_path / "lib")) for a in plan.actions) == [
+        "Eileen/astro.jpg", "Eileen/astro_small_flip.jpg", "Eileen/later.png", "no people/camera.png"]
     runner.invoke(app, ["faces", "unname", str(astro_cluster), "--catalog", str(settings.catalog)])
     r = runner.invoke(app, ["search", "--person", "Eileen", "--json", "--catalog", str(settings.catalog)])
     assert json.loads(r.stdout)["results"] == []

@@ -10,7 +10,7 @@ from ..core.catalog import Catalog
 from ..errors import UsageError
 from ..settings import Settings
 from .journal import sha256_of
-from .plan import Item, Plan, build_actions, gather
+from .plan import Item, Plan, build_actions, fill_people, gather
 from .template import Context, Template
 
 
@@ -66,6 +66,8 @@ def plan_rename(root: Path, template_text: str, settings: Settings, catalog: Cat
     root = Path(root)
     items, left = gather(root, settings, catalog, want_results=bool(template.fields & {"tag", "city", "country"}),
                          shift=shift, tz=tz)
+    if "person" in template.fields:
+        fill_people(items, catalog)
     plan = Plan("rename", root, root, skipped=left)
     names = render_names(items, template, normalize_ext)
     build_actions(plan, items, [(it.path.parent, n) for it, n in zip(items, names, strict=True)], "move",
