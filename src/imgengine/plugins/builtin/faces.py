@@ -93,7 +93,6 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
         self._detector = None
         self._embedder = None
         self._known: KnownPeople | None = None
-        self._known_key: tuple | None = None
 
     def model_id(self) -> str:
         return f"blazeface-{self.config['detector']}+dlib-resnet-v1"
@@ -115,10 +114,11 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
         return self._detector, self._embedder
 
     def known_people(self) -> KnownPeople:
-        folder = self.config.get("known_faces_dir")
-        key = (str(folder), _folder_signature(folder)) if folder else None
-        if self._known is not None and key == self._known_key:
+        """The reference faces, embedded once per analyzer (a run; the folder's signature is part of
+        ``version``, so a changed folder redoes the faces on the next run)."""
+        if self._known is not None:
             return self._known
+        folder = self.config.get("known_faces_dir")
         names: list[str] = []
         vectors: list[np.ndarray] = []
         skipped: list[str] = []
@@ -145,7 +145,6 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
                     names.append(person_dir.name)
         self._known = KnownPeople(names, np.stack(vectors) if vectors else np.zeros((0, 128), np.float32),
                                   skipped)
-        self._known_key = key
         return self._known
 
     def _detect(self, rgb: np.ndarray) -> list[DetectedFace]:
