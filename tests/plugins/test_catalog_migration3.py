@@ -50,6 +50,15 @@ def test_deleting_a_photo_removes_its_faces_and_its_text(tmp_path):
         assert [c.faces for c in list_clusters(cat)] == [1]
         # nothing changed: the next sync touches nothing
         assert sync_faces(cat).photos == 0 and sync_ocr_index(cat) == 0
+        # b re-analysed without faces and OCR (its results replaced): its faces and text go
+        o = FileOutcome(tmp_path / "b.jpg", 11, 2)
+        o.results["metadata"] = ("1", {}, None)
+        cat.write_outcomes([o])
+        sync_faces(cat)
+        sync_ocr_index(cat)
+        assert cat.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 0
+        assert cat.db.execute("SELECT count(*) FROM ocr_text").fetchone()[0] == 0
+        assert list_clusters(cat) == []
 
 
 def test_a_missing_model_is_reported_once_and_the_run_goes_on(tmp_path, settings, monkeypatch):

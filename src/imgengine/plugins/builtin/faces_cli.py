@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ...cli.common import ConfigOption, console, handle_errors, settings_from
+from ...cli.common import ConfigOption, console, err_console, handle_errors, settings_from
 from ...core.catalog import Catalog
 from ...errors import UsageError
 from . import faces_index as fi
@@ -47,6 +47,12 @@ def open_catalog(directory: Path | None, catalog: Path | None, config: Path | No
     return Catalog(Path(path))
 
 
+def sync(cat: Catalog, eps: float = fi.DEFAULT_EPS, min_faces: int = fi.DEFAULT_MIN_FACES) -> fi.SyncReport:
+    """Bring the faces table up to date, with a spinner (a first sync over a large catalog takes a while)."""
+    with err_console.status("updating faces and clusters from the catalog", spinner="dots"):
+        return fi.sync_faces(cat, eps, min_faces)
+
+
 def _emit(doc) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
@@ -57,7 +63,7 @@ def list_cmd(directory: Path | None = DirOption, catalog: Path | None = CatalogO
              eps: float = EpsOption, min_faces: int = MinFacesOption, config: Path | None = ConfigOption) -> None:
     """List face clusters: who (named or recognised), how many faces and photos."""
     with open_catalog(directory, catalog, config) as cat:
-        report = fi.sync_faces(cat, eps, min_faces)
+        report = sync(cat, eps, min_faces)
         clusters = fi.list_clusters(cat)
         unclustered = cat.db.execute("SELECT count(*) FROM faces WHERE cluster_id IS NULL").fetchone()[0]
     if json_out:
@@ -85,7 +91,7 @@ def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces lis
              config: Path | None = ConfigOption) -> None:
     """The faces of one cluster: photo, box, detection score."""
     with open_catalog(directory, catalog, config) as cat:
-        fi.sync_faces(cat)
+        sync(cat)
         faces = fi.cluster_faces(cat, cluster)
         info = next((c for c in fi.list_clusters(cat, sample=0) if c.id == cluster), None)
     if json_out:
@@ -107,7 +113,7 @@ def name_cmd(cluster: int = typer.Argument(...), name: str = typer.Argument(...,
              config: Path | None = ConfigOption) -> None:
     """Name a cluster: its photos are then found by `search --person NAME`."""
     with open_catalog(directory, catalog, config) as cat:
-        fi.sync_faces(cat)
+        sync(cat)
         fi.name_cluster(cat, cluster, name)
     _done(json_out, {"cluster": cluster, "person": name.strip()}, f"cluster {cluster} is now {name.strip()}")
 
@@ -131,7 +137,7 @@ def merge_cmd(into: int = typer.Argument(..., help="Cluster that keeps its id.")
               config: Path | None = ConfigOption) -> None:
     """Merge clusters that show the same person."""
     with open_catalog(directory, catalog, config) as cat:
-        fi.sync_faces(cat)
+        sync(cat)
         moved = fi.merge_clusters(cat, into, list(others))
     _done(json_out, {"cluster": into, "merged": list(others), "faces_moved": moved},
           f"merged {len(others)} cluster(s) into {into} ({moved} face(s) moved)")
@@ -146,7 +152,7 @@ def split_cmd(cluster: int = typer.Argument(...),
               config: Path | None = ConfigOption) -> None:
     """Split a cluster that mixes people."""
     with open_catalog(directory, catalog, config) as cat:
-        fi.sync_faces(cat)
+        sync(cat)
         created = fi.split_cluster(cat, cluster, list(face or []))
     msg = f"cluster {cluster} split; new cluster(s): {', '.join(map(str, created))}" if created else \
         f"cluster {cluster}: its faces are all within a tighter distance; nothing split"

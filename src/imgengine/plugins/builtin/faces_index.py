@@ -68,6 +68,10 @@ def sync_faces(catalog: Catalog, eps: float = DEFAULT_EPS, min_faces: int = DEFA
         "WHERE r.analyzer = ? AND (s.result_updated_at IS NULL OR s.result_updated_at != r.updated_at)",
         (ANALYZER,)).fetchall()
     with db:
+        # a photo re-analysed without the faces analyzer lost its faces result: its faces go too
+        gone = "SELECT photo_id FROM results WHERE analyzer = ?"
+        db.execute(f"DELETE FROM faces WHERE photo_id NOT IN ({gone})", (ANALYZER,))
+        db.execute(f"DELETE FROM plugin_sync WHERE analyzer = ? AND photo_id NOT IN ({gone})", (ANALYZER, ANALYZER))
         for row in stale:
             photo_id = row["photo_id"]
             db.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))

@@ -118,6 +118,10 @@ def sync_ocr_index(catalog: Catalog) -> int:
         "LEFT JOIN plugin_sync s ON s.photo_id = r.photo_id AND s.analyzer = r.analyzer "
         "WHERE r.analyzer = 'ocr' AND (s.result_updated_at IS NULL OR s.result_updated_at != r.updated_at)").fetchall()
     with db:
+        # a photo re-analysed without OCR lost its result: its text leaves the index too
+        gone = "SELECT photo_id FROM results WHERE analyzer = 'ocr'"
+        db.execute(f"DELETE FROM ocr_text WHERE rowid NOT IN ({gone})")
+        db.execute(f"DELETE FROM plugin_sync WHERE analyzer = 'ocr' AND photo_id NOT IN ({gone})")
         for row in stale:
             db.execute("DELETE FROM ocr_text WHERE rowid = ?", (row["photo_id"],))
             text = (json.loads(row["data"]) or {}).get("text") if row["data"] else None
