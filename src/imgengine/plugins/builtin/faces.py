@@ -103,6 +103,15 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
         known = self.config.get("known_faces_dir")
         return f"{base}-{_folder_signature(known)}" if known else base
 
+    def setup(self, settings: Any = None) -> None:
+        """Before a run: one clear message when a package, a weight file or the known-faces folder is missing."""
+        from .face_models import check_face_models
+
+        check_face_models()
+        folder = self.config.get("known_faces_dir")
+        if folder and not Path(folder).expanduser().is_dir():
+            raise FaceModelUnavailable(f"known_faces_dir {folder}: no such folder (expected <Name>/*.jpg)")
+
     # -- models ------------------------------------------------------------------------------------
     def _models(self):
         if self._detector is None:

