@@ -54,11 +54,30 @@ class Gazetteer:
         import reverse_geocode
 
         self._all = reverse_geocode.GeocodeData(0)
-        self._big = reverse_geocode.GeocodeData(int(min_population)) if min_population > 0 else self._all
+        self._countries = getattr(self._all, "_countries", {})
+        places = getattr(self._all, "_locations", None)
+        if min_population > 0 and places is not None:
+            # the populous places from the data already loaded (GeocodeData(min_population) would read and
+            # parse the 150k-place file a second time)
+            from scipy.spatial import cKDTree
+
+            self._big_places = [p for p in places if p.get("population", 0) >= min_population]
+            self._big_tree = cKDTree([(p["latitude"], p["longitude"]) for p in self._big_places])
+            self._big = None
+        else:
+            self._big = reverse_geocode.GeocodeData(int(min_population)) if min_population > 0 else self._all
+
+    def _nearest_big(self, lat: float, lon: float) -> dict[str, Any]:
+        if self._big is not None:
+            return dict(self._big.query([(lat, lon)])[0])
+        _dist, i = self._big_tree.query((lat, lon), k=1)
+        place = dict(self._big_places[int(i)])
+        place["country"] = self._countries.get(place["country_code"], "")
+        return place
 
     def lookup(self, lat: float, lon: float, max_city_km: float) -> dict[str, Any]:
         near = dict(self._all.query([(lat, lon)])[0])
-        big = dict(self._big.query([(lat, lon)])[0])
+        big = self._nearest_big(lat, lon)
         dist_big = _km(lat, lon, big["latitude"], big["longitude"])
         city = big if dist_big <= max_city_km else near
         return {"city": city["city"], "locality": near["city"], "region": near.get("state"),
