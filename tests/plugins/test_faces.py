@@ -24,7 +24,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.core.catalog import Catalog  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.plugins.builtin import face_models  # noqa: E402
 from imgengine.plugins.builtin.face_models import DetectedFace, FaceModelUnavailable, plausible_face  # noqa: E402
 from imgengine.plugins.builtin.faces import FaceRecognitionAnalyzer, match_confidence  # noqa: E402
@@ -141,12 +141,13 @@ def test_recognition_needs_the_confidence(tmp_path):
 
 def test_version_names_model_and_config(tmp_path):
     a, b = FaceRecognitionAnalyzer(), FaceRecognitionAnalyzer(min_score=0.7)
-    assert a.version != b.version and "blazeface-full+dlib-resnet-v1" in a.version
+    assert a.stored_version != b.stored_version and a.stored_version.startswith("1+cfg.")
+    assert FaceRecognitionAnalyzer(enabled=True).stored_version == a.stored_version  # engine keys do not count
     known = tmp_path / "K" / "X"
     known.mkdir(parents=True)
-    c = FaceRecognitionAnalyzer(known_faces_dir=str(tmp_path / "K"))
+    before = FaceRecognitionAnalyzer(known_faces_dir=str(tmp_path / "K")).stored_version
     astronaut().save(known / "x.jpg")
-    assert FaceRecognitionAnalyzer(known_faces_dir=str(tmp_path / "K")).version != c.version
+    assert FaceRecognitionAnalyzer(known_faces_dir=str(tmp_path / "K")).stored_version != before
     from imgengine.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown setting 'min_confidance'"):

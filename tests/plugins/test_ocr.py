@@ -14,7 +14,7 @@ pytest.importorskip("rapidocr", reason="rapidocr is not installed")
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 
 from imgengine.cli.app import app  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.errors import ConfigError  # noqa: E402
 from imgengine.plugins.builtin.ocr import OcrAnalyzer  # noqa: E402
 

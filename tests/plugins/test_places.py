@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 pytest.importorskip("reverse_geocode", reason="reverse-geocode is not installed")
 
 from imgengine.cli.app import app  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.plugins.builtin.places import PlacesAnalyzer  # noqa: E402
 from imgengine.samples import camera_exif  # noqa: E402
 
@@ -46,7 +46,7 @@ def test_no_gps_and_null_island(places):
 
 
 def test_versions_differ_by_threshold():
-    assert PlacesAnalyzer().version != PlacesAnalyzer(min_population=5000).version
+    assert PlacesAnalyzer().stored_version != PlacesAnalyzer(min_population=5000).stored_version
 
 
 def test_import_is_silent_and_starts_nothing():
@@ -90,12 +90,18 @@ def test_corpus_gps_photos_are_in_arezzo(corpus, places, settings):
         assert (r.city, r.region, r.country) == ("Arezzo", "Tuscany", "Italy"), name
 
 
-def test_plugin_section_from_the_environment(monkeypatch):
-    from imgengine.analyzers.registry import select_analyzers
+def test_plugin_section_from_the_environment_and_opt_in(tmp_path):
+    from imgengine.engine.run import select_analyzers
     from imgengine.errors import ConfigError
+    from imgengine.settings import load_settings
 
-    monkeypatch.setenv("IMGENGINE_PLUGINS__PLACES__MIN_POPULATION", "5000")
-    assert select_analyzers(("places",))["places"].config["min_population"] == 5000
-    monkeypatch.setenv("IMGENGINE_PLUGINS__PLACES__MAX_CITY_KM", "far")
+    env = {"IMGENGINE_PLUGINS__PLACES__MIN_POPULATION": "5000"}
+    s = load_settings(None, environ=env)
+    assert "places" not in select_analyzers(s)                    # opt-in: not in a plain run
+    assert select_analyzers(s.replace(analyzers=("places",)))["places"].config["min_population"] == 5000
+    assert "places" in select_analyzers(s.replace(enable_plugins=("places",)))
+    on = load_settings(None, environ={**env, "IMGENGINE_PLUGINS__PLACES__ENABLED": "true"})
+    assert "places" in select_analyzers(on)
+    bad = load_settings(None, environ={**env, "IMGENGINE_PLUGINS__PLACES__MAX_CITY_KM": "far"})
     with pytest.raises(ConfigError, match="plugins.places.max_city_km"):
-        select_analyzers(("places",))
+        select_analyzers(bad.replace(analyzers=("places",)))

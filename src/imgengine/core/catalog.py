@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CatalogError
 from .photo import display_path
 
-if TYPE_CHECKING:
-    from .pipeline import FileOutcome
+if TYPE_CHECKING:  # the engine's outcome type (duck-typed here: core imports nothing from above)
+    from ..engine.perfile import FileOutcome
 
 SCHEMA_VERSION = 3
 
@@ -270,6 +270,18 @@ class Catalog:
                 f"WHERE r.analyzer = ? AND r.data IS NOT NULL {where} ORDER BY p.path", params):
             yield self._photo_row(row), json.loads(row["rdata"])
 
+    def results_for(self, photo_ids: Iterable[int], analyzers: Iterable[str]) -> dict[int, dict[str, dict]]:
+        """{photo id: {analyzer: data}} of the successful results of ``analyzers`` for ``photo_ids``."""
+        ids, names = list(photo_ids), list(analyzers)
+        if not ids or not names:
+            return {}
+        out: dict[int, dict[str, dict]] = {}
+        for row in self.db.execute(
+                f"SELECT photo_id, analyzer, data FROM results WHERE data IS NOT NULL AND photo_id IN "
+                f"({','.join('?' * len(ids))}) AND analyzer IN ({','.join('?' * len(names))})", (*ids, *names)):
+            out.setdefault(row["photo_id"], {})[row["analyzer"]] = json.loads(row["data"])
+        return out
+
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM photos").fetchone()[0]
 
@@ -327,19 +339,6 @@ class Catalog:
                             "VALUES (?,?,?,?,?,?)",
                             (photo_id, name, version, None if data is None else json.dumps(data, ensure_ascii=False),
                              error, now))
-        except sqlite3.DatabaseError as exc:
-            raise _catalog_error(exc, self.path)
-
-    def write_results(self, analyzer: str, version: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> None:
-        """Store one analyzer's results for photos already in the catalog (analyzers that run after the
-        per-file stage, on stored results)."""
-        now = time.time()
-        try:
-            with self.db:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO results (photo_id, analyzer, version, data, error, updated_at) "
-                    "VALUES (?,?,?,?,NULL,?)",
-                    [(pid, analyzer, version, json.dumps(data, ensure_ascii=False), now) for pid, data in rows])
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
 

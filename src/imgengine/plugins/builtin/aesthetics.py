@@ -28,11 +28,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...analyzers.base import Result
-from ...core.catalog import Catalog
+from ...analyzers.base import Batch, BatchAnalyzer, Result
 from ...errors import ModelUnavailableError
 from ...settings import Settings
-from .base import ConfiguredAnalyzer
+from .. import hookimpl
+from .base import ModelConfigMixin
 
 HEAD_FOLDER = "laion-aesthetic"
 AUTO_HEADS = {512: "sa_0_4_vit_b_32_linear.pth", 768: "sac+logos+ava1-l14-linearMSE.pth"}
@@ -40,9 +40,9 @@ AUTO_HEADS = {512: "sa_0_4_vit_b_32_linear.pth", 768: "sac+logos+ava1-l14-linear
 
 @dataclass(frozen=True)
 class AestheticsResult(Result):
-    score: float             # predicted mean rating, 1-10
-    head: str
-    clip_model: str
+    score: float | None      # predicted mean rating, 1-10 (None: the photo has no CLIP embedding)
+    head: str | None
+    clip_model: str | None
 
 
 def build_head(state: dict, in_dim: int):
@@ -69,16 +69,16 @@ def build_head(state: dict, in_dim: int):
     return head.eval()
 
 
-class AestheticsAnalyzer(ConfiguredAnalyzer):
-    """A batch analyzer with no pixels: ``run`` takes the ``clip`` results of a batch of photos."""
+class AestheticsAnalyzer(ModelConfigMixin, BatchAnalyzer):
+    """A batch analyzer with no pixels (``input_spec = None``): ``run`` reads each photo's ``clip`` result."""
 
     name: ClassVar[str] = "aesthetics"
     version: ClassVar[str] = "1"
-    needs_pixels: ClassVar[bool] = False
     description: ClassVar[str] = "LAION aesthetic score (1-10) from the CLIP embedding; head from the models folder"
-    config_defaults: ClassVar[dict[str, Any]] = {"head": "auto"}
+    config_defaults: ClassVar[dict[str, Any]] = {"head": "auto", "enabled": False}
     requires: ClassVar[tuple[str, ...]] = ("clip",)
     csv_fields: ClassVar[dict[str, str]] = {"aesthetic_score": "score"}
+    batch_size: ClassVar[dict[str, int]] = {"cuda": 4096, "cpu": 4096}
     input_spec = None
 
     def __init__(self, config: dict[str, Any] | None = None, *, models_dir: Path | None = None, **overrides: Any):
@@ -89,14 +89,22 @@ class AestheticsAnalyzer(ConfiguredAnalyzer):
     def model_id(self) -> str:
         return f"laion-{self.config['head']}"
 
+    def _candidates(self) -> list[Path]:
+        folder = Path(self.models_dir).expanduser() / HEAD_FOLDER
+        names = list(AUTO_HEADS.values()) if self.config["head"] == "auto" else [self.config["head"]]
+        return [folder / n for n in names]
+
     def setup(self, settings: Settings) -> None:
-        """Before a run: the models folder comes from the settings; no head there is one clear message."""
+        """Before a run: the models folder comes from the settings; no head there is one clear message. The
+        heads' bytes are part of the version (another head file redoes the scores)."""
         self.models_dir = Path(settings.models_dir)
-        folder = self.models_dir.expanduser() / HEAD_FOLDER
-        wanted = list(AUTO_HEADS.values()) if self.config["head"] == "auto" else [self.config["head"]]
-        if not any((folder / name).is_file() for name in wanted):
+        found = [p for p in self._candidates() if p.is_file()]
+        if not found:
+            folder = Path(self.models_dir).expanduser() / HEAD_FOLDER
             raise ModelUnavailableError(f"aesthetics: no LAION aesthetic head in {folder}/ (expected "
-                                        f"{' or '.join(wanted)}; see USAGE.md); the aesthetics analyzer is skipped")
+                                        f"{' or '.join(p.name for p in self._candidates())}; see USAGE.md)")
+        digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in found)).hexdigest()[:8]
+        self.version = f"{type(self).version}.{digest}"
 
     def head_path(self, dim: int) -> Path:
         name = self.config["head"] if self.config["head"] != "auto" else AUTO_HEADS.get(dim)
@@ -106,24 +114,28 @@ class AestheticsAnalyzer(ConfiguredAnalyzer):
                                         f"{folder}/ and name it with plugins.aesthetics.head")
         return folder / name
 
-    def load(self, dim: int) -> tuple[Any, str]:
+    def load(self, device: str) -> None:
+        """Heads load lazily per embedding size (the CLIP model of a photo decides which head applies)."""
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise ModelUnavailableError(f"aesthetics needs torch ({exc}): pip install 'imgengine[vision]'")
+
+    def head_for(self, dim: int) -> tuple[Any, str]:
         if dim in self._heads:
             return self._heads[dim]
         path = self.head_path(dim)
         if not path.is_file():
             raise ModelUnavailableError(
                 f"aesthetics: head {path.name} not found in {path.parent}/ (LAION aesthetic predictor weights: "
-                "github.com/LAION-AI/aesthetic-predictor or christophschuhmann/improved-aesthetic-predictor); "
-                "the aesthetics analyzer is skipped")
-        try:
-            import torch
-        except ImportError as exc:
-            raise ModelUnavailableError(f"aesthetics needs torch ({exc}): pip install 'imgengine[vision]'")
+                "github.com/LAION-AI/aesthetic-predictor or christophschuhmann/improved-aesthetic-predictor)")
+        import torch
+
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a corrupt download is one message, not a traceback
             raise ModelUnavailableError(f"aesthetics: cannot read {path}: {exc}")
-        first = state.get("weight", state.get("layers.0.weight"))
+        first = state.get("weight", state.get("layers.0.weight")) if isinstance(state, dict) else None
         if first is None or first.shape[-1] != dim:
             got = None if first is None else first.shape[-1]
             raise ModelUnavailableError(f"aesthetics: head {path.name} takes {got}-d embeddings, the catalog's CLIP "
@@ -132,21 +144,21 @@ class AestheticsAnalyzer(ConfiguredAnalyzer):
         self._heads[dim] = (build_head(state, dim), f"{path.name}@{digest}")
         return self._heads[dim]
 
-    def run(self, batch: list[dict[str, Any]]) -> list[AestheticsResult | None]:
-        """One result per item (``item["clip"]`` is the stored clip result); None where there is no embedding."""
+    def run(self, batch: Batch) -> list[dict[str, Any] | AestheticsResult]:
+        """One result per row: the score of its stored CLIP embedding (an error entry where it has none)."""
         import torch
 
         from ...analyzers.vision.embedding import decode_embedding
 
-        out: list[AestheticsResult | None] = [None] * len(batch)
+        out: list[dict[str, Any] | AestheticsResult] = [AestheticsResult(None, None, None)] * len(batch)
         groups: dict[int, list[tuple[int, np.ndarray, str]]] = {}
-        for i, item in enumerate(batch):
-            clip = item.get("clip") or {}
+        for i, row in enumerate(batch.results):
+            clip = row.get("clip") or {}
             if clip.get("embedding"):
                 vec = decode_embedding(clip["embedding"])
                 groups.setdefault(len(vec), []).append((i, vec, clip.get("model", "")))
         for dim, members in groups.items():
-            head, head_id = self.load(dim)
+            head, head_id = self.head_for(dim)
             with torch.no_grad():
                 scores = head(torch.from_numpy(np.stack([m[1] for m in members]))).squeeze(-1).numpy()
             for (i, _vec, clip_model), score in zip(members, scores, strict=True):
@@ -154,22 +166,6 @@ class AestheticsAnalyzer(ConfiguredAnalyzer):
         return out
 
 
-def score_catalog(catalog: Catalog, analyzer: AestheticsAnalyzer, batch_size: int = 4096) -> int:
-    """Score every photo whose CLIP result has no current aesthetics result; returns how many were scored.
-    (Until the plugin platform runs batch analyzers after the vision stage, `analyze` callers use this.)"""
-    rows = catalog.db.execute(
-        "SELECT c.photo_id, c.data FROM results c LEFT JOIN results a ON a.photo_id = c.photo_id "
-        "AND a.analyzer = ? WHERE c.analyzer = 'clip' AND c.data IS NOT NULL "
-        "AND (a.version IS NULL OR a.version != ? OR a.updated_at < c.updated_at)",
-        (analyzer.name, analyzer.version)).fetchall()
-    import json
-
-    done = 0
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        results = analyzer.run([{"clip": json.loads(r["data"])} for r in chunk])
-        catalog.write_results(analyzer.name, analyzer.version,
-                              [(r["photo_id"], res.to_dict()) for r, res in zip(chunk, results, strict=True)
-                               if res is not None])
-        done += sum(res is not None for res in results)
-    return done
+@hookimpl
+def register_analyzers() -> list[type]:
+    return [AestheticsAnalyzer]

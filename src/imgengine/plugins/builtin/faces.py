@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...analyzers.base import AnalysisInput, Result
-from .base import ConfiguredAnalyzer, pixels_at
+from .. import hookimpl
+from .base import ConfiguredAnalyzer
 from .face_models import DetectedFace, FaceModelUnavailable, plausible_face
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
     description: ClassVar[str] = ("Faces (MediaPipe BlazeFace), 128-d face embeddings (dlib ResNet), people "
                                   "recognised from known_faces_dir; clusters of unknown faces with `imgengine faces`")
     config_defaults: ClassVar[dict[str, Any]] = {
+        "enabled": False,            # opt-in: --plugin faces or plugins: {faces: {enabled: true}}
         "detector": "full",          # BlazeFace model: full | full_sparse | back | short
         "min_score": 0.5,            # detection score threshold
         "tiles": 1,                  # >1: also look at overlapping tiles (small faces in group photos)
@@ -97,11 +99,17 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
     def model_id(self) -> str:
         return f"blazeface-{self.config['detector']}+dlib-resnet-v1"
 
+    @property
     def config_fingerprint(self) -> str:
         # the reference photos are part of the configuration: adding one changes who is recognised
-        base = super().config_fingerprint()
+        # (the folder is read once per analyzer: the engine asks for the version for every file)
+        base = super().config_fingerprint
         known = self.config.get("known_faces_dir")
-        return f"{base}-{_folder_signature(known)}" if known else base
+        if not known:
+            return base
+        if getattr(self, "_known_signature", None) is None:
+            self._known_signature = _folder_signature(known)
+        return f"{base}-{self._known_signature}"
 
     def setup(self, settings: Any = None) -> None:
         """Before a run: one clear message when a package, a weight file or the known-faces folder is missing."""
@@ -168,7 +176,7 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
     # -- analysis ----------------------------------------------------------------------------------
     def analyze(self, item: AnalysisInput | str | os.PathLike) -> FacesResult:
         if isinstance(item, AnalysisInput):
-            rgb = pixels_at(item, self.pixel_size)
+            rgb = item.pixels_at(self.pixel_size)
         else:
             rgb = _load_rgb(Path(item), self.pixel_size)
         return self.analyze_pixels(rgb)
@@ -236,3 +244,15 @@ def _folder_signature(folder: str | os.PathLike | None) -> str:
 
 
 FacesAnalyzer = FaceRecognitionAnalyzer
+
+
+@hookimpl
+def register_analyzers() -> list[type]:
+    return [FaceRecognitionAnalyzer]
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    from .faces_cli import faces_app
+
+    cli.add_typer(faces_app, name="faces")

@@ -22,7 +22,8 @@ import numpy as np
 from ...analyzers.base import AnalysisInput, Result
 from ...core.catalog import Catalog
 from ...errors import ModelUnavailableError
-from .base import ConfiguredAnalyzer, pixels_at
+from .. import hookimpl
+from .base import ConfiguredAnalyzer
 
 MODES = ("always", "auto", "never")
 
@@ -49,6 +50,7 @@ class OcrAnalyzer(ConfiguredAnalyzer):
     needs_pixels: ClassVar[bool] = True
     description: ClassVar[str] = "Text in photos (RapidOCR: PP-OCR ONNX models), searchable with search --text"
     config_defaults: ClassVar[dict[str, Any]] = {
+        "enabled": False,            # opt-in: --plugin ocr or plugins: {ocr: {enabled: true}}
         "mode": "auto",              # always | auto | never
         "auto_min_edges": 0.004,     # auto: skip photos with fewer edge pixels than this fraction
         "min_score": 0.5,            # lines recognised with less confidence are dropped
@@ -101,10 +103,10 @@ class OcrAnalyzer(ConfiguredAnalyzer):
         if mode == "never":
             return OcrResult(False, reason="mode never")
         if mode == "auto":
-            density = edge_density(pixels_at(item, 512))
+            density = edge_density(item.pixels_at(512))
             if density < float(self.config["auto_min_edges"]):
                 return OcrResult(False, reason=f"auto: few edges ({density:.3f})")
-        return self.read(pixels_at(item, self.pixel_size))
+        return self.read(item.pixels_at(self.pixel_size))
 
     def read(self, rgb: np.ndarray) -> OcrResult:
         engine = self._load()
@@ -140,3 +142,8 @@ def sync_ocr_index(catalog: Catalog) -> int:
             db.execute("INSERT OR REPLACE INTO plugin_sync (photo_id, analyzer, result_updated_at) VALUES (?,?,?)",
                        (row["photo_id"], "ocr", row["updated_at"]))
     return len(stale)
+
+
+@hookimpl
+def register_analyzers() -> list[type]:
+    return [OcrAnalyzer]

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from ...analyzers.base import AnalysisInput, Result
 from ...errors import ModelUnavailableError
+from .. import hookimpl
 from .base import ConfiguredAnalyzer
 
 
@@ -91,6 +92,7 @@ class PlacesAnalyzer(ConfiguredAnalyzer):
     needs_pixels: ClassVar[bool] = False
     description: ClassVar[str] = "City, region and country from GPS, offline (GeoNames via reverse-geocode)"
     config_defaults: ClassVar[dict[str, Any]] = {
+        "enabled": False,            # opt-in: --plugin places or plugins: {places: {enabled: true}}
         "min_population": 100_000,   # a "city" has at least this many inhabitants ...
         "max_city_km": 25.0,         # ... and lies within this distance; else the nearest place is the city
     }
@@ -119,12 +121,13 @@ class PlacesAnalyzer(ConfiguredAnalyzer):
         return PlacesResult(True, **self._gazetteer.lookup(lat, lon, float(self.config["max_city_km"])))
 
     def analyze(self, item: AnalysisInput) -> PlacesResult:
-        meta = (getattr(item, "results", None) or {}).get("metadata")
-        if meta is None:  # until the platform passes required results along: read the header ourselves
-            from ...analyzers.metadata import MetadataAnalyzer
-
-            meta = MetadataAnalyzer().analyze(item).to_dict()
+        meta = item.results.get("metadata") or {}
         lat, lon = meta.get("gps_latitude"), meta.get("gps_longitude")
         if lat is None or lon is None:
             return PlacesResult(False)
         return self.place_of(float(lat), float(lon))
+
+
+@hookimpl
+def register_analyzers() -> list[type]:
+    return [PlacesAnalyzer]
