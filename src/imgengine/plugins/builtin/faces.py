@@ -256,3 +256,10 @@ def register_commands(cli) -> None:
     from .faces_cli import faces_app
 
     cli.add_typer(faces_app, name="faces")
+
+
+@hookimpl
+def register_layouts() -> list:
+    from .layouts import Layout
+
+    return [Layout("person", "one folder per person (faces plugin)", '{person|"no people"}')]

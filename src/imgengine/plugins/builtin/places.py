@@ -131,3 +131,11 @@ class PlacesAnalyzer(ConfiguredAnalyzer):
 @hookimpl
 def register_analyzers() -> list[type]:
     return [PlacesAnalyzer]
+
+
+@hookimpl
+def register_layouts() -> list:
+    from .layouts import Layout
+
+    return [Layout("place", "one folder per country and city (places plugin)",
+                   '{country|"unknown country"}/{city|"unknown city"}')]
