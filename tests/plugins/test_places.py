@@ -83,10 +83,13 @@ def test_end_to_end_search_place_and_organize_by_place(tmp_path, settings):
 @pytest.mark.corpus
 def test_corpus_gps_photos_are_in_arezzo(corpus, places, settings):
     from imgengine.analyzers.base import AnalysisInput
+    from imgengine.analyzers.metadata import MetadataAnalyzer
     from imgengine.core.photo import Photo
 
     for name in ("DSCN0010.jpg", "DSCN0027.jpg", "DSCN0042.jpg"):
-        r = places.analyze(AnalysisInput(Photo.from_path(corpus / "jpg" / "gps" / name), settings))
+        photo = Photo.from_path(corpus / "jpg" / "gps" / name)
+        meta = MetadataAnalyzer().analyze(AnalysisInput(photo, settings)).to_dict()
+        r = places.analyze(AnalysisInput(photo, settings, results={"metadata": meta}))
         assert (r.city, r.region, r.country) == ("Arezzo", "Tuscany", "Italy"), name
 
 
