@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from . import export as _export  # export gallery / catalog
+
+    _export.register(app)
 
 
 _register()

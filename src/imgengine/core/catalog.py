@@ -207,6 +207,33 @@ class Catalog:
             rec["results"] = results.get(row["id"], {})
             yield rec
 
+    def stream_records(self, root: Path | None = None) -> Iterator[dict[str, Any]]:
+        """Full records in path order, one photo at a time (constant memory: one joined query read as it
+        goes, not every result loaded first as ``iter_records`` does)."""
+        where, params = "", ()
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
+        cur = self.db.execute(
+            "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
+            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
+        rec: dict[str, Any] | None = None
+        for row in cur:
+            if rec is None or rec["id"] != row["id"]:
+                if rec is not None:
+                    yield rec
+                rec = self._photo_row(row)
+                rec["results"] = {}
+            if row["r_analyzer"] is not None:
+                if row["r_data"] is None:
+                    value = {"_version": row["r_version"], "_error": row["r_error"]}
+                else:
+                    value = json.loads(row["r_data"])
+                    value["_version"] = row["r_version"]
+                rec["results"][row["r_analyzer"]] = value
+        if rec is not None:
+            yield rec
+
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         """(photo fields, analyzer data) for every photo with a successful result of ``analyzer``."""
         where, params = "", (analyzer,)

@@ -66,9 +66,14 @@ def flat_row(rec: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def csv_columns() -> list[str]:
+    """The flat CSV columns, in order (also the columns of Parquet/SQLite exports)."""
+    return CSV_PHOTO_FIELDS + [c for c, _, _ in CSV_RESULT_FIELDS] + ["dominant_colors", "scene", "scene_score",
+                                                                       "setting", "objects"]
+
+
 def write_csv(records: Iterable[dict[str, Any]], target: Path) -> None:
-    columns = CSV_PHOTO_FIELDS + [c for c, _, _ in CSV_RESULT_FIELDS] + ["dominant_colors", "scene", "scene_score",
-                                                                          "setting", "objects"]
+    columns = csv_columns()
     tmp = Path(str(target) + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)

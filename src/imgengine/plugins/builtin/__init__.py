@@ -1,0 +1,1 @@
+"""Built-in plugins: they use exactly the public plugin API a third party would use."""
