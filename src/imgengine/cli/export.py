@@ -77,11 +77,11 @@ def gallery(
     console.print(f"gallery: {report.photos:,} photos in {display_path(out)}/index.html "
                   f"({report.thumbnails_made:,} thumbnails made, {report.thumbnails_reused:,} reused"
                   + (f", {report.excluded_by_filter:,} left out by the filter" if report.excluded_by_filter else "")
-                  + f", {report.seconds:.1f} s)", highlight=False)
+                  + f", {report.seconds:.1f} s)", highlight=False, soft_wrap=True)
     for name, msg in report.thumbnail_failures[:5]:
         err_console.print(f"[yellow]no thumbnail[/] {name}: {msg}", highlight=False, soft_wrap=True)
     if len(report.thumbnail_failures) > 5:
-        err_console.print(f"… and {len(report.thumbnail_failures) - 5} more photos without thumbnails", highlight=False)
+        err_console.print(f"… and {len(report.thumbnail_failures) - 5} more photos without thumbnails", highlight=False, soft_wrap=True)
 
 
 @export_app.command("catalog")
@@ -100,11 +100,11 @@ def export_catalog(
     from ..plugins.builtin.exports import export_records, format_for
     from ..search.filterlang import compile_filter
 
+    if output.is_dir():
+        raise UsageError(f"{display_path(output)} is a folder; give a file name")
     kind = format_for(output, fmt)
     keep = compile_filter(filter_)
     parent = output.resolve().parent
-    if output.is_dir():
-        raise UsageError(f"{display_path(output)} is a folder; give a file name")
     if not parent.is_dir():
         raise UsageError(f"{display_path(parent)}: no such folder")
     cat = _open_catalog(source, catalog, config)
@@ -116,7 +116,7 @@ def export_catalog(
             n = export_records(records, output, kind)
         except OSError as exc:
             raise UsageError(f"cannot write {display_path(output)}: {exc.strerror or exc}")
-    console.print(f"exported {n:,} photos to {display_path(output)} ({kind})", highlight=False)
+    console.print(f"exported {n:,} photos to {display_path(output)} ({kind})", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

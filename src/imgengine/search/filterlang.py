@@ -206,7 +206,7 @@ class _Parser:
 
     def parse_comparison(self) -> Predicate:
         t = self.peek()
-        if t is None or t.kind != "word":
+        if t is None or t.kind != "word" or t.text.lower() in ("and", "or"):
             raise self.error("expected a field name" + (f", got {t.text!r}" if t else " at the end"))
         name = t.text.lower()
         if name not in FIELDS:

@@ -297,20 +297,25 @@ def build_gallery(records: Iterable[dict[str, Any]], out: Path, options: Gallery
     names = {e[0]: e[12] for e in kept}
     report.thumbnail_failures = [(names.get(k, k), msg) for k, msg in failed.items()]
 
-    # the site: assets from the package, the data file, the page
+    write_site(out, kept, strings.items, opts, sorted(failed))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def write_site(out: Path, entries: list[list[Any]], strings: list[str], opts: GalleryOptions,
+               failed: list[str] = ()) -> None:
+    """The page, its assets (copied from the package) and the data file for ``entries`` (see FIELDS)."""
     _copy_assets(out)
     data = {
         "version": DATA_VERSION, "title": opts.title, "generated": time.strftime("%Y-%m-%d %H:%M"),
         "thumbFormat": opts.thumb_format, "thumbSizes": list(opts.thumb_sizes), "previewSize": opts.preview_size,
-        "tileUrl": opts.tile_url, "fields": FIELDS, "strings": strings.items,
-        "quality": list(QUALITY_ORDER), "failed": sorted(failed), "photos": kept,
+        "tileUrl": opts.tile_url, "fields": FIELDS, "strings": strings,
+        "quality": list(QUALITY_ORDER), "failed": list(failed), "photos": entries,
     }
     _write_atomic(out / "data" / "photos.js",
                   "window.IMGENGINE_GALLERY = " + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + ";\n")
     page = (ASSETS / "index.html").read_text(encoding="utf-8").replace("{{title}}", html.escape(opts.title))
     _write_atomic(out / "index.html", page)
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _copy_assets(out: Path) -> None:

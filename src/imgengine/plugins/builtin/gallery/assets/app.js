@@ -259,6 +259,8 @@
     if (v === "map") renderMarkers();
   }
   document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
-  window.imgengineGallery = { grid, lightbox, setView, visibleCount: () => visible.length };
+  // a small API for scripts and tests: marker positions in map-container pixels
+  window.imgengineGallery = { grid, lightbox, setView, visibleCount: () => visible.length,
+    mapPoints: () => (markers ? markers.getLayers().map((m) => map.latLngToContainerPoint(m.getLatLng())) : []) };
   applyFilters();
 })();
