@@ -81,7 +81,8 @@ def gallery(
     for name, msg in report.thumbnail_failures[:5]:
         err_console.print(f"[yellow]no thumbnail[/] {name}: {msg}", highlight=False, soft_wrap=True)
     if len(report.thumbnail_failures) > 5:
-        err_console.print(f"… and {len(report.thumbnail_failures) - 5} more photos without thumbnails", highlight=False, soft_wrap=True)
+        err_console.print(f"… and {len(report.thumbnail_failures) - 5} more photos without thumbnails",
+                          highlight=False, soft_wrap=True)
 
 
 @export_app.command("catalog")

@@ -82,7 +82,7 @@ def _write_csv(records: Iterable[dict[str, Any]], tmp: Path) -> None:
 
 def _write_json(records: Iterable[dict[str, Any]], tmp: Path) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write('{"schema_version": %d, "photos": [' % OUTPUT_SCHEMA_VERSION)
+        fh.write(f'{{"schema_version": {OUTPUT_SCHEMA_VERSION}, "photos": [')
         first = True
         for rec in records:
             fh.write("\n" if first else ",\n")
