@@ -168,9 +168,12 @@ def _make_thumbs(task: tuple[str, str, int, int, str, dict[str, str], GalleryOpt
         photo = Photo(Path(path), size, mtime_ns, fmt)
         decoded = decode_for_analysis(photo, None, opts.preview_size, opts.max_pixels)
         img = decoded.image
+        # WebP's slower methods pay off on small thumbnails; on the large preview method 0 is 3x faster
+        # for a file only ~5 % larger
         save = {"webp": dict(format="WEBP", quality=opts.quality, method=4),
                 "avif": dict(format="AVIF", quality=opts.quality - 20, speed=8)}[opts.thumb_format]
-        _save_atomic(img, Path(targets["preview"]), save)
+        fast = {**save, "method": 0} if opts.thumb_format == "webp" else {**save, "speed": 10}
+        _save_atomic(img, Path(targets["preview"]), fast)
         for s in sorted(opts.thumb_sizes, reverse=True):
             # the grid crops to squares (object-fit: cover): the short side is what must be sharp
             w, h = img.size
