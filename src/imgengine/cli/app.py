@@ -49,6 +49,9 @@ def _register() -> None:
     from . import export as _export  # export gallery / catalog
 
     _export.register(app)
+    from . import albums as _albums  # smart albums
+
+    _albums.register(app)
 
 
 _register()

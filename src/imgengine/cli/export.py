@@ -41,7 +41,8 @@ def gallery(
     source: Path = typer.Argument(..., help="Photo folder (its catalog is used) or a catalog .db file."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the site (created; reused for incremental builds)."),
     filter_: str | None = typer.Option(None, "--filter", help=FILTER_HELP),
-    title: str = typer.Option("Photos", "--title", help="Page title."),
+    album: str | None = typer.Option(None, "--album", help="Only the photos of this smart album."),
+    title: str | None = typer.Option(None, "--title", help="Page title (default: Photos, or the album's name)."),
     thumb_format: str = typer.Option("webp", "--thumb-format", help="Thumbnail format: webp or avif."),
     preview_size: int = typer.Option(1600, "--preview-size", min=256, max=8192,
                                      help="Long side of the lightbox previews, in pixels."),
@@ -60,8 +61,15 @@ def gallery(
     cat = _open_catalog(source, catalog, config)
     root = source if source.is_dir() else None
     settings = settings_from(config, catalog=catalog)
-    opts = GalleryOptions(title=title, filter=filter_, thumb_format=thumb_format.lower(), preview_size=preview_size,
-                          tile_url=tile_url, workers=workers, max_pixels=settings.max_pixels)
+    if album:
+        from ..processors.albums import Albums
+
+        query = Albums(cat).get(album).query
+        filter_ = f"({query}) and ({filter_})" if filter_ else query
+        title = title or album
+    opts = GalleryOptions(title=title or "Photos", filter=filter_, thumb_format=thumb_format.lower(),
+                          preview_size=preview_size, tile_url=tile_url, workers=workers,
+                          max_pixels=settings.max_pixels)
     with cat, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err_console,
                        transient=True, disable=not err_console.is_terminal) as bar:

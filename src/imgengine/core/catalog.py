@@ -22,7 +22,7 @@ from .photo import display_path
 if TYPE_CHECKING:
     from .pipeline import FileOutcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
@@ -71,6 +71,41 @@ def _initial_schema(db: sqlite3.Connection) -> None:
             started_at REAL,
             finished_at REAL,
             summary TEXT
+        );
+        """
+    )
+
+
+@migration(2)
+def _placeholder_2(db: sqlite3.Connection) -> None:
+    """MERGE PLACEHOLDER: number 2 belongs to the missing-photos migration (issue 17)."""
+
+
+@migration(3)
+def _placeholder_3(db: sqlite3.Connection) -> None:
+    """MERGE PLACEHOLDER: number 3 belongs to the faces/OCR migration (issue 14)."""
+
+
+@migration(4)
+def _albums(db: sqlite3.Connection) -> None:
+    """Smart albums: a saved filter query, materialised as a folder of links; members with the link made."""
+    db.executescript(
+        """
+        CREATE TABLE albums (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            query TEXT NOT NULL,
+            link TEXT NOT NULL DEFAULT 'symlink',      -- symlink | hardlink | none
+            folder BLOB,                                -- file-system bytes; NULL when not materialised
+            created_at REAL,
+            refreshed_at REAL
+        );
+        CREATE TABLE album_photos (
+            album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+            photo_id INTEGER NOT NULL,                  -- no foreign key: a photo that leaves the catalog
+            photo_path BLOB NOT NULL,                   -- leaves its link behind until the next refresh
+            link_path BLOB,                             -- the link imgengine made, NULL when none
+            PRIMARY KEY (album_id, photo_id)
         );
         """
     )
