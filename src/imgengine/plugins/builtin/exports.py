@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ...core.outputs import OUTPUT_SCHEMA_VERSION, csv_columns, flat_row, record_to_json
+from ...core.outputs import CSV_PHOTO_FIELDS, OUTPUT_SCHEMA_VERSION, CsvColumn, csv_columns, flat_row, record_to_json
 from ...errors import UsageError
 
 FORMATS = ("csv", "json", "parquet", "sqlite")
@@ -35,15 +35,24 @@ def format_for(target: Path, fmt: str | None) -> str:
     return suffix
 
 
+def default_columns(settings: Any = None) -> list[CsvColumn]:
+    """The flat columns ``analyze -o x.csv`` writes: every registered analyzer's ``csv_fields``."""
+    from ..manager import get_manager
+
+    return csv_columns(get_manager(settings).analyzer_classes())
+
+
 def export_records(records: Iterable[dict[str, Any]], target: Path, fmt: str,
-                   progress: Callable[[int], None] | None = None) -> int:
-    """Write ``records`` to ``target`` in ``fmt``; returns the number of photos written."""
+                   progress: Callable[[int], None] | None = None, columns: list[CsvColumn] | None = None) -> int:
+    """Write ``records`` to ``target`` in ``fmt``; returns the number of photos written. ``columns``: the flat
+    columns for CSV/Parquet/SQLite (default: those of the registered analyzers, as ``analyze -o``)."""
     target = Path(target)
+    cols = columns if columns is not None else default_columns()
     tmp = target.with_name(target.name + ".partial")
     writer = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet, "sqlite": _write_sqlite}[fmt]
     counted = _Counter(records, progress)
     try:
-        writer(counted, tmp)
+        writer(counted, tmp, cols)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -70,17 +79,21 @@ class _Counter:
             self.progress(self.n)
 
 
-def _write_csv(records: Iterable[dict[str, Any]], tmp: Path) -> None:
+def _names(columns: list[CsvColumn]) -> list[str]:
+    return CSV_PHOTO_FIELDS + [c for c, _, _ in columns]
+
+
+def _write_csv(records: Iterable[dict[str, Any]], tmp: Path, columns: list[CsvColumn]) -> None:
     import csv
 
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=csv_columns(), extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=_names(columns), extrasaction="ignore")
         writer.writeheader()
         for rec in records:
-            writer.writerow(flat_row(rec))
+            writer.writerow(flat_row(rec, columns))
 
 
-def _write_json(records: Iterable[dict[str, Any]], tmp: Path) -> None:
+def _write_json(records: Iterable[dict[str, Any]], tmp: Path, columns: list[CsvColumn]) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(f'{{"schema_version": {OUTPUT_SCHEMA_VERSION}, "photos": [')
         first = True
@@ -91,19 +104,19 @@ def _write_json(records: Iterable[dict[str, Any]], tmp: Path) -> None:
         fh.write("\n]}\n")
 
 
-def _write_parquet(records: Iterable[dict[str, Any]], tmp: Path) -> None:
+def _write_parquet(records: Iterable[dict[str, Any]], tmp: Path, flat: list[CsvColumn]) -> None:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise UsageError("Parquet export needs pyarrow: pip install 'imgengine[export]'")
-    columns = csv_columns() + ["results_json"]
+    columns = _names(flat) + ["results_json"]
     schema = pa.schema([(c, _arrow_type(pa, c)) for c in columns])
     writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
     try:
         batch: list[dict[str, Any]] = []
         for rec in records:
-            row = flat_row(rec)
+            row = flat_row(rec, flat)
             row["results_json"] = json.dumps(record_to_json(rec)["results"], ensure_ascii=False, default=str)
             batch.append(row)
             if len(batch) >= PARQUET_BATCH:
@@ -151,8 +164,8 @@ def _table(pa, schema, columns: list[str], rows: list[dict[str, Any]]):
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _write_sqlite(records: Iterable[dict[str, Any]], tmp: Path) -> None:
-    columns = csv_columns()
+def _write_sqlite(records: Iterable[dict[str, Any]], tmp: Path, flat: list[CsvColumn]) -> None:
+    columns = _names(flat)
     db = sqlite3.connect(tmp)
     try:
         cols = ", ".join(f'"{c}"' for c in columns)
@@ -163,7 +176,7 @@ def _write_sqlite(records: Iterable[dict[str, Any]], tmp: Path) -> None:
         db.execute("INSERT INTO export_info VALUES ('schema_version', ?)", (str(OUTPUT_SCHEMA_VERSION),))
         marks = ", ".join("?" * (len(columns) + 1))
         for n, rec in enumerate(records, 1):
-            row = flat_row(rec)
+            row = flat_row(rec, flat)
             db.execute(f"INSERT INTO photos VALUES ({marks})", [n] + [_sql_value(row.get(c)) for c in columns])
             for name, data in rec.get("results", {}).items():
                 data = dict(data)

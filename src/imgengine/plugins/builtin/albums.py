@@ -1,0 +1,28 @@
+"""Smart albums as a built-in plugin: after every ``analyze`` run, the catalog's albums are re-evaluated and
+their folders brought in line (see :mod:`imgengine.processors.albums`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import hookimpl
+
+
+@hookimpl
+def run_finished(run: Any, summary: dict[str, Any]) -> None:
+    if summary.get("catalog_error") or summary.get("interrupted") or not summary.get("catalog"):
+        return
+    from ...core.catalog import Catalog
+    from ...processors.albums import Albums
+
+    path = Path(summary["catalog"])
+    if not path.is_file():
+        return
+    with Catalog(path) as catalog:
+        albums = Albums(catalog)
+        if not albums.list():
+            return
+        results = albums.refresh()
+    summary["albums"] = {r.album: {"photos": r.members, "added": r.added, "removed": r.removed,
+                                   "problems": r.problems[:5]} for r in results}
