@@ -114,3 +114,14 @@ def test_export_from_a_catalog_file_and_no_catalog(tmp_path, photo_dir):
     write_jpeg(photo_dir / "later.jpg", seed=99)  # not analysed: not in the export
     with open(tmp_path / "x.csv", encoding="utf-8") as fh:
         assert not any("later.jpg" in r["path"] for r in csv.DictReader(fh))
+
+
+def test_analyze_writes_parquet_and_sqlite_through_the_writer_hook(photo_dir, tmp_path):
+    pa = pytest.importorskip("pyarrow.parquet")
+    cat = tmp_path / "c.db"
+    for name in ("out.parquet", "out.sqlite"):
+        res = runner.invoke(app, ["analyze", str(photo_dir), "--catalog", str(cat), "--no-vision", "--workers", "1",
+                                  "-o", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+    assert len(pa.read_table(tmp_path / "out.parquet")) == 7
+    assert sqlite3.connect(tmp_path / "out.sqlite").execute("SELECT count(*) FROM photos").fetchone()[0] == 7

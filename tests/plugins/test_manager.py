@@ -22,7 +22,7 @@ def test_builtins_register_through_the_hooks():
     assert list(classes) == ["metadata", "content", "hashes", "clip", "detr"]
     assert {n: p for n, (_c, p) in classes.items()} == {"metadata": "analyzers", "content": "analyzers",
                                                        "hashes": "analyzers", "clip": "vision", "detr": "vision"}
-    assert set(m.writers()) == {".json", ".csv"}
+    assert set(m.writers()) == {".json", ".csv", ".parquet", ".sqlite", ".sqlite3"}
     assert set(m.layouts()) == {"date", "event", "tag", "camera"}
     assert all(i.source == "built-in" and i.loaded for i in m.infos.values())
     assert m.infos["commands"].hooks == ["register_commands"]

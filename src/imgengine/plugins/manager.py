@@ -32,7 +32,7 @@ import pluggy
 from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 
-BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "albums")
+BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "albums", "exports")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
                  "register_writers": "exporter", "register_layouts": "storage layout",

@@ -9,6 +9,24 @@ from typing import Any
 from .. import hookimpl
 
 
+class AlbumsProcessor:
+    """Smart albums: saved queries kept as folders of links. A derived view, like a gallery: refreshing
+    creates and removes only links imgengine made (never a photo), so it does not go through the journal."""
+
+    name = "albums"
+    description = "smart albums: saved queries materialised as folders of symlinks or hard links"
+
+    def refresh(self, catalog: Any, name: str | None = None) -> list[Any]:
+        from ...processors.albums import Albums
+
+        return Albums(catalog).refresh(name)
+
+
+@hookimpl
+def register_processors() -> list[Any]:
+    return [AlbumsProcessor()]
+
+
 @hookimpl
 def run_finished(run: Any, summary: dict[str, Any]) -> None:
     if summary.get("catalog_error") or summary.get("interrupted") or not summary.get("catalog"):

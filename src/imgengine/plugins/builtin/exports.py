@@ -17,6 +17,7 @@ from typing import Any
 
 from ...core.outputs import CSV_PHOTO_FIELDS, OUTPUT_SCHEMA_VERSION, CsvColumn, csv_columns, flat_row, record_to_json
 from ...errors import UsageError
+from .. import hookimpl
 
 FORMATS = ("csv", "json", "parquet", "sqlite")
 PARQUET_BATCH = 5000
@@ -196,3 +197,28 @@ def _sql_value(v: Any) -> Any:
     if v is None or isinstance(v, (int, float, str)):
         return v
     return str(v)
+
+
+# -- as output writers: `imgengine analyze DIR -o photos.parquet` / `-o photos.sqlite` -----------------------
+
+class ParquetWriter:
+    name = "parquet"
+    extensions = (".parquet",)
+    description = "the flat columns typed, plus every result as JSON (needs pyarrow)"
+
+    def write(self, records: Iterable[dict[str, Any]], target: Path, context: dict[str, Any]) -> None:
+        export_records(records, target, "parquet", columns=context.get("csv_columns"))
+
+
+class SqliteWriter:
+    name = "sqlite"
+    extensions = (".sqlite", ".sqlite3")
+    description = "a standalone SQLite file: flat columns and every result"
+
+    def write(self, records: Iterable[dict[str, Any]], target: Path, context: dict[str, Any]) -> None:
+        export_records(records, target, "sqlite", columns=context.get("csv_columns"))
+
+
+@hookimpl
+def register_writers() -> list[Any]:
+    return [ParquetWriter(), SqliteWriter()]
