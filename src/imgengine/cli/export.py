@@ -80,7 +80,9 @@ def gallery(
             bar.update(task, completed=done, total=total,
                        rate=f"{done / elapsed:.1f}/s" if elapsed > 0.5 and done else "")
 
-        report = build_gallery(cat.stream_records(root), out,
+        from ..plugins.builtin.faces_index import with_people
+
+        report = build_gallery(with_people(cat, cat.stream_records(root), sync=False), out,
                                opts, root=root, progress=progress)
     console.print(f"gallery: {report.photos:,} photos in {display_path(out)}/index.html "
                   f"({report.thumbnails_made:,} thumbnails made, {report.thumbnails_reused:,} reused"
@@ -119,7 +121,9 @@ def export_catalog(
     cat = _open_catalog(source, catalog, config)
     root = source if source.is_dir() else None
     with cat:
-        records = (r for r in cat.stream_records(root)
+        from ..plugins.builtin.faces_index import with_people
+
+        records = (r for r in with_people(cat, cat.stream_records(root), sync=False)
                    if not r.get("missing") and keep(r))
         try:
             n = export_records(records, output, kind)

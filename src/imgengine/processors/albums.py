@@ -208,7 +208,9 @@ class Albums:
 
 
 def _live_records(catalog: Catalog) -> Iterable[dict[str, Any]]:
-    for rec in catalog.stream_records():
+    from ..plugins.builtin.faces_index import with_people
+
+    for rec in with_people(catalog, catalog.stream_records()):
         if rec.get("status") == "ok" and rec.get("format") and not rec.get("missing"):
             yield rec
 

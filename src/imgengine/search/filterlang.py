@@ -64,6 +64,8 @@ def _keywords(rec: dict[str, Any]) -> list[str]:
 
 
 def _people(rec: dict[str, Any]) -> list[str]:
+    if rec.get("people") is not None:   # from the faces index: named clusters included
+        return list(rec["people"])
     faces = rec.get("results", {}).get("faces") or {}
     people = faces.get("people") or []
     return [p if isinstance(p, str) else p.get("name") for p in people if p]

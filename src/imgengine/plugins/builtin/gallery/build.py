@@ -109,7 +109,8 @@ def _entry(rec: dict[str, Any], strings: _Strings, root: Path | None, out: Path)
     camera = md.get("camera") or " ".join(p for p in (md.get("make"), md.get("model")) if p) or None
     scenes = [s["label"] for s in (clip.get("scenes") or [])[:3] if s.get("score", 0) >= 0.1 and s.get("label")]
     tags = sorted(set(scenes) | set(detr.get("labels") or []) | set(md.get("keywords") or []))
-    people = [p if isinstance(p, str) else (p or {}).get("name") for p in faces.get("people") or []]
+    people = rec["people"] if rec.get("people") is not None else \
+        [p if isinstance(p, str) else (p or {}).get("name") for p in faces.get("people") or []]
     place = ", ".join(v for v in (places.get("city"), places.get("country")) if v) or None
     q = content.get("quality")
     lat, lon = md.get("gps_latitude"), md.get("gps_longitude")
