@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, gpu-monitor."""
+plugins, export, albums, gpu-monitor."""
 
 from __future__ import annotations
 
