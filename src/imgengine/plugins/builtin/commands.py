@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins."""
+plugins, export, albums, gpu-monitor."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import albums, analyze, duplicates, export, history, models, organize, plugins, search
+    from ...cli import albums, analyze, duplicates, export, gpu_monitor, history, models, organize, plugins, search
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -21,3 +21,4 @@ def register_commands(cli: Any) -> None:
     plugins.register(cli)
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
+    gpu_monitor.register(cli)
