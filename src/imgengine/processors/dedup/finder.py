@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .index import hex_to_codes, pairs_within, popcount64
-from .keeper import choose_keeper
+from .keeper import choose_keeper, rank_key
 from .model import DuplicateGroup, FindResult, Member, PhotoEntry
-from .verify import camera_shift, prepare, residual
+from .verify import camera_shift, prepare, verify_pairs
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ class DedupParams:
     burst_seconds: float = 60.0      # two capture times this close but not equal: burst frames, not copies
     burst_shift: float = 0.008       # equal pixel sizes, shifted by more than this fraction: burst frames
     crop_fit: float = 0.6            # ... unless a crop box fits better than this times the translation
+    low_texture: float = 3.0         # a thumbnail with less detail (grey levels, ``align.texture``) is low-texture
+    low_texture_residual: float = 0.045   # ... and a pair with one needs this smaller residual, in register
+    representatives: int = 3         # a candidate cluster of ``rep_min_cluster`` photos or more is verified
+    rep_min_cluster: int = 24        # against this many representatives per group, not all pairs
 
 
 @dataclass
@@ -63,8 +67,10 @@ class _Edge:
 
 
 def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = None,
-                    scope: set[int] | None = None) -> FindResult:
-    """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them."""
+                    scope: set[int] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> FindResult:
+    """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them.
+    ``progress(done, total)`` is called as candidate pairs are verified (batches of a few thousand)."""
     params = params or DedupParams()
     t0 = time.perf_counter()
     entries = list(entries)
@@ -100,39 +106,12 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                 dist = np.concatenate([dist, np.full(len(add), -1, dtype=np.int64)])
                 candidates = len(cand)
         t = time.perf_counter()
-        prepared: dict[int, np.ndarray | None] = {}
-
-        def prep(i: int) -> np.ndarray | None:
-            if i not in prepared:
-                arr = nodes[i].rep.thumb_array()
-                prepared[i] = prepare(arr) if arr is not None else None
-            return prepared[i]
-
-        for (i, j), d in zip(cand.tolist(), dist.tolist(), strict=True):
-            cos = None
-            if embs is not None and embs[i] is not None and embs[j] is not None:
-                cos = float(np.dot(embs[i], embs[j]))
-                if cos < params.clip_veto:
-                    continue
-            if params.burst_seconds > 0:
-                gap = capture_gap(nodes[i].rep.date, nodes[j].rep.date)
-                if gap is not None and 0 < gap < params.burst_seconds:
-                    continue  # different moments of a burst: different photos however alike they look
-            limit = params.max_residual
-            if d < 0:  # found by CLIP only: the thumbnails must still agree, a little more loosely
-                if cos is None or cos < params.clip_find:
-                    continue
-                limit = params.max_residual * 1.25
-            r = residual(prep(i), prep(j), good_enough=limit * 0.25)
-            if r <= limit and params.burst_shift > 0 and _same_size(nodes[i].rep, nodes[j].rep):
-                moved = camera_shift(prep(i), prep(j))
-                if moved is not None and moved[0] > params.burst_shift and r > params.crop_fit * moved[1]:
-                    continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
-            if r <= limit:
-                edges[(i, j)] = _Edge(r, d if d >= 0 else None, cos)
+        edges, decided = _verify(nodes, cand, dist, embs, params, progress)
         seconds["verify"] = time.perf_counter() - t
+    else:
+        decided = []
     t = time.perf_counter()
-    clusters = _complete_linkage(len(nodes), edges)
+    clusters = _complete_linkage(len(nodes), edges, decided)
     groups: list[DuplicateGroup] = []
     for members in clusters:
         files = [f for n in members for f in nodes[n].files]
@@ -147,6 +126,234 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     seconds["group"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
+
+
+_BATCH = 4096
+
+
+class _Checker:
+    """Verifies batches of node pairs: the CLIP veto, capture-time bursts, the thumbnail residual (with
+    the texture rule) and the equal-size burst rule. Everything per pair is vectorised except the
+    ECC burst check, which only pairs of equal pixel size that passed get."""
+
+    def __init__(self, nodes: list[_Node], embs: list[np.ndarray | None] | None, params: DedupParams):
+        self.nodes = nodes
+        self.params = params
+        self.thumbs = _prepared(nodes)
+        self.emb = None
+        if embs is not None:
+            dim = next(e.shape[0] for e in embs if e is not None)
+            self.emb = np.zeros((len(nodes), dim), np.float32)
+            self.has_emb = np.array([e is not None for e in embs])
+            for i, e in enumerate(embs):
+                if e is not None:
+                    self.emb[i] = e
+        self.times = _capture_times(nodes) if params.burst_seconds > 0 else None
+        self.codes = [hex_to_codes([getattr(n.rep, a) for n in nodes])[0] for a in ("phash", "dhash", "whash")]
+        self.sizes = np.array([(n.rep.width or 0) * 100_003 + (n.rep.height or 0) if n.rep.width and n.rep.height
+                               else -1 - i for i, n in enumerate(nodes)], np.int64)
+
+    def hash_distance(self, pairs: np.ndarray) -> np.ndarray:
+        return sum(popcount64(c[pairs[:, 0]] ^ c[pairs[:, 1]]).astype(np.int64) for c in self.codes)
+
+    def check(self, pairs: np.ndarray, dist: np.ndarray) -> dict[tuple[int, int], _Edge]:
+        """Verified edges among ``pairs`` (P, 2); ``dist`` is the summed hash distance, -1 for a pair
+        found by CLIP only."""
+        params = self.params
+        edges: dict[tuple[int, int], _Edge] = {}
+        if len(pairs) == 0:
+            return edges
+        keep = np.ones(len(pairs), bool)
+        cos = np.full(len(pairs), np.nan, np.float32)
+        if self.emb is not None:
+            both = self.has_emb[pairs[:, 0]] & self.has_emb[pairs[:, 1]]
+            if both.any():
+                c = np.einsum("pd,pd->p", self.emb[pairs[both, 0]], self.emb[pairs[both, 1]])
+                cos[both] = c
+                keep[both] &= c >= params.clip_veto
+        clip_only = dist < 0
+        # found by CLIP only: the thumbnails must still agree, a little more loosely
+        keep &= ~clip_only | (cos >= params.clip_find)
+        if self.times is not None:
+            gap = _gaps(self.times, pairs)
+            keep &= ~((gap > 0) & (gap < params.burst_seconds))   # different moments of a burst
+        idx = np.nonzero(keep)[0]
+        if idx.size == 0:
+            return edges
+        pairs, dist, cos = pairs[idx], dist[idx], cos[idx]
+        res, _warp, tex = verify_pairs(self.thumbs, pairs, good_enough=params.max_residual * 0.25,
+                                       low_texture=params.low_texture)
+        lim = np.where(dist < 0, params.max_residual * 1.25, params.max_residual).astype(np.float32)
+        # a flat area matches everything: low-texture pairs need a smaller residual, in register
+        low = tex < params.low_texture
+        lim[low] = np.minimum(lim[low], params.low_texture_residual)
+        ok = res <= lim
+        same = self.sizes[pairs[:, 0]] == self.sizes[pairs[:, 1]]
+        for k in np.nonzero(ok)[0].tolist():
+            i, j = int(pairs[k, 0]), int(pairs[k, 1])
+            if params.burst_shift > 0 and same[k]:
+                moved = camera_shift(self.thumbs.get(i), self.thumbs.get(j))
+                if moved is not None and moved[0] > params.burst_shift and res[k] > params.crop_fit * moved[1]:
+                    continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
+            d = int(dist[k])
+            c = float(cos[k])
+            edges[(i, j)] = _Edge(float(res[k]), d if d >= 0 else None, None if np.isnan(c) else c)
+        return edges
+
+
+def _components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected-component label of every node of the candidate graph (union-find, path halving)."""
+    parent = np.arange(n)
+    for a, b in pairs.tolist():
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    for i in range(n):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        parent[i] = r
+    return parent
+
+
+def _verify(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, embs: list[np.ndarray | None] | None,
+            params: DedupParams, progress: Callable[[int, int], None] | None = None
+            ) -> tuple[dict[tuple[int, int], _Edge], list[list[int]]]:
+    """Verified edges among candidate pairs, and the groups already decided by representatives.
+
+    A connected set of candidates with ``rep_min_cluster`` photos or more (a duplicate-heavy archive:
+    dozens of copies of one picture) is not verified pair by pair (quadratic) but against
+    representatives: the best photo of what is left (the future keeper) is checked against all the
+    rest; of those that pass, up to ``representatives - 1`` of the most different copies become further
+    representatives, and a photo joins the group only if it verifies against every representative.
+    The rest starts a new round. The small sets go through all their candidate pairs and
+    complete linkage."""
+    checker = _Checker(nodes, embs, params)
+    edges: dict[tuple[int, int], _Edge] = {}
+    decided: list[list[int]] = []
+    total = len(cand)
+    done = 0
+    if total == 0:
+        return edges, decided
+    big_nodes: list[np.ndarray] = []
+    if params.rep_min_cluster > 0 and params.representatives > 0:
+        comp = _components(len(nodes), cand)
+        labels, counts = np.unique(comp, return_counts=True)
+        big = labels[counts >= params.rep_min_cluster]
+        if big.size:
+            in_big = np.isin(comp[cand[:, 0]], big)
+            cand, dist = cand[~in_big], dist[~in_big]
+            big_nodes = [np.nonzero(comp == lab)[0] for lab in big.tolist()]
+    for lo in range(0, len(cand), _BATCH):
+        edges.update(checker.check(cand[lo: lo + _BATCH], dist[lo: lo + _BATCH]))
+        done = min(len(cand), lo + _BATCH)
+        if progress is not None:
+            progress(done, total)
+    for members in big_nodes:
+        order = sorted(members.tolist(), key=lambda i: max(rank_key(f) for f in nodes[i].files), reverse=True)
+        remaining = np.array(order, np.int64)
+        while remaining.size:
+            rep, rest = int(remaining[0]), remaining[1:]
+            group = _rep_round(checker, rep, rest, params.representatives, edges)
+            decided.append([rep, *group])
+            remaining = rest[~np.isin(rest, group)]
+        done += int(members.size * (members.size - 1) // 2)
+        if progress is not None:
+            progress(min(done, total), total)
+    return edges, decided
+
+
+def _rep_round(checker: _Checker, rep: int, rest: np.ndarray, n_reps: int,
+               edges: dict[tuple[int, int], _Edge]) -> list[int]:
+    """The members of ``rest`` that verify against ``rep`` and the further representatives."""
+    if rest.size == 0:
+        return []
+    found = _check_against(checker, rep, rest, edges)
+    members = [m for m in rest.tolist() if (min(m, rep), max(m, rep)) in found]
+    reps = [rep]
+    while len(reps) < n_reps and len(members) > 1:
+        # the member least like the representatives so far
+        worst = max((m for m in members if m not in reps),
+                    key=lambda m: min(_res(edges, m, r) for r in reps), default=None)
+        if worst is None:
+            break
+        others = np.array([m for m in members if m != worst], np.int64)
+        found = _check_against(checker, worst, others, edges)
+        members = [worst] + [m for m in others.tolist() if (min(m, worst), max(m, worst)) in found]
+        reps.append(worst)
+    return members
+
+
+def _res(edges: dict[tuple[int, int], _Edge], a: int, b: int) -> float:
+    e = edges.get((min(a, b), max(a, b)))
+    return e.residual if e is not None else float("inf")
+
+
+def _check_against(checker: _Checker, rep: int, others: np.ndarray,
+                   edges: dict[tuple[int, int], _Edge]) -> dict[tuple[int, int], _Edge]:
+    found: dict[tuple[int, int], _Edge] = {}
+    for lo in range(0, others.size, _BATCH):
+        o = others[lo: lo + _BATCH]
+        pairs = np.stack([np.minimum(o, rep), np.maximum(o, rep)], axis=1)
+        found.update(checker.check(pairs, checker.hash_distance(pairs)))
+    edges.update(found)
+    return found
+
+
+class _Thumbs(dict):
+    """node -> prepared thumbnail (None when flat or missing), plus the stacked array for batches."""
+
+    stack: np.ndarray
+    missing: np.ndarray
+
+
+def _prepared(nodes: list[_Node]) -> _Thumbs:
+    out = _Thumbs()
+    stack = np.zeros((len(nodes), 32, 32), np.float32)
+    for i, nd in enumerate(nodes):
+        arr = nd.rep.thumb_array()
+        p = prepare(arr) if arr is not None else None
+        out[i] = p
+        if p is not None:
+            stack[i] = p
+    out.stack = stack
+    out.missing = np.array([out[i] is None for i in range(len(nodes))], bool)
+    return out
+
+
+def _capture_times(nodes: list[_Node]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(local clock seconds, absolute seconds, has a UTC offset) per node (NaN where unknown)."""
+    n = len(nodes)
+    local = np.full(n, np.nan)
+    absolute = np.full(n, np.nan)
+    aware = np.zeros(n, bool)
+    epoch = dt.datetime(1970, 1, 1)
+    for i, nd in enumerate(nodes):
+        d = nd.rep.date
+        if not d:
+            continue
+        try:
+            t = dt.datetime.fromisoformat(d)
+        except ValueError:
+            continue
+        local[i] = (t.replace(tzinfo=None) - epoch).total_seconds()
+        if t.tzinfo is not None:
+            aware[i] = True
+            absolute[i] = t.timestamp()
+    return local, absolute, aware
+
+
+def _gaps(times: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: np.ndarray) -> np.ndarray:
+    """``capture_gap`` for many pairs at once (NaN where unknown)."""
+    local, absolute, aware = times
+    a, b = pairs[:, 0], pairs[:, 1]
+    both = aware[a] & aware[b]
+    return np.where(both, np.abs(absolute[a] - absolute[b]), np.abs(local[a] - local[b]))
 
 
 def _same_size(a: PhotoEntry, b: PhotoEntry) -> bool:
@@ -218,11 +425,23 @@ def _clip_candidates(embs: list[np.ndarray | None], min_cos: float, block: int =
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
-def _complete_linkage(n: int, edges: dict[tuple[int, int], _Edge]) -> list[list[int]]:
-    """Merge along edges, best first, only when every cross pair is itself an edge."""
+def _complete_linkage(n: int, edges: dict[tuple[int, int], _Edge],
+                      decided: list[list[int]] | None = None) -> list[list[int]]:
+    """Merge along edges, best first, only when every cross pair is itself an edge. Nodes of
+    ``decided`` groups (verified against representatives) keep those groups."""
     cluster_of = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    fixed: set[int] = set()
+    for grp in decided or []:
+        head = grp[0]
+        for x in grp[1:]:
+            cluster_of[x] = head
+            members[head].append(x)
+            del members[x]
+        fixed.update(grp)
     for (i, j), _ in sorted(edges.items(), key=lambda kv: kv[1].residual):
+        if i in fixed or j in fixed:
+            continue
         a, b = cluster_of[i], cluster_of[j]
         if a == b:
             continue

@@ -19,34 +19,15 @@ size measured <= 0.0076 of the frame, burst frames mostly 0.006 -- 0.03.
 
 from __future__ import annotations
 
-from functools import cache
-
 import cv2
 import numpy as np
 
-SIZE = 32
-_STEPS = (0.0, 0.025, 0.05)
-_MAX_AXIS_CUT = 0.06
-_MARGIN = 2
+from .align import MARGIN as _MARGIN
+from .align import SIZE, _inner, _norm, best_alignment, texture, tone_matched_residual
+
 # a thumbnail with less spread than this (8-bit grey levels) is "flat": a blank frame, a lens-cap shot;
 # such images are only ever exact duplicates, never near ones (nothing in them to compare)
 FLAT_STD = 2.0
-
-
-def _boxes() -> list[tuple[float, float, float, float]]:
-    axis = [(a, b) for a in _STEPS for b in _STEPS if a + b <= _MAX_AXIS_CUT + 1e-9]
-    boxes = [(lft, top, rgt, bot) for lft, rgt in axis for top, bot in axis]
-    boxes.sort(key=lambda b: sum(b))      # identity first: most copies stop there
-    return boxes
-
-
-BOXES = _boxes()
-
-
-@cache
-def _warp(box: tuple[float, float, float, float]) -> np.ndarray:
-    lft, top, rgt, bot = box
-    return np.float32([[1 - lft - rgt, 0, lft * SIZE], [0, 1 - top - bot, top * SIZE]])
 
 
 def prepare(thumb: np.ndarray) -> np.ndarray | None:
@@ -56,50 +37,61 @@ def prepare(thumb: np.ndarray) -> np.ndarray | None:
     return cv2.GaussianBlur(thumb.astype(np.float32), (0, 0), 1.0)
 
 
-def _norm(a: np.ndarray) -> np.ndarray:
-    return (a - a.mean()) / (a.std() + 1e-3)
-
-
-def _matched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x`` with its grey levels replaced, rank for rank, by ``y``'s: the best global monotonic tone
-    curve from x to y. Brightness, contrast, gamma and clipping are global curves and vanish; an HDR
-    merge (local tone mapping) or a different moment does not."""
-    order = np.argsort(x, axis=None, kind="stable")
-    out = np.empty(x.size, dtype=np.float32)
-    out[order] = np.sort(y, axis=None)
-    return out.reshape(x.shape)
-
-
 def residual(a: np.ndarray | None, b: np.ndarray | None, good_enough: float = 0.0) -> float:
-    """Residual between two prepared thumbnails (inf when either is flat).
-
-    The alignment is the crop box with the smallest linear-normalised difference; the residual reported
-    is, at that alignment, the mean absolute difference after the best global tone curve (in units of
-    the target's standard deviation)."""
+    """Residual between two prepared thumbnails (inf when either is flat): ``verify_pairs`` for one pair."""
     if a is None or b is None:
         return float("inf")
-    m = _MARGIN
-    inner = (slice(m, -m), slice(m, -m))
-    na, nb = _norm(a)[inner], _norm(b)[inner]
-    best = float(np.abs(na - nb).mean())
-    best_pair = (a[inner], b[inner])
-    if best > good_enough:
-        for x, y, ny in ((a, b, nb), (b, a, na)):
-            for box in BOXES[1:]:
-                warped = cv2.warpAffine(x, _warp(box), (SIZE, SIZE),
-                                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                        borderMode=cv2.BORDER_REPLICATE)
-                r = float(np.abs(_norm(warped)[inner] - ny).mean())
-                if r < best:
-                    best = r
-                    best_pair = (warped[inner], y[inner])
-                    if best <= good_enough:
-                        break
-            if best <= good_enough:
-                break
-    x, y = best_pair
-    ny = _norm(y)
-    return float(np.abs(_norm(_matched(x, y)) - ny).mean())
+    x, y = _pair_arrays(a[None], b[None])
+    return float(_residuals(x, y, good_enough)[0][0])
+
+
+def _pair_arrays(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
+
+
+def _residuals(a: np.ndarray, b: np.ndarray, good_enough: float,
+               search: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(tone-matched residual (P,), warp (P, 5)) for P pairs of prepared thumbnails. Pairs whose
+    in-register linear residual is at most ``good_enough`` (most copies) skip the window search;
+    ``search`` (P,) bool limits the search further."""
+    p = len(a)
+    warp = np.zeros((p, 5), np.float32)
+    warp[:, 1] = warp[:, 3] = 1.0
+    x, y = _inner(a), _inner(b)
+    lin = np.abs(_norm(x, (1, 2)) - _norm(y, (1, 2))).mean(axis=(1, 2))
+    todo = lin > good_enough
+    if search is not None:
+        todo &= search
+    if todo.any():
+        idx = np.nonzero(todo)[0]
+        best, w, xs, ys = best_alignment(a[idx], b[idx])
+        better = best < lin[idx]
+        sel = idx[better]
+        x = x.copy()
+        y = y.copy()
+        x[sel] = xs[better]
+        y[sel] = ys[better]
+        warp[sel] = w[better]
+    return tone_matched_residual(x, y), warp
+
+
+def verify_pairs(thumbs, pairs: np.ndarray, good_enough: float = 0.0,
+                 low_texture: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For candidate ``pairs`` (P, 2) of node indices into ``thumbs`` (a mapping node -> prepared
+    thumbnail or None, with the stacked array as ``thumbs.stack``): (residual (P,), warp (P, 5), the
+    lower texture of each pair (P,)). Flat or missing thumbnails give an infinite residual; pairs with
+    a thumbnail below ``low_texture`` are compared in register only (a window of a flat area fits
+    anything)."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    missing = getattr(thumbs, "missing", None)
+    if missing is None:
+        missing = np.array([thumbs.get(int(k)) is None for k in range(len(thumbs.stack))], bool)
+    a, b = thumbs.stack[i], thumbs.stack[j]
+    tex = np.minimum(texture(a), texture(b))
+    res, warp = _residuals(a, b, good_enough, search=tex >= low_texture)
+    res[missing[i] | missing[j]] = np.inf
+    tex[missing[i] | missing[j]] = 0.0
+    return res, warp, tex
 
 
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
@@ -121,5 +113,5 @@ def camera_shift(a: np.ndarray | None, b: np.ndarray | None) -> tuple[float, flo
                            borderMode=cv2.BORDER_REPLICATE)
     inner = (slice(_MARGIN, -_MARGIN), slice(_MARGIN, -_MARGIN))
     x, y = moved[inner], b[inner]
-    res = float(np.abs(_norm(_matched(x, y)) - _norm(y)).mean())
+    res = float(tone_matched_residual(x[None], y[None])[0])
     return float(np.hypot(warp[0, 2], warp[1, 2])) / SIZE, res
