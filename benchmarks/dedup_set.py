@@ -24,6 +24,7 @@ import numpy as np
 import piexif
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+
 def _find_corpus() -> Path:
     """``shared/corpus`` beside the checkout (or beside a folder above it: worktrees sit deeper)."""
     here = Path(__file__).resolve()

@@ -2,16 +2,18 @@
 
 A crop (2-9 % off each side, every side its own amount), a crop then resized, or a screenshot with bars
 is, at thumbnail scale, a *separable* warp: along each axis the copy shows the window
-``[offset, offset + scale]`` of the original, stretched back to the full width. So every candidate warp
-is a pair of 32x32 linear-interpolation matrices, ``warped = Ry @ original @ Rx.T``.
+``[offset, offset + scale]`` of the original, stretched back to the full width. Two different crops of
+one photo are windows of each other that reach a little past the border (up to ``OUTSIDE``): only the
+overlap (at least ``MIN_OVERLAP`` per axis) is compared. A warp is a gather + linear interpolation
+along each axis.
 
 The search is coarse to fine and vectorised over a batch of pairs (no Python loop per pair):
 
 1. per axis, the original's row/column *profile* (mean over the other axis) is warped by every axis
    transform (scale 1.00 .. 0.80, offsets every 0.01) and compared with the copy's profile; the best
    few transforms per axis survive (a 1-D search: cheap);
-2. their combinations are applied in 2-D (batched matrix products) and scored by the mean absolute
-   difference of the zero-mean, unit-variance inner parts (a 2-pixel border is ignored).
+2. their 9 combinations are applied in 2-D and scored by the mean absolute difference of the
+   zero-mean, unit-variance inner parts on the overlap (a 2-pixel border is ignored).
 
 Both directions are tried (either photo may be the crop). The result per pair is the best warp, its
 linear residual, and the pair's two inner parts at that alignment, for the tone-curve residual.
@@ -25,30 +27,44 @@ import numpy as np
 
 SIZE = 32
 MARGIN = 2
-SCALES = tuple(round(1.0 - 0.02 * k, 2) for k in range(11))   # 1.00 .. 0.80
+SCALES = tuple(round(1.0 - 0.02 * k, 2) for k in range(15))   # 1.00 .. 0.72: one side's share of the other
+OUTSIDE = 0.10       # a window may reach this far (of its length) past the other picture's border
+MIN_OVERLAP = 0.80   # ... as long as this share of it, per axis, lies inside
 OFFSET_STEP = 0.01
-TOP = 3            # axis transforms per axis that go on to the 2-D search
+TOP = 2              # axis transforms per axis (besides the identity) that go on to the 2-D search
 
 
 @cache
-def axis_transforms() -> tuple[np.ndarray, np.ndarray]:
-    """(params (K, 2): scale, offset; matrices (K, SIZE, SIZE) float32), identity first."""
-    params = []
-    for s in SCALES:
-        room = 1.0 - s
-        n = max(1, int(round(room / OFFSET_STEP)) + 1)
-        for o in np.linspace(0.0, room, n):
-            params.append((s, float(o)))
-    mats = np.zeros((len(params), SIZE, SIZE), np.float32)
+def axis_transforms() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-axis windows, identity first: (params (K, 2) scale, offset; lo, hi (K, SIZE) source pixel
+    indices; w (K, SIZE) interpolation weights; valid (K, SIZE) whether the source position lies inside)."""
+    params = [(1.0, 0.0)]
+    for sc in SCALES:
+        for o in np.arange(-OUTSIDE * sc, 1.0 - sc + OUTSIDE * sc + 1e-9, OFFSET_STEP):
+            inside = (min(1.0, o + sc) - max(0.0, o)) / sc
+            if inside >= MIN_OVERLAP - 1e-9 and not (sc == 1.0 and abs(o) < 1e-9):
+                params.append((sc, float(round(o, 4))))
     u = (np.arange(SIZE) + 0.5) / SIZE
-    for k, (s, o) in enumerate(params):
-        x = np.clip((o + s * u) * SIZE - 0.5, 0, SIZE - 1)
-        lo = np.floor(x).astype(int)
-        hi = np.minimum(lo + 1, SIZE - 1)
-        w = (x - lo).astype(np.float32)
-        mats[k, np.arange(SIZE), lo] += 1 - w
-        mats[k, np.arange(SIZE), hi] += w
-    return np.array(params, np.float32), mats
+    k = len(params)
+    lo = np.zeros((k, SIZE), np.int64)
+    hi = np.zeros((k, SIZE), np.int64)
+    w = np.zeros((k, SIZE), np.float32)
+    valid = np.zeros((k, SIZE), bool)
+    for i, (sc, o) in enumerate(params):
+        pos = (o + sc * u) * SIZE - 0.5
+        valid[i] = (pos >= -0.5) & (pos <= SIZE - 0.5)
+        x = np.clip(pos, 0, SIZE - 1)
+        lo[i] = np.floor(x).astype(np.int64)
+        hi[i] = np.minimum(lo[i] + 1, SIZE - 1)
+        w[i] = x - lo[i]
+    return np.array(params, np.float32), lo, hi, w, valid
+
+
+def _masked_norm(x: np.ndarray, m: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    cnt = np.maximum(m.sum(axis=axes, keepdims=True), 1)
+    mean = (x * m).sum(axis=axes, keepdims=True) / cnt
+    var = (((x - mean) * m) ** 2).sum(axis=axes, keepdims=True) / cnt
+    return (x - mean) / (np.sqrt(var) + 1e-3)
 
 
 def _norm(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -61,47 +77,68 @@ def _inner(x: np.ndarray) -> np.ndarray:
     return x[..., MARGIN:-MARGIN, MARGIN:-MARGIN]
 
 
-def _axis_candidates(src: np.ndarray, dst: np.ndarray, mats: np.ndarray, axis: int) -> np.ndarray:
-    """(P, TOP) indices of the axis transforms whose warped profile of ``src`` best fits ``dst``'s."""
-    ps = src.mean(axis=axis)                         # (P, 32): profile along the other axis
+def _axis_candidates(src: np.ndarray, dst: np.ndarray, axis: int) -> np.ndarray:
+    """(P, 1 + TOP) indices of the axis windows whose warped profile of ``src`` best fits ``dst``'s
+    (identity first, always: most copies are not cropped at all)."""
+    _, lo, hi, w, valid = axis_transforms()
+    ps = src.mean(axis=axis)                                   # (P, 32) profile along the other axis
     pd = dst.mean(axis=axis)
-    warped = np.einsum("kij,pj->pki", mats, ps)      # (P, K, 32)
-    w = _norm(warped[..., MARGIN:-MARGIN], (2,))
-    d = _norm(pd[:, None, MARGIN:-MARGIN], (2,))
-    # a profile's contrast can be tiny (a flat axis): then its distances say little, and the 2-D step decides
-    score = np.abs(w - d).mean(axis=2)               # (P, K)
-    top = np.argpartition(score, TOP - 1, axis=1)[:, :TOP] if score.shape[1] > TOP else \
-        np.broadcast_to(np.arange(score.shape[1]), score.shape)
-    # identity always competes: most copies are not cropped at all
+    warped = ps[:, lo] * (1 - w) + ps[:, hi] * w               # (P, K, 32)
+    m = valid[None, :, MARGIN:-MARGIN].astype(np.float32)
+    a = _masked_norm(warped[..., MARGIN:-MARGIN], m, (2,))
+    b = _masked_norm(np.broadcast_to(pd[:, None, MARGIN:-MARGIN], a.shape), m, (2,))
+    score = (np.abs(a - b) * m).sum(axis=2) / np.maximum(m.sum(axis=2), 1)
+    score[:, 0] = np.inf                                       # identity is added below anyway
+    top = np.argpartition(score, TOP - 1, axis=1)[:, :TOP]
     return np.concatenate([np.zeros((len(top), 1), np.int64), top], axis=1)
 
 
-def best_alignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For P pairs of prepared thumbnails (P, 32, 32): the best window of one inside the other.
+def _warp_rows(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """x (P, 32, 32) with its rows resampled by axis window k (P,)."""
+    _, lo, hi, w, _ = axis_transforms()
+    rows = np.arange(len(x))[:, None]
+    wk = w[k][:, :, None]
+    return x[rows, lo[k]] * (1 - wk) + x[rows, hi[k]] * wk
+
+
+def _warp_cols(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    _, lo, hi, w, _ = axis_transforms()
+    rows = np.arange(len(x))[:, None]
+    xt = x.transpose(0, 2, 1)
+    wk = w[k][:, :, None]
+    return (xt[rows, lo[k]] * (1 - wk) + xt[rows, hi[k]] * wk).transpose(0, 2, 1)
+
+
+def best_alignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For P pairs of prepared thumbnails (P, 32, 32): the window of one that best matches the other.
 
     Returns (linear residual (P,), warp (P, 5): direction (0: a's window matches b, 1: b's window
-    matches a), scale_x, offset_x, scale_y, offset_y; the aligned inner parts x (P, 28, 28) and the
-    target inner parts y (P, 28, 28))."""
-    params, mats = axis_transforms()
+    matches a), scale_x, offset_x, scale_y, offset_y; the aligned inner parts x (P, 28, 28), the target's
+    y (P, 28, 28) and the overlap mask (P, 28, 28) where both show the picture)."""
+    params, _, _, _, valid = axis_transforms()
     p = len(a)
+    n_in = SIZE - 2 * MARGIN
     best = np.full(p, np.inf, np.float32)
     warp = np.zeros((p, 5), np.float32)
-    xs = np.zeros((p, SIZE - 2 * MARGIN, SIZE - 2 * MARGIN), np.float32)
+    xs = np.zeros((p, n_in, n_in), np.float32)
     ys = np.zeros_like(xs)
+    ms = np.ones((p, n_in, n_in), bool)
     if p == 0:
-        return best, warp, xs, ys
+        return best, warp, xs, ys, ms
     rows = np.arange(p)
+    vin = valid[:, MARGIN:-MARGIN]
     for direction, (src, dst) in enumerate(((a, b), (b, a))):
-        cx = _axis_candidates(src, dst, mats, axis=1)    # column profile: mean over rows -> x warps
-        cy = _axis_candidates(src, dst, mats, axis=2)    # row profile -> y warps
-        ny = _norm(_inner(dst), (1, 2))
+        cx = _axis_candidates(src, dst, axis=1)    # column profile (mean over rows) -> x windows
+        cy = _axis_candidates(src, dst, axis=2)    # row profile -> y windows
+        y_in = _inner(dst)
         for iy in range(cy.shape[1]):
-            ry = mats[cy[:, iy]]                         # (P, 32, 32)
-            tmp = ry @ src                               # rows warped
+            tmp = _warp_rows(src, cy[:, iy])
             for ix in range(cx.shape[1]):
-                rx = mats[cx[:, ix]]
-                w = tmp @ rx.transpose(0, 2, 1)
-                r = np.abs(_norm(_inner(w), (1, 2)) - ny).mean(axis=(1, 2))
+                w = _inner(_warp_cols(tmp, cx[:, ix]))
+                m = (vin[cy[:, iy]][:, :, None] & vin[cx[:, ix]][:, None, :])
+                mf = m.astype(np.float32)
+                r = (np.abs(_masked_norm(w, mf, (1, 2)) - _masked_norm(y_in, mf, (1, 2))) * mf).sum(axis=(1, 2)) \
+                    / np.maximum(mf.sum(axis=(1, 2)), 1)
                 better = r < best
                 if better.any():
                     sel = rows[better]
@@ -109,21 +146,33 @@ def best_alignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
                     warp[sel, 0] = direction
                     warp[sel, 1:3] = params[cx[sel, ix]]
                     warp[sel, 3:5] = params[cy[sel, iy]]
-                    xs[sel] = _inner(w[sel])
-                    ys[sel] = _inner(dst[sel])
-    return best, warp, xs, ys
+                    xs[sel] = w[sel]
+                    ys[sel] = y_in[sel]
+                    ms[sel] = m[sel]
+    return best, warp, xs, ys, ms
 
 
-def tone_matched_residual(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def tone_matched_residual(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Per pair, the mean absolute difference (in y's standard deviations) after the best global
-    monotonic tone curve from x to y: x's grey levels replaced, rank for rank, by y's."""
+    monotonic tone curve from x to y: x's grey levels replaced, rank for rank, by y's. With ``mask``,
+    only where it is set (both pictures show that part)."""
     p = len(x)
-    fx = x.reshape(p, -1)
-    fy = y.reshape(p, -1)
+    fx = x.reshape(p, -1).astype(np.float32)
+    fy = y.reshape(p, -1).astype(np.float32)
+    if mask is None:
+        m = np.ones_like(fx)
+    else:
+        m = mask.reshape(p, -1).astype(np.float32)
+        big = np.float32(1e9)
+        fx = np.where(m > 0, fx, big)   # outside the overlap: sorted last on both sides, matched to each other
+        fy = np.where(m > 0, fy, big)
     order = np.argsort(fx, axis=1, kind="stable")
     out = np.empty_like(fx)
     np.put_along_axis(out, order, np.sort(fy, axis=1), axis=1)
-    return np.abs(_norm(out, (1,)) - _norm(fy, (1,))).mean(axis=1)
+    out = np.where(m > 0, out, 0)
+    fy = np.where(m > 0, fy, 0)
+    diff = np.abs(_masked_norm(out, m, (1,)) - _masked_norm(fy, m, (1,))) * m
+    return diff.sum(axis=1) / np.maximum(m.sum(axis=1), 1)
 
 
 def texture(prepared: np.ndarray) -> np.ndarray:

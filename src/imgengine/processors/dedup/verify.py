@@ -64,31 +64,63 @@ def _residuals(a: np.ndarray, b: np.ndarray, good_enough: float,
         todo &= search
     if todo.any():
         idx = np.nonzero(todo)[0]
-        best, w, xs, ys = best_alignment(a[idx], b[idx])
+        best, w, xs, ys, ms = best_alignment(a[idx], b[idx])
         better = best < lin[idx]
         sel = idx[better]
         x = x.copy()
         y = y.copy()
+        mask = np.ones(x.shape, bool)
         x[sel] = xs[better]
         y[sel] = ys[better]
+        mask[sel] = ms[better]
         warp[sel] = w[better]
+        return tone_matched_residual(x, y, mask), warp
     return tone_matched_residual(x, y), warp
 
 
+_REFINE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+
+
+def refine(src: np.ndarray, dst: np.ndarray, warp: np.ndarray) -> float:
+    """The undecided pairs' second look: starting from the window search's best warp (scale + offset per
+    axis), OpenCV's ECC finds the best affine warp of ``src`` onto ``dst`` to a fraction of a pixel (and
+    a slight turn: a straightened crop). Returns the tone-matched residual on the overlap (inf when
+    ECC does not converge)."""
+    _, sx, ox, sy, oy = (float(v) for v in warp)
+    m = np.float32([[sx, 0, ox * SIZE + 0.5 * sx - 0.5], [0, sy, oy * SIZE + 0.5 * sy - 0.5]])
+    try:
+        _, m = cv2.findTransformECC(dst, src, m, cv2.MOTION_AFFINE, _REFINE_CRITERIA, None, 1)
+    except cv2.error:
+        return float("inf")
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    moved = cv2.warpAffine(src, m, (SIZE, SIZE), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones((SIZE, SIZE), np.float32), m, (SIZE, SIZE), flags=flags,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mask = _inner(inside) > 0.99
+    if mask.mean() < 0.6:
+        return float("inf")
+    return float(tone_matched_residual(_inner(moved)[None], _inner(dst)[None], mask[None])[0])
+
+
 def verify_pairs(thumbs, pairs: np.ndarray, good_enough: float = 0.0,
-                 low_texture: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 undecided: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For candidate ``pairs`` (P, 2) of node indices into ``thumbs`` (a mapping node -> prepared
     thumbnail or None, with the stacked array as ``thumbs.stack``): (residual (P,), warp (P, 5), the
-    lower texture of each pair (P,)). Flat or missing thumbnails give an infinite residual; pairs with
-    a thumbnail below ``low_texture`` are compared in register only (a window of a flat area fits
-    anything)."""
+    lower texture of each pair (P,), for the caller's low-texture rule). Pairs whose residual falls in
+    ``undecided`` (low, high] get a second look (``refine``, per pair: few do). Flat or missing
+    thumbnails give an infinite residual."""
     i, j = pairs[:, 0], pairs[:, 1]
     missing = getattr(thumbs, "missing", None)
     if missing is None:
         missing = np.array([thumbs.get(int(k)) is None for k in range(len(thumbs.stack))], bool)
     a, b = thumbs.stack[i], thumbs.stack[j]
     tex = np.minimum(texture(a), texture(b))
-    res, warp = _residuals(a, b, good_enough, search=tex >= low_texture)
+    res, warp = _residuals(a, b, good_enough)
+    if undecided is not None:
+        lo, hi = undecided
+        for k in np.nonzero((res > lo) & (res <= hi))[0].tolist():
+            src, dst = (a[k], b[k]) if warp[k, 0] == 0 else (b[k], a[k])
+            res[k] = min(res[k], refine(src, dst, warp[k]))
     res[missing[i] | missing[j]] = np.inf
     tex[missing[i] | missing[j]] = 0.0
     return res, warp, tex
