@@ -41,6 +41,9 @@ def _register() -> None:
     from . import duplicates as _duplicates  # duplicates
 
     _duplicates.register(app)
+    from . import trash as _trash  # trash list / trash empty
+
+    _trash.register(app)
     from . import models as _models  # vision: imgengine search / imgengine models
     from . import search as _search
 

@@ -123,6 +123,7 @@ def best_alignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     xs = np.zeros((p, n_in, n_in), np.float32)
     ys = np.zeros_like(xs)
     ms = np.ones((p, n_in, n_in), bool)
+    kbest = np.zeros((p, 2), np.int64)
     if p == 0:
         return best, warp, xs, ys, ms
     rows = np.arange(p)
@@ -149,7 +150,67 @@ def best_alignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
                     xs[sel] = w[sel]
                     ys[sel] = y_in[sel]
                     ms[sel] = m[sel]
+                    kbest[sel, 0] = cx[sel, ix]
+                    kbest[sel, 1] = cy[sel, iy]
+    best_alignment.last_windows = kbest          # for ``polish`` (the caller reads it right after)
     return best, warp, xs, ys, ms
+
+
+@cache
+def _neighbours() -> np.ndarray:
+    """(K, L) for each axis window, the windows within 0.04 of its scale and 0.03 of its offset (itself
+    first; padded with itself)."""
+    params = axis_transforms()[0]
+    rows = []
+    for sc, o in params:
+        near = np.nonzero((np.abs(params[:, 0] - sc) <= 0.041) & (np.abs(params[:, 1] - o) <= 0.031))[0]
+        rows.append(near.tolist())
+    width = max(len(r) for r in rows)
+    out = np.zeros((len(rows), width + 1), np.int64)
+    for k, r in enumerate(rows):
+        out[k] = [k] + r + [k] * (width - len(r))
+    return out
+
+
+def _score(src: np.ndarray, y_in: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> tuple[np.ndarray, ...]:
+    valid = axis_transforms()[4][:, MARGIN:-MARGIN]
+    w = _inner(_warp_cols(_warp_rows(src, ky), kx))
+    m = valid[ky][:, :, None] & valid[kx][:, None, :]
+    mf = m.astype(np.float32)
+    r = (np.abs(_masked_norm(w, mf, (1, 2)) - _masked_norm(y_in, mf, (1, 2))) * mf).sum(axis=(1, 2)) \
+        / np.maximum(mf.sum(axis=(1, 2)), 1)
+    return r, w, m
+
+
+def polish(src: np.ndarray, dst: np.ndarray, kx: np.ndarray, ky: np.ndarray, rounds: int = 2
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinate descent from the windows (kx, ky) (P,): each round tries every nearby window along x,
+    then along y (``_neighbours``), keeping the best. For pairs the coarse search left undecided.
+    Returns (residual, kx, ky, aligned x, target y, overlap mask)."""
+    nb = _neighbours()
+    y_in = _inner(dst)
+    p = len(src)
+    rows = np.arange(p)
+    best, w, m = _score(src, y_in, kx, ky)
+    kx, ky = kx.copy(), ky.copy()
+    for _ in range(rounds):
+        for axis in (0, 1):
+            base = kx if axis == 0 else ky
+            options = nb[base]                                   # (P, L)
+            for j in range(1, options.shape[1]):
+                k = options[:, j]
+                r, ww, mm = _score(src, y_in, k, ky) if axis == 0 else _score(src, y_in, kx, k)
+                better = r < best - 1e-6
+                if better.any():
+                    sel = rows[better]
+                    best[sel] = r[sel]
+                    w[sel], m[sel] = ww[sel], mm[sel]
+                    if axis == 0:
+                        kx[sel] = k[sel]
+                    else:
+                        ky[sel] = k[sel]
+            # (the loop over options reads ``base`` once: a window found this round is refined next round)
+    return best, kx, ky, w, y_in, m
 
 
 def tone_matched_residual(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

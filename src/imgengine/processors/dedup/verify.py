@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .align import MARGIN as _MARGIN
-from .align import SIZE, _inner, _norm, best_alignment, texture, tone_matched_residual
+from .align import SIZE, _inner, _norm, axis_transforms, best_alignment, polish, texture, tone_matched_residual
 
 # a thumbnail with less spread than this (8-bit grey levels) is "flat": a blank frame, a lens-cap shot;
 # such images are only ever exact duplicates, never near ones (nothing in them to compare)
@@ -50,7 +50,7 @@ def _pair_arrays(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _residuals(a: np.ndarray, b: np.ndarray, good_enough: float,
-               search: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               search: np.ndarray | None = None, polish_below: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(tone-matched residual (P,), warp (P, 5)) for P pairs of prepared thumbnails. Pairs whose
     in-register linear residual is at most ``good_enough`` (most copies) skip the window search;
     ``search`` (P,) bool limits the search further."""
@@ -65,6 +65,21 @@ def _residuals(a: np.ndarray, b: np.ndarray, good_enough: float,
     if todo.any():
         idx = np.nonzero(todo)[0]
         best, w, xs, ys, ms = best_alignment(a[idx], b[idx])
+        windows = best_alignment.last_windows
+        # the coarse search's near misses: coordinate descent over nearby windows
+        near = np.nonzero((best > good_enough) & (best < polish_below))[0]
+        if near.size:
+            flip = w[near, 0] == 1
+            src = np.where(flip[:, None, None], b[idx[near]], a[idx[near]])
+            dst = np.where(flip[:, None, None], a[idx[near]], b[idx[near]])
+            r2, kx, ky, x2, y2, m2 = polish(src, dst, windows[near, 0], windows[near, 1])
+            params = axis_transforms()[0]
+            imp = r2 < best[near]
+            sel = near[imp]
+            best[sel] = r2[imp]
+            xs[sel], ys[sel], ms[sel] = x2[imp], y2[imp], m2[imp]
+            w[sel, 1:3] = params[kx[imp]]
+            w[sel, 3:5] = params[ky[imp]]
         better = best < lin[idx]
         sel = idx[better]
         x = x.copy()
@@ -115,7 +130,7 @@ def verify_pairs(thumbs, pairs: np.ndarray, good_enough: float = 0.0,
         missing = np.array([thumbs.get(int(k)) is None for k in range(len(thumbs.stack))], bool)
     a, b = thumbs.stack[i], thumbs.stack[j]
     tex = np.minimum(texture(a), texture(b))
-    res, warp = _residuals(a, b, good_enough)
+    res, warp = _residuals(a, b, good_enough, polish_below=undecided[1] * 2 if undecided else 0.0)
     if undecided is not None:
         lo, hi = undecided
         for k in np.nonzero((res > lo) & (res <= hi))[0].tolist():
