@@ -121,7 +121,7 @@ def _nodes(entries: list[PhotoEntry]) -> list:
 def edge_table(entries: list[PhotoEntry], params: DedupParams) -> tuple[list, dict, dict]:
     """Every candidate pair verified with permissive limits: (nodes, edges, texture per edge)."""
     nodes = _nodes(entries)
-    loose = replace(params, max_residual=0.2, low_texture_residual=0.2, linkage="complete")
+    loose = replace(params, max_residual=0.16, low_texture_residual=0.16, linkage="complete")
     cand, dist = F._hash_candidates(nodes, loose.threshold, loose.index_bits, loose.index_hashes)
     edges, _ = F._verify(nodes, cand, dist, None, loose)
     checker = F._Checker(nodes, None, loose)
@@ -161,8 +161,8 @@ def fit_ours(entries, truth, base: DedupParams) -> tuple[DedupParams, tuple[floa
     for low_tex in (2.0, 3.0, 4.0, 6.0, 8.0):
         params = replace(base, low_texture=low_tex)
         nodes, edges, tex = edge_table(entries, params)
-        for max_res in (0.05, 0.06, 0.065, 0.07, 0.075, 0.08, 0.085, 0.09, 0.1):
-            for low_res in (0.02, 0.03, 0.04, 0.045, 0.05, 0.06):
+        for max_res in (0.06, 0.07, 0.075, 0.08, 0.085, 0.09, 0.095, 0.1, 0.11, 0.12, 0.13, 0.14):
+            for low_res in (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08):
                 if low_res > max_res:
                     continue
                 s = score(pairs_from_edges(nodes, edges, tex, max_res, low_tex, low_res), truth)

@@ -322,9 +322,11 @@ def corpus_sources(limit: int = 10_000) -> tuple[list[tuple[str, str, Image.Imag
         if len(sources) >= limit:
             break
         im = _load(p)
-        if im is None or min(im.size) < 300:
-            continue
-        key = "c_" + p.stem.replace(" ", "_") + ("_heif" if p.suffix.lower() in (".heic", ".heif") else "")
+        if im is None or min(im.size) < 300 or _texture(im) < 0.5:
+            continue     # unreadable, tiny, or blank (a black frame is no photo to copy)
+        # no dots in names: ``with_suffix`` would cut "HMD_Nokia_8.3_5G" at the first one
+        key = "c_" + p.stem.replace(" ", "_").replace(".", "_") + \
+            ("_heif" if p.suffix.lower() in (".heic", ".heif") else "")
         if max(im.size) >= BIG:
             w, h = im.size
             for r in range(2):

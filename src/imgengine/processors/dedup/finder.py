@@ -260,6 +260,25 @@ def _star(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, checker: _Chec
             groups.append([hub, *members])
         if progress is not None and (len(groups) % 50 == 0 or done >= total):
             progress(min(done, total), total)
+    # second look: a photo left alone whose hashes are close to a member (but not to the keeper: a crop
+    # of a crop, a screenshot of a resized copy) is verified against that group's keeper itself
+    group_of = np.full(n, -1, np.int64)
+    for g, members in enumerate(groups):
+        group_of[members] = g
+    a, b = cand[:, 0], cand[:, 1]
+    loose = np.concatenate([np.stack([a, group_of[b]], 1)[(group_of[a] < 0) & (group_of[b] >= 0)],
+                            np.stack([b, group_of[a]], 1)[(group_of[b] < 0) & (group_of[a] >= 0)]])
+    if len(loose):
+        loose = np.unique(loose, axis=0)
+        hubs = np.array([groups[g][0] for g in loose[:, 1].tolist()], np.int64)
+        pairs = np.stack([np.minimum(loose[:, 0], hubs), np.maximum(loose[:, 0], hubs)], axis=1)
+        found = checker.check(pairs, checker.hash_distance(pairs))
+        for (u, g), hub in zip(loose.tolist(), hubs.tolist(), strict=True):
+            key = (min(u, hub), max(u, hub))
+            if key in found and not grouped[u]:
+                grouped[u] = True
+                groups[g].append(u)
+                edges[key] = found[key]
     if progress is not None:
         progress(total, total)
     return groups
