@@ -158,7 +158,7 @@ def pairs_from_edges(nodes, edges, tex, max_res: float, low_tex: float, low_res:
 
 def fit_ours(entries, truth, base: DedupParams) -> tuple[DedupParams, tuple[float, float, float]]:
     best = None
-    for low_tex in (2.0, 3.0, 4.0, 6.0, 8.0):
+    for low_tex in (0.5, 1.0, 1.5, 2.0, 3.0):
         params = replace(base, low_texture=low_tex)
         nodes, edges, tex = edge_table(entries, params)
         for max_res in (0.06, 0.07, 0.075, 0.08, 0.085, 0.09, 0.095, 0.1, 0.11, 0.12, 0.13, 0.14):

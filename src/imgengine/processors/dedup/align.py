@@ -60,6 +60,14 @@ def axis_transforms() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, n
     return np.array(params, np.float32), lo, hi, w, valid
 
 
+@cache
+def _coarse() -> np.ndarray:
+    """The windows the 1-D profile search tries: every other offset (``polish`` fills in between)."""
+    params = axis_transforms()[0]
+    keep = [0] + [k for k in range(1, len(params)) if round(float(params[k, 1]) / OFFSET_STEP) % 2 == 0]
+    return np.array(keep, np.int64)
+
+
 def _masked_norm(x: np.ndarray, m: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     cnt = np.maximum(m.sum(axis=axes, keepdims=True), 1)
     mean = (x * m).sum(axis=axes, keepdims=True) / cnt
@@ -81,15 +89,17 @@ def _axis_candidates(src: np.ndarray, dst: np.ndarray, axis: int) -> np.ndarray:
     """(P, 1 + TOP) indices of the axis windows whose warped profile of ``src`` best fits ``dst``'s
     (identity first, always: most copies are not cropped at all)."""
     _, lo, hi, w, valid = axis_transforms()
+    ids = _coarse()
+    lo, hi, w, valid = lo[ids], hi[ids], w[ids], valid[ids]
     ps = src.mean(axis=axis)                                   # (P, 32) profile along the other axis
     pd = dst.mean(axis=axis)
-    warped = ps[:, lo] * (1 - w) + ps[:, hi] * w               # (P, K, 32)
+    warped = ps[:, lo] * (1 - w) + ps[:, hi] * w               # (P, K', 32)
     m = valid[None, :, MARGIN:-MARGIN].astype(np.float32)
     a = _masked_norm(warped[..., MARGIN:-MARGIN], m, (2,))
     b = _masked_norm(np.broadcast_to(pd[:, None, MARGIN:-MARGIN], a.shape), m, (2,))
     score = (np.abs(a - b) * m).sum(axis=2) / np.maximum(m.sum(axis=2), 1)
     score[:, 0] = np.inf                                       # identity is added below anyway
-    top = np.argpartition(score, TOP - 1, axis=1)[:, :TOP]
+    top = ids[np.argpartition(score, TOP - 1, axis=1)[:, :TOP]]
     return np.concatenate([np.zeros((len(top), 1), np.int64), top], axis=1)
 
 
@@ -158,12 +168,12 @@ def best_alignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 @cache
 def _neighbours() -> np.ndarray:
-    """(K, L) for each axis window, the windows within 0.04 of its scale and 0.03 of its offset (itself
-    first; padded with itself)."""
+    """(K, L) for each axis window, the windows within 0.02 of its scale and of its offset (itself first;
+    padded with itself)."""
     params = axis_transforms()[0]
     rows = []
     for sc, o in params:
-        near = np.nonzero((np.abs(params[:, 0] - sc) <= 0.041) & (np.abs(params[:, 1] - o) <= 0.031))[0]
+        near = np.nonzero((np.abs(params[:, 0] - sc) <= 0.021) & (np.abs(params[:, 1] - o) <= 0.021))[0]
         rows.append(near.tolist())
     width = max(len(r) for r in rows)
     out = np.zeros((len(rows), width + 1), np.int64)
@@ -237,7 +247,9 @@ def tone_matched_residual(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None 
 
 
 def texture(prepared: np.ndarray) -> np.ndarray:
-    """Detail of each prepared (blurred) thumbnail: mean absolute neighbour difference, grey levels.
-    A sky, a wall, a misty field measure a few levels; a street, a face, foliage tens."""
+    """Detail of each prepared (blurred) thumbnail: the mean absolute Laplacian (4 neighbours), grey
+    levels. A smooth gradient (a clear sky) measures 0 like a flat wall; a street, a face, foliage
+    measure several levels."""
     p = prepared
-    return (np.abs(np.diff(p, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(p, axis=2)).mean(axis=(1, 2)))
+    lap = 4 * p[:, 1:-1, 1:-1] - p[:, :-2, 1:-1] - p[:, 2:, 1:-1] - p[:, 1:-1, :-2] - p[:, 1:-1, 2:]
+    return np.abs(lap).mean(axis=(1, 2))

@@ -1,13 +1,16 @@
-"""Pair verification: do two photos show the same picture, up to resize, recompression, a ~5 % crop,
+"""Pair verification: do two photos show the same picture, up to resize, recompression, a crop of up to
+~9 % per side (any sides, also two different crops of one photo), a screenshot with bars,
 brightness/contrast, a small overlay?
 
-Hashes find candidates; this decides. Both 32x32 grey thumbnails are blurred (sub-pixel misalignment
-must not count), normalised to zero mean and unit variance, and aligned with the best of a small set of crop boxes (each
-side cut by 0, 2.5 or 5 %, at most 6 % per axis, in either direction). At that alignment one thumbnail's
-grey levels are mapped onto the other's by rank (the best global tone curve: brightness, contrast and
-gamma edits vanish, an HDR merge's local tone mapping does not), and the residual is the mean absolute
-difference inside a 2-pixel border, in standard deviations: below ~0.07 for copies, more for different
-photos -- except burst frames a moment apart, which 32 pixels cannot always tell from a copy.
+Hashes find candidates; this decides, for a batch of pairs at once (``verify_pairs``). Both 32x32 grey
+thumbnails are blurred (sub-pixel misalignment must not count), normalised to zero mean and unit
+variance, and compared in register; pairs that do not match there go through the window search of
+``align.py`` (scale + offset per axis, both directions). At the best alignment one thumbnail's grey
+levels are mapped onto the other's by rank (the best global tone curve: brightness, contrast and gamma
+edits vanish, an HDR merge's local tone mapping does not), and the residual is the mean absolute
+difference on the overlap inside a 2-pixel border, in standard deviations. Pairs the caller calls
+undecided (just above its limit) get a second look: coordinate descent over nearby windows (batched)
+and an affine ECC fit (``refine``, per pair -- few pairs).
 
 Burst frames: two photos with the *same* pixel size are a copy of each other only in register (a
 recompressed, converted, re-toned or marked copy keeps every pixel where it was) or, rarely, as a crop
@@ -130,7 +133,7 @@ def verify_pairs(thumbs, pairs: np.ndarray, good_enough: float = 0.0,
         missing = np.array([thumbs.get(int(k)) is None for k in range(len(thumbs.stack))], bool)
     a, b = thumbs.stack[i], thumbs.stack[j]
     tex = np.minimum(texture(a), texture(b))
-    res, warp = _residuals(a, b, good_enough, polish_below=undecided[1] * 2 if undecided else 0.0)
+    res, warp = _residuals(a, b, good_enough, polish_below=undecided[1] if undecided else 0.0)
     if undecided is not None:
         lo, hi = undecided
         for k in np.nonzero((res > lo) & (res <= hi))[0].tolist():
