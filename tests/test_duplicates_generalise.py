@@ -22,7 +22,7 @@ from imgengine.processors.dedup.finder import _prepared
 from imgengine.processors.dedup.keeper import choose_keeper
 from imgengine.processors.dedup.trash import empty_trash, parse_age, trash_contents
 from imgengine.processors.dedup.verify import prepare, residual, verify_pairs
-from imgengine.samples import camera_exif, jpeg_bytes, scene
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
 runner = CliRunner()
 SIZE = (480, 640)      # a tall phone frame (3:4)
