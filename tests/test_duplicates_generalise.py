@@ -105,7 +105,7 @@ def _sky(width: int, height: int, seed: int) -> Image.Image:
     sky = np.array([70, 120, 200], float) * (1 - y) + np.array([170, 200, 235], float) * y
     clouds = np.asarray(Image.fromarray(rng.normal(128, 40, (height // 64, width // 64)).clip(0, 255)
                                         .astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC), float)
-    arr = sky + (clouds[..., None] - 128) * 0.08 + rng.normal(0, 2, (height, width, 3))
+    arr = sky + (clouds[..., None] - 128) * 0.03 + rng.normal(0, 1.2, (height, width, 3))
     return Image.fromarray(np.broadcast_to(arr, (height, width, 3)).clip(0, 255).astype(np.uint8))
 
 

@@ -54,8 +54,8 @@ class DedupParams:
     burst_seconds: float = 60.0      # two capture times this close but not equal: burst frames, not copies
     burst_shift: float = 0.008       # equal pixel sizes, shifted by more than this fraction: burst frames
     crop_fit: float = 0.6            # ... unless a crop box fits better than this times the translation
-    low_texture: float = 1.5         # a thumbnail with less detail (grey levels, ``align.texture``) is low-texture
-    low_texture_residual: float = 0.06    # ... and a pair with one needs this smaller residual
+    low_texture: float = 0.5         # a thumbnail with less detail (grey levels, ``align.texture``) is low-texture
+    low_texture_residual: float = 0.07    # ... and a pair with one needs this smaller residual
     refine_band: float = 2.0         # residuals up to this times max_residual get the ECC second look
     linkage: str = "star"            # "star": every member verified against the keeper; "complete": against
                                      # every other member (all candidate pairs verified: slower, splits crops)
