@@ -383,9 +383,14 @@ def heavy_entries(ls: LabelledSet, n: int, workers: int, seed: int = 11) -> tupl
     return entries, labels
 
 
-def bench_heavy(ls: LabelledSet, params: DedupParams, workers: int, n: int = 5000) -> None:
+def bench_heavy(ls: LabelledSet, params: DedupParams, workers: int, n: int = 5000, cache: Path | None = None) -> None:
     t = time.perf_counter()
-    entries, labels = heavy_entries(ls, n, workers)
+    if cache is not None and cache.exists():
+        entries, labels = pickle.loads(cache.read_bytes())
+    else:
+        entries, labels = heavy_entries(ls, n, workers)
+        if cache is not None:
+            cache.write_bytes(pickle.dumps((entries, labels)))
     in_groups = sum(lab >= 0 for lab in labels)
     print(f"\n## --heavy: {len(entries):,} photos, {in_groups:,} ({in_groups / len(entries):.0%}) in "
           f"{len({lab for lab in labels if lab >= 0})} groups of 20-80 (built in {time.perf_counter() - t:.0f} s)")
@@ -610,7 +615,8 @@ def main() -> None:
 
 def timings(args, ls: LabelledSet, entries: list[PhotoEntry], params: DedupParams) -> None:
     if args.heavy:
-        bench_heavy(ls, params, args.workers, args.heavy_size)
+        bench_heavy(ls, params, args.workers, args.heavy_size,
+                    args.keep / f"heavy{args.heavy_size}.pkl" if args.keep else None)
     if args.scale:
         pool = real_code_pool(entries, ls)
         sizes = [int(s) for s in args.scale.split(",") if s]
