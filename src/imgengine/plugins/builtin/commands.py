@@ -10,7 +10,7 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import analyze, duplicates, history, models, organize, plugins, search, trash
+    from ...cli import albums, analyze, duplicates, export, history, models, organize, plugins, search, trash
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -20,3 +20,5 @@ def register_commands(cli: Any) -> None:
     search.register(cli)
     models.register(cli)
     plugins.register(cli)
+    export.register(cli)    # export gallery / catalog
+    albums.register(cli)    # smart albums
