@@ -8,11 +8,8 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..errors import UsageError
-from ..processors.dedup.report import _size
-from ..processors.dedup.trash import empty_trash, parse_age, trash_contents
 from .common import console, err_console, handle_errors
 from .history import DirOption, StateDirOption, resolve_state_dir
 
@@ -26,6 +23,11 @@ trash_app = typer.Typer(help="The journal's trash: files that `duplicates --dele
 def list_(directory: Path | None = DirOption, state_dir: Path | None = StateDirOption,
           json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """What each run's trash holds, and the bytes emptying it would free."""
+    from rich.table import Table
+
+    from ..processors.dedup.report import _size
+    from ..processors.dedup.trash import trash_contents
+
     sdir = resolve_state_dir(directory, state_dir)
     runs = trash_contents(sdir)
     if json_out:
@@ -52,6 +54,9 @@ def empty(directory: Path | None = DirOption, state_dir: Path | None = StateDirO
           apply: bool = typer.Option(False, "--apply", help="Delete for real (default: show what would go)."),
           json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Delete the trash for good (those runs can then no longer be undone); recorded in the journal."""
+    from ..processors.dedup.report import _size
+    from ..processors.dedup.trash import empty_trash, parse_age
+
     try:
         age = parse_age(older_than) if older_than is not None else None
     except ValueError as exc:

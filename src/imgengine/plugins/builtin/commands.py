@@ -10,8 +10,19 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import (albums, analyze, duplicates, export, gpu_monitor, history, models, organize, plugins, search,
-                        trash)
+    from ...cli import (
+        albums,
+        analyze,
+        duplicates,
+        export,
+        gpu_monitor,
+        history,
+        models,
+        organize,
+        plugins,
+        search,
+        trash,
+    )
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
