@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from . import train as _train  # train inventory|download|augment|scene|export
+
+    _train.register(app)
 
 
 _register()
