@@ -11,6 +11,7 @@ TorchScript models need torch.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,9 @@ class SceneModelRunner:
 
         self.device = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
         try:
-            self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
+            with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; the format still loads
+                warnings.simplefilter("ignore", FutureWarning)
+                self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
         except (RuntimeError, ValueError) as exc:
             raise ModelUnavailableError(f"scene model {self.path}: TorchScript cannot load it ({exc})")
 
