@@ -2,10 +2,11 @@
 
 Why torchvision.transforms.v2 and not albumentations: torchvision is already here for timm (the training
 extra needs it anyway) and its functional API covers low light (brightness/gamma), defocus blur, sensor
-noise, JPEG recompression, rotation/crop and colour shifts; albumentations would add ~400 MB (its OpenCV
-and SciPy stack) for two more effects. The two v2 lacks are small and exact: motion blur is a line kernel
-through OpenCV's ``filter2D`` (OpenCV is a core dependency) and the HEIC round trip goes through pillow-heif
-(also a core dependency), so the output is a real HEIC file.
+noise, rotation/crop and colour shifts; albumentations would add ~400 MB (its OpenCV and SciPy stack) for
+a few more effects. What v2 lacks or deprecates is small and exact here: motion blur is a line kernel through
+OpenCV's ``filter2D`` (OpenCV is a core dependency), JPEG recompression goes through Pillow (``v2.JPEG`` wraps
+torchvision.io, deprecated since 0.29) and the HEIC round trip through pillow-heif (a core dependency), so
+that output is a real HEIC file.
 
 Every parameter is drawn from one ``numpy`` generator seeded per image and applied through the functional
 API, so a run is reproducible and the manifest records exactly what was done (no global RNG touched).
@@ -123,10 +124,16 @@ def _sensor_noise(t, rng):
 
 
 def _jpeg(t, rng):
-    from torchvision.transforms.v2 import functional as F
+    """Through Pillow's encoder: v2.JPEG wraps torchvision.io, deprecated since torchvision 0.29."""
+    import torch
 
     q = int(rng.integers(12, 45))
-    return F.jpeg(t, q), {"quality": q}
+    buf = io.BytesIO()
+    Image.fromarray(t.permute(1, 2, 0).numpy()).save(buf, "JPEG", quality=q)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        arr = np.array(im.convert("RGB"))  # a writable copy
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), {"quality": q}
 
 
 def _rotate_crop(t, rng):
@@ -226,7 +233,7 @@ def augment_folder(source: Path, output: Path, per_image: int = 2, gaps: list[di
                 heic = next((o for o in ops if o["op"] == "heic_roundtrip"), None)
                 suffix = ".heic" if heic else ".jpg"
                 target = output / rel.parent / f"{rel.stem}_aug{k}{suffix}"
-                if target.exists():
+                if any(target.with_suffix(sfx).exists() for sfx in (".jpg", ".heic")):
                     report.failed.append(f"{target.relative_to(output)}: exists, not replaced")
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
