@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,18 @@ RESOLUTION_BUCKETS = (  # long side in pixels, upper bound inclusive
     ("VGA", 640), ("HD", 1280), ("Full HD", 1920), ("QHD", 2560), ("4K", 3840), ("4K+", math.inf),
 )
 PHONE_MAKES = {"apple", "google", "samsung", "huawei", "xiaomi", "oneplus", "oppo", "vivo", "motorola", "lg",
-               "lge", "htc", "nokia", "hmd global", "realme", "honor", "zte", "asus", "nothing", "fairphone"}
+               "lge", "htc", "nokia", "hmd", "realme", "honor", "zte", "asus", "nothing", "fairphone", "jolla"}
 PHONE_MODEL_WORDS = ("iphone", "pixel", "galaxy", "xperia", "redmi", "nexus", "moto ", "sm-")
-CAMERA_MAKES = {"canon", "nikon", "nikon corporation", "sony", "fujifilm", "olympus", "olympus corporation",
-                "om digital solutions", "panasonic", "pentax", "ricoh", "ricoh imaging company, ltd.", "leica",
-                "leica camera ag", "hasselblad", "sigma", "minolta", "konica minolta", "samsung techwin",
-                "phase one", "eastman kodak company", "kodak"}
-
+# interchangeable-lens bodies by make (first word of EXIF Make) → model pattern; compacts and camcorders of the
+# same makes (PowerShot, COOLPIX, Cyber-shot, FinePix) are "other"
+ILC_MODELS = {
+    "canon": r"\beos\b", "nikon": r"^(nikon )?(d\d+[a-z]*|df|z ?\d+[a-z]*|z ?fc?)\b",
+    "sony": r"^(ilce|ilca|dslr|slt|nex)",
+    "fujifilm": r"^(x-(t|pro|h|e|s|a|m)|gfx)", "olympus": r"^(e-\d|e-p|e-pl|e-m|om-)", "om": r"om-",
+    "panasonic": r"^(dmc-g|dc-g|dc-s|dmc-gh|dc-gh)", "pentax": r"^(pentax )?(k[- ]?\d|k-\d|\*ist|645)",
+    "ricoh": r"pentax k", "leica": r"^(m\d|m ?\(|sl|q|cl|tl)", "hasselblad": r".", "sigma": r"^(sd|fp)",
+    "phase": r".", "samsung": r"^nx",
+}
 FILL_HINTS = {
     ("formats", "HEIC"): "phone photos saved as HEIC (iPhone default); `train augment` adds HEIC round trips",
     ("formats", "PNG"): "screenshots and exported graphics; PNG copies of existing photos",
@@ -113,18 +119,24 @@ def format_bucket(fmt: str | None) -> str:
 
 
 def source_bucket(meta: dict[str, Any]) -> str:
-    """smartphone / dslr_mirrorless / other from make, model and lens (phones name their lens "back camera")."""
+    """smartphone / dslr_mirrorless / other from make, model and lens (phones name their lens "back camera").
+    Compact cameras and camcorders count as "other": what matters for training is the optics and sensor."""
     make = (meta.get("make") or "").strip().lower()
     model = (meta.get("model") or "").strip().lower()
     lens = (meta.get("lens_model") or "").strip().lower()
     if not make and not model:
         return "other"
-    if make in PHONE_MAKES or any(w in model for w in PHONE_MODEL_WORDS) or "back camera" in lens \
-            or "front camera" in lens:
-        if make == "sony" and "xperia" not in model:
-            return "dslr_mirrorless"
+    brand = make.split(" ")[0].rstrip(",.") if make else ""
+    phone = brand in PHONE_MAKES or any(w in model for w in PHONE_MODEL_WORDS) or "back camera" in lens \
+        or "front camera" in lens
+    if brand == "sony":
+        phone = "xperia" in model
+    elif make.startswith("samsung techwin"):  # Samsung's camera division (Digimax, NX)
+        phone = False
+    if phone:
         return "smartphone"
-    if make in CAMERA_MAKES or make.split(" ")[0] in CAMERA_MAKES:
+    pattern = ILC_MODELS.get(brand)
+    if pattern and re.search(pattern, model):
         return "dslr_mirrorless"
     return "other"
 
