@@ -17,6 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.core.formats import detect_format  # noqa: E402
+from imgengine.samples import scene  # noqa: E402
 from imgengine.training.augment import EFFECTS, augment_folder, op_weights  # noqa: E402
 from imgengine.training.synthetic import make_scene_dataset  # noqa: E402
 
@@ -33,9 +34,7 @@ def _gray(t) -> np.ndarray:
 
 @pytest.fixture
 def photo():
-    from skimage import data
-
-    return Image.fromarray(data.astronaut()).resize((256, 256))
+    return scene(256, 256, seed=5)
 
 
 def test_each_effect_changes_the_image_the_way_it_says(photo):
