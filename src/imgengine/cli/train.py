@@ -384,3 +384,22 @@ def _print_inventory(inv) -> None:
         console.print(t)
     else:
         console.print("[green]no gaps[/]: every bucket is within tolerance of its target")
+
+
+SCRIPT_FLAGS = {"--gpu": ["--device", "cuda"], "--cpu": ["--device", "cpu"]}
+
+
+def script_argv(command: str, argv: list[str]) -> list[str]:
+    """The `imgengine train <command>` arguments for a documented script's command line (``--gpu`` becomes
+    ``--device cuda``; every other option has the same name)."""
+    out = ["train", command]
+    for arg in argv:
+        out += SCRIPT_FLAGS.get(arg, [arg])
+    return out
+
+
+def script_main(command: str) -> None:
+    """Entry point of the ``training/scripts/*.py`` wrappers."""
+    from .app import app
+
+    app(script_argv(command, sys.argv[1:]), prog_name=Path(sys.argv[0]).name)
