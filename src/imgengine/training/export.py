@@ -95,7 +95,8 @@ def _inputs(ckpt: dict[str, Any], samples: Path | None) -> tuple[np.ndarray, str
         from .probe import load_embeddings
 
         try:
-            emb, _ = load_embeddings(scan_image_folder(Path(ckpt["dataset"])), None)
+            catalog = Path(ckpt["catalog"]) if ckpt.get("catalog") else None
+            emb, _, _ = load_embeddings(scan_image_folder(Path(ckpt["dataset"])), catalog)
             return emb[:32], "the dataset's CLIP embeddings from the catalog"
         except UsageError:
             rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ from ..settings import Settings
 from .imagefolder import ImageFolder
 
 
-def load_embeddings(folder: ImageFolder, catalog: Path | None) -> tuple[np.ndarray, str]:
-    """(N, D) float32 embeddings in ``folder.samples`` order and the CLIP model they came from."""
+def load_embeddings(folder: ImageFolder, catalog: Path | None) -> tuple[np.ndarray, str, Path]:
+    """(N, D) float32 embeddings in ``folder.samples`` order, the CLIP model they came from, the catalog."""
     root = Path(os.path.abspath(folder.root))
     path = Path(catalog) if catalog else Settings().catalog_path(root)
     how = f"run `imgengine analyze {folder.root}` with the CLIP model available first"
@@ -40,4 +40,4 @@ def load_embeddings(folder: ImageFolder, catalog: Path | None) -> tuple[np.ndarr
     if len(models) > 1:
         raise UsageError(f"linear probe: the embeddings come from several CLIP models ({', '.join(sorted(models))}); "
                          f"re-run `imgengine analyze {folder.root}` so they all use one")
-    return np.stack(rows).astype(np.float32), models.pop()
+    return np.stack(rows).astype(np.float32), models.pop(), path

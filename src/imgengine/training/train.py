@@ -382,7 +382,7 @@ def _probe_setup(cfg, folder: ImageFolder, train_samples, val_samples, device):
 
     from .probe import load_embeddings
 
-    emb, clip_model = load_embeddings(folder, cfg.catalog)
+    emb, clip_model, catalog = load_embeddings(folder, cfg.catalog)
     dim = emb.shape[1]
     index = {s.path: i for i, s in enumerate(folder.samples)}
 
@@ -397,7 +397,7 @@ def _probe_setup(cfg, folder: ImageFolder, train_samples, val_samples, device):
     val_loader = torch.utils.data.DataLoader(tensors(val_samples), batch_size=max(cfg.batch_size, 256))
     model = torch.nn.Linear(dim, len(folder.classes))
     meta = {"kind": "linear_probe", "architecture": f"linear_probe[{clip_model}]", "pretrained": True,
-            "embedding_dim": dim, "clip_model": clip_model}
+            "embedding_dim": dim, "clip_model": clip_model, "catalog": str(Path(catalog).resolve())}
     return model, train_loader, val_loader, meta
 
 
