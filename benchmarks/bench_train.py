@@ -56,9 +56,14 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--images", type=int, default=256, help="images for the inference comparison")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default); "
+                    "1 on a shared, busy machine where spinning OpenMP threads cost more than they give")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +91,8 @@ def main() -> None:
 
         # the same batches for both back-ends
         fresh = make_scene_dataset(root / "fresh", per_class=max(1, args.images // 4), size=(320, 240), seed=99)
-        runner = SceneModelRunner(exports["onnx"].output, device=args.device)
+        runner = SceneModelRunner(exports["onnx"].output, device=args.device,
+                                  threads=args.threads or None)
         from PIL import Image
 
         paths = [(p, CLASSES.index(p.parent.name)) for p in sorted(fresh.rglob("*.jpg"))]

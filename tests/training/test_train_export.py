@@ -51,8 +51,8 @@ class Recorder(Callbacks):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
-    dataset = make_scene_dataset(root / "dataset", per_class=20, size=(96, 72), seed=0)
-    cfg = TrainConfig(dataset=dataset, output_dir=root / "models", epochs=6, batch_size=16, model=ARCH,
+    dataset = make_scene_dataset(root / "dataset", per_class=16, size=(80, 60), seed=0)
+    cfg = TrainConfig(dataset=dataset, output_dir=root / "models", epochs=5, batch_size=16, model=ARCH,
                       image_size=SIZE, workers=0, patience=50, models_dir=root / "no_weights", seed=0)
     rec = Recorder()
     result = train_scene_model(cfg, rec)
@@ -63,7 +63,7 @@ def trained(tmp_path_factory):
 
 def held_out_accuracy(model_path: Path, root: Path) -> float:
     """Accuracy on freshly drawn images (another seed) that training never saw."""
-    fresh = make_scene_dataset(root / "fresh", per_class=8, size=(96, 72), seed=123)
+    fresh = make_scene_dataset(root / "fresh", per_class=8, size=(80, 60), seed=123)
     runner = SceneModelRunner(model_path, device="cpu")
     hits = total = 0
     for label in CLASSES:
@@ -92,7 +92,7 @@ def test_scratch_training_warns_and_says_so(trained):
 def test_metrics_log_has_every_epoch_with_f1_and_confusion_matrix(trained):
     result = trained["result"]
     lines = [json.loads(x) for x in result.metrics_log.read_text().splitlines()]
-    assert [m["epoch"] for m in lines] == list(range(1, 7))
+    assert [m["epoch"] for m in lines] == list(range(1, 6))
     folder = scan_image_folder(trained["dataset"])
     _, val = stratified_split(folder, 0.2, 0)
     for m in lines:
@@ -136,9 +136,9 @@ def test_exports_match_pytorch_at_any_batch_size(trained):
 
 
 def test_export_that_disagrees_is_refused_and_nothing_is_written(trained, tmp_path):
-    target = tmp_path / "bad.onnx"
+    target = tmp_path / "bad.pt"
     with pytest.raises(ExportError, match="parity check failed"):
-        export_model(trained["result"].best_checkpoint, "onnx", target, tolerance=-1.0)
+        export_model(trained["result"].best_checkpoint, "torchscript", target, tolerance=-1.0)
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -147,12 +147,12 @@ def test_resume_continues_from_the_last_epoch(trained, tmp_path):
 
     out = tmp_path / "models"
     shutil.copytree(trained["result"].best_checkpoint.parent, out)
-    cfg = TrainConfig(**{**trained["cfg"].__dict__, "output_dir": out, "epochs": 7, "resume": True})
+    cfg = TrainConfig(**{**trained["cfg"].__dict__, "output_dir": out, "epochs": 6, "resume": True})
     rec = Recorder()
     result = train_scene_model(cfg, rec)
-    assert [m["epoch"] for m in rec.epochs] == [7] and result.epochs_run == 1
-    assert len(result.metrics_log.read_text().splitlines()) == 7
-    with pytest.raises(UsageError, match="already ran 7 epochs"):
+    assert [m["epoch"] for m in rec.epochs] == [6] and result.epochs_run == 1
+    assert len(result.metrics_log.read_text().splitlines()) == 6
+    with pytest.raises(UsageError, match="already ran 6 epochs"):
         train_scene_model(cfg)
     with pytest.raises(UsageError, match="--resume"):
         train_scene_model(TrainConfig(**{**cfg.__dict__, "resume": False}))
@@ -167,12 +167,12 @@ def test_cli_scene_and_export(trained, tmp_path):
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["epochs_run"] == 1 and summary["classes"] == list(CLASSES)
-    r = runner.invoke(app, ["train", "export", "--checkpoint", str(out / "scene_best.pt"), "--format", "onnx",
-                            "--output", str(tmp_path / "x.onnx"), "--json"])
+    r = runner.invoke(app, ["train", "export", "--checkpoint", str(out / "scene_best.pt"), "--format",
+                            "torchscript", "--output", str(tmp_path / "x.pt"), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["max_abs_diff"] < 1e-4
-    r = runner.invoke(app, ["train", "export", "--checkpoint", str(out / "scene_best.pt"), "--output",
-                            str(tmp_path / "x.onnx")])
+    r = runner.invoke(app, ["train", "export", "--checkpoint", str(out / "scene_best.pt"), "--format",
+                            "torchscript", "--output", str(tmp_path / "x.pt")])
     assert r.exit_code == 2 and "already exists" in r.output
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     r = runner.invoke(app, ["train", "export", "--checkpoint", str(tmp_path / "junk.pt")])

@@ -98,7 +98,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class SceneModelRunner:
     """Loads an exported scene model and classifies batches of images."""
 
-    def __init__(self, model_path: Path, device: str = "auto"):
+    def __init__(self, model_path: Path, device: str = "auto", threads: int | None = None):
         self.path = Path(model_path)
         if not self.path.is_file():
             raise ModelUnavailableError(f"scene model {self.path}: no such file")
@@ -106,6 +106,7 @@ class SceneModelRunner:
         self.device = "cpu"
         self._session = None
         self._module = None
+        self.threads = threads
         if self.card.format == "onnx" or self.path.suffix.lower() == ".onnx":
             self._load_onnx(device)
         else:
@@ -122,6 +123,8 @@ class SceneModelRunner:
             providers.insert(0, "CUDAExecutionProvider")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph types
