@@ -4,7 +4,7 @@ throughput through onnxruntime against the same model in PyTorch.
     python benchmarks/bench_train.py [--model resnet18] [--image-size 128] [--per-class 40] [--epochs 2]
                                      [--batch-size 32] [--device auto|cpu|cuda] [--images 256]
 
-The dataset is the generated 4-class scene set (``imgengine.training.synthetic``), the backbone a randomly
+The dataset is the generated 4-class scene set (``imgengine.testing.scene_dataset``), the backbone a randomly
 initialised timm model (no download; weights do not change the speed). Training throughput counts training
 images per second of training-loop time (decode + augmentation + forward/backward; validation excluded).
 Inference compares model time only on the same preprocessed batches (the preprocessing is shared and timed
@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from imgengine.analyzers.vision.scene_model import SceneModelRunner  # noqa: E402
+from imgengine.testing.scene_dataset import CLASSES, make_scene_dataset  # noqa: E402
 from imgengine.training.export import export_model  # noqa: E402
-from imgengine.training.synthetic import CLASSES, make_scene_dataset  # noqa: E402
 from imgengine.training.train import (  # noqa: E402
     TrainConfig,
     load_checkpoint,

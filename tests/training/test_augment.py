@@ -17,9 +17,9 @@ from typer.testing import CliRunner  # noqa: E402
 
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.core.formats import detect_format  # noqa: E402
-from imgengine.samples import scene  # noqa: E402
+from imgengine.testing.samples import scene  # noqa: E402
+from imgengine.testing.scene_dataset import make_scene_dataset  # noqa: E402
 from imgengine.training.augment import EFFECTS, augment_folder, op_weights  # noqa: E402
-from imgengine.training.synthetic import make_scene_dataset  # noqa: E402
 
 
 def _tensor(img: Image.Image):

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from imgengine.cli.app import app
-from imgengine.samples import camera_exif, jpeg_bytes, scene
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 from imgengine.training.inventory import lighting_bucket, resolution_bucket, source_bucket
 
 

@@ -15,15 +15,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("onnxruntime")
 
-from imgengine.analyzers.vision.random_models import build_clip  # noqa: E402
 from imgengine.analyzers.vision.scene_model import SceneModelRunner  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine.run import run_analysis  # noqa: E402
 from imgengine.errors import UsageError  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
+from imgengine.testing.models import build_clip  # noqa: E402
+from imgengine.testing.scene_dataset import make_scene_dataset  # noqa: E402
 from imgengine.training.export import export_model  # noqa: E402
 from imgengine.training.imagefolder import scan_image_folder  # noqa: E402
 from imgengine.training.probe import load_embeddings  # noqa: E402
-from imgengine.training.synthetic import make_scene_dataset  # noqa: E402
 from imgengine.training.train import TrainConfig, train_scene_model  # noqa: E402
 
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from imgengine.cli.app import app
+from imgengine.testing.scene_dataset import DRAW
 from imgengine.training import public_data as pd
-from imgengine.training.synthetic import DRAW
 
 
 def _img(path: Path, kind: str, seed: int) -> None:

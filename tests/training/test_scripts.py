@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from imgengine.cli.train import script_argv
-from imgengine.training.synthetic import make_scene_dataset
+from imgengine.testing.scene_dataset import make_scene_dataset
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "training" / "scripts"
 

@@ -20,9 +20,9 @@ from typer.testing import CliRunner  # noqa: E402
 from imgengine.analyzers.vision.scene_model import ModelCard, SceneModelRunner  # noqa: E402
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.errors import ModelUnavailableError, UsageError  # noqa: E402
+from imgengine.testing.scene_dataset import CLASSES, make_scene_dataset  # noqa: E402
 from imgengine.training.export import ExportError, export_model  # noqa: E402
 from imgengine.training.imagefolder import scan_image_folder, stratified_split  # noqa: E402
-from imgengine.training.synthetic import CLASSES, make_scene_dataset  # noqa: E402
 from imgengine.training.train import (  # noqa: E402
     Callbacks,
     TrainConfig,

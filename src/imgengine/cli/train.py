@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         """The collection's diversity against a recommended distribution, with the gaps and what fills them.
         Analyses what the catalog lacks first (incrementally)."""
         from ..core.catalog import Catalog
-        from ..core.pipeline import run_analysis
+        from ..engine.run import run_analysis
         from ..logs import RunLogger
         from ..training.inventory import inventory_from_catalog
         from ..training.report import write_html_report
