@@ -24,41 +24,13 @@ from imgengine.testing.scene_dataset import CLASSES, make_scene_dataset  # noqa:
 from imgengine.training.export import ExportError, export_model  # noqa: E402
 from imgengine.training.imagefolder import scan_image_folder, stratified_split  # noqa: E402
 from imgengine.training.train import (  # noqa: E402
-    Callbacks,
     TrainConfig,
     classification_metrics,
     load_checkpoint,
     train_scene_model,
 )
 
-ARCH, SIZE = "test_convnext", 48
-
-
-class Recorder(Callbacks):
-    def __init__(self):
-        self.warnings, self.epochs, self.info = [], [], {}
-
-    def on_start(self, info):
-        self.info = info
-
-    def on_warning(self, message):
-        self.warnings.append(message)
-
-    def on_epoch(self, metrics):
-        self.epochs.append(metrics)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    dataset = make_scene_dataset(root / "dataset", per_class=16, size=(80, 60), seed=0)
-    cfg = TrainConfig(dataset=dataset, output_dir=root / "models", epochs=5, batch_size=16, model=ARCH,
-                      image_size=SIZE, workers=0, patience=50, models_dir=root / "no_weights", seed=0)
-    rec = Recorder()
-    result = train_scene_model(cfg, rec)
-    onnx = export_model(result.best_checkpoint, "onnx", root / "export" / "custom_scene.onnx")
-    ts = export_model(result.best_checkpoint, "torchscript", root / "export" / "custom_scene.pt")
-    return {"root": root, "dataset": dataset, "cfg": cfg, "result": result, "rec": rec, "onnx": onnx, "ts": ts}
+from .conftest import ARCH, SIZE, Recorder  # noqa: E402
 
 
 def held_out_accuracy(model_path: Path, root: Path) -> float:

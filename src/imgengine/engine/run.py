@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from ..analyzers.base import Analyzer, BatchAnalyzer
 from ..core.catalog import Catalog, path_key
 from ..core.photo import display_path
-from ..errors import CatalogError, ImgEngineError, ModelUnavailableError
+from ..errors import CatalogError, ImgEngineError, ModelUnavailableError, NotConfiguredError
 from ..logs import RunLogger, error_record
 from ..settings import Settings, coerce_like
 from .executors import StageContext, make_executor
@@ -159,6 +159,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
             continue
         try:
             a.setup(settings)
+        except NotConfiguredError:
+            continue  # an optional analyzer the user has not switched on: no warning
         except ImgEngineError as exc:
             setup_warnings.append(f"{name}: {exc}; skipped")
             continue
