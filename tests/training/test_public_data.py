@@ -128,6 +128,11 @@ def test_cli_download_from_local_copies_using_the_inventory_gaps(places_val, coc
                             "--output", str(out)])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (out / "dog").iterdir()) == ["coco_000000000001.jpg"]
+    r = runner.invoke(app, ["train", "download", "--classes", "beach", "--from", str(places_val), "--output",
+                            str(tmp_path / "both"), "--json"])  # both sources asked, only Places365 there
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["sources"][0]["per_class"] == {"beach": 3} and doc["unavailable"][0].startswith("coco:")
     r = runner.invoke(app, ["train", "download", "--gaps", str(inv), "--sources", "imagenet"])
     assert r.exit_code == 2 and "use places365 and/or coco" in r.output
     inv.write_text(json.dumps({"gaps": []}))

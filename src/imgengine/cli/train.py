@@ -120,22 +120,35 @@ def register(app: typer.Typer) -> None:
         wanted = pd.wanted_classes(gaps, classes.split(","))
         show = not json_out and err_console.is_terminal
         reports = []
+        missing: list[str] = []
         for source in chosen:
-            if source == "places365":
-                root = from_dir if from_dir is not None else pd.download_places365(cache)
-                candidates = pd.places365_candidates(root, wanted, per_class, seed)
-            else:
-                ann = None if from_dir is not None else pd.download_coco_annotations(cache)
-                candidates = pd.coco_candidates(from_dir if from_dir is not None else cache / "coco", wanted,
-                                                per_class, seed, annotations=ann)
+            try:
+                if source == "places365":
+                    root = from_dir if from_dir is not None else pd.download_places365(cache)
+                    candidates = pd.places365_candidates(root, wanted, per_class, seed)
+                else:
+                    ann = None if from_dir is not None else pd.download_coco_annotations(cache)
+                    candidates = pd.coco_candidates(from_dir if from_dir is not None else cache / "coco", wanted,
+                                                    per_class, seed, annotations=ann)
+            except pd.DatasetUnavailableError as exc:
+                # one folder given for several sources may hold only some of them: go on with the others
+                if from_dir is None or len(chosen) == 1:
+                    raise
+                missing.append(str(exc))
+                continue
             with _bar(f"{source}", show) as bar:
                 task = bar.add_task(source, total=len(candidates))
                 report = pd.ingest(candidates, output, source,
                                    progress=lambda _s, done, _t, t=task: bar.update(t, completed=done))
             reports.append(report)
+        if not reports:
+            raise pd.DatasetUnavailableError("; ".join(missing))
         if json_out:
-            _emit_json({"output": str(output), "classes": wanted, "sources": [r.to_dict() for r in reports]})
+            _emit_json({"output": str(output), "classes": wanted, "sources": [r.to_dict() for r in reports],
+                        "unavailable": missing})
             return
+        for line in missing:
+            err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         table = Table(title=f"public data -> {output}", title_justify="left")
         table.add_column("class")
         for r in reports:
