@@ -39,8 +39,3 @@ class ModelUnavailableError(ImgEngineError):
 
 class JournalError(ImgEngineError):
     """A file-changing plan cannot be applied or undone safely."""
-
-
-class NotConfiguredError(ImgEngineError):
-    """An optional analyzer needs a setting the user has not given (e.g. the custom scene model's file):
-    it is left out of the run without a warning."""

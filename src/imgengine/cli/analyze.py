@@ -136,7 +136,8 @@ def register(app: typer.Typer) -> None:
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size,
                                  enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None,
-                                 plugins={"scene_custom": {"model": str(scene_model)}} if scene_model else None)
+                                 plugins={"scene_custom": {"model": str(scene_model), "enabled": True}}
+                                 if scene_model else None)
         if scene_model is not None and not scene_model.is_file():
             raise UsageError(f"--scene-model {scene_model}: no such file")
         manager = get_manager(settings)

@@ -23,7 +23,7 @@ from typing import Any
 from ..analyzers.base import Batch, BatchAnalyzer, Result
 from ..core.catalog import Catalog, path_key
 from ..core.photo import display_path
-from ..errors import DecodeError, ImgEngineError, ModelUnavailableError, NotConfiguredError
+from ..errors import DecodeError, ImgEngineError, ModelUnavailableError
 from ..logs import RunLogger, error_record
 from ..settings import Settings
 from .perfile import FileOutcome, PluginOrigin
@@ -89,8 +89,6 @@ def run_batch_stage(root: Path, settings: Settings, catalog: Catalog, logger: Ru
         try:
             analyzer.setup(settings)
             usable[name] = analyzer
-        except NotConfiguredError:
-            continue  # an optional analyzer the user has not switched on: no warning
         except ModelUnavailableError as exc:
             if hasattr(type(exc), "combine"):
                 grouped.setdefault(type(exc), []).append(exc)

@@ -1,8 +1,8 @@
 """The custom scene classifier (``imgengine train export``) as a batch analyzer: ``scene_custom``.
 
 Off until a model is named: ``imgengine analyze DIR --scene-model models/custom_scene.onnx`` or, in the config,
-``plugins: {scene_custom: {model: models/custom_scene.onnx}}``. The shared loader prepares the crop the model
-card asks for (shortest edge to the model's size, bilinear, centre crop: the same steps as
+``plugins: {scene_custom: {enabled: true, model: models/custom_scene.onnx}}``. The shared loader prepares the
+crop the model card asks for (shortest edge to the model's size, bilinear, centre crop: the same steps as
 ``scene_model.preprocess``); normalisation happens here, then onnxruntime (CUDA provider when present) or
 TorchScript. The stored version carries a digest of the model file, so a new model re-runs every photo once.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...core.filehash import sha256_of
-from ...errors import ModelUnavailableError, NotConfiguredError
+from ...errors import ModelUnavailableError
 from ...settings import Settings
 from ..base import Batch, BatchAnalyzer, InputSpec
 from .scene_model import ModelCard, SceneModelRunner
@@ -25,14 +25,15 @@ class SceneCustomAnalyzer(BatchAnalyzer):
     name = "scene_custom"
     version = "1"
     description = "custom scene classifier from `imgengine train export` (ONNX via onnxruntime, or TorchScript)"
-    config_defaults = {"model": "", "top_k": 3}
+    config_defaults = {"enabled": False, "model": "", "top_k": 3}  # on with --scene-model (or enabled: true)
     csv_fields = {"custom_scene": "label", "custom_scene_score": "score"}
     batch_size = {"cuda": 256, "cpu": 32}
 
     def setup(self, settings: Settings) -> None:
         model = str(self.config.get("model") or "").strip()
         if not model:
-            raise NotConfiguredError("scene_custom: no model (use --scene-model FILE)")
+            raise ModelUnavailableError("scene_custom: no model file named (use --scene-model FILE, or "
+                                        "plugins: {scene_custom: {model: FILE}} in the config)")
         path = Path(model).expanduser()
         if not path.is_file() and not path.is_absolute() and (Path(settings.models_dir) / path).is_file():
             path = Path(settings.models_dir) / path
