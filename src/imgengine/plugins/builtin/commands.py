@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, train."""
+plugins, export, albums, gpu-monitor, train."""
 
 from __future__ import annotations
 
@@ -10,7 +10,19 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import albums, analyze, duplicates, export, history, models, organize, plugins, search, train
+    from ...cli import (
+        albums,
+        analyze,
+        duplicates,
+        export,
+        gpu_monitor,
+        history,
+        models,
+        organize,
+        plugins,
+        search,
+        train,
+    )
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -21,4 +33,5 @@ def register_commands(cli: Any) -> None:
     plugins.register(cli)
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
+    gpu_monitor.register(cli)
     train.register(cli)     # train inventory|download|augment|scene|export
