@@ -140,6 +140,9 @@ def register(app: typer.Typer) -> None:
                                            "and DETR objects when the models are available (default on)."),
         device: str | None = typer.Option(None, "--device", help="auto|cuda|cpu for the vision stage."),
         batch_size: str | None = typer.Option(None, "--batch-size", help="auto|N images per vision batch."),
+        scene_model: Path | None = typer.Option(None, "--scene-model", help="A custom scene model from "
+                                                "`imgengine train export` (.onnx or TorchScript .pt) to run as "
+                                                "the scene_custom analyzer."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
@@ -151,7 +154,11 @@ def register(app: typer.Typer) -> None:
         settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size,
-                                 enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None)
+                                 enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None,
+                                 plugins={"scene_custom": {"model": str(scene_model), "enabled": True}}
+                                 if scene_model else None)
+        if scene_model is not None and not scene_model.is_file():
+            raise UsageError(f"--scene-model {scene_model}: no such file")
         manager = get_manager(settings)
         writers = manager.writers()
         if output is not None and output.suffix.lower() not in writers:

@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, export, albums, gpu-monitor, trash."""
+plugins, export, albums, gpu-monitor, trash, train."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def register_commands(cli: Any) -> None:
         organize,
         plugins,
         search,
+        train,
         trash,
     )
 
@@ -35,3 +36,4 @@ def register_commands(cli: Any) -> None:
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
     gpu_monitor.register(cli)
+    train.register(cli)     # train inventory|download|augment|scene|export
