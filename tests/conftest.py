@@ -16,6 +16,20 @@ from imgengine.settings import Settings
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory, monkeypatch):
+    """Every test (and every subprocess it starts) gets its own HOME and XDG folders: logs, models and the
+    run index never touch the real home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (("XDG_STATE_HOME", ".local/state"), ("XDG_DATA_HOME", ".local/share"),
+                     ("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    for var in ("IMGENGINE_STATE_DIR", "IMGENGINE_RUN_INDEX", "IMGENGINE_LOG_DIR", "IMGENGINE_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
 @pytest.fixture
 def corpus() -> Path:
     if not CORPUS.is_dir():

@@ -77,6 +77,9 @@ def print_summary(result: RunResult) -> None:
         table.add_row("moved (recognised by sha256)", f"{s['moved']:,}")
     if s.get("ignored"):
         table.add_row("not images (ignored)", f"{s['ignored']:,}")
+    if s.get("gone"):
+        table.add_row("gone", f"{s['gone']:,} photo(s) gone since the last run (left out of reports; "
+                      "`imgengine catalog prune` forgets them)")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
     table.add_row("time per stage (cpu-s)", stages or "-")
     q = s.get("quality_distribution") or {}

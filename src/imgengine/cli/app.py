@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from . import catalog as _catalog  # catalog prune
+
+    _catalog.register(app)
 
 
 _register()
@@ -54,6 +57,9 @@ _register()
 def main() -> None:
     import sys
 
+    from .common import install_signal_handlers
+
+    install_signal_handlers()
     try:
         app()
     except SystemExit as exc:

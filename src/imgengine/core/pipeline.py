@@ -22,7 +22,7 @@ from ..analyzers.registry import select_analyzers
 from ..errors import CatalogError, DecodeError, ImgEngineError, UnsupportedFormatError
 from ..logs import RunLogger, error_record
 from ..settings import Settings
-from .catalog import Catalog, KnownFile, path_key
+from .catalog import MISSING_GRACE_SECONDS, Catalog, KnownFile, path_key
 from .filehash import sha256_of
 from .formats import CANDIDATE_EXTENSIONS, HEAD_BYTES, detect_format, extension_matches
 from .photo import Photo, display_path
@@ -173,6 +173,7 @@ def _init_worker(settings: Settings, names: tuple[str, ...], run_id: str) -> Non
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() ends workers with SIGTERM
     _WORKER.update(settings=settings, analyzers=select_analyzers(names), run_id=run_id)
 
 
@@ -189,6 +190,7 @@ class Plan:
     moved: list[tuple[bytes, Path]]      # (old key, new path) recognised by sha256
     scan_problems: list
     seen: int
+    seen_keys: set[bytes] = field(default_factory=set)
 
 
 def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[str, Analyzer]) -> Plan:
@@ -252,7 +254,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
         else:
             still_new = new_entries
         tasks.extend(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True) for e in still_new)
-    return Plan(tasks, unchanged, moved, problems, len(entries))
+    return Plan(tasks, unchanged, moved, problems, len(entries), seen_keys)
 
 
 # -- the run ------------------------------------------------------------------------------------------
@@ -307,11 +309,15 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     errors_by_stage: dict[str, int] = {}
     interrupted = False
     catalog_error: CatalogError | None = None
+    missing_counts = {"gone": 0, "back": 0, "purged": 0}
+    written = [0]  # outcomes committed to the catalog
+    plan_made = False
     logger.info(f"analyze {display_path(root)} with {', '.join(analyzers)}",
                 root=display_path(root), workers=settings.effective_workers(), force=settings.force)
     try:
         t = time.perf_counter()
         plan = plan_run(root, settings, catalog, analyzers)
+        plan_made = True
         stage_seconds["scan"] = time.perf_counter() - t
         for p in plan.scan_problems:
             rec = error_record(run_id, display_path(p.path), "scan", OSError(p.message))
@@ -321,6 +327,13 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         for old_key, new_path in plan.moved:
             catalog.move_path(os.fsdecode(old_key), new_path)
             logger.info(f"moved: {display_path(os.fsdecode(old_key))} -> {display_path(new_path)}")
+        if root.is_dir():  # photos gone since the last run: marked, left out of reports, purged after a while
+            gone, back = catalog.mark_missing(root, plan.seen_keys)
+            purged = catalog.purge_missing(MISSING_GRACE_SECONDS, root)
+            missing_counts.update(gone=gone, back=back, purged=purged)
+            if gone or purged:
+                logger.info(f"{gone} photo(s) gone since the last run, {purged} purged after "
+                            f"{MISSING_GRACE_SECONDS // 86400} days")
         progress.start(len(plan.tasks), plan.unchanged + len(plan.moved))
         pending: list[FileOutcome] = []
 
@@ -344,10 +357,11 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 pixels_sources[outcome.pixels_source] = pixels_sources.get(outcome.pixels_source, 0) + 1
             pending.append(outcome)
             progress.advance(outcome)
-            if len(pending) >= settings.batch_commit:
+            if len(pending) >= settings.batch_commit or time.monotonic() - last_commit[0] >= settings.commit_seconds:
                 flush()
 
         write_failed: list[CatalogError] = []
+        last_commit = [time.monotonic()]  # a killed run loses at most a few seconds of work
 
         def flush() -> None:
             if pending and not write_failed:  # after a failed write (disk full) stop writing at once
@@ -357,8 +371,10 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 except CatalogError as exc:
                     write_failed.append(exc)
                     raise
+                written[0] += len(pending)
                 pending.clear()
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
+            last_commit[0] = time.monotonic()
 
         workers = min(settings.effective_workers(), max(1, len(plan.tasks)))
         try:
@@ -419,6 +435,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "ignored": counts["ignored"],
         "skipped_unchanged": plan.unchanged if "plan" in locals() else 0,
         "moved": len(plan.moved) if "plan" in locals() else 0,
+        "gone": missing_counts["gone"],
+        "purged_missing": missing_counts["purged"],
         "success_rate": round(counts["ok"] / analyzed, 4) if analyzed else 1.0,
         "error_rate": round(counts["failed"] / analyzed, 4) if analyzed else 0.0,
         "files_per_second": round(analyzed / cpu_elapsed, 2) if cpu_elapsed > 0 else 0.0,
@@ -445,7 +463,9 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     if own_catalog:
         catalog.close()
     if catalog_error is not None:
-        raise catalog_error
+        saved = written[0]
+        raise CatalogError(f"{catalog_error} ({saved:,} file(s) of this run were saved before it failed"
+                           f"{'; they are kept' if saved else ''})" if plan_made else str(catalog_error))
     if interrupted:
         raise KeyboardInterrupt
     return RunResult(run_id, summary, failures, catalog.path)
@@ -458,7 +478,8 @@ def quality_distribution(catalog: Catalog, root: Path | None = None) -> dict[str
         where, params = "AND substr(p.path, 1, ?) = ?", (len(prefix), prefix)
     rows = catalog.db.execute(
         "SELECT json_extract(r.data, '$.quality') AS q, count(*) AS n FROM results r JOIN photos p "
-        f"ON p.id = r.photo_id WHERE r.analyzer = 'content' AND r.data IS NOT NULL {where} GROUP BY q",
+        f"ON p.id = r.photo_id WHERE r.analyzer = 'content' AND r.data IS NOT NULL AND p.missing_since IS NULL "
+        f"{where} GROUP BY q",
         params).fetchall()
     order = ["excellent", "good", "average", "poor"]
     got = {row["q"]: row["n"] for row in rows}

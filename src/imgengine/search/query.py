@@ -79,6 +79,7 @@ def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
                                  "score from 0 to 100")
             where.append("json_extract(c.data, '$.quality_score') >= ?")
             params.append(score)
+    where.append("p.missing_since IS NULL")
     sql = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"
     return {row[0] for row in catalog.db.execute(sql, params)}
 
@@ -166,8 +167,9 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     allowed = filtered_ids(catalog, filters) if filters.active() else None
     if allowed is not None and like_id is not None:
         allowed.discard(like_id)
-    want = limit + (1 if like_id is not None and allowed is None else 0)
-    ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id][:limit]
+    gone = {row[0] for row in catalog.db.execute("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+    want = limit + (1 if like_id is not None and allowed is None else 0) + (len(gone) if allowed is None else 0)
+    ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id and i not in gone][:limit]
     hits = []
     for photo_id, score in ranked:
         row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()

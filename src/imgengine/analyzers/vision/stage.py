@@ -44,7 +44,7 @@ def _catalogued_photos(catalog: Catalog, root: Path) -> Iterator[dict[str, Any]]
         where, params = "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
     for row in catalog.db.execute(
             "SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error FROM photos "
-            f"{where} AND status = 'ok' AND format IS NOT NULL ORDER BY path", params):
+            f"{where} AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL ORDER BY path", params):
         yield dict(row)
 
 
