@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..core.catalog import Catalog
-from ..core.outputs import record_to_json, write_output
+from ..core.outputs import check_output_path, record_to_json, write_output
 from ..core.photo import display_path
 from ..core.pipeline import FileOutcome, RunResult, run_analysis
 from ..errors import UsageError
@@ -120,8 +120,8 @@ def register(app: typer.Typer) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
-        if output is not None and output.suffix.lower() not in (".json", ".csv"):
-            raise UsageError(f"output {output}: use a .json or .csv file name")
+        if output is not None:
+            check_output_path(output, (".json", ".csv"))
         settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size)

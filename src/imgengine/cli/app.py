@@ -49,6 +49,9 @@ def _register() -> None:
     from . import catalog as _catalog  # catalog prune
 
     _catalog.register(app)
+    from . import export as _export  # export
+
+    _export.register(app)
 
 
 _register()

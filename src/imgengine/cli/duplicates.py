@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..core.catalog import Catalog
+from ..core.outputs import check_output_path
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..logs import RunLogger
@@ -106,8 +107,10 @@ def register(app: typer.Typer) -> None:
         if len(actions) > 1:
             raise UsageError("choose one of --move-to, --hardlink and --delete")
         action = actions[0] if actions else None
-        if output is not None and output.suffix.lower() != ".json":
-            raise UsageError(f"output {output}: use a .json file name (--html for a page)")
+        if output is not None:
+            check_output_path(output, (".json",))
+        if html_out is not None:
+            check_output_path(html_out, (), "--html")
         if merge_metadata and action is None:
             raise UsageError("--merge-metadata goes with an action (--move-to, --hardlink or --delete)")
         if delete and apply and confirm != CONFIRM_WORD:
