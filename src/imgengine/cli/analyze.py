@@ -25,7 +25,18 @@ from ..core.photo import display_path
 from ..core.pipeline import FileOutcome, RunResult, run_analysis
 from ..errors import UsageError
 from ..logs import RunLogger
-from .common import ConfigOption, console, err_console, handle_errors, settings_from
+from ..metadata.values import (
+    aperture_text,
+    camera_name,
+    exposure_text,
+    file_size_text,
+    flash_text,
+    focal_length_text,
+)
+from ..workspace import existing_catalog_path
+from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
+
+STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --json is always complete)
 
 
 class RichProgress:
@@ -103,7 +114,8 @@ def register(app: typer.Typer) -> None:
         directory: Path = typer.Argument(..., help="Folder (or single file) to analyse."),
         output: Path | None = typer.Option(None, "-o", "--output", help="Write results to .json or .csv."),
         json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON to stdout."),
-        workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
+        workers: int | None = typer.Option(None, "--workers", "-w", min=0,
+                                           help="Worker processes (default 0: all cores)."),
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
                                                "(default <dir>/.imgengine/catalog.db)."),
@@ -167,50 +179,36 @@ def register(app: typer.Typer) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
-        settings = settings_from(config, catalog=catalog)
-        cat_path = settings.catalog_path(file.parent) if catalog is None else catalog
-        if catalog is None:
-            # look for the catalog in the file's folder and its parents, as `analyze <dir>` made it
-            for parent in [file.resolve().parent, *file.resolve().parents]:
-                if (parent / ".imgengine" / "catalog.db").is_file():
-                    cat_path = parent / ".imgengine" / "catalog.db"
-                    break
-        settings = settings.replace(catalog=cat_path, quiet=True)
+        settings = settings_from(config, catalog=catalog).replace(quiet=True)
+        # a read-only command: use the catalog that `analyze` made (the file's folder or a parent), and
+        # analyse a file it does not know in memory, creating nothing beside the photo
+        cat_path = Path(catalog) if catalog is not None else existing_catalog_path(file.parent)
         rec = None
-        if Path(cat_path).is_file():
+        if cat_path is not None and Path(cat_path).is_file():
             with Catalog(cat_path) as cat:
                 rec = cat.get(file)
-        if rec is None or rec["size"] != file.stat().st_size:
-            run_analysis(file, settings)
-            with Catalog(cat_path) as cat:
+                st = file.stat()
+                if rec is not None and (rec["size"], rec["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
+                    run_analysis(file, settings.replace(catalog=cat_path), catalog=cat)
+                    rec = cat.get(file)
+        if rec is None:
+            with Catalog(Path(":memory:")) as cat:
+                run_analysis(file, settings.replace(catalog=None), catalog=cat)
                 rec = cat.get(file)
         doc = record_to_json(rec)
         if json_out:
             sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str, indent=2) + "\n")
             return
-        table = Table(title=doc["path"], show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column(overflow="fold")
-        for key in ("format", "size", "extension_mismatch", "sha256", "status", "error"):
-            if doc.get(key) not in (None, False):
-                table.add_row(key, str(doc[key]))
-        for name, data in doc["results"].items():
-            table.add_section()
-            for key, value in data.items():
-                if key.startswith("_") or key == "embedding" or value in (None, (), [], ""):
-                    continue
-                if isinstance(value, (list, tuple)):
-                    value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v
-                                      else json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
-                table.add_row(f"{name}.{key}", str(value))
-        console.print(table)
+        console.print(show_table(doc))
 
     @app.command()
     @handle_errors
     def stats(
         directory: Path | None = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
-        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON (always complete)."),
+        show_all: bool = typer.Option(False, "--all", help=f"List every camera and lens (default: the top "
+                                      f"{STATS_TOP})."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Summarise the catalog: cameras, lenses, years, formats, quality, GPS share."""
@@ -233,25 +231,61 @@ def register(app: typer.Typer) -> None:
             t = Table(title=title, title_justify="left")
             t.add_column(title[:-1] if title != "quality" else "bucket")
             t.add_column("photos", justify="right")
-            for k, v in items.items():
-                t.add_row(str(k), f"{v:,}")
+            rows = list(items.items())
+            limit = len(rows) if show_all or title in ("years", "quality") else STATS_TOP
+            for k, v in rows[:limit]:
+                t.add_row(safe_text(k), f"{v:,}")
             console.print(t)
+            if len(rows) > limit:
+                console.print(f"… {len(rows) - limit} more {title} (use --all or --json)")
+
+
+# result keys that are data for programs, not for people (JSON keeps them)
+_HIDDEN_KEYS = {"embedding", "thumb", "camera", "flash", "flash_fired", "warnings"}
+
+
+def _human_metadata(meta: dict) -> dict:
+    """The metadata rows of `show`, in human units."""
+    out = {"camera": camera_name(meta.get("make"), meta.get("model")),
+           "exposure": exposure_text(meta.get("exposure_time")),
+           "aperture": aperture_text(meta.get("f_number")),
+           "focal length": focal_length_text(meta.get("focal_length"), meta.get("focal_length_35mm")),
+           "flash": flash_text(meta.get("flash"))}
+    for key in ("exposure_time", "f_number", "focal_length", "focal_length_35mm", "make", "model"):
+        meta = {k: v for k, v in meta.items() if k != key}
+    return {**{k: v for k, v in out.items() if v}, **meta}
+
+
+def show_table(doc: dict) -> Table:
+    table = Table(title=safe_text(doc["path"]), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key in ("format", "size", "extension_mismatch", "sha256", "status", "error"):
+        if doc.get(key) not in (None, False):
+            value = file_size_text(doc[key]) if key == "size" else doc[key]
+            table.add_row(key, safe_text(value))
+    for name, data in doc["results"].items():
+        table.add_section()
+        if name == "metadata":
+            data = _human_metadata(data)
+        for key, value in data.items():
+            if key.startswith("_") or key in _HIDDEN_KEYS or value in (None, (), [], ""):
+                continue
+            if isinstance(value, (list, tuple)):
+                value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v
+                                  else json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
+            elif isinstance(value, float):
+                value = f"{value:.6g}"
+            table.add_row(f"{name}.{key}", safe_text(value))
+    for warning in (doc["results"].get("metadata") or {}).get("warnings") or ():
+        table.add_row("warning", safe_text(warning))
+    return table
 
 
 def _records_for(cat: Catalog, target: Path):
     if target.is_file():
         return list(cat.iter_records(paths=[target]))
     return list(cat.iter_records(target))
-
-
-def camera_name(make: str | None, model: str | None) -> str:
-    """'Canon' + 'Canon EOS 40D' -> 'Canon EOS 40D'; 'NIKON CORPORATION' + 'NIKON D70' -> 'NIKON D70'."""
-    if not model:
-        return make or ""
-    if not make:
-        return model
-    first = make.split()[0].lower()
-    return model if model.lower().startswith(first) else f"{make} {model}"
 
 
 def catalog_stats(cat: Catalog, root: Path | None) -> dict:
@@ -269,7 +303,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
         failed += rec["status"] == "error"
         formats[rec["format"] or "(unreadable)"] += 1
         meta = rec["results"].get("metadata", {})
-        cam = meta.get("camera") or camera_name(meta.get("make"), meta.get("model"))
+        cam = camera_name(meta.get("make"), meta.get("model"))
         cameras[cam or "(unknown)"] += 1
         if meta.get("lens_model"):
             lenses[meta["lens_model"]] += 1
@@ -283,7 +317,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
     return {
         "photos": photos, "failed": failed, "total_bytes": total,
         "gps_share": gps / photos if photos else 0.0,
-        "formats": dict(formats.most_common()), "cameras": dict(cameras.most_common(20)),
-        "lenses": dict(lenses.most_common(20)), "years": dict(sorted(years.items())),
+        "formats": dict(formats.most_common()), "cameras": dict(cameras.most_common()),
+        "lenses": dict(lenses.most_common()), "years": dict(sorted(years.items())),
         "quality": {q: quality[q] for q in order if quality[q]},
     }

@@ -42,7 +42,7 @@ def prune(
                                      "purged": purged, "dry_run": dry_run}, ensure_ascii=False) + "\n")
         return
     for m in missing[:20]:
-        console.print(f"gone: {safe_text(m['display_path'])}", highlight=False, markup=False)
+        console.print(f"gone: {safe_text(m['display_path'])}", highlight=False)
     if len(missing) > 20:
         console.print(f"… and {len(missing) - 20} more (--json lists all)")
     if dry_run:

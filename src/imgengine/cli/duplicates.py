@@ -22,7 +22,7 @@ from ..processors.dedup.report import _size, result_document, write_html, write_
 from ..processors.journal import Journal
 from ..processors.plan import STATE_FOLDER
 from .analyze import RichProgress
-from .common import ConfigOption, console, err_console, handle_errors, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
 
 CONFIRM_WORD = "delete"
 
@@ -45,7 +45,7 @@ def print_groups(result: FindResult, limit: int) -> None:
             detail = f"{e.width}x{e.height} {e.format} {_size(e.size)}"
             if m.residual is not None:
                 detail += f" [dim]r={m.residual:.3f}[/]"
-            t.add_row(tag, display_path(e.path), detail)
+            t.add_row(tag, safe_text(display_path(e.path)), detail)
         console.print(t)
     if len(shown) < len(result.groups):
         console.print(f"... and {len(result.groups) - len(shown)} more groups (--limit 0 shows all; --json, -o)")
@@ -57,7 +57,7 @@ def print_plan(plan: ActionPlan, applied: bool) -> None:
                   f"{_size(plan.bytes_freed)} freed"
                   + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
     for gid, why in plan.skipped:
-        err_console.print(f"[yellow]group {gid} skipped:[/] {why}", highlight=False)
+        err_console.print(f"[yellow]group {gid} skipped:[/] {safe_text(why)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
                            ] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dir>/.imgengine).")] = None,
-        workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes for analysis."),
+        workers: int | None = typer.Option(None, "--workers", "-w", min=0, help="Worker processes for analysis."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
         config: Path | None = ConfigOption,
     ) -> None:
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
                     trash = os.path.join(state_dir or directory / STATE_FOLDER, "trash", report.run_id)
                     console.print(f"deleted files wait in {display_path(trash)} until you remove that folder")
             for p in (report.problems if report else []):
-                err_console.print(f"[yellow]problem:[/] {p}", highlight=False)
+                err_console.print(f"[yellow]problem:[/] {safe_text(p)}", highlight=False)
             if output is not None:
                 console.print(f"groups written to {output}")
             if html_out is not None:

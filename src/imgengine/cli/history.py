@@ -15,7 +15,7 @@ from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..processors import journal as jr
-from .common import console, err_console, handle_errors
+from .common import console, err_console, handle_errors, safe_text
 
 DirOption = typer.Option(None, "--dir", "-d", help="Folder whose runs to use: its .imgengine/ or the nearest "
                          "parent's (default: the current folder).")
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
                              if report.removed_copies else "")
                           + (f", {report.already_undone} already undone" if report.already_undone else ""))
             for p in report.problems:
-                err_console.print(f"[yellow]not undone:[/] {p}", highlight=False)
+                err_console.print(f"[yellow]not undone:[/] {safe_text(p)}", highlight=False)
         if report.problems:
             raise typer.Exit(1)
 
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             for col in ("#", "op", "from", "to", "status"):
                 t.add_column(col, overflow="fold")
             for s in steps:
-                t.add_row(str(s["n"]), s["op"], s["src"], s["dst"] or "", s["status"])
+                t.add_row(str(s["n"]), s["op"], safe_text(s["src"]), safe_text(s["dst"] or ""), s["status"])
             console.print(t)
             return
         if json_out:

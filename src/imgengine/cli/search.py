@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..errors import UsageError
-from .common import ConfigOption, console, handle_errors, settings_from
+from .common import ConfigOption, console, handle_errors, safe_text, settings_from
 
 
 def _find_catalog(start: Path) -> Path | None:
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
             table.add_column("score", justify="right")
             table.add_column("photo", overflow="fold")
             for i, h in enumerate(hits, 1):
-                table.add_row(str(i), f"{h.score:.3f}", h.display_path)
+                table.add_row(str(i), f"{h.score:.3f}", safe_text(h.display_path))
             console.print(table)
         if open_results and hits:
             opener = "open" if sys.platform == "darwin" else "xdg-open"

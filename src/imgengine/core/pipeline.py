@@ -25,7 +25,7 @@ from ..settings import Settings
 from .catalog import MISSING_GRACE_SECONDS, Catalog, KnownFile, path_key
 from .filehash import sha256_of
 from .formats import CANDIDATE_EXTENSIONS, HEAD_BYTES, detect_format, extension_matches
-from .photo import Photo, display_path
+from .photo import Photo, display_path, escape_control
 from .scan import ScanEntry, scan
 
 
@@ -70,17 +70,22 @@ class NullProgress:
 
 # -- the per-file work (runs in worker processes) -----------------------------------------------------
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text
+def _one_line(exc: BaseException, name: str | None = None) -> str:
+    """The first line of an error, with the file's name (which may hold a newline) escaped first, so a
+    reason is never cut inside the name."""
+    text = str(exc)
+    if name and name != escape_control(name):
+        text = text.replace(name, escape_control(name))
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer], run_id: str) -> FileOutcome:
     out = FileOutcome(task.path, task.size, task.mtime_ns, replace_results=task.replace_results)
-    shown = display_path(task.path)
+    raw_name = display_path(task.path)
+    shown = escape_control(raw_name)  # for messages; the error record keeps the exact name
 
     def fail(stage: str, exc: BaseException, message: str | None = None) -> None:
-        rec = error_record(run_id, shown, stage, exc)
+        rec = error_record(run_id, raw_name, stage, exc)
         if message:
             rec.message = message
         out.errors.append(rec.to_dict())
@@ -115,7 +120,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         fail("read", exc, f"{shown}: permission denied")
         return out
     except ImgEngineError as exc:
-        fail("read", exc, _one_line(exc))
+        fail("read", exc, _one_line(exc, raw_name))
         return out
     except OSError as exc:
         fail("read", exc, f"{shown}: cannot read: {exc.strerror or exc}")
@@ -148,15 +153,15 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
                 out.sha256 = data.get("sha256")
         except (DecodeError, UnsupportedFormatError) as exc:
             decode_failed = True
-            fail("decode", exc, _one_line(exc))
-            out.results[name] = (analyzer.version, None, _one_line(exc))
+            fail("decode", exc, _one_line(exc, raw_name))
+            out.results[name] = (analyzer.version, None, _one_line(exc, raw_name))
         except MemoryError as exc:
             decode_failed = True
             fail(name, exc, f"{shown}: out of memory in {name}")
             out.results[name] = (analyzer.version, None, "out of memory")
         except Exception as exc:  # noqa: BLE001 - one bad file never stops a run
-            fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc)}")
-            out.results[name] = (analyzer.version, None, f"{type(exc).__name__}: {_one_line(exc)}")
+            fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc, raw_name)}")
+            out.results[name] = (analyzer.version, None, f"{type(exc).__name__}: {_one_line(exc, raw_name)}")
         spent = time.perf_counter() - t - (item.decode_seconds - decode_before)
         out.timings[name] = out.timings.get(name, 0.0) + spent
     if item.decode_seconds:

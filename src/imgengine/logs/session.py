@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.photo import escape_control
+
 _PKG_DIR = str(Path(__file__).resolve().parent.parent)
 
 
@@ -119,7 +121,8 @@ class RunLogger:
             return
         now = dt.datetime.now().astimezone()
         try:
-            self._human.write(f"{now:%Y-%m-%d %H:%M:%S} {level.upper():7} {message}\n")
+            # one event, one line: a file name holding a newline cannot forge a line of the log
+            self._human.write(f"{now:%Y-%m-%d %H:%M:%S} {level.upper():7} {escape_control(message)}\n")
             self._json.write(json.dumps({"time": now.isoformat(timespec="milliseconds"), "level": level,
                                          "run_id": self.run_id, "message": message, **fields},
                                         ensure_ascii=False, default=str) + "\n")
