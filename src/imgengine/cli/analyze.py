@@ -74,6 +74,18 @@ class RichProgress:
                         errs=f"[red]{self.errors} errors[/]" if self.errors else "")
 
 
+def short_vision_warning(vision: dict) -> str | None:
+    """The vision stage's warning in one short line (the full text, with every folder looked in, is in
+    the run's log)."""
+    text = vision.get("warning")
+    if not text:
+        return None
+    first = text.removeprefix("vision: ").split(";")[0].split(" (looked in")[0]
+    skipped = vision.get("status") == "skipped" or text.endswith("vision stage skipped")
+    hint = "`imgengine models download`, or --no-vision" if "not found" in first else "see the log"
+    return f"vision {'skipped' if skipped else 'partly skipped'}: {first} ({hint})"
+
+
 def print_summary(result: RunResult) -> None:
     s = result.summary
     table = Table(title=f"imgengine analyze — run {result.run_id}", show_header=False, title_justify="left")
@@ -146,9 +158,9 @@ def register(app: typer.Typer) -> None:
                 result = run_analysis(directory, settings, progress=progress, logger=logger)
         finally:
             logger.close()
-        vision_warning = (result.summary.get("vision") or {}).get("warning")
+        vision_warning = short_vision_warning(result.summary.get("vision") or {})
         if vision_warning and not settings.quiet:
-            err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False, soft_wrap=True)
         if output is not None or json_out:
             with Catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
@@ -251,9 +263,8 @@ def _human_metadata(meta: dict) -> dict:
            "aperture": aperture_text(meta.get("f_number")),
            "focal length": focal_length_text(meta.get("focal_length"), meta.get("focal_length_35mm")),
            "flash": flash_text(meta.get("flash"))}
-    for key in ("exposure_time", "f_number", "focal_length", "focal_length_35mm", "make", "model"):
-        meta = {k: v for k, v in meta.items() if k != key}
-    return {**{k: v for k, v in out.items() if v}, **meta}
+    raw = {"exposure_time", "f_number", "focal_length", "focal_length_35mm", "make", "model", *_HIDDEN_KEYS}
+    return {**{k: v for k, v in out.items() if v}, **{k: v for k, v in meta.items() if k not in raw}}
 
 
 def show_table(doc: dict) -> Table:
@@ -266,10 +277,11 @@ def show_table(doc: dict) -> Table:
             table.add_row(key, safe_text(value))
     for name, data in doc["results"].items():
         table.add_section()
-        if name == "metadata":
+        human = name == "metadata"
+        if human:
             data = _human_metadata(data)
         for key, value in data.items():
-            if key.startswith("_") or key in _HIDDEN_KEYS or value in (None, (), [], ""):
+            if key.startswith("_") or (key in _HIDDEN_KEYS and not human) or value in (None, (), [], ""):
                 continue
             if isinstance(value, (list, tuple)):
                 value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v

@@ -98,7 +98,7 @@ def handle_errors(fn: Callable) -> Callable:
         except BrokenPipeError:  # `imgengine ... --json | head`
             sys.stderr.close()
             raise typer.Exit(0)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - the last resort: one line here, the traceback in the log
             where = _crash_log(exc)
