@@ -172,6 +172,12 @@ def register(app: typer.Typer) -> None:
                 console.print(f"groups written to {output}")
             if html_out is not None:
                 console.print(f"report written to {html_out}")
+        checks = (summary or {}).get("members") or {}
+        if not json_out and not settings.quiet and (checks.get("gone") or checks.get("unreachable")
+                                                    or checks.get("reanalysed")):
+            err_console.print(f"checked {checks['checked']:,} catalogued photo(s): {checks['gone']} gone since they "
+                              f"were analysed (left out), {checks['reanalysed']} changed (analysed again), "
+                              f"{checks['unreachable']} unreachable (left out)", highlight=False)
         if summary and summary.get("failed"):
             err_console.print(f"[yellow]{summary['failed']} file(s) could not be analysed[/]; see {settings.log_dir}")
         if (report and report.problems) or (summary and summary.get("failed")):

@@ -100,7 +100,7 @@ def key_to_path(key: bytes) -> Path:
     return Path(os.fsdecode(key))
 
 
-def _file_is_gone(key: bytes) -> bool:
+def file_is_gone(key: bytes) -> bool:
     """True only when the file's folder can be listed and the name is not in it: a folder that cannot be
     reached (unplugged drive, dangling link, no permission) says nothing about its files."""
     try:
@@ -339,7 +339,7 @@ class Catalog:
             if key in seen:
                 if since is not None:
                     back.append(pid)
-            elif since is None and _file_is_gone(key):
+            elif since is None and file_is_gone(key):
                 gone.append(pid)
         try:
             with self.db:
@@ -348,6 +348,16 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
         return len(gone), len(back)
+
+    def mark_gone(self, keys: set[bytes], now: float | None = None) -> int:
+        """Mark these photos (catalog keys of files found gone) missing."""
+        now = time.time() if now is None else now
+        try:
+            with self.db:
+                return self.db.executemany("UPDATE photos SET missing_since = ? WHERE path = ? AND "
+                                           "missing_since IS NULL", [(now, k) for k in keys]).rowcount
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
 
     def missing(self, root: Path | None = None) -> list[dict[str, Any]]:
         """Photos marked missing (under ``root`` when given), oldest first."""
