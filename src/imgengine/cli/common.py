@@ -21,6 +21,24 @@ from ..core.photo import escape_control
 from ..errors import ImgEngineError
 from ..settings import Settings, load_settings
 
+def _flags_show_no_type() -> None:
+    """`--help` lists a flag (--json, --apply, --vision/--no-vision) without a ``<bool>`` type: it takes
+    no value. Typer renders a type for every option; this one rule is ours, for every command."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_imgengine", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._imgengine = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dir>/.imgengine).")] = None,
         workers: int | None = typer.Option(None, "--workers", "-w", min=0, help="Worker processes for analysis."),
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress; errors only."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Find identical and near-identical photos; choose a keeper; move, hard-link or delete the rest."""

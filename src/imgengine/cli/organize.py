@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
                                                      "<dir>/.imgengine/catalog.db).")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dir>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No preview table or progress; errors only."),
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """Rename photos from a template. Shows the plan; changes nothing without --apply; undoable."""
@@ -224,7 +224,7 @@ def register(app: typer.Typer) -> None:
                                                      "<source>/.imgengine/catalog.db).")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dest>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No preview table or progress; errors only."),
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """File photos into DEST by date, event, tag or camera (companion files follow). Undoable."""
