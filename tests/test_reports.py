@@ -11,6 +11,7 @@ from imgengine.samples import camera_exif
 
 from .conftest import run_cli, unprivileged_prefix, write_jpeg
 
+
 @pytest.fixture(autouse=True)
 def _wide(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")

@@ -21,6 +21,7 @@ from ..core.photo import escape_control
 from ..errors import ImgEngineError
 from ..settings import Settings, load_settings
 
+
 def _flags_show_no_type() -> None:
     """`--help` lists a flag (--json, --apply, --vision/--no-vision) without a ``<bool>`` type: it takes
     no value. Typer renders a type for every option; this one rule is ours, for every command."""

@@ -299,8 +299,8 @@ class Catalog:
                             self.db.execute("DELETE FROM results WHERE photo_id = ?", (photo_id,))
                         self.db.execute(
                             "UPDATE photos SET size=?, mtime_ns=?, format=?, extension_mismatch=?, "
-                            "sha256=coalesce(?, sha256), status=?, error=?, analyzed_at=?, updated_at=?, missing_since=NULL "
-                            "WHERE id=?",
+                            "sha256=coalesce(?, sha256), status=?, error=?, analyzed_at=?, updated_at=?, "
+                            "missing_since=NULL WHERE id=?",
                             (*fields, photo_id))
                     for name, (version, data, error) in o.results.items():
                         self.db.execute(
@@ -317,8 +317,8 @@ class Catalog:
             with self.db:
                 cur = self.db.execute(
                     "UPDATE photos SET path=?, display_path=?, mtime_ns=coalesce(?, mtime_ns), updated_at=?, "
-                    "missing_since=NULL WHERE path=?", (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
-                                     path_key(old)))
+                    "missing_since=NULL WHERE path=?",
+                    (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(), path_key(old)))
                 return cur.rowcount > 0
         except sqlite3.IntegrityError:
             raise CatalogError(f"catalog already has an entry for {display_path(new)}")
