@@ -21,7 +21,7 @@ from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.outputs import check_output_path, record_to_json, write_output
-from ..core.photo import display_path
+from ..core.photo import display_path, escape_control
 from ..core.pipeline import FileOutcome, RunResult, run_analysis
 from ..errors import UsageError
 from ..logs import RunLogger
@@ -86,6 +86,38 @@ def short_vision_warning(vision: dict) -> str | None:
     return f"vision {'skipped' if skipped else 'partly skipped'}: {first} ({hint})"
 
 
+FAILURES_SHOWN = 5
+
+
+def print_problems(result: RunResult, logger: RunLogger) -> None:
+    """What went wrong, on the terminal: the first failures one line each, files still broken from an
+    earlier run, folders that could not be read, and where the rest is written."""
+    s = result.summary
+    logs = f"{safe_text(display_path(logger.log_dir))}/{result.run_id}.log" if logger.summary_path else None
+    for outcome in result.failures[:FAILURES_SHOWN]:
+        name, error = escape_control(display_path(outcome.path)), outcome.error or "failed"
+        line = error if name in error else f"{name}: {error}"
+        err_console.print(f"[red]failed[/] {safe_text(line)}", highlight=False, soft_wrap=True)
+    if result.failed:
+        more = f"; {result.failed - FAILURES_SHOWN:,} more" if result.failed > FAILURES_SHOWN else ""
+        err_console.print(f"[red]{result.failed:,} file(s) failed[/]{more}"
+                          + (f"; every error is in {logs} and errors.jsonl" if logs else ""), highlight=False,
+                          soft_wrap=True)
+    if s.get("known_broken"):
+        err_console.print(f"[yellow]{s['known_broken']:,} known broken, unchanged[/] — `--retry-failed` to try "
+                          "again", highlight=False, soft_wrap=True)
+    if s.get("scan_problems"):
+        folders = s.get("unreadable_folders") or 0
+        other = s["scan_problems"] - folders
+        parts = ([f"{folders:,} folder(s) could not be read"] if folders else []) + \
+                ([f"{other:,} file(s) could not be read"] if other else [])
+        err_console.print(f"[yellow]{', '.join(parts)}[/]" + (f" (listed in {logs})" if logs else ""),
+                          highlight=False, soft_wrap=True)
+    if logger.write_failed:
+        err_console.print(f"[yellow]warning:[/] the log in {safe_text(display_path(logger.log_dir))} could not be "
+                          f"written completely ({safe_text(logger.write_failed)})", highlight=False)
+
+
 def print_summary(result: RunResult) -> None:
     s = result.summary
     table = Table(title=f"imgengine analyze — run {result.run_id}", show_header=False, title_justify="left")
@@ -96,6 +128,8 @@ def print_summary(result: RunResult) -> None:
     table.add_row("ok", f"[green]{s['ok']:,}[/]")
     table.add_row("failed", f"[red]{s['failed']:,}[/]" if s["failed"] else "0")
     table.add_row("skipped (unchanged)", f"{s['skipped_unchanged']:,}")
+    if s.get("known_broken"):
+        table.add_row("known broken (unchanged)", f"[yellow]{s['known_broken']:,}[/] (--retry-failed)")
     if s.get("moved"):
         table.add_row("moved (recognised by sha256)", f"{s['moved']:,}")
     if s.get("ignored"):
@@ -129,11 +163,14 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(None, "--workers", "-w", min=0,
                                            help="Worker processes (default 0: all cores)."),
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-analyse files that failed before, "
+                                          "even when unchanged."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
                                                "(default <dir>/.imgengine/catalog.db)."),
         analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated subset, "
                                                 "e.g. metadata (default: all)."),
-        log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
+        log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default "
+                                            "~/.local/state/imgengine/logs)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
         vision: bool | None = typer.Option(None, "--vision/--no-vision", help="Run CLIP scenes + embeddings "
                                            "and DETR objects when the models are available (default on)."),
@@ -146,13 +183,15 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"{display_path(directory)}: no such file or folder")
         if output is not None:
             check_output_path(output, (".json", ".csv"))
-        settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
+        settings = settings_from(config, workers=workers, force=force or None, retry_failed=retry_failed or None,
+                                 catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
-            err_console.print(f"[yellow]warning:[/] cannot write logs to {settings.log_dir}; continuing without")
+            err_console.print(f"[yellow]warning:[/] cannot write logs to {safe_text(settings.log_dir)}; "
+                              "continuing without", highlight=False)
         try:
             with RichProgress(show) as progress:
                 result = run_analysis(directory, settings, progress=progress, logger=logger)
@@ -173,11 +212,10 @@ def register(app: typer.Typer) -> None:
         if not json_out and not settings.quiet:
             print_summary(result)
             if output is not None:
-                console.print(f"results written to {output}")
-            if result.failed:
-                console.print(f"[red]{result.failed} file(s) failed[/]; details in {settings.log_dir}/"
-                              f"{result.run_id}.log and errors.jsonl")
-        if result.failed:
+                console.print(f"results written to {safe_text(output)}")
+        if not json_out:
+            print_problems(result, logger)
+        if result.failed or result.summary.get("known_broken") or result.summary.get("scan_problems"):
             raise typer.Exit(1)
 
     @app.command()

@@ -196,6 +196,7 @@ class Plan:
     scan_problems: list
     seen: int
     seen_keys: set[bytes] = field(default_factory=set)
+    known_broken: int = 0                # unchanged files that failed before (not retried; --retry-failed)
 
 
 def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[str, Analyzer]) -> Plan:
@@ -205,6 +206,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
     wanted = {name: a.version for name, a in analyzers.items()}
     tasks: list[Task] = []
     unchanged = 0
+    known_broken = 0
     new_entries: list[ScanEntry] = []
     seen_keys = set()
     for e in entries:
@@ -214,7 +216,8 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
         if k is None:
             new_entries.append(e)
             continue
-        if settings.force or k.size != e.size or k.mtime_ns != e.mtime_ns:
+        if settings.force or k.size != e.size or k.mtime_ns != e.mtime_ns or \
+                (settings.retry_failed and k.status == "error"):
             tasks.append(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True))
             continue
         if k.status == "ignored":
@@ -225,6 +228,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
             tasks.append(Task(e.path, e.size, e.mtime_ns, stale, False))
         else:
             unchanged += 1
+            known_broken += k.status == "error"
     moved: list[tuple[bytes, Path]] = []
     if new_entries:
         # a catalogued file that is gone from its old path and whose size and sha256 match a new path moved
@@ -259,7 +263,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
         else:
             still_new = new_entries
         tasks.extend(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True) for e in still_new)
-    return Plan(tasks, unchanged, moved, problems, len(entries), seen_keys)
+    return Plan(tasks, unchanged, moved, problems, len(entries), seen_keys, known_broken)
 
 
 # -- the run ------------------------------------------------------------------------------------------
@@ -441,6 +445,10 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "skipped_unchanged": plan.unchanged if "plan" in locals() else 0,
         "moved": len(plan.moved) if "plan" in locals() else 0,
         "gone": missing_counts["gone"],
+        "known_broken": plan.known_broken if "plan" in locals() else 0,
+        "unreadable_folders": sum(1 for p in plan.scan_problems if p.message.startswith("cannot list folder"))
+        if "plan" in locals() else 0,
+        "scan_problems": len(plan.scan_problems) if "plan" in locals() else 0,
         "purged_missing": missing_counts["purged"],
         "success_rate": round(counts["ok"] / analyzed, 4) if analyzed else 1.0,
         "error_rate": round(counts["failed"] / analyzed, 4) if analyzed else 0.0,
