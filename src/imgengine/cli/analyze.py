@@ -7,6 +7,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import (
@@ -40,7 +41,9 @@ STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --jso
 
 
 class RichProgress:
-    """Progress bar with files/s, ETA and the error count so far."""
+    """Progress bars with a rate and an ETA: the per-file analysis (with the error count so far) and every
+    other long step reported through ``imgengine.progress.StepProgress`` (models, vision, comparing,
+    search index, applying a plan)."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -48,11 +51,12 @@ class RichProgress:
         self.t0 = time.perf_counter()
         self.done = 0
         self.bar = Progress(
-            SpinnerColumn(), TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(),
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
             console=err_console, transient=True, disable=not enabled,
         )
         self.task = None
+        self._steps: dict[str, list[Any]] = {}   # step -> [task, start time, unit, done]
 
     def __enter__(self):
         self.bar.__enter__()
@@ -63,7 +67,7 @@ class RichProgress:
 
     def start(self, total: int, skipped: int) -> None:
         self.t0 = time.perf_counter()
-        self.task = self.bar.add_task("analyse", total=total, rate="", errs="")
+        self.task = self.bar.add_task("analysing", total=total, rate="", errs="")
 
     def advance(self, outcome: FileOutcome) -> None:
         self.done += 1
@@ -72,6 +76,25 @@ class RichProgress:
         rate = self.done / max(time.perf_counter() - self.t0, 1e-6)
         self.bar.update(self.task, advance=1, rate=f"{rate:,.1f} files/s",
                         errs=f"[red]{self.errors} errors[/]" if self.errors else "")
+
+    # -- imgengine.progress.StepProgress ---------------------------------------------------------------
+    def step_start(self, step: str, total: int, unit: str = "files") -> None:
+        if self.task is not None and step in ("vision", "loading models"):
+            self.bar.update(self.task, visible=False)  # the per-file bar is done: do not leave it frozen
+        task = self.bar.add_task(step, total=total, rate="", errs="")
+        self._steps[step] = [task, time.perf_counter(), unit, 0]
+
+    def step_advance(self, step: str, n: int = 1) -> None:
+        if step not in self._steps:
+            return
+        entry = self._steps[step]
+        entry[3] += n
+        rate = entry[3] / max(time.perf_counter() - entry[1], 1e-6)
+        self.bar.update(entry[0], advance=n, rate=f"{rate:,.1f} {entry[2]}/s")
+
+    def step_done(self, step: str) -> None:
+        if step in self._steps:
+            self.bar.update(self._steps.pop(step)[0], visible=False)
 
 
 def short_vision_warning(vision: dict) -> str | None:
@@ -199,7 +222,8 @@ def register(app: typer.Typer) -> None:
             logger.close()
         vision_warning = short_vision_warning(result.summary.get("vision") or {})
         if vision_warning and not settings.quiet:
-            err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,
+                              soft_wrap=True)
         if output is not None or json_out:
             with Catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]

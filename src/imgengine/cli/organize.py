@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ..core.catalog import Catalog
@@ -21,6 +20,7 @@ from ..processors.journal import Journal, StepResult
 from ..processors.organize import plan_organize
 from ..processors.plan import STATE_FOLDER, Plan, apply_plan
 from ..processors.rename import plan_rename
+from .analyze import RichProgress
 from .common import console, err_console, handle_errors, safe_text, settings_from
 
 PREVIEW_ROWS = 40
@@ -97,14 +97,12 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
     show = not (json_out or quiet) and err_console.is_terminal
     t0 = time.perf_counter()
     journal = Journal.begin(state_dir, plan.command, args, catalog)
-    bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console, transient=True, disable=not show)
     try:
-        with bar:
-            task = bar.add_task(plan.command, total=len(plan.todo))
+        with RichProgress(show) as bar:  # rate and ETA, as every long step
+            bar.step_start(plan.command, len(plan.todo))
 
             def advance(_res: StepResult) -> None:
-                bar.advance(task)
+                bar.step_advance(plan.command)
 
             lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
             try:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..errors import UsageError
-from .common import ConfigOption, console, handle_errors, safe_text, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
 
 
 def _find_catalog(start: Path) -> Path | None:
@@ -58,9 +58,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"no catalog found{' at ' + str(cat_path) if cat_path else ''}; run "
                              "`imgengine analyze <dir>` first, or pass --dir/--catalog")
         filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality)
-        with Catalog(Path(cat_path)) as cat:
+        from .analyze import RichProgress
+
+        with Catalog(Path(cat_path)) as cat, RichProgress(not json_out and err_console.is_terminal) as progress:
             hits, info = run_search(cat, settings, text=text, like=like, filters=filters, limit=limit,
-                                    backend=index)
+                                    backend=index, progress=progress)
         if json_out:
             doc = {"query": text, "like": str(like) if like else None, "info": info,
                    "results": [h.to_dict() for h in hits]}

@@ -134,8 +134,10 @@ class ClipEncoder:
 
 
 def search(catalog: Catalog, settings: Settings, text: str | None = None, like: Path | None = None,
-           filters: Filters | None = None, limit: int = 20, backend: str = "auto") -> tuple[list[SearchHit], dict]:
-    """Rank the catalog's photos; returns (hits, info about the store and index used)."""
+           filters: Filters | None = None, limit: int = 20, backend: str = "auto", progress: Any = None
+           ) -> tuple[list[SearchHit], dict]:
+    """Rank the catalog's photos; returns (hits, info about the store and index used). ``progress``
+    (``imgengine.progress.StepProgress``) hears the search index being brought up to date."""
     filters = filters or Filters()
     if not text and like is None:
         raise UsageError("give a text query or --like PHOTO")
@@ -149,7 +151,7 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
         like_id = row[0] if row else None
     model = pick_model(catalog, settings, need_encoder=bool(text))
     store = EmbeddingStore(catalog, model, backend=backend)
-    report = store.sync()
+    report = store.sync(progress)
     if report.total == 0:
         raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
                          "`imgengine analyze <dir>` with the model available first")

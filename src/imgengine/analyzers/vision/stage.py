@@ -20,6 +20,7 @@ from ...core.photo import display_path
 from ...core.pipeline import FileOutcome
 from ...errors import DecodeError, ImgEngineError, ModelUnavailableError
 from ...logs import RunLogger, error_record
+from ...progress import steps_of
 from ...settings import Settings
 from .inputs import InputSpec, PhotoRef
 from .labels import load_labels
@@ -126,15 +127,19 @@ def run_vision_stage(root: Path, settings: Settings, catalog: Catalog, logger: R
         device = resolve_device(settings.device)
         runners: dict[str, Any] = {}
         needed = {name for p in todo for name in p.wants}
+        steps = steps_of(progress)
+        steps.step_start("loading models", len([k for k in usable if k in needed]), "models")
         for kind, loc in usable.items():
             if kind not in needed:
                 continue
             model, processor = load_pretrained(kind, loc.path)
+            steps.step_advance("loading models")
             if kind == "clip":
                 runners[kind] = ClipRunner(model, processor, labels, device)
             else:
                 runners[kind] = DetrRunner(model, processor, device, settings.detr_threshold)
             runners[kind].model_id = model_version(kind, loc.name, loc.path)
+        steps.step_done("loading models")
     except ImgEngineError as exc:
         message = f"vision: {exc}; vision stage skipped"
         logger.warning(message)
@@ -247,6 +252,8 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
         stats["oom_retries"] += 1
         logger.warning(f"vision: {message}")
 
+    steps = steps_of(progress)
+    steps.step_start("vision", len(todo), "images")
     try:
         t_wait = time.perf_counter()
         for batch in _loader([p.ref for p in todo], spec, loader_batch, workers, device):
@@ -278,12 +285,12 @@ def process_batches(todo: list[Pending], runners: dict[str, Any], versions: dict
             stats["write_seconds"] += time.perf_counter() - t
             stats["photos"] += len(items)
             stats["batches"] += 1
-            if progress is not None and hasattr(progress, "vision_advance"):
-                progress.vision_advance(len(items))
+            steps.step_advance("vision", len(items))
             t_wait = time.perf_counter()
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("vision: interrupted; results so far are saved, the next run resumes")
+    steps.step_done("vision")
     elapsed = time.perf_counter() - t_start
     utilisation = sampler.stop()
     out: dict[str, Any] = {

@@ -24,9 +24,11 @@ import datetime as dt
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ...progress import steps_of
 from .index import hex_to_codes, pairs_within, popcount64
 from .keeper import choose_keeper
 from .model import DuplicateGroup, FindResult, Member, PhotoEntry
@@ -63,9 +65,11 @@ class _Edge:
 
 
 def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = None,
-                    scope: set[int] | None = None) -> FindResult:
-    """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them."""
+                    scope: set[int] | None = None, progress: Any = None) -> FindResult:
+    """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them.
+    ``progress`` (``imgengine.progress.StepProgress``) hears the comparison of candidate pairs."""
     params = params or DedupParams()
+    steps = steps_of(progress)
     t0 = time.perf_counter()
     entries = list(entries)
     seconds: dict[str, float] = {}
@@ -108,7 +112,10 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                 prepared[i] = prepare(arr) if arr is not None else None
             return prepared[i]
 
-        for (i, j), d in zip(cand.tolist(), dist.tolist(), strict=True):
+        steps.step_start("comparing", len(cand), "pairs")
+        for k, ((i, j), d) in enumerate(zip(cand.tolist(), dist.tolist(), strict=True)):
+            if k and not k % 512:
+                steps.step_advance("comparing", 512)
             cos = None
             if embs is not None and embs[i] is not None and embs[j] is not None:
                 cos = float(np.dot(embs[i], embs[j]))
@@ -130,6 +137,8 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                     continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
             if r <= limit:
                 edges[(i, j)] = _Edge(r, d if d >= 0 else None, cos)
+        steps.step_advance("comparing", len(cand) - (len(cand) - 1) // 512 * 512 if len(cand) else 0)
+        steps.step_done("comparing")
         seconds["verify"] = time.perf_counter() - t
     t = time.perf_counter()
     clusters = _complete_linkage(len(nodes), edges)

@@ -98,4 +98,4 @@ def scan_duplicates(root: Path, settings: Settings, params: DedupParams | None =
         else:
             scope = None
     summary = {**(summary or {}), "members": checks}
-    return find_duplicates(entries, params, scope), summary, cat_path
+    return find_duplicates(entries, params, scope, progress=progress), summary, cat_path
