@@ -13,7 +13,9 @@ from PIL import Image
 from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
 from imgengine.settings import Settings
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+# ../shared/corpus beside the checkout; IMGENGINE_TEST_CORPUS points elsewhere (a git worktree)
+CORPUS = Path(os.environ.get("IMGENGINE_TEST_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared"
+              / "corpus")
 
 
 @pytest.fixture(autouse=True)
