@@ -98,3 +98,31 @@ def test_full_log_disk_is_noticed_and_leaves_no_temp_file(tmp_path: Path):
     logger.close()
     assert logger.write_failed
     assert not list((tmp_path / "logs").glob("*.tmp"))
+
+
+@pytest.mark.parametrize(("fail_on", "saved"), [(1, 0), (2, 3)])
+def test_full_catalog_disk_says_how_much_was_saved(photo_dir: Path, settings, monkeypatch, fail_on, saved):
+    import sqlite3
+
+    from imgengine.core.catalog import Catalog, _catalog_error
+    from imgengine.core.pipeline import run_analysis
+    from imgengine.errors import CatalogError
+
+    calls = {"n": 0}
+    orig = Catalog.write_outcomes
+
+    def flaky(self, outcomes):
+        calls["n"] += 1
+        if calls["n"] == fail_on:
+            try:
+                raise sqlite3.OperationalError("database or disk is full")
+            except sqlite3.OperationalError as exc:
+                raise _catalog_error(exc, self.path)
+        return orig(self, outcomes)
+
+    monkeypatch.setattr(Catalog, "write_outcomes", flaky)
+    with pytest.raises(CatalogError) as err:
+        run_analysis(photo_dir, settings.replace(batch_commit=3, commit_seconds=1e9, vision=False))
+    text = str(err.value)
+    assert "disk is full" in text and f"{saved} file(s) of this run were saved" in text
+    assert ("kept" in text) == bool(saved)
