@@ -5,9 +5,9 @@ import os
 from pathlib import Path
 
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 from imgengine.processors.dedup import DedupParams, scan_duplicates
-from imgengine.samples import camera_exif, jpeg_bytes, scene
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
 from .conftest import run_cli
 

@@ -105,7 +105,7 @@ def test_full_catalog_disk_says_how_much_was_saved(photo_dir: Path, settings, mo
     import sqlite3
 
     from imgengine.core.catalog import Catalog, _catalog_error
-    from imgengine.core.pipeline import run_analysis
+    from imgengine.engine.run import run_analysis
     from imgengine.errors import CatalogError
 
     calls = {"n": 0}

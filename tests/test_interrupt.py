@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 
 from .conftest import write_jpeg
 

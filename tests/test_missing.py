@@ -10,7 +10,7 @@ import pytest
 from imgengine.cli.analyze import catalog_stats
 from imgengine.core.catalog import MISSING_GRACE_SECONDS, Catalog
 from imgengine.core.outputs import write_output
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 from imgengine.search.query import Filters, filtered_ids
 
 from .conftest import is_root, run_cli

@@ -7,14 +7,15 @@ import pytest
 
 from imgengine.analyzers.vision.embedding import encode_embedding
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import FileOutcome, run_analysis
+from imgengine.engine.perfile import FileOutcome
+from imgengine.engine.run import run_analysis
 from imgengine.processors.dedup import DedupParams, scan_duplicates
 from imgengine.processors.journal import Journal
 from imgengine.processors.plan import apply_plan
 from imgengine.processors.rename import plan_rename
 from imgengine.progress import CountingSteps
-from imgengine.samples import camera_exif, jpeg_bytes, scene
 from imgengine.search.store import EmbeddingStore
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
 from .conftest import write_jpeg
 
@@ -83,8 +84,8 @@ def test_rename_apply_counts_every_file(tmp_path: Path, settings):
 def test_vision_stage_and_model_loading_report_progress(tmp_path: Path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from imgengine.analyzers.vision.random_models import build_clip, build_detr
     from imgengine.settings import Settings
+    from imgengine.testing.models import build_clip, build_detr
 
     models = tmp_path / "models"
     clip, detr = build_clip(models / "clip"), build_detr(models / "detr")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from imgengine.metadata.values import aperture_text, camera_name, exposure_text, flash_text
-from imgengine.samples import camera_exif
+from imgengine.testing.samples import camera_exif
 
 from .conftest import run_cli, unprivileged_prefix, write_jpeg
 

@@ -8,8 +8,8 @@ from PIL import Image
 
 from imgengine.core.catalog import Catalog
 from imgengine.core.decode import register_heif
-from imgengine.core.pipeline import run_analysis
-from imgengine.samples import scene
+from imgengine.engine.run import run_analysis
+from imgengine.testing.samples import scene
 
 FORMATS = [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("AVIF", "avif"), ("TIFF", "tif"), ("HEIF", "heic")]
 

@@ -7,7 +7,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import (
@@ -21,9 +21,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ..core.catalog import Catalog
-from ..core.outputs import check_output_path, record_to_json, write_output
+from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
 from ..core.photo import display_path, escape_control
-from ..core.pipeline import FileOutcome, RunResult, run_analysis
 from ..errors import UsageError
 from ..logs import RunLogger
 from ..metadata.values import (
@@ -38,6 +37,10 @@ from ..workspace import existing_catalog_path
 from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
 
 STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --json is always complete)
+
+if TYPE_CHECKING:
+    from ..engine.perfile import FileOutcome
+    from ..engine.run import RunResult
 
 
 class RichProgress:
@@ -190,8 +193,13 @@ def register(app: typer.Typer) -> None:
                                           "even when unchanged."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
                                                "(default <dir>/.imgengine/catalog.db)."),
-        analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated subset, "
-                                                "e.g. metadata (default: all)."),
+        analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated analyzers to run, "
+                                                "e.g. metadata,clip (default: every registered one; "
+                                                "`imgengine plugins list` shows them)."),
+        plugin: list[str] = typer.Option([], "--plugin", help="Add an analyzer or a plugin's analyzers "
+                                         "(repeatable)."),
+        no_plugin: list[str] = typer.Option([], "--no-plugin", help="Leave out an analyzer or a plugin's "
+                                            "analyzers (repeatable)."),
         log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default "
                                             "~/.local/state/imgengine/logs)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
@@ -204,12 +212,21 @@ def register(app: typer.Typer) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
-        if output is not None:
-            check_output_path(output, (".json", ".csv"))
+        from ..engine.run import run_analysis
+        from ..plugins.manager import get_manager
+
         settings = settings_from(config, workers=workers, force=force or None, retry_failed=retry_failed or None,
                                  catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
-                                 vision=vision, device=device, batch_size=batch_size)
+                                 vision=vision, device=device, batch_size=batch_size,
+                                 enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None)
+        manager = get_manager(settings)
+        writers = manager.writers()
+        if output is not None:
+            check_output_path(output, tuple(sorted(writers)))
+        if not settings.quiet:
+            for line in settings_warnings(settings, manager):
+                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
@@ -217,9 +234,12 @@ def register(app: typer.Typer) -> None:
                               "continuing without", highlight=False)
         try:
             with RichProgress(show) as progress:
-                result = run_analysis(directory, settings, progress=progress, logger=logger)
+                result = run_analysis(directory, settings, progress=progress, logger=logger, manager=manager)
         finally:
             logger.close()
+        for line in result.summary.get("warnings") or []:
+            if not settings.quiet:
+                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         vision_warning = short_vision_warning(result.summary.get("vision") or {})
         if vision_warning and not settings.quiet:
             err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,
@@ -228,7 +248,8 @@ def register(app: typer.Typer) -> None:
             with Catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
             if output is not None:
-                write_output(records, output, result.summary)
+                write_output(records, output, result.summary, writers=writers,
+                             columns=csv_columns(manager.analyzer_classes()))
             if json_out:
                 doc = {"schema_version": 1, "run_id": result.run_id, "summary": result.summary,
                        "photos": [record_to_json(r) for r in records]}
@@ -253,6 +274,8 @@ def register(app: typer.Typer) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
+        from ..engine.run import run_analysis
+
         settings = settings_from(config, catalog=catalog).replace(quiet=True)
         # a read-only command: use the catalog that `analyze` made (the file's folder or a parent), and
         # analyse a file it does not know in memory, creating nothing beside the photo
@@ -354,6 +377,20 @@ def show_table(doc: dict) -> Table:
     for warning in (doc["results"].get("metadata") or {}).get("warnings") or ():
         table.add_row("warning", safe_text(warning))
     return table
+
+
+def settings_warnings(settings, manager) -> list[str]:
+    """One line per problem a user should hear about before the run: unknown config keys, config
+    sections no plugin declares, plugins that failed to load."""
+    lines = list(settings.warnings)
+    declared = manager.config_defaults()
+    known_plugins = set(manager.infos) | {p.name for p in manager.problems}
+    unknown = [s for s in settings.plugins if s not in declared and s not in known_plugins]
+    if unknown:
+        lines.append(f"config: no installed plugin declares the section(s) {', '.join(unknown)} (ignored)")
+    for p in manager.problems:
+        lines.append(f"plugin {p.name} ({p.source}): {p.error}")
+    return lines
 
 
 def _records_for(cat: Catalog, target: Path):
