@@ -12,6 +12,7 @@ then the YAML config, then the defaults below (flags, environment and config rea
 * models      ``$XDG_DATA_HOME/imgengine/models`` (default ``~/.local/share/imgengine/models``)
 * run index   ``$XDG_STATE_HOME/imgengine/runs.sqlite``: every file-changing run, so ``undo`` and
                 ``history`` work from any folder
+* config      ``$XDG_CONFIG_HOME/imgengine/config.yaml``; user plugins in ``.../imgengine/plugins/``
 """
 
 from __future__ import annotations
