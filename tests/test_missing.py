@@ -110,7 +110,25 @@ def test_migration_from_schema_1(tmp_path: Path):
     db.commit()
     db.close()
     with Catalog(path) as cat:
-        assert cat.schema_version == 2 and cat.count() == 1 and cat.get("/x")["missing_since"] is None
+        assert cat.schema_version == catalog_mod.SCHEMA_VERSION and cat.count() == 1
+        assert cat.get("/x")["missing_since"] is None
+
+
+def test_catalog_past_the_placeholder_migration_gets_the_column(tmp_path: Path):
+    """main ran a no-op migration 2 until this one merged: such a catalog is at a later schema without
+    ``missing_since``, and opening it adds the column."""
+    from imgengine.core import catalog as catalog_mod
+
+    path = tmp_path / "placeholder.db"
+    db = sqlite3.connect(path)
+    catalog_mod.MIGRATIONS[1](db)
+    for version in range(3, catalog_mod.SCHEMA_VERSION + 1):
+        catalog_mod.MIGRATIONS[version](db)
+    db.execute(f"PRAGMA user_version = {catalog_mod.SCHEMA_VERSION}")
+    db.commit()
+    db.close()
+    with Catalog(path) as cat:
+        assert cat.count() == 0 and cat.missing() == []
 
 
 def test_unplugged_drive_keeps_its_photos(photo_dir: Path, settings, tmp_path: Path):

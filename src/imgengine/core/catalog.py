@@ -22,7 +22,7 @@ from .photo import display_path
 if TYPE_CHECKING:  # the engine's outcome type (duck-typed here: core imports nothing from above)
     from ..engine.perfile import FileOutcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # a photo whose file is gone stays (marked missing) this long before a run purges it; an unplugged drive
 # is never marked (its folder cannot be seen), so this only forgets files deleted on purpose
@@ -83,10 +83,61 @@ def _initial_schema(db: sqlite3.Connection) -> None:
 @migration(2)
 def _missing_photos(db: sqlite3.Connection) -> None:
     """Photos whose file is gone are kept, marked, and left out of every report until purged."""
+    ensure_missing_column(db)
+
+
+def ensure_missing_column(db: sqlite3.Connection) -> None:
+    """Add ``photos.missing_since`` when it is not there. Idempotent: a catalog that went through the
+    no-op placeholder of migration 2 (main before issue 17 merged) is at schema 3 without the column,
+    so every writable open checks (one PRAGMA)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(photos)")}
+    if "missing_since" not in columns:
+        db.execute("ALTER TABLE photos ADD COLUMN missing_since REAL")
+    db.execute("CREATE INDEX IF NOT EXISTS photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL")
+
+
+@migration(3)
+def _faces_people_ocr(db: sqlite3.Connection) -> None:
+    """Faces, people and face clusters (the faces plugin), the OCR full-text index, and which plugin
+    results have been copied into these tables (so a sync only touches what changed)."""
     db.executescript(
         """
-        ALTER TABLE photos ADD COLUMN missing_since REAL;
-        CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL;
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created_at REAL
+        );
+        CREATE TABLE face_clusters (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            created_at REAL,
+            updated_at REAL
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            face_index INTEGER NOT NULL,
+            box TEXT NOT NULL,
+            score REAL,
+            embedding BLOB NOT NULL,
+            model TEXT,
+            known_person TEXT,
+            confidence REAL,
+            cluster_id INTEGER REFERENCES face_clusters(id) ON DELETE SET NULL,
+            UNIQUE (photo_id, face_index)
+        );
+        CREATE INDEX faces_cluster ON faces(cluster_id);
+        CREATE INDEX faces_known_person ON faces(known_person) WHERE known_person IS NOT NULL;
+        CREATE TABLE plugin_sync (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            analyzer TEXT NOT NULL,
+            result_updated_at REAL,
+            PRIMARY KEY (photo_id, analyzer)
+        );
+        CREATE VIRTUAL TABLE ocr_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+        CREATE TRIGGER photos_delete_ocr AFTER DELETE ON photos BEGIN
+            DELETE FROM ocr_text WHERE rowid = old.id;
+        END;
         """
     )
 
@@ -174,6 +225,9 @@ class Catalog:
             with self.db:
                 MIGRATIONS[version](self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
+        if current >= 2:
+            with self.db:
+                ensure_missing_column(self.db)
 
     @property
     def schema_version(self) -> int:
