@@ -69,7 +69,11 @@ def test_export_writes_what_the_catalog_knows(tmp_path: Path):
     root = tmp_path / "p"
     write_jpeg(root / "a.jpg")
     assert run_cli(["analyze", root, "--no-vision", "-q"]).returncode == 0
-    p = run_cli(["export", root, "-o", tmp_path / "again.json"])
+    (root / "b.jpg").write_bytes((root / "a.jpg").read_bytes())
+    assert run_cli(["analyze", root, "--no-vision", "-q"]).returncode == 0
+    (root / "b.jpg").unlink()
+    assert run_cli(["analyze", root, "--no-vision", "-q"]).returncode == 0  # b.jpg is gone: marked missing
+    p = run_cli(["export", "catalog", root, "-o", tmp_path / "again.json"])
     assert p.returncode == 0, p.stderr
     assert len(json.loads((tmp_path / "again.json").read_text())["photos"]) == 1
 

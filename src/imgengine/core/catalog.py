@@ -22,7 +22,7 @@ from .photo import display_path
 if TYPE_CHECKING:  # the engine's outcome type (duck-typed here: core imports nothing from above)
     from ..engine.perfile import FileOutcome
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # a photo whose file is gone stays (marked missing) this long before a run purges it; an unplugged drive
 # is never marked (its folder cannot be seen), so this only forgets files deleted on purpose
@@ -142,6 +142,31 @@ def _faces_people_ocr(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(4)
+def _albums(db: sqlite3.Connection) -> None:
+    """Smart albums: a saved filter query, materialised as a folder of links; members with the link made."""
+    db.executescript(
+        """
+        CREATE TABLE albums (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            query TEXT NOT NULL,
+            link TEXT NOT NULL DEFAULT 'symlink',      -- symlink | hardlink | none
+            folder BLOB,                                -- file-system bytes; NULL when not materialised
+            created_at REAL,
+            refreshed_at REAL
+        );
+        CREATE TABLE album_photos (
+            album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+            photo_id INTEGER NOT NULL,                  -- no foreign key: a photo that leaves the catalog
+            photo_path BLOB NOT NULL,                   -- leaves its link behind until the next refresh
+            link_path BLOB,                             -- the link imgengine made, NULL when none
+            PRIMARY KEY (album_id, photo_id)
+        );
+        """
+    )
+
+
 def path_key(path: os.PathLike | str) -> bytes:
     """The catalog key of a path: its absolute form as file-system bytes."""
     return os.fsencode(os.path.abspath(path))
@@ -229,6 +254,12 @@ class Catalog:
             with self.db:
                 ensure_missing_column(self.db)
 
+    def _tracks_missing(self) -> bool:
+        """False only for an old catalog opened read-only (not migrated): it has no ``missing_since``."""
+        if not hasattr(self, "_missing_column"):
+            self._missing_column = any(r[1] == "missing_since" for r in self.db.execute("PRAGMA table_info(photos)"))
+        return self._missing_column
+
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -290,6 +321,36 @@ class Catalog:
             rec["results"] = results.get(row["id"], {})
             yield rec
 
+    def stream_records(self, root: Path | None = None, include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """Full records in path order, one photo at a time (constant memory: one joined query read as it
+        goes, not every result loaded first as ``iter_records`` does); photos whose file is gone are left
+        out unless ``include_missing``."""
+        where, params = "WHERE 1", ()
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
+        if not include_missing and self._tracks_missing():
+            where += " AND p.missing_since IS NULL"
+        cur = self.db.execute(
+            "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
+            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
+        rec: dict[str, Any] | None = None
+        for row in cur:
+            if rec is None or rec["id"] != row["id"]:
+                if rec is not None:
+                    yield rec
+                rec = self._photo_row(row)
+                rec["results"] = {}
+            if row["r_analyzer"] is not None:
+                if row["r_data"] is None:
+                    value = {"_version": row["r_version"], "_error": row["r_error"]}
+                else:
+                    value = json.loads(row["r_data"])
+                    value["_version"] = row["r_version"]
+                rec["results"][row["r_analyzer"]] = value
+        if rec is not None:
+            yield rec
+
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         """(photo fields, analyzer data) for every photo with a successful result of ``analyzer``."""
         where, params = "", (analyzer,)
@@ -325,7 +386,7 @@ class Catalog:
             "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
             "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
             "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
-            "missing_since": row["missing_since"],
+            "missing_since": row["missing_since"] if "missing_since" in row.keys() else None,
         }
 
     @staticmethod

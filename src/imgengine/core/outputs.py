@@ -109,7 +109,7 @@ def write_output(records: Iterable[dict[str, Any]], target: Path, summary: dict 
             writer.write(records, Path(target), {"summary": summary or {}, "csv_columns": columns})
         except OSError as exc:
             raise OutputError(f"cannot write {display_path(target)} ({exc.strerror or exc}); the catalog is "
-                              "complete: export it again with `imgengine export <folder> -o <file>`") from exc
+                              "complete: export it again with `imgengine export catalog <folder> -o <file>`") from exc
     elif suffix == ".json":
         write_json(records, target, summary)
     else:
@@ -144,7 +144,7 @@ class atomic_output:
     failure the temp file is removed and an OutputError says the catalog is complete."""
 
     def __init__(self, target: Path, suffix: str = ".tmp",
-                 again: str = "export it again with `imgengine export <folder> -o <file>`"):
+                 again: str = "export it again with `imgengine export catalog <folder> -o <file>`"):
         self.target = Path(target)
         self.tmp = Path(str(target) + suffix)
         self.again = again

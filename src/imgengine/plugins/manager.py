@@ -32,7 +32,8 @@ import pluggy
 from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 
-BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics")
+BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
+                   "albums", "exports")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")  # the default; $XDG_CONFIG_HOME moves it (workspace)
 
 
@@ -40,6 +41,8 @@ def user_plugin_dir() -> Path:
     from ..workspace import config_file
 
     return config_file().parent / "plugins"
+
+
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
                  "register_writers": "exporter", "register_layouts": "storage layout",
                  "register_processors": "processor"}
