@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, export, albums, gpu-monitor, trash, train."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def register_commands(cli: Any) -> None:
     from ...cli import (
         albums,
         analyze,
+        catalog,
         duplicates,
         export,
         gpu_monitor,
@@ -37,3 +38,4 @@ def register_commands(cli: Any) -> None:
     albums.register(cli)    # smart albums
     gpu_monitor.register(cli)
     train.register(cli)     # train inventory|download|augment|scene|export
+    catalog.register(cli)   # catalog prune
