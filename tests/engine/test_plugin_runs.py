@@ -155,3 +155,22 @@ def test_stage_context_pickles_as_a_recipe_for_spawned_workers(tmp_path: Path, s
     ctx = pickle.loads(pickle.dumps(StageContext(s, chosen, {}, {}, "r1")))
     assert list(ctx.analyzers) == ["content", "brightness_plus"]
     assert ctx.analyzers["brightness_plus"].config == {"factor": 5}
+
+
+def test_cli_shows_each_plugin_failure_as_one_line(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    root = photos(tmp_path / "photos", 4)
+    write_plugin(tmp_path / "plugins", "flaky", FLAKY)
+    write_plugin(tmp_path / "plugins", "broken", BROKEN_IMPORT)
+    code = "import sys; from imgengine.cli.app import main; sys.argv[0] = 'imgengine'; main()"
+    p = subprocess.run([sys.executable, "-c", code, "analyze", str(root), "--no-vision", "-w", "1",
+                        "--log-dir", str(tmp_path / "logs")], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "COLUMNS": "250"})
+    assert p.returncode == 1
+    assert "Traceback" not in p.stdout + p.stderr
+    failed = [line for line in p.stderr.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 3 and any("[flaky]" in x and "ValueError: cannot handle p1" in x for x in failed)
+    assert sum("plugin broken (folder)" in line for line in p.stderr.splitlines()) == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,6 +31,9 @@ from .common import ConfigOption, console, err_console, handle_errors, settings_
 if TYPE_CHECKING:
     from ..engine.perfile import FileOutcome
     from ..engine.run import RunResult
+
+
+SHOW_FAILURES = 10  # failed files listed after the summary, one line each
 
 
 class RichProgress:
@@ -139,7 +143,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"output {output}: use a file name ending in {', '.join(sorted(writers))}")
         if not settings.quiet:
             for line in settings_warnings(settings, manager):
-                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
@@ -151,7 +155,7 @@ def register(app: typer.Typer) -> None:
             logger.close()
         for line in result.summary.get("warnings") or []:
             if not settings.quiet:
-                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
         vision_warning = (result.summary.get("vision") or {}).get("warning")
         if vision_warning and not settings.quiet:
             err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)
@@ -170,6 +174,11 @@ def register(app: typer.Typer) -> None:
             if output is not None:
                 console.print(f"results written to {output}")
             if result.failed:
+                for outcome in result.failures[:SHOW_FAILURES]:  # one line each; the full records are logged
+                    err_console.print(f"[red]failed:[/] {escape(outcome.error or '')}", highlight=False,
+                                      soft_wrap=True)
+                if len(result.failures) > SHOW_FAILURES:
+                    err_console.print(f"... and {len(result.failures) - SHOW_FAILURES} more", highlight=False)
                 console.print(f"[red]{result.failed} file(s) failed[/]; details in {settings.log_dir}/"
                               f"{result.run_id}.log and errors.jsonl")
         if result.failed:

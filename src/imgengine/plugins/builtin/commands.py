@@ -7,15 +7,24 @@ from typing import Any
 
 from .. import hookimpl
 
+# module -> the commands its ``register(app)`` adds (imported only when one of them is used)
+BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
+    "imgengine.cli.analyze": ("analyze", "show", "stats"),
+    "imgengine.cli.history": ("undo", "history"),
+    "imgengine.cli.organize": ("rename", "organize"),
+    "imgengine.cli.duplicates": ("duplicates",),
+    "imgengine.cli.search": ("search",),
+    "imgengine.cli.models": ("models",),
+    "imgengine.cli.plugins": ("plugins",),
+}
+
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import analyze, duplicates, history, models, organize, plugins, search
+    import importlib
 
-    analyze.register(cli)
-    history.register(cli)   # undo, history: shared by every file-changing command
-    organize.register(cli)  # rename, organize
-    duplicates.register(cli)
-    search.register(cli)
-    models.register(cli)
-    plugins.register(cli)
+    for module, names in BUILTIN_COMMANDS.items():
+        if hasattr(cli, "add_lazy_commands"):  # the root app: import each module when its command is used
+            cli.add_lazy_commands(module, names)
+        else:
+            importlib.import_module(module).register(cli)
