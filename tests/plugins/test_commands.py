@@ -52,3 +52,37 @@ def test_plugin_command_joins_the_cli(tmp_path: Path):
     # a built-in command does not even import the folder plugins
     p = run_cli(["--version"], tmp_path)
     assert p.returncode == 0 and p.stdout.startswith("imgengine ")
+
+
+BY_MONTH_NAME = '''
+    from dataclasses import dataclass
+
+    from imgengine.plugins import hookimpl
+
+
+    @dataclass(frozen=True)
+    class Layout:
+        name: str
+        description: str
+        template: str
+
+
+    @hookimpl
+    def register_layouts():
+        return [Layout("month-name", "year, then the month's name", "{date:%Y}/{date:%B}")]
+'''
+
+
+def test_plugin_storage_layout_in_organize(tmp_path: Path):
+    import datetime as dt
+
+    from ..conftest import write_jpeg
+
+    src = tmp_path / "in"
+    write_jpeg(src / "a.jpg", size=(64, 48), when=dt.datetime(2021, 3, 4, 5, 6, 7))
+    write_plugin(tmp_path / "plugins", "layouts_extra", BY_MONTH_NAME)
+    p = run_cli(["organize", str(src), str(tmp_path / "lib"), "--by", "month-name", "--apply"], tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "lib" / "2021" / "March" / "a.jpg").is_file()
+    p = run_cli(["organize", str(src), str(tmp_path / "lib2"), "--by", "nope"], tmp_path)
+    assert p.returncode == 2 and "month-name" in p.stderr
