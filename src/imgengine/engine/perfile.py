@@ -229,7 +229,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             text = f"timed out after {timeouts.get(name):g}s"
             fail(name, exc, f"{shown}: {name}: {text}")
             out.results[name] = (version, None, text)
-        except Exception as exc:  # noqa: BLE001 - one bad file (or plugin) never stops a run
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - one bad file (or plugin) never stops a run
             fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc)}")
             out.results[name] = (version, None, f"{type(exc).__name__}: {_one_line(exc)}")
         spent = time.perf_counter() - t - (item.decode_seconds - decode_before)

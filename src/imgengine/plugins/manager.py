@@ -321,7 +321,18 @@ class PluginManager:
                     chosen.append(req)
             i += 1
         order = dependency_order({n: classes[n][0].requires for n in chosen}, list(classes))
-        return {n: classes[n][0](sections.get(n) or {}) for n in order}
+        out: dict[str, Any] = {}
+        for n in order:
+            cls, plugin = classes[n]
+            if any(r not in out for r in cls.requires):
+                self._problem(self.infos[plugin], f"analyzer {n!r} left out: a requirement could not be built")
+                continue
+            try:
+                out[n] = cls(sections.get(n) or {})
+            except Exception as exc:  # noqa: BLE001 - a plugin whose constructor fails costs only itself
+                self._problem(self.infos[plugin], f"analyzer {n!r} could not be created: {type(exc).__name__}: "
+                                                  f"{_first_line(exc)}", traceback.format_exc())
+        return out
 
 
 def dependency_order(requires: Mapping[str, Iterable[str]], registered: list[str]) -> list[str]:
