@@ -157,6 +157,11 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
             if settings.vision:
                 batch_analyzers[name] = a
             continue
+        later = [r for r in a.requires if isinstance(selected.get(r), BatchAnalyzer)]
+        if later:  # per-file analyzers run before the batch stage: they cannot read its results
+            setup_warnings.append(f"{name}: skipped, a per-file analyzer cannot require the batch analyzer(s) "
+                                  f"{', '.join(later)} (make it a BatchAnalyzer with input_spec = None)")
+            continue
         try:
             a.setup(settings)
         except ImgEngineError as exc:
