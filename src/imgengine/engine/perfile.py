@@ -241,6 +241,19 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
     return out
 
 
+def analyzer_timeouts(settings: Settings, analyzers: dict[str, Analyzer]) -> dict[str, float | None]:
+    """Seconds each analyzer may take per call: its section's ``timeout``, else ``analyzer_timeout``."""
+    out = {}
+    for name, a in analyzers.items():
+        value = a.config.get("timeout", settings.analyzer_timeout)
+        try:
+            value = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            value = settings.analyzer_timeout
+        out[name] = value if value and value > 0 else None
+    return out
+
+
 def outcome_results(outcome: FileOutcome) -> dict[str, Any]:
     """{analyzer: result dict or None} of one outcome, for the ``photo_analyzed`` event."""
     return {name: data for name, (_v, data, _e) in outcome.results.items()}

@@ -24,7 +24,7 @@ from ..errors import CatalogError, ImgEngineError, ModelUnavailableError
 from ..logs import RunLogger, error_record
 from ..settings import Settings, coerce_like
 from .executors import StageContext, make_executor
-from .perfile import FileOutcome, PluginOrigin, outcome_results
+from .perfile import FileOutcome, PluginOrigin, analyzer_timeouts, outcome_results
 from .plan import plan_run
 
 
@@ -107,18 +107,6 @@ def plugin_origins(analyzers: dict[str, Analyzer], manager: Any) -> dict[str, Pl
                     root = None
         out[name] = PluginOrigin(info.name if info else "?", info.version if info else None,
                                  bool(info and info.source == "built-in"), root)
-    return out
-
-
-def _timeouts(settings: Settings, analyzers: dict[str, Analyzer]) -> dict[str, float | None]:
-    out = {}
-    for name, a in analyzers.items():
-        value = a.config.get("timeout", settings.analyzer_timeout)
-        try:
-            value = float(value) if value is not None else None
-        except (TypeError, ValueError):
-            value = settings.analyzer_timeout
-        out[name] = value if value and value > 0 else None
     return out
 
 
@@ -246,7 +234,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 pending.clear()
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
 
-        ctx = StageContext(settings, analyzers, origins, _timeouts(settings, analyzers), run_id)
+        ctx = StageContext(settings, analyzers, origins, analyzer_timeouts(settings, analyzers), run_id)
         try:
             if plan.tasks:
                 with make_executor(ctx, len(plan.tasks)) as executor:
