@@ -107,3 +107,37 @@ def test_installed_example_runs_in_analyze(installed: Path, tmp_path: Path):
     assert doc["summary"]["analyzed"] == 2 and doc["summary"]["vision"]["status"] == "up to date"
     res = {Path(x["path"]).name: x["results"] for x in doc["photos"]}
     assert res["warm_tilted.jpg"]["horizon_tilt"]["tilt_degrees"] is None   # 4 degrees is over max_tilt 2
+
+
+@pytest.mark.parametrize("tilt", [-7.0, -1.5, 0.0, 3.0, 10.0])
+def test_example_horizon_tilt_measures_the_angle(tilt: float, tmp_path: Path, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+    from imgengine_plugin_example.perfile import ColourTemperature, HorizonTilt
+
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.core.photo import Photo
+    from imgengine.settings import Settings
+
+    path = horizon(tmp_path / "h.jpg", tilt, warm=tilt > 0)
+    item = AnalysisInput(Photo.from_path(path), Settings(), decode_size=HorizonTilt.pixel_size)
+    got = HorizonTilt().analyze(item)
+    assert got.tilt_degrees == pytest.approx(tilt, abs=0.6) and got.confidence > 0.5
+    kelvin = ColourTemperature().analyze(item).kelvin
+    assert (kelvin < 4000) if tilt > 0 else (kelvin > 7000)
+
+
+def test_example_on_a_real_photo(tmp_path: Path, monkeypatch):
+    skdata = pytest.importorskip("skimage.data")
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+    from imgengine_plugin_example.perfile import ColourTemperature, HorizonTilt
+
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.core.photo import Photo
+    from imgengine.settings import Settings
+
+    path = tmp_path / "coffee.jpg"
+    Image.fromarray(skdata.coffee()).save(path, quality=92)
+    item = AnalysisInput(Photo.from_path(path), Settings(), decode_size=768)
+    assert ColourTemperature().analyze(item).cast == "warm"     # tungsten-lit coffee cup on a wooden table
+    tilt = HorizonTilt().analyze(item)
+    assert tilt.tilt_degrees is None or abs(tilt.tilt_degrees) <= 20
