@@ -46,8 +46,9 @@ class EdgeDensity(BatchAnalyzer):
 
 
 def batch_analyzers() -> list[type]:
-    try:
-        import torch  # noqa: F401
-    except ImportError:  # the batch analyzer needs torch (the `batch` extra); the per-file ones do not
+    import importlib.util
+
+    # look, do not import: importing torch here would make imgengine start its worker pool with `spawn`
+    if importlib.util.find_spec("torch") is None:  # the batch analyzer needs torch (the `batch` extra)
         return []
     return [EdgeDensity]
