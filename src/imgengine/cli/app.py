@@ -35,8 +35,9 @@ def _commands_of(register) -> dict:
 
 class PluginAwareGroup(TyperGroup):
     """The root command group. Built-in commands come through the built-in ``commands`` plugin as lazy
-    commands (imported when used); third-party plugins' commands are looked for only when a command name
-    is unknown or the command list is shown (``--help``), so ``imgengine analyze`` never imports them."""
+    commands (imported when used); other plugins' commands (third-party, and built-in plugins such as
+    faces) are looked for only when a command name is unknown or the command list is shown (``--help``),
+    so ``imgengine analyze`` never imports them."""
 
     def _load_lazy(self, names) -> None:
         import importlib
@@ -60,7 +61,9 @@ class PluginAwareGroup(TyperGroup):
         except Exception:  # noqa: BLE001 - a broken config is reported by the command that reads it
             settings = None
         manager = get_manager(settings)
-        for name, cmd in _commands_of(lambda cli: manager.register_commands(cli, builtin=False)).items():
+        # every plugin but `commands` (registered at import): built-ins with commands of their own (faces)
+        # join here too, so that importing the CLI never imports their modules
+        for name, cmd in _commands_of(lambda cli: manager.register_commands(cli, exclude=("commands",))).items():
             self.commands.setdefault(name, cmd)
 
     def get_command(self, ctx, cmd_name):
@@ -101,10 +104,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    # the built-in commands arrive through the same hook as a plugin's (no discovery of others here)
-    from ..plugins.manager import get_manager
+    # imgengine's own commands arrive through the built-in `commands` plugin's hook implementation, called
+    # here directly: building the plugin manager would import every built-in plugin (numpy, OpenCV...);
+    # the other plugins' commands are added on demand (PluginAwareGroup)
+    from ..plugins.builtin import commands
 
-    get_manager(external=False).register_commands(app, builtin=True)
+    commands.register_commands(cli=app)
 
 
 _register()

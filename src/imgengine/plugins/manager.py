@@ -247,9 +247,12 @@ class PluginManager:
                 self.infos[plugin_name].config_defaults.setdefault(section, dict(values or {}))
         return out
 
-    def register_commands(self, cli: Any, *, builtin: bool) -> None:
-        """Let plugins add commands to ``cli``: the built-ins, or every other plugin."""
-        plugins = [self.pm.get_plugin(n) for n in self.infos if (n in self.builtin_names) != builtin]
+    def register_commands(self, cli: Any, *, builtin: bool | None = None, exclude: Iterable[str] = ()) -> None:
+        """Let plugins add commands to ``cli``: the built-ins (``builtin=True``), the others (``False``) or
+        all (None), leaving out the plugins named in ``exclude``."""
+        skip = set(exclude)
+        plugins = [self.pm.get_plugin(n) for n in self.infos
+                   if n in skip or (builtin is not None and (n in self.builtin_names) != builtin)]
         caller = self.pm.subset_hook_caller("register_commands", remove_plugins=plugins)
         for impl in caller.get_hookimpls():
             name = self.pm.get_name(impl.plugin)
