@@ -73,6 +73,9 @@ class PluginAwareGroup(TyperGroup):
         if cmd is None:
             self._load_external()
             cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:  # a command some built-in module adds without listing it: load them all
+            self._load_lazy(list(app.lazy_commands))
+            cmd = super().get_command(ctx, cmd_name)
         return cmd
 
     def list_commands(self, ctx):

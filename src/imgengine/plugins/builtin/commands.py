@@ -16,6 +16,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imgengine.cli.search": ("search",),
     "imgengine.cli.models": ("models",),
     "imgengine.cli.plugins": ("plugins",),
+    "imgengine.cli.export": ("export",),    # export gallery / catalog
+    "imgengine.cli.albums": ("albums",),    # smart albums
 }
 
 
