@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins."""
+plugins, export, albums, gpu-monitor."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imgengine.cli.plugins": ("plugins",),
     "imgengine.cli.export": ("export",),    # export gallery / catalog
     "imgengine.cli.albums": ("albums",),    # smart albums
+    "imgengine.cli.gpu_monitor": ("gpu-monitor",),
 }
 
 
