@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, export, albums, gpu-monitor."""
+plugins, export, albums, gpu-monitor, trash."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imgengine.cli.history": ("undo", "history"),
     "imgengine.cli.organize": ("rename", "organize"),
     "imgengine.cli.duplicates": ("duplicates",),
+    "imgengine.cli.trash": ("trash",),      # trash list / trash empty (the journal's trash)
     "imgengine.cli.search": ("search",),
     "imgengine.cli.models": ("models",),
     "imgengine.cli.plugins": ("plugins",),
