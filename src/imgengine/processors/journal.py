@@ -9,6 +9,9 @@ One run of a command (rename, organize, the duplicate actions) is one journal fi
 * ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
   path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
 * ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
+* ``{"type": "staged", "n", "new_sha256"}`` (``rewrite``/``write-new``): the new content is complete and
+  fsynced in a temporary file and is about to be put in place; settling a crash compares the file on disk
+  with this hash to tell "old bytes" from "new bytes" (a file is never half-written).
 * ``{"type": "rmdir", "path"}`` (a source folder a move emptied and removed; undo recreates it) and
   ``{"type": "catalog_export", "catalog", "paths"}`` (records copied into the library's catalog).
 * ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
@@ -20,8 +23,16 @@ Using it (every file-changing processor)::
         j.copy(src, dst)
         j.hardlink(keeper, dup)   # dup's own bytes wait in <state_dir>/trash/<run-id>/ until undo/purge
         j.trash(path)             # "delete", undoable
+        j.rewrite(path, produce)  # new content in place (temp -> fsync -> os.replace); original kept for undo
+        j.write_new(src, dst, produce)   # a created file (convert output, new sidecar); undo trashes it
         j.run([Step(...), ...])   # many steps: one fsync per 256 planned records (fast path)
     undo(state_dir, run_id, catalog); history(state_dir); resume_or_rollback(state_dir, run_id, mode)
+
+Rewriting in place (``rewrite``, used by ``tag`` and ``scrub --in-place``): the original is hard-linked
+(or, across file systems, copied and verified) to ``<state_dir>/backup/<run-id>/<absolute path>`` before the
+new bytes replace it, so undo checks that the file still holds what the run wrote and puts the original
+bytes back, byte-identical. ``write-new`` (``convert``, new sidecars) creates a file that did not exist
+(never replacing one); undo moves it to the trash after checking it is unchanged.
 
 The catalog follows: a move updates its path (``Catalog.move_path``), a trashed photo leaves the
 catalog (its record is kept in the journal, undo puts it back), and undo reverts both.
@@ -66,7 +77,7 @@ from typing import Any, Self
 from ..core.catalog import Catalog
 from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
-from ..errors import CatalogError, JournalError
+from ..errors import CatalogError, ImgEngineError, JournalError
 
 JOURNAL_VERSION = 1
 TEMP_MARK = ".imgengine-tmp-"
@@ -283,7 +294,7 @@ class Step:
     """One operation of a plan. ``expect_size``/``expect_mtime_ns``: the source as planned (a source
     changed or deleted since planning is skipped, not touched). ``sha256``: when already known (catalog)."""
 
-    op: str                       # move | copy | hardlink | trash
+    op: str                       # move | copy | hardlink | trash | rewrite | write-new
     src: Path
     dst: Path | None = None
     sha256: str | None = None
@@ -291,6 +302,10 @@ class Step:
     expect_mtime_ns: int | None = None
     on_exists: str = "suffix"     # suffix | skip-identical | error
     meta: dict[str, Any] = field(default_factory=dict)
+    # rewrite / write-new: produce(data, tmp) makes the new content. It gets the source's bytes (rewrite;
+    # None for write-new) and a temporary path; it returns the new bytes (the journal writes them to tmp)
+    # or None after writing tmp itself (ExifTool, encoders). Raise ImgEngineError to fail the step.
+    produce: Callable[[bytes | None, Path], bytes | None] | None = None
 
 
 @dataclass
@@ -436,6 +451,18 @@ class Journal:
         """"Delete" ``path``: move it into ``<state_dir>/trash/<run-id>/``, from where undo brings it back."""
         return self._one(Step("trash", Path(path), None))
 
+    def rewrite(self, path: Path, produce: Callable[[bytes | None, Path], bytes | None], *,
+                sha256: str | None = None) -> Path:
+        """Replace ``path``'s content by what ``produce`` makes (temp file, fsync, ``os.replace``); the
+        original bytes are kept in the run's backup so that undo restores them exactly."""
+        return self._one(Step("rewrite", Path(path), None, sha256=sha256, produce=produce))
+
+    def write_new(self, src: Path, dst: Path, produce: Callable[[bytes | None, Path], bytes | None], *,
+                  on_exists: str = "suffix") -> Path:
+        """Create ``dst`` (made from ``src`` by ``produce``) without replacing anything; returns the path
+        really used. Undo moves it to the trash."""
+        return self._one(Step("write-new", Path(src), Path(dst), on_exists=on_exists, produce=produce))
+
     def _one(self, step: Step) -> Path:
         res = self.run([step])[0]
         if res.status != "done":
@@ -475,6 +502,8 @@ class Journal:
                        "dst": encode_path(dst), "size": size, "sha256": sha, "status": "planned"}
                 if step.op == "hardlink":
                     rec["trash"] = encode_path(self._trash_path(step.src))
+                if step.meta.get("note"):
+                    rec["note"] = step.meta["note"]
                 self._write(rec)
             if not prepared:
                 continue
@@ -501,7 +530,7 @@ class Journal:
                             f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
                             f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
                     continue
-                except JournalError as exc:
+                except ImgEngineError as exc:      # JournalError, or a producer's MetadataError
                     res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
                     self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
                     self.counts["failed"] += 1
@@ -533,8 +562,16 @@ class Journal:
             sha = step.sha256 if (step.sha256 and step.expect_mtime_ns is not None) else sha256_of(src)
         except OSError as exc:
             return StepResult(n, step.op, src, step.dst, "failed", f"cannot read source: {exc.strerror or exc}")
+        if step.op == "rewrite" and step.sha256 and sha != step.sha256:
+            return StepResult(n, step.op, src, src, "skipped", "file changed since it was planned; not touched")
         if step.op == "trash":
             dst = self._trash_path(src)
+        elif step.op == "rewrite":
+            if not os.path.isfile(src) or os.path.islink(src):
+                return StepResult(n, step.op, src, src, "skipped", "not a regular file; not touched")
+            if not os.access(src, os.W_OK) or not st.st_mode & 0o222:   # root ignores modes; we do not
+                return StepResult(n, step.op, src, src, "skipped", "the file is read-only; not changed")
+            dst = self._backup_path(src)
         elif step.op == "hardlink":
             dst = step.dst  # the keeper
             if dst is None or not dst.exists():
@@ -570,8 +607,126 @@ class Journal:
         rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
         return self.state_dir / "trash" / self.run_id / os.fsdecode(rel)
 
+    def _backup_path(self, src: Path) -> Path:
+        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
+        return self.state_dir / "backup" / self.run_id / os.fsdecode(rel)
+
+    def _stage(self, n: int, step: Step, data: bytes | None, tmp: Path, mode_from: Path | None) -> str | None:
+        """Make the new content in ``tmp`` (fsynced); returns its sha256, or None when produce made
+        nothing new. The temporary file is removed on any failure."""
+        assert step.produce is not None
+        try:
+            out = step.produce(data, tmp)
+            if out is not None:
+                with open(tmp, "xb", buffering=0) as f:
+                    view = memoryview(out)
+                    while view:
+                        view = view[f.write(view):]
+                    os.fsync(f.fileno())
+                new_sha = hashlib.sha256(out).hexdigest()
+            else:
+                if not os.path.isfile(tmp):
+                    return None
+                with open(tmp, "rb+", buffering=0) as f:
+                    os.fsync(f.fileno())
+                new_sha = sha256_of(tmp)
+            if mode_from is not None:
+                shutil.copymode(mode_from, tmp)
+            times = step.meta.get("utime_ns")
+            if times:
+                os.utime(tmp, ns=tuple(times))
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return new_sha
+
+    def _execute_rewrite(self, n: int, step: Step, backup: Path, size: int, sha: str) -> StepResult:
+        src = step.src
+        with open(src, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+        if st.st_size != size or len(data) != size:
+            raise JournalError("the file changed while it was being rewritten; not touched")
+        tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
+        new_sha = self._stage(n, step, data, tmp, src)
+        if new_sha is None or new_sha == sha:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            self._write({"type": "step", "n": n, "status": "skipped", "reason": "already as asked"})
+            return StepResult(n, step.op, src, src, "skipped", "already as asked")
+        mkdirs: list[Path] = []
+        try:
+            mkdirs = _makedirs(backup.parent)
+            try:
+                os.link(src, backup)             # the original inode itself: no copy, exact bytes and times
+                how = "rewrite+link-backup"
+            except OSError:
+                copy_verified(src, backup, sha)  # another file system (or no hard links): verified copy
+                how = "rewrite+copy-backup"
+            self._write({"type": "staged", "n": n, "new_sha256": new_sha})
+            os.replace(tmp, src)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if os.path.lexists(backup) and not os.path.lexists(tmp) and sha256_of(src) == sha:
+                try:
+                    os.unlink(backup)
+                except OSError:
+                    pass
+                _remove_empty_dirs(mkdirs)
+            raise
+        _fsync_dir(src.parent)
+        self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(backup), "how": how,
+                     "new_sha256": new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
+        return StepResult(n, step.op, src, src, "done", how=how)
+
+    def _execute_write_new(self, n: int, step: Step, dst: Path) -> StepResult:
+        src = step.src
+        mkdirs = _makedirs(dst.parent)
+        tmp = dst.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{dst.name}"[:255])
+        try:
+            new_sha = self._stage(n, step, None, tmp, None)
+        except BaseException:
+            _remove_empty_dirs(mkdirs)
+            raise
+        if new_sha is None:
+            _remove_empty_dirs(mkdirs)
+            self._write({"type": "step", "n": n, "status": "skipped", "reason": "nothing to write"})
+            return StepResult(n, step.op, src, dst, "skipped", "nothing to write")
+        try:
+            self._write({"type": "staged", "n": n, "new_sha256": new_sha})
+            try:
+                rename_noreplace(tmp, dst)
+            except FileExistsError:
+                if step.on_exists != "suffix":
+                    raise
+                dst = next_free_name(dst)       # appeared since this chunk was planned
+                rename_noreplace(tmp, dst)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            _remove_empty_dirs(mkdirs)
+            raise
+        _fsync_dir(dst.parent)
+        self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": "write-new",
+                     "new_sha256": new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
+        return StepResult(n, step.op, src, dst, "done", how="write-new")
+
     def _execute(self, n: int, step: Step, dst: Path, size: int, sha: str) -> StepResult:
         src = step.src
+        if step.op == "rewrite":
+            return self._execute_rewrite(n, step, dst, size, sha)
+        if step.op == "write-new":
+            return self._execute_write_new(n, step, dst)
         if step.op in ("move", "trash"):
             mkdirs = _makedirs(dst.parent)
             try:
@@ -732,6 +887,7 @@ class _StepState:
     trash: Path | None = None
     mkdirs: list[Path] = field(default_factory=list)
     catalog_record: dict[str, Any] | None = None
+    new_sha256: str | None = None          # rewrite / write-new: the content the run put there
 
 
 @dataclass
@@ -775,6 +931,11 @@ def _read_journal(path: Path) -> _Parsed:
                     st.catalog_record = rec["catalog_record"]
                 if rec.get("mkdirs"):
                     st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
+                if rec.get("new_sha256"):
+                    st.new_sha256 = rec["new_sha256"]
+            elif t == "staged":
+                if rec.get("n") in steps:
+                    steps[rec["n"]].new_sha256 = rec.get("new_sha256")
             elif t == "catalog_export":
                 header.setdefault("_exports", []).append((rec["catalog"], [decode_path(x) for x in rec["paths"]]))
             elif t == "rmdir":
@@ -891,6 +1052,8 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
     """Decide on disk whether an in-flight step (planned, no outcome recorded) happened.
     Leaves the disk consistent: a half-done step is rolled back to "not done" where both copies exist."""
     src, dst = st.src, st.dst
+    if st.op in ("rewrite", "write-new"):
+        return _settle_written(st)
     # leftover temporary copies are ours and partial (or complete duplicates of a source still there)
     if dst is not None and st.op in ("move", "copy", "trash"):
         for tmp in dst.parent.glob(f"{TEMP_MARK}*-{dst.name}"[:255]) if dst.parent.is_dir() else ():
@@ -940,6 +1103,40 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
             return "not-done", "half-done copy removed (source intact)"
         return "not-done", "target belongs to another file; left alone"
     return "missing", "neither source nor target exists any more"
+
+
+def _remove_temps(beside: Path) -> None:
+    folder = beside.parent
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(f"{TEMP_MARK}*-{beside.name}"[:255]):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def _settle_written(st: _StepState) -> tuple[str, str | None]:
+    """rewrite: the file holds either the old bytes (not done; the backup is dropped) or the new ones
+    (done: ``os.replace`` is atomic). write-new: the new file is there with the staged content, or not."""
+    if st.op == "rewrite":
+        _remove_temps(st.src)
+        if not os.path.lexists(st.src):
+            return "missing", "the file is gone"
+        now = sha256_of(st.src)
+        if st.new_sha256 and now == st.new_sha256:
+            return "done", None
+        if st.dst is not None and os.path.lexists(st.dst) and (st.sha256 is None or now == st.sha256):
+            try:
+                os.unlink(st.dst)            # backup of a file that was never replaced
+            except OSError:
+                pass
+        return "not-done", None
+    assert st.dst is not None
+    _remove_temps(st.dst)
+    if st.new_sha256 and os.path.isfile(st.dst) and sha256_of(st.dst) == st.new_sha256:
+        return "done", None
+    return "not-done", None
 
 
 def _ends_finished(path: Path) -> bool:
@@ -1065,6 +1262,8 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
         for i, st in enumerate(steps):
             if st.status != "done":
                 continue
+            if st.op == "write-new" and st.dst is not None:
+                st.trash = state_dir / "trash" / rid / os.fsdecode(os.fsencode(os.path.abspath(st.dst)).lstrip(b"/"))
             try:
                 problem = _undo_step(st, catalog, report)
             except OSError as exc:
@@ -1086,9 +1285,9 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
                                                         reverse=True))
         for cat_path, exported in p.header.get("_exports", []):
             _forget_exported(Path(cat_path), exported)
-        trash_root = state_dir / "trash" / rid
-        if trash_root.is_dir():
-            _prune_empty_tree(trash_root)
+        for store in ("trash", "backup"):
+            if (state_dir / store / rid).is_dir():
+                _prune_empty_tree(state_dir / store / rid)
         fh.write(_jdump({"type": "undo", "at": time.time(), "report": report.to_dict()}))
         os.fsync(fh.fileno())
     return report
@@ -1163,6 +1362,10 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         os.unlink(dst)
         report.removed_copies += 1
         return None
+    if st.op == "rewrite":
+        return _undo_rewrite(st, report)
+    if st.op == "write-new":
+        return _undo_write_new(st, report)
     if st.op == "hardlink":
         keeper, trash = dst, st.trash
         if trash is None or not os.path.lexists(trash):
@@ -1178,6 +1381,69 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         report.restored += 1
         return None
     return f"{shown}: unknown operation {st.op!r}"
+
+
+def _undo_rewrite(st: _StepState, report: UndoReport) -> str | None:
+    """Put the original bytes back, checking first that the file still holds what the run wrote and
+    that the backup holds what was there before."""
+    src, backup = st.src, st.dst
+    shown = display_path(src)
+    if backup is None or not os.path.lexists(backup):
+        return f"{shown}: cannot restore, its original bytes are gone from the backup"
+    if not os.path.lexists(src):
+        return f"{shown}: cannot restore, the file is gone (was it moved or deleted since?); original kept in " \
+               f"{display_path(backup)}"
+    if st.new_sha256 and sha256_of(src) != st.new_sha256:
+        return f"{shown}: was changed since the run; left as it is (original kept in {display_path(backup)})"
+    if st.sha256 and sha256_of(backup) != st.sha256:
+        return f"{shown}: the backup does not hold the original bytes; left as it is"
+    tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
+    try:
+        try:
+            os.link(backup, tmp)
+        except OSError:
+            shutil.copy2(backup, tmp)
+            with open(tmp, "rb+", buffering=0) as f:
+                os.fsync(f.fileno())
+            if st.sha256 and sha256_of(tmp) != st.sha256:
+                raise JournalError(f"{shown}: the restored copy does not read back identically")
+        os.replace(tmp, src)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(src.parent)
+    try:
+        os.unlink(backup)
+    except OSError:
+        pass
+    report.restored += 1
+    return None
+
+
+def _undo_write_new(st: _StepState, report: UndoReport) -> str | None:
+    """A file the run created goes to the trash (never deleted outright), if it is unchanged."""
+    dst = st.dst
+    if dst is None or not os.path.lexists(dst):
+        report.removed_copies += 1
+        return None
+    if st.new_sha256 and sha256_of(dst) != st.new_sha256:
+        return f"{display_path(dst)}: was changed since the run; kept"
+    trash = st.trash
+    if trash is None:
+        return f"{display_path(dst)}: no trash folder known for this run; kept"
+    _makedirs(trash.parent)
+    try:
+        rename_noreplace(dst, trash)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        copy_verified(dst, trash, st.new_sha256)
+        os.unlink(dst)
+    report.removed_copies += 1
+    return None
 
 
 def _remove_empty_dirs(dirs: Iterable[Path]) -> int:
