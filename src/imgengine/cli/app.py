@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from . import tag as _tag  # tag, convert, scrub: metadata writing and format conversion
+
+    _tag.register(app)
 
 
 _register()
