@@ -148,8 +148,8 @@ def test_raw_gets_a_sidecar_never_the_raw_itself_and_analyze_reads_it(tmp_path, 
     # a second edit updates the existing sidecar in place (rewrite), keeping the first values
     _plan, results2, _ = tag([photo], TagEdit(add_keywords=("second",)), tmp_path, sidecar_naming=naming)
     assert results2[0].op == "rewrite" and results2[0].status == "done"
-    from imgengine.analyzers.metadata import MetadataAnalyzer
     from imgengine.analyzers.base import AnalysisInput
+    from imgengine.analyzers.metadata import MetadataAnalyzer
     from imgengine.core.photo import Photo
 
     st = photo.stat()

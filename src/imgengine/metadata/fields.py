@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ..errors import UsageError
@@ -243,7 +243,3 @@ def offset_in(zone: tzinfo, local: datetime) -> timedelta:
     """The UTC offset ``zone`` had at the local time ``local`` (daylight saving included)."""
     off = local.replace(tzinfo=zone).utcoffset()
     return off if off is not None else timedelta(0)
-
-
-def utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc)
