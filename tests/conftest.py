@@ -13,7 +13,10 @@ from PIL import Image
 from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
 from imgengine.settings import Settings
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+# ../shared/corpus of the checkout (a worktree under /work/wt/<name> finds /work/shared/corpus one level up)
+_ROOT = Path(__file__).resolve().parents[1]
+CORPUS = next((p for p in (_ROOT.parent / "shared" / "corpus", _ROOT.parent.parent / "shared" / "corpus")
+               if p.is_dir()), _ROOT.parent / "shared" / "corpus")
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_remove_keyword_and_hierarchy_removed_everywhere(tmp_path):
 
     img = exiv2.ImageFactory.open(data)
     img.readMetadata()
-    b = exiv2_backend._Blocks(img, {"exif", "iptc", "xmp"}, False)
+    b = exiv2_backend._Blocks(img, "jpeg")
     assert b.xmp_list("Xmp.dc.subject") == ["keep"]
     assert b.iptc_all("Iptc.Application2.Keywords") == ["keep"]
     assert b.xmp_list("Xmp.lr.hierarchicalSubject") == []

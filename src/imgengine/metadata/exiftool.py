@@ -109,22 +109,19 @@ class ExifTool:
             raise MetadataError(f"ExifTool could not read {os.fsdecode(path)}: {err.strip() or out.strip()}") from exc
 
     def validate(self, path: os.PathLike | str) -> list[str]:
-        """The warnings of ``exiftool -validate -warning -a`` (empty when the file is clean)."""
-        doc = self.read_json(path, "-validate", "-warning")
-        warnings = doc.get("ExifTool:Warning") or doc.get("Warning") or []
-        if isinstance(warnings, str):
-            warnings = [warnings]
-        out = [str(w) for w in warnings]
-        for key, value in doc.items():
-            if key.endswith(":Warning") and key != "ExifTool:Warning":
-                out.extend([value] if isinstance(value, str) else [str(v) for v in value])
-        return out
+        """The warnings of ``exiftool -validate -warning -a`` (empty when the file is clean). Read as text:
+        ExifTool's JSON keeps only one of several warnings."""
+        out, _err = self.run(["-validate", "-warning", "-a", "-s", os.fsdecode(path)])
+        return [line.split(":", 1)[1].strip() for line in out.splitlines()
+                if line.split(":", 1)[0].strip() == "Warning"]
 
-    def write_to(self, src: Path, dst: Path, edit: TagEdit, current: dict[str, Any] | None = None) -> None:
-        """Write ``src`` with ``edit`` applied to the new file ``dst`` (which must not exist)."""
+    def write_to(self, src: Path, dst: Path, edit: TagEdit, current: dict[str, Any] | None = None,
+                 fmt: str = "heic", only: tuple[str, ...] = ("EXIF", "XMP", "IPTC")) -> None:
+        """Write ``src`` with ``edit`` applied to the new file ``dst`` (which must not exist); ``only``: the
+        metadata families to write (the rest of the edit is left out)."""
         if current is None and (edit.date is not None or edit.timezone is not None):
-            current = self.read_json(src)            # which XMP date mirrors exist, the date for --timezone
-        args = edit_args(edit, current or {})
+            current = self.read_json(src)            # which date mirrors exist, the date for --timezone
+        args = edit_args(edit, current or {}, iptc=fmt in ("jpeg", "tiff"), only=only)
         if not args:
             shutil.copyfile(src, dst)
             return
@@ -155,16 +152,31 @@ def _shift_text(delta: timedelta) -> tuple[str, str]:
     return sign, f"0:0:{days} {h}:{m}:{s}"
 
 
-def edit_args(edit: TagEdit, current: dict[str, Any]) -> list[str]:
-    """ExifTool arguments for ``edit`` on a HEIF/AVIF file (EXIF + XMP; these files hold no IPTC).
-    ``current``: ExifTool's JSON of the file (-G1), for the date mirrors it has and --timezone by date."""
+def edit_args(edit: TagEdit, current: dict[str, Any], iptc: bool = False,
+              only: tuple[str, ...] = ("EXIF", "XMP", "IPTC")) -> list[str]:
+    """ExifTool arguments for ``edit``: EXIF + XMP, and the IPTC mirrors (UTF-8) where the format has
+    IPTC (JPEG, TIFF; HEIF/AVIF hold none). ``current``: ExifTool's JSON of the file (-G1), for the date
+    mirrors it has and --timezone by date."""
     a: list[str] = []
     flat, paths = split_keywords(edit.add_keywords)
     for k in edit.remove_keywords:
         a += [f"-XMP-dc:Subject-={leaf(k)}", f"-XMP-lr:HierarchicalSubject-={k}",
               f"-XMP-digiKam:TagsList-={k.replace('|', '/')}"]
+        if iptc:
+            a.append(f"-IPTC:Keywords-={leaf(k)}")
     for k in flat:
         a += [f"-XMP-dc:Subject-={k}", f"-XMP-dc:Subject+={k}"]
+        if iptc:
+            a += [f"-IPTC:Keywords-={k}", f"-IPTC:Keywords+={k}"]
+    if iptc:
+        mirrors = {"title": "IPTC:ObjectName", "description": "IPTC:Caption-Abstract", "artist": "IPTC:By-line",
+                   "copyright": "IPTC:CopyrightNotice"}
+        for name, tag in mirrors.items():
+            value = getattr(edit, name)
+            if value is not None:
+                a.append(f"-{tag}={value}")
+        if any(x.startswith("-IPTC:") for x in a):
+            a.append("-IPTC:CodedCharacterSet=UTF8")
     for p in paths:
         a += [f"-XMP-lr:HierarchicalSubject-={p}", f"-XMP-lr:HierarchicalSubject+={p}",
               f"-XMP-digiKam:TagsList-={p.replace('|', '/')}", f"-XMP-digiKam:TagsList+={p.replace('|', '/')}"]
@@ -193,6 +205,9 @@ def edit_args(edit: TagEdit, current: dict[str, Any]) -> list[str]:
         for tag in ("XMP-photoshop:DateCreated", "XMP-exif:DateTimeOriginal"):
             if tag in current:                      # keep the mirrors a reader might prefer in sync
                 a.append(f"-{tag}={edit.date.xmp}")
+        if iptc and "IPTC:DateCreated" in current:
+            a += [f"-IPTC:DateCreated={edit.date.local:%Y:%m:%d}",
+                  f"-IPTC:TimeCreated={edit.date.local:%H:%M:%S}{edit.date.exif_offset or '+00:00'}"]
     if edit.shift:
         sign, text = _shift_text(edit.shift)
         for tag in ("EXIF:DateTimeOriginal", "EXIF:CreateDate", "EXIF:ModifyDate", "XMP-photoshop:DateCreated",
@@ -203,4 +218,10 @@ def edit_args(edit: TagEdit, current: dict[str, Any]) -> list[str]:
         if base is not None:
             off = format_offset(offset_in(edit.timezone, base + (edit.shift or timedelta(0))))
             a += [f"-EXIF:OffsetTimeOriginal={off}", f"-EXIF:OffsetTimeDigitized={off}", f"-EXIF:OffsetTime={off}"]
-    return a
+    if any(x.startswith("-EXIF:OffsetTime") for x in a):
+        version = str(current.get("ExifIFD:ExifVersion") or "")
+        if len(version) == 4 and version.isdigit() and version < "0231":
+            a.append("-EXIF:ExifVersion=0232")      # OffsetTime* exist since EXIF 2.31
+    families = {"EXIF": ("-EXIF:",), "XMP": ("-XMP-",), "IPTC": ("-IPTC:",)}
+    prefixes = tuple(p for fam in only for p in families[fam])
+    return [x for x in a if x.startswith(prefixes)]

@@ -29,6 +29,7 @@ from .fields import (
     parse_xmp_date,
     split_keywords,
 )
+from .jpeg import fix_xmp_namespaces, keep_exif_segment, refresh_iptc_digest
 
 _init_lock = threading.Lock()
 _ready = False
@@ -75,13 +76,14 @@ def exiv2_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def rewrite(data: bytes, edit: TagEdit, fmt: str) -> bytes:
-    """The file's bytes with ``edit`` applied; the same bytes object when nothing would change."""
+def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> bytes:
+    """The file's bytes with ``edit`` applied; the same bytes object when nothing would change.
+    ``lock_exif``: leave the EXIF block exactly as it is (ExifTool wrote that part already)."""
     with exiv2_warnings():
-        return _rewrite(data, edit, fmt)
+        return _rewrite(data, edit, fmt, lock_exif)
 
 
-def _rewrite(data: bytes, edit: TagEdit, fmt: str) -> bytes:
+def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> bytes:
     exiv2 = _exiv2()
     try:
         img = exiv2.ImageFactory.open(data)
@@ -90,7 +92,7 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str) -> bytes:
         raise MetadataError(f"metadata cannot be read ({_why(exc)}); not changed") from exc
     before = snapshot(img)
     try:
-        apply_edit(img, edit, CONTAINERS[fmt], sidecar=fmt == "xmp")
+        apply_edit(img, edit, fmt, lock_exif)
     except (ValueError, TypeError, exiv2.Exiv2Error) as exc:
         raise MetadataError(f"cannot set the values ({_why(exc)}); not changed") from exc
     if snapshot(img) == before:
@@ -99,8 +101,13 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str) -> bytes:
         img.writeMetadata()
     except exiv2.Exiv2Error as exc:
         raise MetadataError(f"cannot write the metadata ({_why(exc)}); not changed") from exc
-    io = img.io()
-    return bytes(io.data())
+    out = bytes(img.io().data())
+    if fmt == "jpeg":
+        out = refresh_iptc_digest(keep_exif_segment(out, data) if lock_exif else out)
+        out = fix_xmp_namespaces(out)
+    elif fmt == "xmp":
+        out = fix_xmp_namespaces(out, whole_file_is_xmp=True)
+    return out
 
 
 def new_sidecar(edit: TagEdit, seed: bytes | None = None, seed_keywords: tuple[str, ...] = ()) -> bytes:
@@ -121,13 +128,30 @@ def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ..
         except exiv2.Exiv2Error:
             pass
     if seed_keywords and img.xmpData().findKey(exiv2.XmpKey("Xmp.dc.subject")) == img.xmpData().end():
-        _Blocks(img, {"xmp"}, True).xmp_array("Xmp.dc.subject", list(seed_keywords))   # IPTC-only keywords
-    apply_edit(img, edit, {"xmp"}, sidecar=True)
+        _Blocks(img, "xmp").xmp_array("Xmp.dc.subject", list(seed_keywords))   # IPTC-only keywords
+    apply_edit(img, edit, "xmp")
     try:
         img.writeMetadata()
     except exiv2.Exiv2Error as exc:
         raise MetadataError(f"cannot write the sidecar ({_why(exc)})") from exc
-    return bytes(img.io().data())
+    return fix_xmp_namespaces(bytes(img.io().data()), whole_file_is_xmp=True)
+
+
+def has_maker_note(data: bytes) -> bool:
+    """Whether the file's EXIF holds a maker note. libexiv2 re-serialises maker notes when it has to
+    rebuild the EXIF block, and for some makes (Canon, Nikon, Sanyo, Minolta) that moves data ExifTool then
+    reports as broken; such files get their EXIF changes through ExifTool when it is installed."""
+    exiv2 = _exiv2()
+    with exiv2_warnings():
+        try:
+            img = exiv2.ImageFactory.open(data)
+            img.readMetadata()
+        except exiv2.Exiv2Error:
+            return False
+        exif = img.exifData()
+        return exif.findKey(exiv2.ExifKey("Exif.Photo.MakerNote")) != exif.end() or \
+            any(d.groupName() not in ("Image", "Photo", "GPSInfo", "Iop", "Thumbnail", "Image2", "Image3")
+                for d in exif)
 
 
 def _why(exc: BaseException) -> str:
@@ -156,7 +180,8 @@ def _text(datum: Any) -> str:
 class _Blocks:
     """The three metadata blocks of one image, with the writes ``apply_edit`` needs."""
 
-    def __init__(self, img: Any, containers: set[str], sidecar: bool):
+    def __init__(self, img: Any, fmt: str):
+        containers, sidecar = CONTAINERS[fmt], fmt == "xmp"
         self.x = _exiv2()
         self.img = img
         self.exif = img.exifData()
@@ -165,6 +190,9 @@ class _Blocks:
         self.has = containers
         self.sidecar = sidecar
         self.had_ifd = {g: self._has_group(g) for g in ("Image", "Photo", "GPSInfo")}
+        self.fmt = fmt
+        self.jpeg = fmt == "jpeg"
+        self.gps_written = False
 
     def _has_group(self, group: str) -> bool:
         return any(d.groupName() == group for d in self.exif)
@@ -266,13 +294,19 @@ class _Blocks:
     def offsets_written(self) -> None:
         """OffsetTime* exist since EXIF 2.31: raise an older ExifVersion so that the file stays valid."""
         version = self.exif_get("Exif.Photo.ExifVersion")
-        if version is not None:
+        if version is None:
+            return
+        code = version.strip()
+        if not (len(code) == 4 and code.isdigit()):      # UNDEFINED bytes as exiv2 prints them: "48 50 50 48"
             try:
                 code = bytes(int(x) for x in version.split()).decode("ascii")
             except (ValueError, UnicodeDecodeError):
-                code = "0000"
-            if code < "0231":
-                self.exif["Exif.Photo.ExifVersion"] = "48 50 51 50"
+                return                                     # an odd value we do not understand: left as it is
+        if len(code) == 4 and code.isdigit() and code < "0231":
+            self.exif_del("Exif.Photo.ExifVersion")         # also drops a wrong type some writers used
+            value = self.x.Value.create(self.x.TypeId.undefined)
+            value.read("48 50 51 50")
+            self.exif["Exif.Photo.ExifVersion"] = value
 
     def required_tags(self) -> None:
         """Tags the EXIF standard requires in an IFD we created (ExifTool's -validate checks them)."""
@@ -281,21 +315,25 @@ class _Blocks:
         now = {g: self._has_group(g) for g in ("Image", "Photo", "GPSInfo")}
         if now["Photo"] and not self.had_ifd["Photo"]:
             defaults = {"Exif.Photo.ExifVersion": "48 50 51 50", "Exif.Photo.FlashpixVersion": "48 49 48 48",
-                        "Exif.Photo.ColorSpace": "1", "Exif.Photo.ComponentsConfiguration": "1 2 3 0"}
+                        "Exif.Photo.ColorSpace": "1"}
+            if self.jpeg:
+                defaults["Exif.Photo.ComponentsConfiguration"] = "1 2 3 0"
             w, h = self.img.pixelWidth(), self.img.pixelHeight()
-            if w and h:
+            if w and h and self.jpeg:                 # not allowed in TIFF (IFD0 holds the size there)
                 defaults["Exif.Photo.PixelXDimension"] = str(w)
                 defaults["Exif.Photo.PixelYDimension"] = str(h)
             for k, v in defaults.items():
                 if self.exif_get(k) is None:
                     self.exif[k] = v
-        if (now["Photo"] or now["GPSInfo"] or now["Image"]) and not self.had_ifd["Image"]:
+        if self.jpeg and (now["Photo"] or now["GPSInfo"] or now["Image"]) and not self.had_ifd["Image"]:
             for k, v in {"Exif.Image.XResolution": "72/1", "Exif.Image.YResolution": "72/1",
                          "Exif.Image.ResolutionUnit": "2", "Exif.Image.YCbCrPositioning": "1"}.items():
                 if self.exif_get(k) is None:
                     self.exif[k] = v
-        if now["GPSInfo"] and self.exif_get("Exif.GPSInfo.GPSVersionID") is None:
+        if self.gps_written and self.exif_get("Exif.GPSInfo.GPSVersionID") is None:
             self.exif["Exif.GPSInfo.GPSVersionID"] = "2 3 0 0"
+        if self.gps_written and self.fmt == "tiff" and self.exif_get("Exif.GPSInfo.GPSProcessingMethod") is None:
+            self.exif["Exif.GPSInfo.GPSProcessingMethod"] = "charset=Ascii MANUAL"   # TIFF/EP requires it
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -308,9 +346,15 @@ def _dedupe(items: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- the edit
-def apply_edit(img: Any, edit: TagEdit, containers: set[str], sidecar: bool = False) -> None:
-    b = _Blocks(img, containers, sidecar)
-    exif, iptc = "exif" in containers and not sidecar, "iptc" in containers
+def apply_edit(img: Any, edit: TagEdit, fmt: str, lock_exif: bool = False) -> None:
+    """Apply ``edit`` to an opened exiv2 image of format ``fmt`` (``xmp``: a sidecar)."""
+    b = _Blocks(img, fmt)
+    if lock_exif:
+        copy = b.x.ExifData()               # EXIF writes go to a copy that is never written back
+        for d in b.exif:
+            copy.add(d)
+        b.exif = copy
+    exif, iptc = "exif" in b.has and not b.sidecar, "iptc" in b.has
     if edit.add_keywords or edit.remove_keywords:
         _keywords(b, edit, iptc)
     if edit.title is not None:
@@ -398,6 +442,7 @@ def _xmp_coord(value: float, pos: str, neg: str) -> str:
 
 def _gps(b: _Blocks, gps: Gps, exif: bool) -> None:
     if exif:
+        b.gps_written = True
         b.exif["Exif.GPSInfo.GPSLatitudeRef"] = "N" if gps.lat >= 0 else "S"
         b.exif["Exif.GPSInfo.GPSLatitude"] = _dms(gps.lat)
         b.exif["Exif.GPSInfo.GPSLongitudeRef"] = "E" if gps.lon >= 0 else "W"

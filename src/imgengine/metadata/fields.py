@@ -192,6 +192,11 @@ class TagEdit:
             v is None for v in (self.title, self.description, self.rating, self.label, self.gps, self.date,
                                 self.shift, self.timezone, self.artist, self.copyright))
 
+    def touches_exif(self) -> bool:
+        """Whether the edit changes EXIF (and not only XMP/IPTC): then maker notes are at stake."""
+        return any(v is not None for v in (self.description, self.gps, self.date, self.shift, self.timezone,
+                                           self.artist, self.copyright))
+
     def summary(self) -> str:
         parts = []
         if self.add_keywords:

@@ -3,7 +3,9 @@
 
 Where an edit goes:
 
-* JPEG, PNG, WebP, TIFF: embedded, through libexiv2 in memory (``exiv2_backend``).
+* JPEG, PNG, WebP, TIFF: embedded, through libexiv2 in memory (``exiv2_backend``); an edit that changes
+  EXIF in a file with maker notes goes through ExifTool when it is installed (it keeps maker notes intact,
+  libexiv2 does not always).
 * HEIC/HEIF, AVIF: embedded through ExifTool (one ``-stay_open`` process per run) when it is installed,
   otherwise an XMP sidecar (with one note saying so).
 * RAW (and anything else we read but do not rewrite): an XMP sidecar, never the RAW itself.
@@ -87,13 +89,20 @@ class MetadataWriter:
         """The journal producer that writes ``edit`` at ``target`` (rewrite of the photo or sidecar, or a
         new sidecar)."""
         if target.how == "exiv2":
-            def embed(data: bytes | None, tmp: Path) -> bytes:
+            def embed(data: bytes | None, tmp: Path) -> bytes | None:
                 assert data is not None
+                if edit.touches_exif() and self.exiftool_available and exiv2_backend.has_maker_note(data):
+                    if target.fmt == "jpeg":     # XMP + IPTC by libexiv2 (EXIF bytes kept), then EXIF by ExifTool
+                        rest = exiv2_backend.rewrite(data, edit, target.fmt, lock_exif=True)
+                        if self._exif_by_exiftool(target, edit, rest, tmp, only=("EXIF",)):
+                            return None
+                    elif self._exif_by_exiftool(target, edit, data, tmp, only=("EXIF", "XMP", "IPTC")):
+                        return None
                 return exiv2_backend.rewrite(data, edit, target.fmt)
             return embed
         if target.how == "exiftool":
             def via_exiftool(data: bytes | None, tmp: Path) -> None:
-                self.exiftool.write_to(target.photo, tmp, edit)
+                self.exiftool.write_to(target.photo, tmp, edit, fmt=target.fmt)
             return via_exiftool
         if target.how == "sidecar":
             def update_sidecar(data: bytes | None, tmp: Path) -> bytes:
@@ -105,6 +114,28 @@ class MetadataWriter:
             return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo),
                                              seed_keywords=_embedded_keywords(target.photo))
         return new_sidecar
+
+
+    def _exif_by_exiftool(self, target: Target, edit: TagEdit, data: bytes, tmp: Path,
+                          only: tuple[str, ...]) -> bool:
+        """Write ``data`` (XMP/IPTC already done) plus the EXIF part of ``edit`` to ``tmp`` through ExifTool,
+        which keeps maker notes intact. False when ExifTool refuses the file (libexiv2 then writes it all)."""
+        staged = tmp.with_name(tmp.name.replace("-", "-in-", 1) if "-" in tmp.name else tmp.name + ".in")
+        try:
+            staged.write_bytes(data)
+            self.exiftool.write_to(staged, tmp, edit, fmt=target.fmt, only=only)
+            return True
+        except (MetadataError, OSError):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            return False
+        finally:
+            try:
+                staged.unlink()
+            except OSError:
+                pass
 
 
 def _embedded_xmp(photo: Path) -> bytes | None:
