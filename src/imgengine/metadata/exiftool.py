@@ -35,6 +35,7 @@ class ExifTool:
         self._proc: subprocess.Popen | None = None
         self._n = 0
         self.restarts = 0
+        self.broken: str | None = None
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
@@ -70,24 +71,30 @@ class ExifTool:
         return self._proc.pid if self._proc is not None else None
 
     def run(self, args: list[str]) -> tuple[str, str]:
+        """One command. A process that died is started again once per run; if it dies again, this and
+        every later command fail with one clear message (the files are left as they were)."""
         for bad in args:
             if "\n" in bad or "\r" in bad:
                 raise MetadataError("a value with a line break cannot be passed to ExifTool")
-        for attempt in (0, 1):
-            if self._proc is None or self._proc.poll() is not None:
-                if self._proc is not None:
-                    self.restarts += 1
-                    self.close()
+        while True:
+            if self.broken:
+                raise MetadataError(self.broken)
+            if self._proc is None:
                 self.start()
+            elif self._proc.poll() is not None:
+                self._restart(f"ExifTool exited (status {self._proc.returncode})")
+                continue
             try:
                 return self._run_once(args)
             except (BrokenPipeError, EOFError, OSError) as exc:
-                if attempt == 1:
-                    raise MetadataError(f"ExifTool stopped working ({exc}); the remaining files were not "
-                                        "changed") from exc
-                self.restarts += 1
-                self.close()
-        raise AssertionError("unreachable")
+                self._restart(f"ExifTool stopped working ({exc})")
+
+    def _restart(self, why: str) -> None:
+        self.close()
+        if self.restarts >= 1:
+            self.broken = f"{why} again after a restart; not changed"
+            raise MetadataError(self.broken)
+        self.restarts += 1
 
     def _run_once(self, args: list[str]) -> tuple[str, str]:
         assert self._proc is not None
