@@ -46,9 +46,12 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
-    from . import tag as _tag  # tag, convert, scrub: metadata writing and format conversion
+    from . import tag as _tag  # tag: write metadata
 
     _tag.register(app)
+    from . import convert as _convert  # convert: formats
+
+    _convert.register(app)
 
 
 _register()

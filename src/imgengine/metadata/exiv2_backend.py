@@ -516,3 +516,111 @@ def _shift(b: _Blocks, edit: TagEdit, exif: bool, iptc: bool) -> None:
 
 
 __all__ = ["CONTAINERS", "FIELDS", "new_sidecar", "rewrite"]
+
+
+# ------------------------------------------------------------------------------------------- conversion
+_THUMBNAIL_GROUPS = ("Thumbnail", "Image2", "Image3", "SubImage1", "SubThumb1")
+_SIZE_TAGS = ("Exif.Image.ImageWidth", "Exif.Image.ImageLength", "Exif.Image.StripOffsets",
+              "Exif.Image.StripByteCounts", "Exif.Image.RowsPerStrip", "Exif.Image.BitsPerSample",
+              "Exif.Image.Compression", "Exif.Image.PhotometricInterpretation", "Exif.Image.SamplesPerPixel",
+              "Exif.Image.PlanarConfiguration", "Exif.Image.TileWidth", "Exif.Image.TileLength",
+              "Exif.Image.TileOffsets", "Exif.Image.TileByteCounts", "Exif.Image.NewSubfileType",
+              "Exif.Image.SubIFDs", "Exif.Image.JPEGInterchangeFormat", "Exif.Image.JPEGInterchangeFormatLength")
+
+
+def source_metadata(path: str) -> tuple[Any, Any, Any] | None:
+    """(exif, iptc, xmp) data of a file, or None when libexiv2 cannot read it."""
+    exiv2 = _exiv2()
+    with exiv2_warnings():
+        try:
+            img = exiv2.ImageFactory.open(path)
+            img.readMetadata()
+        except exiv2.Exiv2Error:
+            return None
+        return img.exifData(), img.iptcData(), img.xmpData()
+
+
+def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "") -> Any:
+    """EXIF for converted pixels: orientation 1 (the pixels are upright now), the new size, no thumbnail
+    (it would show the old picture) and no container tags of the old file."""
+    exiv2 = _exiv2()
+    out = exiv2.ExifData()
+    for d in exif:
+        if d.groupName() in _THUMBNAIL_GROUPS or d.key() in _SIZE_TAGS:
+            continue
+        out.add(d)
+    out["Exif.Image.Orientation"] = "1"
+    if fmt == "jpeg":                    # tags the JPEG flavour of EXIF requires (a HEIC source may lack them)
+        groups = {d.groupName() for d in out}
+        if "GPSInfo" in groups and out.findKey(exiv2.ExifKey("Exif.GPSInfo.GPSVersionID")) == out.end():
+            out["Exif.GPSInfo.GPSVersionID"] = "2 2 0 0"
+        if out.findKey(exiv2.ExifKey("Exif.Image.YCbCrPositioning")) == out.end():
+            out["Exif.Image.YCbCrPositioning"] = "1"
+    if out.findKey(exiv2.ExifKey("Exif.Photo.PixelXDimension")) != out.end() or \
+            out.findKey(exiv2.ExifKey("Exif.Photo.PixelYDimension")) != out.end():
+        out["Exif.Photo.PixelXDimension"] = str(width)
+        out["Exif.Photo.PixelYDimension"] = str(height)
+    return out
+
+
+def copy_metadata(source: tuple[Any, Any, Any], data: bytes, fmt: str, width: int, height: int) -> bytes:
+    """``data`` (a freshly encoded JPEG/PNG/WebP/TIFF) with the source's EXIF, IPTC and XMP."""
+    exiv2 = _exiv2()
+    exif, iptc, xmp = source
+    with exiv2_warnings():
+        try:
+            img = exiv2.ImageFactory.open(data)
+            img.readMetadata()
+            new_exif = _prepare_exif(exif, width, height, fmt)
+            if fmt == "tiff":          # keep the encoder's own image-structure tags of the new TIFF
+                for d in img.exifData():
+                    if d.key() in _SIZE_TAGS:
+                        new_exif.add(d)
+            img.setExifData(new_exif)
+            if CONTAINERS[fmt] >= {"iptc"} and iptc.count():
+                img.setIptcData(iptc)
+            if xmp.count():
+                x = exiv2.XmpData()
+                for d in xmp:
+                    x.add(d)
+                if x.findKey(exiv2.XmpKey("Xmp.tiff.Orientation")) != x.end():
+                    x["Xmp.tiff.Orientation"] = "1"
+                img.setXmpData(x)
+            img.writeMetadata()
+        except exiv2.Exiv2Error as exc:
+            raise MetadataError(f"cannot copy the metadata to the new file ({_why(exc)})") from exc
+        out = bytes(img.io().data())
+    return fix_xmp_namespaces(out) if fmt == "jpeg" else out
+
+
+def exif_and_xmp_blobs(source: tuple[Any, Any, Any], width: int, height: int) -> tuple[bytes | None, bytes | None]:
+    """(EXIF block ``Exif\\0\\0`` + TIFF, XMP packet) for encoders that take them as bytes (HEIC, AVIF).
+    The EXIF block is made by libexiv2 in a 1-pixel JPEG (the binding has no bare EXIF encoder)."""
+    import io
+
+    from PIL import Image
+
+    from .jpeg import segments
+
+    exif, _iptc, xmp = source
+    blob = None
+    if exif.count():
+        buf = io.BytesIO()
+        Image.new("RGB", (1, 1)).save(buf, "JPEG")
+        carrier = copy_metadata((exif, _exiv2().IptcData(), _exiv2().XmpData()), buf.getvalue(), "jpeg",
+                                width, height)
+        for marker, start, end in segments(carrier):
+            if marker == 0xE1 and carrier[start:start + 6] == b"Exif\x00\x00":
+                blob = carrier[start:end]
+    packet = None
+    if xmp.count():
+        x = _exiv2().XmpData()
+        for d in xmp:
+            x.add(d)
+        if x.findKey(_exiv2().XmpKey("Xmp.tiff.Orientation")) != x.end():
+            x["Xmp.tiff.Orientation"] = "1"
+        with exiv2_warnings():
+            result = _exiv2().XmpParser.encode(x)       # [status, packet]
+        text = result[-1] if isinstance(result, (list, tuple)) else result
+        packet = text.encode("utf-8") if isinstance(text, str) and text else None
+    return blob, packet

@@ -585,6 +585,10 @@ class Journal:
             if key in taken or (os.path.lexists(dst) and not (leaving and key in leaving)):
                 if step.on_exists == "error":
                     return StepResult(n, step.op, src, dst, "failed", f"target exists: {display_path(dst)}")
+                if step.op == "write-new":       # a new file never takes an existing name (not even its source's)
+                    dst = next_free_name(dst, lambda p: str(p).casefold() in taken)
+                    taken.add(str(dst).casefold())
+                    return dst, st.st_size, sha
                 same_file = False
                 try:
                     same_file = os.path.samefile(src, dst)
