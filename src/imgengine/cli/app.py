@@ -52,6 +52,9 @@ def _register() -> None:
     from . import convert as _convert  # convert: formats
 
     _convert.register(app)
+    from . import scrub as _scrub  # scrub: privacy before sharing
+
+    _scrub.register(app)
 
 
 _register()

@@ -129,6 +129,10 @@ class ExifTool:
         if current is None and (edit.date is not None or edit.timezone is not None):
             current = self.read_json(src)            # which date mirrors exist, the date for --timezone
         args = edit_args(edit, current or {}, iptc=fmt in ("jpeg", "tiff"), only=only)
+        self.write_args_to(src, dst, args)
+
+    def write_args_to(self, src: Path, dst: Path, args: list[str]) -> None:
+        """``exiftool ARGS -o dst src``: the new file ``dst`` (which must not exist)."""
         if not args:
             shutil.copyfile(src, dst)
             return
