@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class ExifTool:
         self._n = 0
         self.restarts = 0
         self.broken: str | None = None
+        self._lock = threading.Lock()        # one command at a time (producers may run in threads)
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
@@ -76,6 +78,10 @@ class ExifTool:
         for bad in args:
             if "\n" in bad or "\r" in bad:
                 raise MetadataError("a value with a line break cannot be passed to ExifTool")
+        with self._lock:
+            return self._run_locked(args)
+
+    def _run_locked(self, args: list[str]) -> tuple[str, str]:
         while True:
             if self.broken:
                 raise MetadataError(self.broken)

@@ -90,12 +90,13 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> b
         img.readMetadata()
     except exiv2.Exiv2Error as exc:
         raise MetadataError(f"metadata cannot be read ({_why(exc)}); not changed") from exc
-    before = snapshot(img)
+    with_exif = edit.touches_exif() and not lock_exif
+    before = snapshot(img, with_exif)
     try:
         apply_edit(img, edit, fmt, lock_exif)
     except (ValueError, TypeError, exiv2.Exiv2Error) as exc:
         raise MetadataError(f"cannot set the values ({_why(exc)}); not changed") from exc
-    if snapshot(img) == before:
+    if snapshot(img, with_exif) == before:
         return data
     try:
         img.writeMetadata()
@@ -160,9 +161,10 @@ def _why(exc: BaseException) -> str:
     return text.strip().splitlines()[0][:200]
 
 
-def snapshot(img: Any) -> tuple:
+def snapshot(img: Any, with_exif: bool = True) -> tuple:
+    """Every value, to tell whether an edit changed anything (EXIF only when the edit can touch it)."""
     out = []
-    for data in (img.exifData(), img.iptcData(), img.xmpData()):
+    for data in ((img.exifData(),) if with_exif else ()) + (img.iptcData(), img.xmpData()):
         out.append(tuple(sorted((d.key(), _text(d)) for d in data)))
     return tuple(out)
 
@@ -189,13 +191,18 @@ class _Blocks:
         self.xmp = img.xmpData()
         self.has = containers
         self.sidecar = sidecar
-        self.had_ifd = {g: self._has_group(g) for g in ("Image", "Photo", "GPSInfo")}
+        self._had_groups: set[str] | None = None
         self.fmt = fmt
         self.jpeg = fmt == "jpeg"
         self.gps_written = False
 
     def _has_group(self, group: str) -> bool:
         return any(d.groupName() == group for d in self.exif)
+
+    def note_groups(self) -> None:
+        """Remember which EXIF IFDs exist before an edit that touches EXIF (see ``required_tags``)."""
+        if self._had_groups is None:
+            self._had_groups = {d.groupName() for d in self.exif}
 
     # exif
     def exif_get(self, key: str) -> str | None:
@@ -312,8 +319,12 @@ class _Blocks:
         """Tags the EXIF standard requires in an IFD we created (ExifTool's -validate checks them)."""
         if self.sidecar or "exif" not in self.has:
             return
-        now = {g: self._has_group(g) for g in ("Image", "Photo", "GPSInfo")}
-        if now["Photo"] and not self.had_ifd["Photo"]:
+        if self._had_groups is None:
+            return                                   # the edit did not touch EXIF
+        groups = {d.groupName() for d in self.exif}
+        now = {g: g in groups for g in ("Image", "Photo", "GPSInfo")}
+        had = {g: g in self._had_groups for g in ("Image", "Photo", "GPSInfo")}
+        if now["Photo"] and not had["Photo"]:
             defaults = {"Exif.Photo.ExifVersion": "48 50 51 50", "Exif.Photo.FlashpixVersion": "48 49 48 48",
                         "Exif.Photo.ColorSpace": "1"}
             if self.jpeg:
@@ -325,7 +336,7 @@ class _Blocks:
             for k, v in defaults.items():
                 if self.exif_get(k) is None:
                     self.exif[k] = v
-        if self.jpeg and (now["Photo"] or now["GPSInfo"] or now["Image"]) and not self.had_ifd["Image"]:
+        if self.jpeg and (now["Photo"] or now["GPSInfo"] or now["Image"]) and not had["Image"]:
             for k, v in {"Exif.Image.XResolution": "72/1", "Exif.Image.YResolution": "72/1",
                          "Exif.Image.ResolutionUnit": "2", "Exif.Image.YCbCrPositioning": "1"}.items():
                 if self.exif_get(k) is None:
@@ -349,6 +360,8 @@ def _dedupe(items: list[str]) -> list[str]:
 def apply_edit(img: Any, edit: TagEdit, fmt: str, lock_exif: bool = False) -> None:
     """Apply ``edit`` to an opened exiv2 image of format ``fmt`` (``xmp``: a sidecar)."""
     b = _Blocks(img, fmt)
+    if edit.touches_exif():
+        b.note_groups()
     if lock_exif:
         copy = b.x.ExifData()               # EXIF writes go to a copy that is never written back
         for d in b.exif:
