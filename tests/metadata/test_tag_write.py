@@ -197,8 +197,15 @@ def test_broken_exif_is_refused_with_the_reason(tmp_path):
     photo.write_bytes(bytes(data))
     _plan, results, _ = tag([photo], TagEdit(rating=3), tmp_path)
     assert results[0].status == "failed"
-    assert results[0].reason == "metadata cannot be read (This does not look like a TIFF image); not changed"
+    assert results[0].reason == ("metadata cannot be read (This does not look like a TIFF image); not changed "
+                                 "(--repair rebuilds it)")
     assert photo.read_bytes() == bytes(data)
+    _plan, results, run_id = tag([photo], TagEdit(rating=3, gps=Gps(1.5, 2.5)), tmp_path, repair=True)
+    assert results[0].status == "done"
+    meta = read_metadata(photo)
+    assert meta.rating == 3 and meta.gps_latitude == pytest.approx(1.5) and not meta.warnings
+    assert jpeg_scan(photo.read_bytes()) == jpeg_scan(bytes(data))
+    assert undo(tmp_path / "state", run_id).ok and photo.read_bytes() == bytes(data)
 
 
 def test_exif_over_the_64k_app1_limit_is_refused(tmp_path):

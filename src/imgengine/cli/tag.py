@@ -165,6 +165,8 @@ def register(app: typer.Typer) -> None:
         sidecar_naming: str = typer.Option("stem", "--sidecar-naming", help="New sidecars: stem (photo.xmp, "
                                            "Lightroom/darktable) or full (photo.HEIC.xmp, digiKam)."),
         sidecar_only: bool = typer.Option(False, "--sidecar", help="Write XMP sidecars, never the photos."),
+        repair: bool = typer.Option(False, "--repair", help="A JPEG whose EXIF cannot be read gets a new, clean "
+                                    "EXIF block instead of being refused (undo restores the original)."),
         apply: bool = typer.Option(False, "--apply", help="Write (default: only show the plan)."),
         json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
         limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
@@ -197,7 +199,7 @@ def register(app: typer.Typer) -> None:
             def edit_for(_path: Path) -> TagEdit:
                 return edit
         try:
-            with MetadataWriter(sidecar_naming=sidecar_naming, sidecar_only=sidecar_only) as writer:
+            with MetadataWriter(sidecar_naming=sidecar_naming, sidecar_only=sidecar_only, repair=repair) as writer:
                 plan = plan_tag(paths, settings, writer, edit_for)
                 run_tag_plan(plan, writer, apply=apply, json_out=json_out, limit=limit,
                              state_dir=state_dir_for(state_dir, paths), catalog=cat,

@@ -29,7 +29,7 @@ from .fields import (
     parse_xmp_date,
     split_keywords,
 )
-from .jpeg import fix_xmp_namespaces, keep_exif_segment, refresh_iptc_digest
+from .jpeg import fix_xmp_namespaces, keep_exif_segment, refresh_iptc_digest, without_exif
 
 _init_lock = threading.Lock()
 _ready = False
@@ -76,11 +76,21 @@ def exiv2_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> bytes:
+def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False) -> bytes:
     """The file's bytes with ``edit`` applied; the same bytes object when nothing would change.
-    ``lock_exif``: leave the EXIF block exactly as it is (ExifTool wrote that part already)."""
+    ``lock_exif``: leave the EXIF block exactly as it is (ExifTool wrote that part already).
+    ``repair``: a JPEG whose EXIF cannot be read at all gets a new, clean EXIF block instead of a refusal
+    (what was unreadable is lost; the journal keeps the original for undo)."""
     with exiv2_warnings():
-        return _rewrite(data, edit, fmt, lock_exif)
+        try:
+            return _rewrite(data, edit, fmt, lock_exif)
+        except MetadataError as exc:
+            if not (repair and fmt == "jpeg" and "cannot be read" in str(exc)):
+                raise
+            stripped = without_exif(data)
+            if stripped == data:
+                raise
+            return _rewrite(stripped, edit, fmt, lock_exif)
 
 
 def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> bytes:
@@ -89,7 +99,8 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> b
         img = exiv2.ImageFactory.open(data)
         img.readMetadata()
     except exiv2.Exiv2Error as exc:
-        raise MetadataError(f"metadata cannot be read ({_why(exc)}); not changed") from exc
+        hint = " (--repair rebuilds it)" if fmt == "jpeg" else ""
+        raise MetadataError(f"metadata cannot be read ({_why(exc)}); not changed{hint}") from exc
     with_exif = edit.touches_exif() and not lock_exif
     before = snapshot(img, with_exif)
     try:

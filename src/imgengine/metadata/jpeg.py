@@ -111,3 +111,15 @@ def fix_xmp_namespaces(data: bytes, whole_file_is_xmp: bool = False) -> bytes:
         if marker == 0xE1 and data[start:start + 29] == b"http://ns.adobe.com/xap/1.0/\x00":
             out[start:end] = data[start:end].replace(_MS_WRONG, _MS_RIGHT)
     return bytes(out)
+
+
+def without_exif(data: bytes) -> bytes:
+    """``data`` without its APP1 EXIF segment(s): ``tag --repair`` rebuilds EXIF from nothing when the
+    old block cannot be read at all."""
+    out, pos = bytearray(), 0
+    for marker, start, end in segments(data):
+        if marker == 0xE1 and data[start:start + 6] == b"Exif\x00\x00":
+            out += data[pos:start - 4]
+            pos = end
+    out += data[pos:]
+    return bytes(out)

@@ -44,8 +44,10 @@ class Target:
 class MetadataWriter:
     """Per run: owns the ExifTool process (started on first use). Use as a context manager."""
 
-    def __init__(self, sidecar_naming: str = "stem", use_exiftool: bool = True, sidecar_only: bool = False):
+    def __init__(self, sidecar_naming: str = "stem", use_exiftool: bool = True, sidecar_only: bool = False,
+                 repair: bool = False):
         self.sidecar_naming = sidecar_naming
+        self.repair = repair
         self.exiftool_available = use_exiftool and exiftool_path() is not None
         self.sidecar_only = sidecar_only
         self._et: ExifTool | None = None
@@ -98,7 +100,7 @@ class MetadataWriter:
                             return None
                     elif self._exif_by_exiftool(target, edit, data, tmp, only=("EXIF", "XMP", "IPTC")):
                         return None
-                return exiv2_backend.rewrite(data, edit, target.fmt)
+                return exiv2_backend.rewrite(data, edit, target.fmt, repair=self.repair)
             return embed
         if target.how == "exiftool":
             def via_exiftool(data: bytes | None, tmp: Path) -> None:

@@ -1549,7 +1549,6 @@ def _undo_rewrite(st: _StepState, report: UndoReport) -> str | None:
         except OSError:
             pass
         raise
-    _fsync_dir(src.parent)
     try:
         os.unlink(backup)
     except OSError:
