@@ -78,3 +78,24 @@ def test_from_analysis_writes_catalog_results_as_keywords(tmp_path):
     res = run_cli(["tag", "--from-analysis", photos, "--only", "colours"])
     assert res.returncode == 2 and "--only" in res.stderr
     assert os.path.exists(cat_path)
+
+
+def test_read_only_folder_fails_with_a_reason_and_changes_nothing(tmp_path):
+    import pytest
+
+    from ..conftest import unprivileged_prefix
+
+    prefix = unprivileged_prefix()       # as root (CI), file modes are enforced through setpriv
+    if prefix is None:
+        pytest.skip("running as root without setpriv: file modes cannot be enforced")
+    folder = tmp_path / "ro"
+    photo = make_jpeg(folder / "a.jpg")
+    before = photo.read_bytes()
+    folder.chmod(0o555)
+    try:
+        res = run_cli(["tag", photo, "-k", "x", "--apply", "--state-dir", tmp_path / "state"], prefix)
+    finally:
+        folder.chmod(0o755)
+    assert res.returncode == 1, res.stderr
+    assert "failed" in res.stderr and "Traceback" not in res.stderr
+    assert photo.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.jpg"]
