@@ -22,7 +22,8 @@ from ..metadata.sidecar import NAMINGS
 from ..metadata.writer import MetadataWriter
 from ..processors.dates import parse_shift, parse_timezone
 from ..processors.journal import Journal, StepResult
-from ..processors.tag import ANALYSIS_KINDS, STATE_FOLDER, TagPlan, apply_tag, edits_from_analysis, plan_tag
+from ..processors.plan import STATE_FOLDER
+from ..processors.tag import ANALYSIS_KINDS, TagPlan, apply_tag, edits_from_analysis, plan_tag
 from .common import console, err_console, handle_errors, settings_from
 
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",

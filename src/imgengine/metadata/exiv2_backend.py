@@ -32,6 +32,10 @@ from .fields import (
 from .jpeg import fix_xmp_namespaces, keep_exif_segment, refresh_iptc_digest, without_exif
 
 _init_lock = threading.Lock()
+TEXT_FIELDS = ("title", "description", "rating", "label", "artist", "copyright")
+LANG_ALT = frozenset({"Xmp.dc.title", "Xmp.dc.description", "Xmp.dc.rights"})
+XMP_SEQ = frozenset({"Xmp.dc.creator"})
+EXIF_ONLY_IF_PRESENT = frozenset({"Exif.Image.Rating"})    # Windows' non-standard tag: only kept in sync
 _ready = False
 IPTC_UTF8 = "\x1b%G"
 # which blocks each format can hold (exiv2 writes IPTC into PNG only as a non-standard text chunk: skipped)
@@ -381,34 +385,25 @@ def apply_edit(img: Any, edit: TagEdit, fmt: str, lock_exif: bool = False) -> No
     exif, iptc = "exif" in b.has and not b.sidecar, "iptc" in b.has
     if edit.add_keywords or edit.remove_keywords:
         _keywords(b, edit, iptc)
-    if edit.title is not None:
-        b.xmp_lang("Xmp.dc.title", edit.title or None)
-        if iptc:
-            b.iptc_set("Iptc.Application2.ObjectName", [edit.title] if edit.title else [])
-    if edit.description is not None:
-        b.xmp_lang("Xmp.dc.description", edit.description or None)
-        if exif:
-            b.exif_set("Exif.Image.ImageDescription", edit.description or None)
-        if iptc:
-            b.iptc_set("Iptc.Application2.Caption", [edit.description] if edit.description else [])
-    if edit.rating is not None:
-        b.xmp_text("Xmp.xmp.Rating", str(edit.rating))
-        if exif and b.exif_get("Exif.Image.Rating") is not None:    # Windows' non-standard tag: only kept in sync
-            b.exif_set("Exif.Image.Rating", str(max(edit.rating, 0)))
-    if edit.label is not None:
-        b.xmp_text("Xmp.xmp.Label", edit.label or None)
-    if edit.artist is not None:
-        b.xmp_array("Xmp.dc.creator", [edit.artist] if edit.artist else [], "seq")
-        if exif:
-            b.exif_set("Exif.Image.Artist", edit.artist or None)
-        if iptc:
-            b.iptc_set("Iptc.Application2.Byline", [edit.artist] if edit.artist else [])
-    if edit.copyright is not None:
-        b.xmp_lang("Xmp.dc.rights", edit.copyright or None)
-        if exif:
-            b.exif_set("Exif.Image.Copyright", edit.copyright or None)
-        if iptc:
-            b.iptc_set("Iptc.Application2.Copyright", [edit.copyright] if edit.copyright else [])
+    for name in TEXT_FIELDS:                 # every place the field table names for it
+        value = getattr(edit, name)
+        if value is None:
+            continue
+        text = str(value)
+        place = FIELDS[name]
+        for key in place.xmp:
+            if key in LANG_ALT:
+                b.xmp_lang(key, text or None)
+            elif key in XMP_SEQ:
+                b.xmp_array(key, [text] if text else [], "seq")
+            else:
+                b.xmp_text(key, text or None)
+        for key in place.exif if exif else ():
+            if key in EXIF_ONLY_IF_PRESENT and b.exif_get(key) is None:
+                continue
+            b.exif_set(key, (str(max(int(value), 0)) if name == "rating" else text) or None)
+        for key in place.iptc if iptc else ():
+            b.iptc_set(key, [text] if text else [])
     if edit.gps is not None:
         _gps(b, edit.gps, exif)
     if edit.date is not None:
@@ -539,7 +534,6 @@ def _shift(b: _Blocks, edit: TagEdit, exif: bool, iptc: bool) -> None:
                     b.iptc_set("Iptc.Application2.TimeCreated", [new.strftime("%H:%M:%S") + off])
 
 
-__all__ = ["CONTAINERS", "FIELDS", "new_sidecar", "rewrite"]
 
 
 # ------------------------------------------------------------------------------------------- conversion

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from ..errors import UsageError
 
@@ -185,7 +184,6 @@ class TagEdit:
     timezone: tzinfo | None = None          # record this zone's UTC offset on every date (clock time kept)
     artist: str | None = None
     copyright: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.add_keywords or self.remove_keywords) and all(

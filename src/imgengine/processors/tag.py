@@ -24,7 +24,6 @@ from ..metadata.writer import MetadataWriter, Target
 from ..settings import Settings
 from .journal import Journal, Step, StepResult
 
-STATE_FOLDER = ".imgengine"
 WRITABLE = frozenset({"jpeg", "png", "webp", "tiff", "heic", "avif", "raw"})
 ANALYSIS_KINDS = ("scenes", "objects", "quality", "people", "places")
 
