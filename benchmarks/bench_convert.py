@@ -5,7 +5,7 @@ of the same files (no metadata, no journal) to show what the safety costs.
 
     python benchmarks/bench_convert.py [-n 8] [--size 4000x3000] [--speed fast] [--dir /tmp]
 
-The photos are generated (`imgengine.samples.scene` with camera EXIF and an sRGB profile); HEIC sources are
+The photos are generated (`imgengine.testing.samples.scene` with camera EXIF and an sRGB profile); HEIC sources are
 encoded with x265's ultrafast preset. The machine's load changes the figures; run it on a quiet machine.
 """
 
@@ -25,8 +25,8 @@ from PIL import Image, ImageCms
 
 from imgengine.processors.convert import ConvertOptions, apply_convert, plan_convert
 from imgengine.processors.journal import Journal
-from imgengine.samples import camera_exif, scene
 from imgengine.settings import Settings
+from imgengine.testing.samples import camera_exif, scene
 
 
 def make_sources(folder: Path, n: int, size: tuple[int, int], fmt: str) -> None:

@@ -7,7 +7,7 @@ dc:subject and IPTC Keywords). Targets (issue 10): >= 50x the per-file mode, >= 
     python benchmarks/bench_tag.py [-n 2000] [--per-file-sample 100] [--size 1600x1200] [--dir /tmp]
 
 Photos: generated camera-like JPEGs (EXIF with make/model/date/GPS, a real picture from
-`imgengine.samples.scene`), every file distinct. The figures depend on the disk (imgengine fsyncs each
+`imgengine.testing.samples.scene`), every file distinct. The figures depend on the disk (imgengine fsyncs each
 new file and its journal; ExifTool does not fsync) and on the machine's load.
 """
 
@@ -32,8 +32,8 @@ from imgengine.metadata.fields import TagEdit
 from imgengine.metadata.writer import MetadataWriter
 from imgengine.processors.journal import Journal, undo
 from imgengine.processors.tag import apply_tag, plan_tag
-from imgengine.samples import camera_exif, jpeg_bytes, scene
 from imgengine.settings import Settings
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
 KEYWORDS = ("Beach, sunny", "Ünïcode 🐶")
 

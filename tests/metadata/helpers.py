@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgengine.samples import camera_exif, jpeg_bytes, scene
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="ExifTool is not installed")
 

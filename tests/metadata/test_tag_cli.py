@@ -8,7 +8,7 @@ import os
 
 from imgengine.analyzers.metadata import read_metadata
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import FileOutcome
+from imgengine.engine.perfile import FileOutcome
 from imgengine.processors.tag import keywords_from_results
 
 from ..conftest import run_cli

@@ -126,7 +126,7 @@ def test_heic_without_exiftool_goes_to_a_sidecar_with_a_note(tmp_path):
 
 def raw_file(path: Path) -> Path:
     """A TIFF-based RAW stand-in (a .dng name on TIFF bytes with EXIF, as our sniffer classes it)."""
-    from imgengine.samples import camera_exif
+    from imgengine.testing.samples import camera_exif
 
     make_image(path.with_suffix(".tif"), "TIFF", exif=camera_exif(make="Nikon", model="D70"))
     path.with_suffix(".tif").rename(path)

@@ -13,8 +13,8 @@ from PIL import Image, ImageCms
 from imgengine.analyzers.metadata import read_metadata
 from imgengine.processors.convert import ConvertOptions, apply_convert, convert_file, plan_convert
 from imgengine.processors.journal import Journal, undo
-from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
 from imgengine.settings import Settings
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
 from ..metadata.helpers import make_image, needs_exiftool
 

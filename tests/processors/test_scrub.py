@@ -15,8 +15,8 @@ from imgengine.metadata.verify import new_warnings
 from imgengine.metadata.writer import MetadataWriter
 from imgengine.processors.journal import Journal, undo
 from imgengine.processors.scrub import apply_scrub, plan_scrub
-from imgengine.samples import camera_exif, jpeg_bytes, scene
 from imgengine.settings import Settings
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
 from ..conftest import run_cli
 from ..metadata.helpers import make_image, needs_exiftool

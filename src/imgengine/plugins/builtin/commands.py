@@ -1,0 +1,24 @@
+"""imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
+plugins, tag, convert, scrub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import hookimpl
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from ...cli import analyze, convert, duplicates, history, models, organize, plugins, scrub, search, tag
+
+    analyze.register(cli)
+    history.register(cli)   # undo, history: shared by every file-changing command
+    organize.register(cli)  # rename, organize
+    duplicates.register(cli)
+    search.register(cli)
+    models.register(cli)
+    plugins.register(cli)
+    tag.register(cli)       # metadata writing
+    convert.register(cli)   # formats
+    scrub.register(cli)     # privacy before sharing
