@@ -99,3 +99,23 @@ def test_read_only_folder_fails_with_a_reason_and_changes_nothing(tmp_path):
     assert res.returncode == 1, res.stderr
     assert "failed" in res.stderr and "Traceback" not in res.stderr
     assert photo.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.jpg"]
+
+
+def test_round_trip_tag_then_analyze_reads_the_values_including_sidecars(tmp_path):
+    from .test_tag_write import raw_file
+
+    photos = tmp_path / "photos"
+    jpg = make_jpeg(photos / "a.jpg")
+    raw = raw_file(photos / "DSC_1.NEF")
+    res = run_cli(["tag", photos, "-k", "Beach, sunny", "-k", "Places|France|Paris", "--rating", "4",
+                   "--title", "Tïtle", "--gps", "-33.5,-70.25", "--apply", "-q"])
+    assert res.returncode == 0, res.stderr
+    assert (photos / "DSC_1.xmp").is_file()
+    res = run_cli(["analyze", photos, "--analyzers", "metadata", "--no-vision", "-q"])
+    assert res.returncode == 0, res.stderr
+    with Catalog(photos / ".imgengine" / "catalog.db") as cat:
+        for path in (jpg, raw):
+            meta = cat.get(path)["results"]["metadata"]
+            assert meta["keywords"] == ["Beach, sunny", "Paris"], path
+            assert meta["rating"] == 4 and meta["title"] == "Tïtle"
+            assert abs(meta["gps_latitude"] + 33.5) < 1e-6 and abs(meta["gps_longitude"] + 70.25) < 1e-6
