@@ -133,3 +133,25 @@ def test_broken_file_fails_alone(tmp_path):
     assert by["a.HEIC"].status == "done"
     assert by["b.jpg"].status == "failed" and "decode" in by["b.jpg"].reason
     assert bad.exists() and good.exists()
+
+
+@needs_exiftool
+def test_corpus_heic_to_every_target_validates_no_worse(corpus, tmp_path):
+    from imgengine.core.formats import sniff
+    from imgengine.metadata.exiftool import ExifTool
+    from imgengine.metadata.verify import new_warnings
+
+    heics = [p for p in (corpus / "heic").rglob("*") if p.is_file() and sniff(p) == "heic"][:3]
+    if not heics:
+        pytest.skip("no HEIC in the corpus")
+    with ExifTool() as et:
+        for src in heics:
+            before = et.validate(src)
+            src_doc = et.read_json(src)
+            for to in ("jpeg", "avif", "webp"):
+                out = tmp_path / f"{src.stem}.{to}"
+                out.write_bytes(convert_file(str(src), ConvertOptions(to, max_size=640, speed="fast").validate()))
+                assert new_warnings(before, et.validate(out)) == [], (src.name, to, et.validate(out))
+                doc = et.read_json(out)
+                for tag in ("IFD0:Make", "IFD0:Model", "ExifIFD:DateTimeOriginal", "GPS:GPSLatitude"):
+                    assert doc.get(tag) == src_doc.get(tag), (src.name, to, tag)

@@ -558,7 +558,7 @@ def source_metadata(path: str) -> tuple[Any, Any, Any] | None:
         return img.exifData(), img.iptcData(), img.xmpData()
 
 
-def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "") -> Any:
+def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "", orientation: bool = True) -> Any:
     """EXIF for converted pixels: orientation 1 (the pixels are upright now), the new size, no thumbnail
     (it would show the old picture) and no container tags of the old file."""
     exiv2 = _exiv2()
@@ -567,13 +567,25 @@ def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "") -> Any:
         if d.groupName() in _THUMBNAIL_GROUPS or d.key() in _SIZE_TAGS:
             continue
         out.add(d)
-    out["Exif.Image.Orientation"] = "1"
+    if orientation:
+        out["Exif.Image.Orientation"] = "1"
+    else:                                # AVIF: the container's own transform says it (Pillow drops the tag)
+        it = out.findKey(exiv2.ExifKey("Exif.Image.Orientation"))
+        if it != out.end():
+            out.erase(it)
     if fmt == "jpeg":                    # tags the JPEG flavour of EXIF requires (a HEIC source may lack them)
         groups = {d.groupName() for d in out}
         if "GPSInfo" in groups and out.findKey(exiv2.ExifKey("Exif.GPSInfo.GPSVersionID")) == out.end():
-            out["Exif.GPSInfo.GPSVersionID"] = "2 2 0 0"
-        if out.findKey(exiv2.ExifKey("Exif.Image.YCbCrPositioning")) == out.end():
-            out["Exif.Image.YCbCrPositioning"] = "1"
+            out["Exif.GPSInfo.GPSVersionID"] = "2 3 0 0"
+        required = {"Exif.Image.XResolution": "72/1", "Exif.Image.YResolution": "72/1",
+                    "Exif.Image.ResolutionUnit": "2", "Exif.Image.YCbCrPositioning": "1"}
+        if "Photo" in groups:
+            required.update({"Exif.Photo.ExifVersion": "48 50 51 50", "Exif.Photo.FlashpixVersion": "48 49 48 48",
+                             "Exif.Photo.ColorSpace": "1", "Exif.Photo.ComponentsConfiguration": "1 2 3 0",
+                             "Exif.Photo.PixelXDimension": str(width), "Exif.Photo.PixelYDimension": str(height)})
+        for key, value in required.items():
+            if out.findKey(exiv2.ExifKey(key)) == out.end():
+                out[key] = value
     if out.findKey(exiv2.ExifKey("Exif.Photo.PixelXDimension")) != out.end() or \
             out.findKey(exiv2.ExifKey("Exif.Photo.PixelYDimension")) != out.end():
         out["Exif.Photo.PixelXDimension"] = str(width)
@@ -581,7 +593,8 @@ def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "") -> Any:
     return out
 
 
-def copy_metadata(source: tuple[Any, Any, Any], data: bytes, fmt: str, width: int, height: int) -> bytes:
+def copy_metadata(source: tuple[Any, Any, Any], data: bytes, fmt: str, width: int, height: int,
+                  orientation: bool = True) -> bytes:
     """``data`` (a freshly encoded JPEG/PNG/WebP/TIFF) with the source's EXIF, IPTC and XMP."""
     exiv2 = _exiv2()
     exif, iptc, xmp = source
@@ -589,7 +602,7 @@ def copy_metadata(source: tuple[Any, Any, Any], data: bytes, fmt: str, width: in
         try:
             img = exiv2.ImageFactory.open(data)
             img.readMetadata()
-            new_exif = _prepare_exif(exif, width, height, fmt)
+            new_exif = _prepare_exif(exif, width, height, fmt, orientation)
             if fmt == "tiff":          # keep the encoder's own image-structure tags of the new TIFF
                 for d in img.exifData():
                     if d.key() in _SIZE_TAGS:
@@ -611,7 +624,8 @@ def copy_metadata(source: tuple[Any, Any, Any], data: bytes, fmt: str, width: in
     return fix_xmp_namespaces(out) if fmt == "jpeg" else out
 
 
-def exif_and_xmp_blobs(source: tuple[Any, Any, Any], width: int, height: int) -> tuple[bytes | None, bytes | None]:
+def exif_and_xmp_blobs(source: tuple[Any, Any, Any], width: int, height: int,
+                       orientation: bool = True) -> tuple[bytes | None, bytes | None]:
     """(EXIF block ``Exif\\0\\0`` + TIFF, XMP packet) for encoders that take them as bytes (HEIC, AVIF).
     The EXIF block is made by libexiv2 in a 1-pixel JPEG (the binding has no bare EXIF encoder)."""
     import io
@@ -626,7 +640,7 @@ def exif_and_xmp_blobs(source: tuple[Any, Any, Any], width: int, height: int) ->
         buf = io.BytesIO()
         Image.new("RGB", (1, 1)).save(buf, "JPEG")
         carrier = copy_metadata((exif, _exiv2().IptcData(), _exiv2().XmpData()), buf.getvalue(), "jpeg",
-                                width, height)
+                                width, height, orientation)
         for marker, start, end in segments(carrier):
             if marker == 0xE1 and carrier[start:start + 6] == b"Exif\x00\x00":
                 blob = carrier[start:end]

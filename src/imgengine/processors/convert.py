@@ -209,7 +209,8 @@ def convert_file(path: str, options: ConvertOptions) -> bytes:
     if to in ("heic", "avif"):
         exif_blob = xmp_blob = None
         if source is not None:
-            exif_blob, xmp_blob = exiv2_backend.exif_and_xmp_blobs(source, *pixels.size)
+            # Pillow's AVIF writer re-encodes an EXIF block that holds Orientation (losing tag types): leave it out
+            exif_blob, xmp_blob = exiv2_backend.exif_and_xmp_blobs(source, *pixels.size, orientation=to != "avif")
         if exif_blob:
             kwargs["exif"] = exif_blob
         if xmp_blob:
