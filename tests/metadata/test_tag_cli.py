@@ -119,3 +119,28 @@ def test_round_trip_tag_then_analyze_reads_the_values_including_sidecars(tmp_pat
             assert meta["keywords"] == ["Beach, sunny", "Paris"], path
             assert meta["rating"] == 4 and meta["title"] == "Tïtle"
             assert abs(meta["gps_latitude"] + 33.5) < 1e-6 and abs(meta["gps_longitude"] + 70.25) < 1e-6
+
+
+def test_from_analysis_with_the_real_places_plugin(tmp_path):
+    pytest = __import__("pytest")
+    pytest.importorskip("reverse_geocode")
+    from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = photos / "paris.jpg"
+    photo.write_bytes(jpeg_bytes(scene(320, 240), camera_exif(gps=(48.8566, 2.3522, 35.0))))
+    res = run_cli(["analyze", photos, "--analyzers", "metadata,places", "--no-vision", "-q"])
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["tag", "--from-analysis", photos, "--only", "places", "--apply", "-q"])
+    assert res.returncode == 0, res.stderr
+    assert read_metadata(photo).keywords == ("Paris",)
+    import exiv2
+
+    from imgengine.metadata import exiv2_backend
+
+    img = exiv2.ImageFactory.open(photo.read_bytes())
+    img.readMetadata()
+    blocks = exiv2_backend._Blocks(img, "jpeg")
+    assert blocks.xmp_list("Xmp.lr.hierarchicalSubject") == ["Places|France|Île-de-France|Paris"]
+    assert blocks.xmp_list("Xmp.digiKam.TagsList") == ["Places/France/Île-de-France/Paris"]

@@ -3,7 +3,8 @@
 
 ``edits_from_analysis`` turns the catalog's results into keywords: CLIP scenes, DETR objects, the quality
 bucket, and ``faces``/``places`` results when those plugins ran, each under its own hierarchy
-(``Scenes|beach``, ``Objects|dog``, ``Quality|good``, ``People|Anna``, ``Places|France|Paris``).
+(``Scenes|beach``, ``Objects|dog``, ``Quality|good``, ``People|Anna``, ``Places|France|Île-de-France|Paris``:
+the ``places`` result's country, region and city).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def keywords_from_results(results: dict[str, Any], only: Iterable[str] = ANALYSI
                 add(f"People|{label}")
     places = results.get("places") or {}
     if "places" in only:
-        parts = [str(places[k]).strip() for k in ("country", "city") if places.get(k)]
+        parts = [str(places[k]).strip() for k in ("country", "region", "city") if places.get(k)]
         if parts:
             add("Places|" + "|".join(p.replace("|", "/") for p in parts))
     return out
