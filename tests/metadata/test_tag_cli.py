@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from imgengine.analyzers.metadata import read_metadata
 from imgengine.core.catalog import Catalog
 from imgengine.engine.perfile import FileOutcome
@@ -81,8 +83,6 @@ def test_from_analysis_writes_catalog_results_as_keywords(tmp_path):
 
 
 def test_read_only_folder_fails_with_a_reason_and_changes_nothing(tmp_path):
-    import pytest
-
     from ..conftest import unprivileged_prefix
 
     prefix = unprivileged_prefix()       # as root (CI), file modes are enforced through setpriv
@@ -122,7 +122,6 @@ def test_round_trip_tag_then_analyze_reads_the_values_including_sidecars(tmp_pat
 
 
 def test_from_analysis_with_the_real_places_plugin(tmp_path):
-    pytest = __import__("pytest")
     pytest.importorskip("reverse_geocode")
     from imgengine.testing.samples import camera_exif, jpeg_bytes, scene
 
