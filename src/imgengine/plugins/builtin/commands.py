@@ -10,7 +10,20 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import analyze, convert, duplicates, history, models, organize, plugins, scrub, search, tag
+    from ...cli import (
+        albums,
+        analyze,
+        convert,
+        duplicates,
+        export,
+        history,
+        models,
+        organize,
+        plugins,
+        scrub,
+        search,
+        tag,
+    )
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -19,6 +32,8 @@ def register_commands(cli: Any) -> None:
     search.register(cli)
     models.register(cli)
     plugins.register(cli)
+    export.register(cli)    # export gallery / catalog
+    albums.register(cli)    # smart albums
     tag.register(cli)       # metadata writing
     convert.register(cli)   # formats
     scrub.register(cli)     # privacy before sharing
