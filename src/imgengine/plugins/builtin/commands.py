@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, tag, convert, scrub."""
+plugins, export, albums, gpu-monitor, tag, convert, scrub."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def register_commands(cli: Any) -> None:
         convert,
         duplicates,
         export,
+        gpu_monitor,
         history,
         models,
         organize,
@@ -34,6 +35,7 @@ def register_commands(cli: Any) -> None:
     plugins.register(cli)
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
+    gpu_monitor.register(cli)
     tag.register(cli)       # metadata writing
     convert.register(cli)   # formats
     scrub.register(cli)     # privacy before sharing
