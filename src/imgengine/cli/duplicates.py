@@ -57,9 +57,13 @@ def print_plan(plan: ActionPlan, applied: bool) -> None:
     from ..processors.dedup.report import _size
 
     verb = {"move": "move", "hardlink": "hard-link", "delete": "move to the trash"}[plan.action]
+    if plan.action == "move":
+        where = f"{_size(plan.bytes_released)} moved out of the folder"
+    else:
+        where = (f"{_size(plan.bytes_to_trash)} go to the trash (freed only by `imgengine trash empty`; "
+                 "until then `imgengine undo` brings them back)")
     console.print(f"{'applying' if applied else '[bold]dry run[/]'}: {verb} {len(plan.steps)} duplicate(s), "
-                  f"{_size(plan.bytes_freed)} freed"
-                  + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
+                  + where + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
     for gid, why in plan.skipped:
         err_console.print(f"[yellow]group {gid} skipped:[/] {why}", highlight=False)
 
@@ -84,8 +88,8 @@ def register(app: typer.Typer) -> None:
                             ] = None,
         move_to: Annotated[Path | None, typer.Option("--move-to", help="Move the duplicates into this folder.")
                            ] = None,
-        hardlink: bool = typer.Option(False, "--hardlink", help="Replace each duplicate by a hard link to its "
-                                      "keeper."),
+        hardlink: bool = typer.Option(False, "--hardlink", help="Replace each byte-identical copy by a hard "
+                                      "link to its keeper (near duplicates are refused: move or delete them)."),
         delete: bool = typer.Option(False, "--delete", help="Move duplicates to the trash of the journal "
                                     "(needs --apply and --confirm delete)."),
         confirm: str | None = typer.Option(None, "--confirm", help="Type the word 'delete' to allow --delete."),
@@ -171,9 +175,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"run [bold]{report.run_id}[/]: {report.done} step(s) done"
                               + (f", metadata merged into {len(report.merged)} keeper(s)" if report.merged else "")
                               + f"; undo with `imgengine undo {report.run_id}`")
-                if action == "delete":
+                if action in ("delete", "hardlink"):
                     trash = os.path.join(state_dir or directory / STATE_FOLDER, "trash", report.run_id)
-                    console.print(f"deleted files wait in {display_path(trash)} until you remove that folder")
+                    console.print(f"the duplicates' bytes wait in {display_path(trash)}: nothing is freed until "
+                                  "`imgengine trash empty` (after which this run cannot be undone)")
             for p in (report.problems if report else []):
                 err_console.print(f"[yellow]problem:[/] {p}", highlight=False)
             if output is not None:

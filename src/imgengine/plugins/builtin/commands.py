@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, export, albums, gpu-monitor, tag, convert, scrub."""
+plugins, export, albums, gpu-monitor, trash, tag, convert, scrub."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ def register_commands(cli: Any) -> None:
         scrub,
         search,
         tag,
+        trash,
     )
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
     organize.register(cli)  # rename, organize
     duplicates.register(cli)
+    trash.register(cli)     # trash list / trash empty (the journal's trash)
     search.register(cli)
     models.register(cli)
     plugins.register(cli)
