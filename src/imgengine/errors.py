@@ -44,3 +44,7 @@ class JournalError(ImgEngineError):
 class MetadataError(ImgEngineError):
     """Metadata cannot be read or written safely (broken EXIF, a block over its size limit, a writer that
     failed); the file is left as it was."""
+
+
+class OutputError(ImgEngineError):
+    """A report or export file cannot be written (the catalog itself is complete)."""

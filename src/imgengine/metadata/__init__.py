@@ -1,1 +1,2 @@
-"""Reading and writing photo metadata (EXIF, IPTC, XMP, sidecars): field table, containers, writer backends."""
+"""Photo metadata: values as people read them (one camera name), and reading and writing EXIF, IPTC, XMP and
+sidecars (field table, containers, writer backends)."""

@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, export, albums, gpu-monitor, trash, tag, convert, scrub."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def register_commands(cli: Any) -> None:
     from ...cli import (
         albums,
         analyze,
+        catalog,
         convert,
         duplicates,
         export,
@@ -24,6 +25,7 @@ def register_commands(cli: Any) -> None:
         scrub,
         search,
         tag,
+        train,
         trash,
     )
 
@@ -38,6 +40,8 @@ def register_commands(cli: Any) -> None:
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
     gpu_monitor.register(cli)
+    train.register(cli)     # train inventory|download|augment|scene|export
+    catalog.register(cli)   # catalog prune
     tag.register(cli)       # metadata writing
     convert.register(cli)   # formats
     scrub.register(cli)     # privacy before sharing
