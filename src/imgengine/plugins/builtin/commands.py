@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, catalog prune, export, albums, gpu-monitor, trash, train."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train, tag, convert, scrub."""
 
 from __future__ import annotations
 
