@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
         limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes.")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """Remove GPS, serial numbers, owner names, editing history and old thumbnails before sharing."""

@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
         catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog for --from-analysis.")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <folder>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """Write metadata into photos (losslessly; sidecars for RAW). Preview first; --apply; undoable."""
