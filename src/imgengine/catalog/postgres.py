@@ -95,12 +95,13 @@ class PostgresCatalog:
             raise CatalogError("a postgresql:// catalog needs psycopg: pip install 'imgengine[postgres]'")
         self._psycopg = psycopg
         self.url = url
-        self.path = _redact(url)
+        self.path = url                 # what opens it again (RunResult.catalog_path)
+        self.label = _redact(url)       # what messages show: the password hidden
         self.readonly = readonly
         try:
             self.db = psycopg.connect(url, row_factory=dict_row, connect_timeout=15, autocommit=True)
         except psycopg.Error as exc:
-            raise CatalogError(f"catalog {self.path}: cannot connect: {str(exc).strip().splitlines()[0]}")
+            raise CatalogError(f"catalog {self.label}: cannot connect: {str(exc).strip().splitlines()[0]}")
         self.has_vector = False
         try:
             if readonly:
@@ -115,7 +116,7 @@ class PostgresCatalog:
     # -- lifecycle -------------------------------------------------------------------------------
     def _error(self, exc: Exception) -> CatalogError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return CatalogError(f"catalog {self.path}: {text}")
+        return CatalogError(f"catalog {self.label}: {text}")
 
     def close(self) -> None:
         try:
@@ -139,7 +140,7 @@ class PostgresCatalog:
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
             current = self._current_version()
             if current > SCHEMA_VERSION:
-                raise CatalogError(f"catalog {self.path} has schema {current}, newer than this imgengine "
+                raise CatalogError(f"catalog {self.label} has schema {current}, newer than this imgengine "
                                    f"({SCHEMA_VERSION}); upgrade imgengine")
             shim = _MigrationConnection(self.db)
             for version in range(current + 1, SCHEMA_VERSION + 1):

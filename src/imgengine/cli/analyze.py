@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..core.catalog import Catalog
+from ..catalog import CatalogStore, catalog_exists, open_catalog
 from ..core.outputs import csv_columns, record_to_json, write_output
 from ..core.photo import display_path
 from ..errors import UsageError
@@ -106,8 +106,8 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON to stdout."),
         workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
-        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
-                                               "(default <dir>/.imgengine/catalog.db)."),
+        catalog: str | None = typer.Option(None, "--catalog", help="Catalog path "
+                                              "(default <dir>/.imgengine/catalog.db) or a postgresql:// URL."),
         analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated analyzers to run, "
                                                 "e.g. metadata,clip (default: every registered one; "
                                                 "`imgengine plugins list` shows them)."),
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
         if vision_warning and not settings.quiet:
             err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)
         if output is not None or json_out:
-            with Catalog(result.catalog_path) as cat:
+            with open_catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
             if output is not None:
                 write_output(records, output, result.summary, writers=writers,
@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def show(
         file: Path = typer.Argument(..., help="A photo."),
-        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
+        catalog: str | None = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
         config: Path | None = ConfigOption,
     ) -> None:
@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
         settings = settings_from(config, catalog=catalog)
-        cat_path = settings.catalog_path(file.parent) if catalog is None else catalog
+        cat_path = settings.catalog_path(file.parent)
         if catalog is None:
             # look for the catalog in the file's folder and its parents, as `analyze <dir>` made it
             for parent in [file.resolve().parent, *file.resolve().parents]:
@@ -196,14 +196,14 @@ def register(app: typer.Typer) -> None:
                     break
         settings = settings.replace(catalog=cat_path, quiet=True)
         rec = None
-        if Path(cat_path).is_file():
-            with Catalog(cat_path) as cat:
+        if catalog_exists(cat_path):
+            with open_catalog(cat_path) as cat:
                 rec = cat.get(file)
         if rec is None or rec["size"] != file.stat().st_size:
             from ..engine.run import run_analysis
 
             run_analysis(file, settings)
-            with Catalog(cat_path) as cat:
+            with open_catalog(cat_path) as cat:
                 rec = cat.get(file)
         doc = record_to_json(rec)
         if json_out:
@@ -230,7 +230,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def stats(
         directory: Path | None = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
-        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
+        catalog: str | None = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
         config: Path | None = ConfigOption,
     ) -> None:
@@ -238,9 +238,9 @@ def register(app: typer.Typer) -> None:
         root = directory or Path(".")
         settings = settings_from(config, catalog=catalog)
         cat_path = settings.catalog_path(root)
-        if not Path(cat_path).is_file():
+        if not catalog_exists(cat_path):
             raise UsageError(f"no catalog at {cat_path}; run `imgengine analyze {display_path(root)}` first")
-        with Catalog(cat_path) as cat:
+        with open_catalog(cat_path) as cat:
             data = catalog_stats(cat, root if directory else None)
         if json_out:
             sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
@@ -273,7 +273,7 @@ def settings_warnings(settings, manager) -> list[str]:
     return lines
 
 
-def _records_for(cat: Catalog, target: Path):
+def _records_for(cat: CatalogStore, target: Path):
     if target.is_file():
         return list(cat.iter_records(paths=[target]))
     return list(cat.iter_records(target))
@@ -289,7 +289,7 @@ def camera_name(make: str | None, model: str | None) -> str:
     return model if model.lower().startswith(first) else f"{make} {model}"
 
 
-def catalog_stats(cat: Catalog, root: Path | None) -> dict:
+def catalog_stats(cat: CatalogStore, root: Path | None) -> dict:
     formats: Counter = Counter()
     cameras: Counter = Counter()
     lenses: Counter = Counter()
