@@ -384,7 +384,8 @@ class PostgresCatalog:
         if table not in self.tables():
             raise ValueError(table)
         n = 0
-        has_id = "id" in self._columns(table)
+        seq = (self._rows("SELECT pg_get_serial_sequence(%s, 'id') AS s", (table,))[0]["s"]
+               if "id" in self._columns(table) else None)   # identity ids (not runs' text ids)
         try:
             with self.db.transaction():
                 for row in rows:
@@ -392,9 +393,9 @@ class PostgresCatalog:
                     self.db.execute(f'INSERT INTO "{table}" ({",".join(cols)}) VALUES ({",".join(["%s"] * len(cols))})',
                                     [row[c] for c in cols])
                     n += 1
-                if has_id:   # identity columns continue after the copied ids
-                    self.db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                    f"coalesce((SELECT max(id) FROM \"{table}\"), 0) + 1, false)")
+                if seq:   # identity columns continue after the copied ids
+                    self.db.execute(f'SELECT setval(%s, coalesce((SELECT max(id) FROM "{table}"), 0) + 1, false)',
+                                    (seq,))
         except self._psycopg.Error as exc:
             raise self._error(exc)
         return n

@@ -10,7 +10,7 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import analyze, duplicates, history, models, organize, plugins, search
+    from ...cli import analyze, catalog, duplicates, history, models, organize, plugins, search
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -19,3 +19,4 @@ def register_commands(cli: Any) -> None:
     search.register(cli)
     models.register(cli)
     plugins.register(cli)
+    catalog.register(cli)  # catalog migrate (SQLite <-> PostgreSQL)
