@@ -44,3 +44,32 @@ def test_unreachable_postgres_is_one_line(photo_dir, tmp_path):
                  "--log-dir", tmp_path / "logs"])
     assert r.returncode != 0
     assert "cannot connect" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_concurrent_analyze_processes_on_overlapping_folders(tmp_path, postgres_url):
+    """Two machines (here: processes) analysing overlapping folders into one catalog at the same time:
+    every file once, nothing lost, no error."""
+    import subprocess
+    import sys
+
+    from tests.conftest import write_jpeg
+
+    root = tmp_path / "nas"
+    for i in range(12):
+        write_jpeg(root / ("shared" if i < 8 else "only_a") / f"IMG_{i:04d}.jpg", size=(160, 120), seed=i)
+    code = "import sys; from imgengine.cli.app import main; sys.argv[0] = 'imgengine'; main()"
+
+    def start(folder, n):
+        return subprocess.Popen([sys.executable, "-c", code, "analyze", str(folder), "--no-vision", "-q", "-w", "1",
+                                 "--catalog", postgres_url, "--log-dir", str(tmp_path / f"logs{n}")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    procs = [start(root, 1), start(root / "shared", 2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    with open_catalog(postgres_url) as cat:
+        recs = list(cat.iter_records())
+        assert cat.count() == 12
+    assert sorted(r["path"].name for r in recs) == [f"IMG_{i:04d}.jpg" for i in range(12)]
+    assert all(r["status"] == "ok" and {"metadata", "content"} <= set(r["results"]) for r in recs)

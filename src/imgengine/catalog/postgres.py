@@ -297,6 +297,18 @@ class PostgresCatalog:
     def write_outcomes(self, outcomes: Iterable[Any]) -> None:
         """A batch of analysis outcomes in one transaction. Each photo is an upsert on its path, so two
         machines writing the same file concurrently leave one row (the later write wins)."""
+        outcomes = sorted(outcomes, key=lambda o: path_key(o.path))   # one lock order for every writer
+        for attempt in range(5):
+            try:
+                return self._write_outcomes(outcomes)
+            except self._psycopg.errors.DeadlockDetected:   # another writer on the same rows: try again
+                time.sleep(0.05 * (attempt + 1))
+        try:
+            return self._write_outcomes(outcomes)
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+
+    def _write_outcomes(self, outcomes: list[Any]) -> None:
         now = time.time()
         try:
             with self.db.transaction():
@@ -324,6 +336,8 @@ class PostgresCatalog:
                             "updated_at = EXCLUDED.updated_at",
                             (photo_id, name, version,
                              None if data is None else json.dumps(data, ensure_ascii=False), error, now))
+        except self._psycopg.errors.DeadlockDetected:
+            raise
         except self._psycopg.Error as exc:
             raise self._error(exc)
 
