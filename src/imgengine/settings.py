@@ -73,7 +73,8 @@ class Settings:
     disable_plugins: tuple[str, ...] = ()  # --no-plugin NAME: leave them out
     analyzer_timeout: float = 600.0    # seconds one per-file analyzer may spend on one photo (0 = no limit);
                                        # per analyzer: plugins: {name: {timeout: 30}}
-    executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool
+    executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool | ray (--engine ray)
+    ray_address: str = ""              # --ray-address: "" = a local Ray on this machine; auto | ray://host:10001
     warnings: tuple[str, ...] = ()     # problems found while loading the config (unknown keys)
 
     def replace(self, **changes: Any) -> Settings:

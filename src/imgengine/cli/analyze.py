@@ -121,6 +121,10 @@ def register(app: typer.Typer) -> None:
                                            "and DETR objects when the models are available (default on)."),
         device: str | None = typer.Option(None, "--device", help="auto|cuda|cpu for the vision stage."),
         batch_size: str | None = typer.Option(None, "--batch-size", help="auto|N images per vision batch."),
+        engine: str | None = typer.Option(None, "--engine", help="local (process pool, default) or ray "
+                                          "(Ray tasks; needs imgengine[scale])."),
+        ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (auto, "
+                                               "ray://host:10001); default: start Ray on this machine."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
@@ -129,7 +133,10 @@ def register(app: typer.Typer) -> None:
         from ..engine.run import run_analysis
         from ..plugins.manager import get_manager
 
-        settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
+        if engine not in (None, "local", "ray"):
+            raise UsageError(f"--engine {engine!r}: use local or ray")
+        settings = settings_from(config, executor="ray" if engine == "ray" else None, ray_address=ray_address,
+                                 workers=workers, force=force or None, catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size,
                                  enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None)
