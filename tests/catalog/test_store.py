@@ -48,6 +48,8 @@ def test_write_read_round_trip_and_reopen(store, catalog_spec, tmp_path):
     assert store.photo_id(b) == store.get(b)["id"]
     assert store.photo_path(store.photo_id(b)) == (os.fsencode(b), str(b))
     assert [r["path"] for r in store.iter_records()] == [a, b]
+    assert list(store.stream_records()) == list(store.iter_records())
+    assert [r["path"] for r in store.stream_records(tmp_path / "p" / "sub")] == [b]
     store.close()
     with open_catalog(catalog_spec) as again:   # migrations run once; data stays
         assert again.schema_version == SCHEMA_VERSION

@@ -33,9 +33,33 @@ _DDL = [
 ]
 
 
+def _fts_table(m: re.Match) -> str:
+    """An FTS5 virtual table becomes a plain table with the same columns and an explicit ``rowid`` (the
+    full-text queries themselves stay SQLite-only)."""
+    cols = [c.strip() for c in m.group(2).split(",") if c.strip() and "=" not in c]
+    return f"CREATE TABLE {m.group(1)} (rowid INTEGER PRIMARY KEY, " + ", ".join(f"{c} TEXT" for c in cols) + ");"
+
+
+def _trigger(m: re.Match) -> str:
+    """A SQLite row trigger becomes a PL/pgSQL function and a FOR EACH ROW trigger running it."""
+    name, when, event, of, table, body = m.groups()
+    body = re.sub(r"\b(old|new)\.", lambda x: x.group(1).upper() + ".", body.strip())
+    if not body.endswith(";"):
+        body += ";"
+    ret = "NULL" if when.upper() == "AFTER" else ("OLD" if event.upper() == "DELETE" else "NEW")
+    return (f"CREATE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN {body} RETURN {ret}; "
+            f"END $fn$; CREATE TRIGGER {name} {when} {event}{of or ''} ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION {name}_fn();")
+
+
 def translate_sql(sql: str) -> str:
-    """One SQLite DDL/DML text in PostgreSQL's dialect (types, ``?`` placeholders); PRAGMAs dropped."""
-    out = sql
+    """One SQLite DDL/DML text in PostgreSQL's dialect (types, ``?`` placeholders, FTS5 tables, triggers,
+    NOCASE collation dropped); PRAGMAs dropped."""
+    out = re.sub(r"CREATE\s+VIRTUAL\s+TABLE\s+(\w+)\s+USING\s+fts5\s*\((.*?)\)\s*;", _fts_table, sql,
+                 flags=re.IGNORECASE | re.DOTALL)
+    out = re.sub(r"CREATE\s+TRIGGER\s+(\w+)\s+(AFTER|BEFORE)\s+(DELETE|INSERT|UPDATE)(\s+OF\s+[\w\s,]+?)?\s+ON\s+"
+                 r"(\w+)\s+BEGIN\s+(.*?)\bEND\s*;", _trigger, out, flags=re.IGNORECASE | re.DOTALL)
+    out = re.sub(r"\s+COLLATE\s+NOCASE\b", "", out, flags=re.IGNORECASE)
     for pattern, repl in _DDL:
         out = re.sub(pattern, repl, out, flags=re.IGNORECASE)
     out = re.sub(r"^\s*PRAGMA[^;]*;?", "", out, flags=re.IGNORECASE | re.MULTILINE)
@@ -214,6 +238,30 @@ class PostgresCatalog:
         for row in photos:
             rec = self._photo_row(row)
             rec["results"] = results.get(row["id"], {})
+            yield rec
+
+    def stream_records(self, root: Path | None = None) -> Iterator[dict[str, Any]]:
+        """Full records in path order, one photo at a time (rows streamed from the server)."""
+        where, params = "", ()
+        if root is not None:
+            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
+        rec: dict[str, Any] | None = None
+        try:
+            rows = self.db.cursor().stream(
+                "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
+                f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
+            for row in rows:
+                if rec is None or rec["id"] != row["id"]:
+                    if rec is not None:
+                        yield rec
+                    rec = self._photo_row(row)
+                    rec["results"] = {}
+                if row["r_analyzer"] is not None:
+                    rec["results"][row["r_analyzer"]] = self._result_value(
+                        {"data": row["r_data"], "version": row["r_version"], "error": row["r_error"]})
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        if rec is not None:
             yield rec
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:

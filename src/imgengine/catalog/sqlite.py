@@ -63,14 +63,22 @@ class SqliteStoreQueries:
         return (bytes(row[0]), row[1]) if row else None
 
     # -- whole-catalog copy --------------------------------------------------------------------------
+    def _virtual_tables(self) -> set[str]:
+        return {r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")}
+
     def tables(self) -> list[str]:
+        """User tables in creation order: FTS5 tables yes, their shadow tables (``<name>_data`` ...) no."""
+        virtual = self._virtual_tables()
         return [r[0] for r in self.db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+            if not any(r[0].startswith(v + "_") for v in virtual)]
 
     def export_rows(self, table: str) -> Iterator[dict[str, Any]]:
         if table not in self.tables():
             raise ValueError(table)
-        cur = self.db.execute(f'SELECT * FROM "{table}" ORDER BY rowid')
+        cols = "rowid, *" if table in self._virtual_tables() else "*"   # an FTS table's key is its rowid
+        cur = self.db.execute(f'SELECT {cols} FROM "{table}" ORDER BY rowid')
         for row in cur:
             d = dict(row)
             for k, v in d.items():
