@@ -6,27 +6,30 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..logs import RunLogger
-from ..processors.dedup import DedupParams, FindResult, scan_duplicates
-from ..processors.dedup.actions import ActionPlan, apply_actions, plan_actions
-from ..processors.dedup.report import _size, result_document, write_html, write_json
-from ..processors.journal import Journal
-from ..processors.plan import STATE_FOLDER
+from ..processors.dedup.params import DedupParams
 from .analyze import RichProgress
 from .common import ConfigOption, console, err_console, handle_errors, settings_from
+
+if TYPE_CHECKING:  # the finder imports numpy and the analyzers: only when the command runs
+    from ..processors.dedup import FindResult
+    from ..processors.dedup.actions import ActionPlan
 
 CONFIRM_WORD = "delete"
 
 
 def print_groups(result: FindResult, limit: int) -> None:
+    from rich.table import Table
+
+    from ..processors.dedup.report import _size
+
     s = result.summary()
     console.print(f"[bold]{s['groups']}[/] duplicate groups ({s['exact_groups']} exact, {s['near_groups']} near): "
                   f"{s['duplicates']} files, [bold]{_size(s['bytes_freed'])}[/] could be freed "
@@ -51,10 +54,16 @@ def print_groups(result: FindResult, limit: int) -> None:
 
 
 def print_plan(plan: ActionPlan, applied: bool) -> None:
+    from ..processors.dedup.report import _size
+
     verb = {"move": "move", "hardlink": "hard-link", "delete": "move to the trash"}[plan.action]
+    if plan.action == "move":
+        where = f"{_size(plan.bytes_released)} moved out of the folder"
+    else:
+        where = (f"{_size(plan.bytes_to_trash)} go to the trash (freed only by `imgengine trash empty`; "
+                 "until then `imgengine undo` brings them back)")
     console.print(f"{'applying' if applied else '[bold]dry run[/]'}: {verb} {len(plan.steps)} duplicate(s), "
-                  f"{_size(plan.bytes_freed)} freed"
-                  + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
+                  + where + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
     for gid, why in plan.skipped:
         err_console.print(f"[yellow]group {gid} skipped:[/] {why}", highlight=False)
 
@@ -79,8 +88,8 @@ def register(app: typer.Typer) -> None:
                             ] = None,
         move_to: Annotated[Path | None, typer.Option("--move-to", help="Move the duplicates into this folder.")
                            ] = None,
-        hardlink: bool = typer.Option(False, "--hardlink", help="Replace each duplicate by a hard link to its "
-                                      "keeper."),
+        hardlink: bool = typer.Option(False, "--hardlink", help="Replace each byte-identical copy by a hard "
+                                      "link to its keeper (near duplicates are refused: move or delete them)."),
         delete: bool = typer.Option(False, "--delete", help="Move duplicates to the trash of the journal "
                                     "(needs --apply and --confirm delete)."),
         confirm: str | None = typer.Option(None, "--confirm", help="Type the word 'delete' to allow --delete."),
@@ -100,6 +109,12 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
     ) -> None:
         """Find identical and near-identical photos; choose a keeper; move, hard-link or delete the rest."""
+        from ..processors.dedup import scan_duplicates
+        from ..processors.dedup.actions import apply_actions, plan_actions
+        from ..processors.dedup.report import result_document, write_html, write_json
+        from ..processors.journal import Journal
+        from ..processors.plan import STATE_FOLDER
+
         if not directory.is_dir():
             raise UsageError(f"{display_path(directory)}: no such folder")
         actions = [a for a, on in (("move", move_to is not None), ("hardlink", hardlink), ("delete", delete)) if on]
@@ -160,9 +175,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"run [bold]{report.run_id}[/]: {report.done} step(s) done"
                               + (f", metadata merged into {len(report.merged)} keeper(s)" if report.merged else "")
                               + f"; undo with `imgengine undo {report.run_id}`")
-                if action == "delete":
+                if action in ("delete", "hardlink"):
                     trash = os.path.join(state_dir or directory / STATE_FOLDER, "trash", report.run_id)
-                    console.print(f"deleted files wait in {display_path(trash)} until you remove that folder")
+                    console.print(f"the duplicates' bytes wait in {display_path(trash)}: nothing is freed until "
+                                  "`imgengine trash empty` (after which this run cannot be undone)")
             for p in (report.problems if report else []):
                 err_console.print(f"[yellow]problem:[/] {p}", highlight=False)
             if output is not None:

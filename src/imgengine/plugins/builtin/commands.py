@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins."""
+plugins, export, albums, gpu-monitor, trash."""
 
 from __future__ import annotations
 
@@ -10,15 +10,30 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import albums, analyze, catalog, duplicates, export, history, models, organize, plugins, search
+    from ...cli import (
+        albums,
+        analyze,
+        catalog,
+        duplicates,
+        export,
+        gpu_monitor,
+        history,
+        models,
+        organize,
+        plugins,
+        search,
+        trash,
+    )
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
     organize.register(cli)  # rename, organize
     duplicates.register(cli)
+    trash.register(cli)     # trash list / trash empty (the journal's trash)
     search.register(cli)
     models.register(cli)
     plugins.register(cli)
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
+    gpu_monitor.register(cli)
     catalog.register(cli)  # catalog migrate (SQLite <-> PostgreSQL)
