@@ -293,7 +293,7 @@ class PostgresCatalog:
         else:
             where, params = "WHERE path >= %s AND path < %s", _prefix_range(root)
         if ok_only:
-            where += " AND status = 'ok' AND format IS NOT NULL"
+            where += " AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL"
         for row in self._rows("SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error "
                               f"FROM photos {where} ORDER BY path", params):
             row["path"] = bytes(row["path"])
@@ -306,7 +306,7 @@ class PostgresCatalog:
             params += list(_prefix_range(root))
         rows = self._rows(
             "SELECT (r.data::jsonb) -> %s AS v, count(*) AS n FROM results r JOIN photos p ON p.id = r.photo_id "
-            f"WHERE r.analyzer = %s AND r.data IS NOT NULL {where} GROUP BY v", params)
+            f"WHERE r.analyzer = %s AND r.data IS NOT NULL AND p.missing_since IS NULL {where} GROUP BY v", params)
         return {row["v"]: row["n"] for row in rows}
 
     def photo_id(self, path: os.PathLike | str) -> int | None:

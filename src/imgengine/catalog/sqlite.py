@@ -34,7 +34,7 @@ class SqliteStoreQueries:
             prefix = _prefix(root)
             where, params = "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
         if ok_only:
-            where += " AND status = 'ok' AND format IS NOT NULL"
+            where += " AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL"
         for row in self.db.execute(
                 "SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error FROM photos "
                 f"{where} ORDER BY path", params):
@@ -51,7 +51,8 @@ class SqliteStoreQueries:
             params += [len(prefix), prefix]
         rows = self.db.execute(
             "SELECT json_extract(r.data, ?) AS v, count(*) AS n FROM results r JOIN photos p ON p.id = r.photo_id "
-            f"WHERE r.analyzer = ? AND r.data IS NOT NULL {where} GROUP BY v", params).fetchall()
+            f"WHERE r.analyzer = ? AND r.data IS NOT NULL AND p.missing_since IS NULL {where} GROUP BY v",
+            params).fetchall()
         return {row[0]: row[1] for row in rows}
 
     def photo_id(self, path: os.PathLike | str) -> int | None:

@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, export, albums, gpu-monitor, trash."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def register_commands(cli: Any) -> None:
         organize,
         plugins,
         search,
+        train,
         trash,
     )
 
@@ -36,4 +37,5 @@ def register_commands(cli: Any) -> None:
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
     gpu_monitor.register(cli)
-    catalog.register(cli)  # catalog migrate (SQLite <-> PostgreSQL)
+    train.register(cli)     # train inventory|download|augment|scene|export
+    catalog.register(cli)   # catalog prune, catalog migrate (SQLite <-> PostgreSQL)

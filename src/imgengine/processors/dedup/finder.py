@@ -31,9 +31,11 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ...progress import steps_of
 from .index import hex_to_codes, pairs_within, popcount64
 from .keeper import choose_keeper, rank_key
 from .model import DuplicateGroup, FindResult, Member, PhotoEntry
@@ -55,11 +57,12 @@ class _Edge:
 
 
 def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = None,
-                    scope: set[int] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> FindResult:
+                    scope: set[int] | None = None, progress: Any = None) -> FindResult:
     """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them.
-    ``progress(done, total)`` is called as candidate pairs are verified (batches of a few thousand)."""
+    ``progress``: a step reporter (``imgengine.progress.StepProgress``) that hears the comparison of candidate
+    pairs, or a plain ``progress(done, total)`` callable (called as batches of pairs are verified)."""
     params = params or DedupParams()
+    steps = steps_of(progress)
     t0 = time.perf_counter()
     entries = list(entries)
     seconds: dict[str, float] = {}
@@ -94,7 +97,19 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                 dist = np.concatenate([dist, np.full(len(add), -1, dtype=np.int64)])
                 candidates = len(cand)
         t = time.perf_counter()
-        edges, decided = _verify(nodes, cand, dist, embs, params, progress)
+        steps.step_start("comparing", len(cand), "pairs")
+        seen = [0]
+
+        def advance(done: int, total: int) -> None:
+            steps.step_advance("comparing", done - seen[0])
+            seen[0] = done
+            if callable(progress) and not hasattr(progress, "step_start"):
+                progress(done, total)
+
+        edges, decided = _verify(nodes, cand, dist, embs, params, advance)
+        if seen[0] < len(cand):
+            steps.step_advance("comparing", len(cand) - seen[0])
+        steps.step_done("comparing")
         seconds["verify"] = time.perf_counter() - t
     else:
         decided = []
