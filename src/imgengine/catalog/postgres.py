@@ -81,7 +81,17 @@ class _MigrationConnection:
             self.conn.execute(text.replace("%s", "?"))  # scripts carry no parameters
 
     def execute(self, sql: str, params: Iterable[Any] = ()):
+        from psycopg.rows import tuple_row
+
         params = tuple(params)
+        info = re.match(r"\s*PRAGMA\s+table_info\((\w+)\)", sql, flags=re.IGNORECASE)
+        if info:   # rows shaped like SQLite's (cid, name, type)
+            return self.conn.cursor(row_factory=tuple_row).execute(
+                "SELECT ordinal_position - 1, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+                (info.group(1),)).fetchall()
+        if re.match(r"\s*PRAGMA\b", sql, flags=re.IGNORECASE):
+            return []
         text = translate_sql(sql)
         if not text.strip():
             return None
@@ -325,6 +335,7 @@ class PostgresCatalog:
             "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
             "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
             "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
+            "missing_since": row.get("missing_since"),
         }
 
     @staticmethod
@@ -411,6 +422,67 @@ class PostgresCatalog:
             raise CatalogError(f"catalog already has an entry for {display_path(new)}")
         except self._psycopg.Error as exc:
             raise self._error(exc)
+
+    # -- missing photos (migration 2) ------------------------------------------------------------
+    def mark_missing(self, root: Path, seen: set[bytes], now: float | None = None) -> tuple[int, int]:
+        """As ``core.catalog.Catalog.mark_missing``: unseen photos under ``root`` whose file is gone are
+        marked missing, seen ones unmarked. Returns (newly missing, back again)."""
+        from ..core.catalog import file_is_gone
+
+        now = time.time() if now is None else now
+        gone, back = [], []
+        for row in self._rows("SELECT id, path, missing_since FROM photos WHERE path >= %s AND path < %s",
+                              _prefix_range(root)):
+            key = bytes(row["path"])
+            if key in seen:
+                if row["missing_since"] is not None:
+                    back.append(row["id"])
+            elif row["missing_since"] is None and file_is_gone(key):
+                gone.append(row["id"])
+        try:
+            with self.db.transaction():
+                if gone:
+                    self.db.execute("UPDATE photos SET missing_since = %s WHERE id = ANY(%s)", (now, gone))
+                if back:
+                    self.db.execute("UPDATE photos SET missing_since = NULL WHERE id = ANY(%s)", (back,))
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        return len(gone), len(back)
+
+    def mark_gone(self, keys: set[bytes], now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        try:
+            with self.db.transaction():
+                return self.db.execute("UPDATE photos SET missing_since = %s WHERE path = ANY(%s) AND "
+                                       "missing_since IS NULL", (now, list(keys))).rowcount
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+
+    def missing(self, root: Path | None = None) -> list[dict[str, Any]]:
+        where, params = "", ()
+        if root is not None:
+            where, params = "AND path >= %s AND path < %s", _prefix_range(root)
+        return [self._photo_row(r) for r in self._rows(
+            f"SELECT * FROM photos WHERE missing_since IS NOT NULL {where} ORDER BY missing_since, path", params)]
+
+    def purge_missing(self, older_than: float | None = None, root: Path | None = None,
+                      now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        cutoff = now - older_than if older_than is not None else float("inf")
+        forget, back = [], []
+        for rec in self.missing(root):
+            if rec["missing_since"] > cutoff:
+                continue
+            (back if os.path.lexists(rec["path"]) else forget).append(rec["id"])
+        try:
+            with self.db.transaction():
+                if forget:
+                    self.db.execute("DELETE FROM photos WHERE id = ANY(%s)", (forget,))
+                if back:
+                    self.db.execute("UPDATE photos SET missing_since = NULL WHERE id = ANY(%s)", (back,))
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        return len(forget)
 
     def remove(self, path: os.PathLike | str) -> bool:
         with self.db.transaction():
