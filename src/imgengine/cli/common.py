@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 
 from ..core.photo import escape_control
@@ -72,6 +71,27 @@ def _flags_show_no_type() -> None:
 
 _flags_show_no_type()
 
+
+def _pass_through() -> tuple[type[BaseException], ...]:
+    """The exceptions the command-line layer itself handles (exits, aborts, usage errors): typer >= 0.26
+    ships its own copy of click (typer._click) and no longer depends on click; older typer uses click."""
+    out: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort)
+    try:
+        from typer._click.exceptions import ClickException
+
+        out += (ClickException,)
+    except ImportError:  # pragma: no cover - older typer
+        pass
+    try:
+        import click
+
+        out += (click.exceptions.Exit, click.ClickException, click.Abort)
+    except ImportError:
+        pass
+    return out
+
+
+_PASS_THROUGH = _pass_through()
 
 ConfigOption = typer.Option(None, "--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                             dir_okay=False)
@@ -151,7 +171,7 @@ def handle_errors(fn: Callable) -> Callable:
         except BrokenPipeError:  # `imgengine ... --json | head`
             sys.stderr.close()
             raise typer.Exit(0)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+        except _PASS_THROUGH:
             raise
         except Exception as exc:  # noqa: BLE001 - the last resort: one line here, the traceback in the log
             where = _crash_log(exc)
