@@ -56,6 +56,9 @@ class Settings:
     clip_model: str = "openai/clip-vit-base-patch32"
     detr_model: str = "facebook/detr-resnet-50"
     detr_threshold: float = 0.7
+    # feedback loop (imgengine feedback)
+    feedback_min_confidence: float = 0.6   # --auto-approve applies fixes at or above this confidence
+    feedback_check_command: str = ""       # must pass after a fix ({file} = the fixed file); "" = its tests
     # output
     quiet: bool = False
 

@@ -46,6 +46,9 @@ def _register() -> None:
 
     _search.register(app)
     _models.register(app)
+    from . import feedback as _feedback  # feedback, feedback history, feedback rollback
+
+    _feedback.register(app)
 
 
 _register()

@@ -99,6 +99,12 @@ def _original_message(rec: dict[str, Any]) -> str:
     return str(rec.get("message") or "")
 
 
+def group_key(rec: dict[str, Any]) -> str:
+    """The fingerprint a record groups under (see the module docstring)."""
+    src, line = _location(rec)
+    return _key(rec, src, line)
+
+
 def group_errors(records: Iterable[dict[str, Any]]) -> list[ErrorGroup]:
     """Groups, most frequent first."""
     groups: dict[str, ErrorGroup] = {}

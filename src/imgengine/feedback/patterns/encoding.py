@@ -54,7 +54,8 @@ def _text_call(source: SourceContext, call: cst.Call) -> bool | None:
 class EncodingPattern(FixPattern):
     name = "explicit-encoding"
     exception_types = ("UnicodeDecodeError", "UnicodeEncodeError")
-    description = "open()/read_text()/write_text() without an encoding → encoding='utf-8' (errors='replace' when reading)"
+    description = ("open()/read_text()/write_text() without an encoding → encoding='utf-8' "
+                   "(errors='replace' when reading)")
     prior = (4.0, 1.0)
 
     def matches(self, group: ErrorGroup, source: SourceContext | None) -> Fix | None:
