@@ -1,0 +1,94 @@
+"""``imgengine feedback`` through the real CLI (Typer's runner: not a terminal, so never interactive)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from imgengine.cli.app import app
+
+from .helpers import photo, run_plugin, write_plugin
+
+BUGS = '''
+@dataclass(frozen=True)
+class SceneInfo(Result):
+    ratio: float
+    taken: str | None
+
+
+class SceneInfoAnalyzer(Analyzer):
+    name = "scene_info"
+
+    def analyze(self, item):
+        exif = {}
+        if item.photo.size < 0:
+            raise RuntimeError("impossible")
+        taken = exif.get("DateTimeOriginal").split(" ")[0]
+        return SceneInfo(ratio=1.0, taken=taken)
+
+
+class Exploding(Analyzer):
+    name = "exploding"
+
+    def analyze(self, item):
+        raise RuntimeError("model weights are corrupt")
+'''
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, ["feedback", *args], catch_exceptions=False)
+
+
+def test_feedback_cli_report_apply_history_rollback(tmp_path):
+    plugins, logs = tmp_path / "plugins", tmp_path / "logs"
+    plugin = write_plugin(plugins, "scene_info", BUGS)
+    original = plugin.read_bytes()
+    photos = [photo(tmp_path / f"{i}.jpg", seed=i) for i in range(2)]
+    run_plugin(plugin, "scene_info", photos, logs)
+    run_plugin(plugin, "exploding", photos[:1], logs)
+    common = ["--logs", str(logs), "--plugin-dir", str(plugins), "--state-dir", str(tmp_path / "state")]
+
+    r = _invoke(*common, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    by_type = {g["exception_type"]: g for g in report["groups"]}
+    assert by_type["AttributeError"]["count"] == 2 and by_type["AttributeError"]["files_affected"] == 2
+    assert by_type["AttributeError"]["fix"]["pattern"] == "none-guard"
+    manual = by_type["RuntimeError"]
+    assert manual["status"] == "manual" and "needs manual review" in manual["reason"]
+    assert "> " in manual["context"] and "model weights are corrupt" in manual["context"]
+    assert sorted(p.suffix for p in logs.glob("improvement_report_*")) == [".html", ".json", ".txt"]
+
+    r = _invoke(*common, "--apply")           # not a terminal, no --auto-approve: diffs only
+    assert r.exit_code == 0 and "diff written" in r.output
+    assert plugin.read_bytes() == original
+
+    r = _invoke(*common, "--apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert "kept" in r.output
+    assert 'if exif.get("DateTimeOriginal") is not None else None)' in plugin.read_text(encoding="utf-8")
+
+    r = CliRunner().invoke(app, ["feedback", "history", "--logs", str(logs), "--state-dir",
+                                 str(tmp_path / "state"), "--json"])
+    [fix] = json.loads(r.output)
+    assert fix["outcome"] == "kept" and fix["pattern"] == "none-guard"
+
+    r = CliRunner().invoke(app, ["feedback", "rollback", fix["id"], "--logs", str(logs), "--state-dir",
+                                 str(tmp_path / "state")])
+    assert r.exit_code == 0, r.output
+    assert plugin.read_bytes() == original
+
+    r = CliRunner().invoke(app, ["feedback", "rollback", "nope", "--logs", str(logs)])
+    assert r.exit_code == 1 and "no fix 'nope'" in r.output and "Traceback" not in r.output
+
+
+def test_auto_approve_needs_apply(tmp_path):
+    r = _invoke("--logs", str(tmp_path), "--auto-approve")
+    assert r.exit_code == 2 and "--auto-approve needs --apply" in r.output
+
+
+def test_empty_logs_report_nothing(tmp_path):
+    r = _invoke("--logs", str(tmp_path / "logs"), "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.output)["totals"]["groups"] == 0
