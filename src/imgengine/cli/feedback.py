@@ -96,7 +96,15 @@ def feedback(
                       f"({change.retries} out-of-memory retries on {change.device})")
         return typer.confirm("apply this config change?", default=False)
 
+    status = console.status("")
+
+    def on_start(what: str) -> None:
+        if not as_json:
+            status.update(escape(what))
+            status.start()
+
     def on_applied(rec) -> None:
+        status.stop()
         if not as_json:
             colour = "green" if rec.outcome == "kept" else "red"
             console.print(f"[{colour}]{rec.outcome}[/] {rec.id}: {escape(rec['summary'])} "
@@ -104,7 +112,7 @@ def feedback(
                                                           if rec.end and rec.end.get("reason") else ""),
                           highlight=False)
 
-    outcome = run(req, approve, approve_config, on_applied)
+    outcome = run(req, approve, approve_config, on_applied, on_start)
     if as_json:
         typer.echo(json.dumps(outcome.report, ensure_ascii=False, default=str))
         return

@@ -183,8 +183,12 @@ class FixLog:
 
     def end(self, fix_id: str, outcome: str, validation: list[dict[str, Any]] | None = None,
             reason: str | None = None) -> None:
+        from .records import errors_size
+
+        # errors logged from here on are later than the fix: a recurrence of its fingerprint is a failure
         self._append({"event": "end", "id": fix_id, "time": now_iso(), "outcome": outcome,
-                      "validation": validation or [], "reason": reason})
+                      "validation": validation or [], "reason": reason,
+                      "errors_offset": errors_size(self.path.parent)})
 
     # -- restoring --------------------------------------------------------------------------------------
     def restore(self, rec: FixRecord) -> None:

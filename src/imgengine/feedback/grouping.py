@@ -39,6 +39,7 @@ class ErrorGroup:
     last_seen: str | None = None
     traceback: str = ""
     raw_messages: list[str] = field(default_factory=list)   # up to 5 distinct raw messages
+    last_offset: int = -1             # where its latest record starts in errors.jsonl
 
     @property
     def trend(self) -> str:
@@ -121,6 +122,7 @@ def group_errors(records: Iterable[dict[str, Any]]) -> list[ErrorGroup]:
                 first_seen=rec.get("time"))
             seen_files[key] = set()
         g.count += 1
+        g.last_offset = max(g.last_offset, int(rec.get("_offset", -1)))
         g.message = message
         g.traceback = rec.get("traceback") or g.traceback
         g.last_seen = rec.get("time") or g.last_seen

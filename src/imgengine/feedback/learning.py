@@ -57,33 +57,44 @@ class PatternStats:
                 "confidence": round(self.confidence, 4), "prior_confidence": round(self.prior_confidence, 4)}
 
 
-def verdict(rec: FixRecord, error_times: dict[str, list[dt.datetime]]) -> str:
+Seen = tuple[int, dt.datetime | None]     # (offset in errors.jsonl, time) of one logged error
+
+
+def recurred(rec: FixRecord, seen: list[Seen]) -> bool:
+    """Was the fix's fingerprint logged after the fix ended? By position in errors.jsonl when the end
+    record has it (exact), else by time."""
+    if rec.end is None:
+        return False
+    offset = rec.end.get("errors_offset")
+    if offset is not None:
+        return any(o >= offset for o, _ in seen)
+    ended = parse_time(rec.end.get("time"))
+    return any(t is not None and ended is not None and t > ended for _, t in seen)
+
+
+def verdict(rec: FixRecord, errors: dict[str, list[Seen]]) -> str:
     """success / failure / pending (still being applied, or declined) for one fix."""
     outcome = rec.outcome
     if outcome in ("rolled_back", "rolled_back_by_hand"):
         return FAILURE
     if outcome != "kept":
         return PENDING
-    ended = parse_time(rec.end.get("time")) if rec.end else None
-    later = [t for t in error_times.get(rec["fingerprint"], []) if ended is not None and t > ended]
-    return FAILURE if later else SUCCESS
+    return FAILURE if recurred(rec, errors.get(rec["fingerprint"], [])) else SUCCESS
 
 
-def error_times(records: Iterable[dict[str, Any]], fingerprints: Iterable[str] = ()) -> dict[str, list[dt.datetime]]:
-    """When each fingerprint was logged (only those asked for, when given)."""
+def error_times(records: Iterable[dict[str, Any]], fingerprints: Iterable[str] = ()) -> dict[str, list[Seen]]:
+    """Where and when each fingerprint was logged (only those asked for, when given)."""
     wanted = set(fingerprints)
-    out: dict[str, list[dt.datetime]] = {}
+    out: dict[str, list[Seen]] = {}
     for rec in records:
         fp = group_key(rec)
         if wanted and fp not in wanted:
             continue
-        t = parse_time(rec.get("time"))
-        if t is not None:
-            out.setdefault(fp, []).append(t)
+        out.setdefault(fp, []).append((int(rec.get("_offset", -1)), parse_time(rec.get("time"))))
     return out
 
 
-def learn(fixes: list[FixRecord], errors: dict[str, list[dt.datetime]]) -> dict[str, PatternStats]:
+def learn(fixes: list[FixRecord], errors: dict[str, list[Seen]]) -> dict[str, PatternStats]:
     stats = {p.name: PatternStats(p.name, p.prior) for p in PATTERNS}
     stats.setdefault("config-batch-size", PatternStats("config-batch-size", (4.0, 1.0)))
     for rec in sorted(fixes, key=lambda r: r["time"]):

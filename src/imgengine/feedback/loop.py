@@ -91,10 +91,11 @@ def _is_oom(group: ErrorGroup) -> bool:
 
 def fixed_by(group: ErrorGroup, fixes: list[FixRecord]) -> str | None:
     """The kept fix for this fingerprint if the error has not been logged since it."""
-    seen = group.last_seen or ""
+    from .learning import recurred
+
     for rec in fixes:
-        if rec["fingerprint"] == group.fingerprint and rec.outcome == "kept" and rec.end \
-                and rec.end["time"] >= seen:
+        if rec["fingerprint"] == group.fingerprint and rec.outcome == "kept" \
+                and not recurred(rec, [(group.last_offset, group.last_seen_time())]):
             return rec.id
     return None
 

@@ -85,16 +85,20 @@ def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime
 
 
 def read_error_records(log_dir: Path, since: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
-    """Every well-formed record of ``<log_dir>/errors.jsonl`` (a torn last line is skipped)."""
+    """Every well-formed record of ``<log_dir>/errors.jsonl`` (a torn last line is skipped). Each gets
+    ``_offset``: where its line starts in the file, which orders records exactly (the file is append-only;
+    the times have one-second resolution)."""
     path = Path(log_dir) / "errors.jsonl"
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open(path, "rb")
     except FileNotFoundError:
         return
     with fh:
-        for line in fh:
+        offset = 0
+        for raw in fh:
+            start, offset = offset, offset + len(raw)
             try:
-                rec = json.loads(line)
+                rec = json.loads(raw.decode("utf-8", "replace"))
             except json.JSONDecodeError:
                 continue
             if not isinstance(rec, dict) or "fingerprint" not in rec:
@@ -103,4 +107,12 @@ def read_error_records(log_dir: Path, since: dt.datetime | None = None) -> Itera
                 t = parse_time(rec.get("time"))
                 if t is not None and t < since:
                     continue
+            rec["_offset"] = start
             yield rec
+
+
+def errors_size(log_dir: Path) -> int:
+    try:
+        return (Path(log_dir) / "errors.jsonl").stat().st_size
+    except OSError:
+        return 0

@@ -59,7 +59,9 @@ def _state(req: Request, fixlog: FixLog) -> tuple[list[Suggestion], dict[str, Pa
 
 def run(req: Request, approve: Callable[[Suggestion], bool] = lambda s: False,
         approve_config: Callable[[ConfigChange], bool] = lambda c: False,
-        on_applied: Callable[[FixRecord], None] = lambda r: None) -> Outcome:
+        on_applied: Callable[[FixRecord], None] = lambda r: None,
+        on_start: Callable[[str], None] = lambda what: None) -> Outcome:
+    """``on_start(what)`` is called before each step that can take seconds (validating a fix)."""
     fixlog = FixLog(req.log_dir, req.state_dir)
     settled = [] if req.dry_run else fixlog.settle()
     suggestions, stats, runs = _state(req, fixlog)
@@ -81,6 +83,7 @@ def run(req: Request, approve: Callable[[Suggestion], bool] = lambda s: False,
             if not approve(s):
                 out.declined.append(s)
                 continue
+            on_start(f"applying and validating: {s.fix.summary}")
             rec = apply_fix(s, req.options, fixlog)
             out.applied.append(rec)
             on_applied(rec)

@@ -98,7 +98,7 @@ def covering_tests(file: Path) -> list[Path]:
     file = Path(file).resolve()
     name = f"test_{file.stem}.py"
     found = []
-    for folder in [file.parent, *file.parents[:3]]:
+    for folder in list(file.parents)[:4]:
         for cand in (folder / name, folder / "tests" / name):
             if cand.is_file() and cand not in found:
                 found.append(cand)
