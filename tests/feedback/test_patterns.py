@@ -222,6 +222,12 @@ def test_division_guarded_with_the_neutral_value(tmp_path):
     assert mod.contrast(np.full((4, 4), 10, np.uint8), tmp_path)["ratio"] == 1.0
 
 
+def test_literal_numerator_is_guarded():
+    fix, new = _rewrite(ZeroDivisionPattern(), "def f(m):\n    return 128.0 / m  # <- fails\n",
+                        "ZeroDivisionError", "float division by zero")
+    assert "return (128.0 / m if m else 0.0)" in new
+
+
 def test_integer_floor_division_gets_an_int():
     fix, new = _rewrite(ZeroDivisionPattern(), "def f(a, n):\n    return a // n  # <- fails\n",
                         "ZeroDivisionError", "integer division or modulo by zero")

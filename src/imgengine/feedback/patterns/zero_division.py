@@ -16,6 +16,10 @@ from .base import Fix, FixPattern
 _OPS = (cst.Divide, cst.FloorDivide, cst.Modulo)
 
 
+def _string(node: cst.BaseExpression) -> bool:
+    return isinstance(node, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString))
+
+
 def _literal(node: cst.BaseExpression) -> bool:
     if isinstance(node, cst.UnaryOperation):
         node = node.expression
@@ -40,7 +44,7 @@ class ZeroDivisionPattern(FixPattern):
         else:
             wanted = (cst.Divide,)
         ops = [b for b in source.nodes_on_line(group.source_line, cst.BinaryOperation)
-               if isinstance(b.operator, wanted) and not _literal(b.right) and not _literal(b.left)
+               if isinstance(b.operator, wanted) and not _literal(b.right) and not _string(b.left)
                and source.line_of(b.right) <= group.source_line]
         if not ops:
             return None
