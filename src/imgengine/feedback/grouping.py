@@ -60,7 +60,7 @@ class ErrorGroup:
             "plugin_version": self.plugin_version, "source_file": self.source_file,
             "source_line": self.source_line, "count": self.count, "files_affected": len(self.files),
             "files": self.files[:50], "runs": self.runs, "trend": self.trend, "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
+            "last_seen": self.last_seen, "traceback": self.traceback,
         }
 
 

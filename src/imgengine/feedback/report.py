@@ -34,6 +34,8 @@ def build(suggestions: list[Suggestion], stats: dict[str, PatternStats], fixes: 
         "patterns": [st.to_dict() for st in stats.values()],
         "runtime": {"config_change": config_change.to_dict() if config_change else None},
         "applied": [r.to_dict() for r in applied],
+        "fix_history": sorted(({"time": t, "pattern": st.name, "verdict": v} for st in stats.values()
+                               for t, v in st.history), key=lambda h: h["time"]),
         "fixes": [r.to_dict() for r in fixes],
     }
 
@@ -54,8 +56,9 @@ def to_text(report: dict[str, Any]) -> str:
             out.append(f"    fix: {f['pattern']} — {f['summary']} (confidence {f['confidence']:.2f})")
             out.extend(f"    note: {n}" for n in f["notes"])
         out.append(f"    status: {g['status']}" + (f" — {g['reason']}" if g["reason"] else ""))
-        if g["status"] == "manual" and g["context"]:
+        if g["status"] == "manual":
             out.extend("      " + ln for ln in g["context"].splitlines())
+            out.extend("      | " + ln for ln in (g["traceback"] or "").strip().splitlines()[-6:])
         out.append("")
     change = report["runtime"]["config_change"]
     out.append("Runtime recovery:")
@@ -80,8 +83,8 @@ def chart_svg(report: dict[str, Any]) -> str:
     """Errors per run for the largest groups, and each pattern's fix outcomes over time (SVG)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 3.6))
-    ax1, ax2 = fig.subplots(1, 2)
+    fig = Figure(figsize=(13, 3.8))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     runs = report["runs"][-20:]
     for g in report["groups"][:5]:
         ax1.plot(range(len(runs)), [g["runs"].get(r, 0) for r in runs], marker="o",
@@ -99,6 +102,17 @@ def chart_svg(report: dict[str, Any]) -> str:
         ax2.text(succ[i] + fail[i] + 0.05, i, f"{p['confidence']:.2f}", va="center", fontsize=7)
     ax2.set_title("fixes kept (green) / failed (red), confidence")
     ax2.tick_params(axis="y", labelsize=7)
+    history = report["fix_history"]
+    if history:
+        kept = 0
+        rate = []
+        for i, h in enumerate(history, 1):
+            kept += h["verdict"] == "success"
+            rate.append(kept / i)
+        ax3.plot(range(1, len(history) + 1), rate, marker=".", color="#37a")
+        ax3.set_ylim(0, 1.05)
+    ax3.set_title("fix success rate over time (all patterns)")
+    ax3.set_xlabel("fixes, oldest first", fontsize=7)
     fig.tight_layout()
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
