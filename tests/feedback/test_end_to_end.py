@@ -295,5 +295,7 @@ def test_feedback_loop_end_to_end(tmp_path):
     assert division["confidence"] < division["prior_confidence"]
     missing = patterns["missing-requirement"]         # kept, but the error recurs until someone installs it
     assert (missing["successes"], missing["failures"]) == (0, 1)
-    statuses = {g["plugin"]: g["status"] for g in json.loads(r.stdout)["groups"]}
-    assert statuses["caption"] == "fixed" and statuses["contrast"] == "fixed"
+    groups = {g["plugin"]: g for g in json.loads(r.stdout)["groups"]}
+    assert groups["caption"]["status"] == "fixed" and groups["contrast"]["status"] == "fixed"
+    assert groups["strict"]["status"] == "manual" and "rolled back before" in groups["strict"]["reason"]
+    assert "pip install pytesseract" in groups["ocr_text"]["reason"]

@@ -115,6 +115,11 @@ def test_fix_that_fails_validation_is_rolled_back_byte_for_byte(world, tmp_path)
     assert plugin.read_bytes() == original
     assert out.stats["guarded-division"].failures == 1
     assert out.stats["guarded-division"].confidence < out.stats["guarded-division"].prior_confidence
+    # the same fix is not tried again and again: the next run says why and leaves the file alone
+    again = service.run(req(apply=True), approve=lambda s: True)
+    assert again.applied == [] and again.suggestions[0].status == "manual"
+    assert f"rolled back before ({rec.id}" in again.suggestions[0].reason
+    assert plugin.read_bytes() == original
 
 
 def test_two_fixes_on_one_file_one_at_a_time(world, tmp_path):

@@ -128,6 +128,11 @@ def suggest(group: ErrorGroup, opts: Options, fixes: list[FixRecord], stats: dic
     here = dataclasses.replace(group, source_line=line)
     fix = match(here, ctx)
     if fix is None:
+        earlier = [r for r in fixes if r["fingerprint"] == group.fingerprint and r.outcome == "kept"]
+        if earlier:
+            notes = " ".join(earlier[-1].begin.get("notes") or [])
+            return Suggestion(group, MANUAL, f"came back after fix {earlier[-1].id} ({earlier[-1]['summary']})"
+                                             f"{'; ' + notes if notes else ''}; needs manual review", context=context)
         return Suggestion(group, MANUAL, f"no known fix pattern for {group.exception_type}: "
                                          f"{group.message[:160]}; needs manual review", context=context)
     pattern = pattern_named(fix.pattern)
@@ -143,6 +148,13 @@ def suggest(group: ErrorGroup, opts: Options, fixes: list[FixRecord], stats: dic
     else:
         old, new, shown = now, pattern.rewrite(ctx, fix), file
     diff = unified_diff(old, new, os.path.basename(shown))
+    new_sha = sha256_bytes(new.encode("utf-8"))
+    failed = [r for r in fixes if r["fingerprint"] == group.fingerprint and r["new_sha256"] == new_sha
+              and r.outcome in ("rolled_back", "rolled_back_by_hand")]
+    if failed:
+        why = (failed[-1].end or {}).get("reason") or failed[-1].outcome.replace("_", " ")
+        return Suggestion(group, MANUAL, f"this very fix was rolled back before ({failed[-1].id}: {why}); "
+                                         "needs manual review", fix, context, old, new, diff)
     if blocked:
         return Suggestion(group, BLOCKED, f"{file}: {blocked}", fix, context, old, new, diff)
     if old == new:
@@ -188,7 +200,8 @@ def apply_fix(s: Suggestion, opts: Options, fixlog: FixLog,
     fixlog.begin(fix_id, file, old, new, {
         "pattern": fix.pattern, "fingerprint": fix.fingerprint, "line": fix.line, "summary": fix.summary,
         "kind": fix.kind, "diff": s.diff, "certainty": round(fix.certainty, 4),
-        "confidence": round(fix.confidence, 4), "created": created, "group_count": s.group.count,
+        "confidence": round(fix.confidence, 4), "created": created, "notes": fix.notes,
+        "group_count": s.group.count,
         "photos": s.group.files[: opts.max_rerun_photos], "source_file": s.group.source_file})
     try:
         write_atomic(file, new)

@@ -80,7 +80,14 @@ def to_text(report: dict[str, Any]) -> str:
 
 
 def chart_svg(report: dict[str, Any]) -> str:
-    """Errors per run for the largest groups, and each pattern's fix outcomes over time (SVG)."""
+    """Errors per run for the largest groups, each pattern's fixes and confidence, fix success over time."""
+    buf = io.StringIO()
+    figure(report).savefig(buf, format="svg")
+    svg = buf.getvalue()
+    return svg[svg.find("<svg"):]
+
+
+def figure(report: dict[str, Any]):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 3.8))
@@ -114,10 +121,7 @@ def chart_svg(report: dict[str, Any]) -> str:
     ax3.set_title("fix success rate over time (all patterns)")
     ax3.set_xlabel("fixes, oldest first", fontsize=7)
     fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    svg = buf.getvalue()
-    return svg[svg.find("<svg"):]
+    return fig
 
 
 def to_html(report: dict[str, Any], text: str) -> str:

@@ -58,16 +58,19 @@ def text_at_error(group: ErrorGroup, file: Path, fixes: list[FixRecord]) -> tupl
     except OSError as exc:
         return None, f"cannot read it: {exc.strerror or exc}"
     cur_sha = sha256_bytes(current)
-    mine = sorted((r for r in fixes if r.outcome == "kept" and r.file == Path(file)), key=lambda r: r["time"])
+    on_file = sorted((r for r in fixes if r.file == Path(file)), key=lambda r: r["time"])
+    mine = [r for r in on_file if r.outcome == "kept"]
     origin = group.source_sha256
     if origin is None:
-        # an older record without the source's hash: the file's mtime against the error's time
+        # an older record without the source's hash: the file's mtime against the error's time, or what
+        # the first fix this loop tried on it since recorded (a rolled-back fix restores the bytes, not
+        # the mtime)
         seen = group.last_seen_time()
         mtime = os.stat(file).st_mtime
         if seen is not None and mtime <= seen.timestamp() + 1:
             origin = cur_sha
         else:
-            after = [r for r in mine if seen is not None and r["time"] >= seen.isoformat()]
+            after = [r for r in on_file if seen is not None and r["time"] >= seen.isoformat()]
             origin = after[0]["old_sha256"] if after else None
     if origin is None:
         return None, "the file changed after the error was logged"
