@@ -92,3 +92,40 @@ def test_empty_logs_report_nothing(tmp_path):
     r = _invoke("--logs", str(tmp_path / "logs"), "--json")
     assert r.exit_code == 0
     assert json.loads(r.output)["totals"]["groups"] == 0
+
+
+def test_killed_mid_validation_leaves_the_old_file(tmp_path):
+    """kill -9 while a fix is being validated: the next `feedback` puts the backup back and says so."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plugins, logs = tmp_path / "plugins", tmp_path / "logs"
+    plugin = write_plugin(plugins, "scene_info", BUGS)
+    original = plugin.read_bytes()
+    run_plugin(plugin, "scene_info", [photo(tmp_path / "a.jpg")], logs)
+    common = ["--logs", str(logs), "--plugin-dir", str(plugins), "--state-dir", str(tmp_path / "state")]
+    sleeper = f"{sys.executable} -c 'import time; time.sleep(120)'"
+    proc = subprocess.Popen([sys.executable, "-c", "from imgengine.cli.app import main; main()", "feedback",
+                             *common, "--apply", "--auto-approve", "--check-command", sleeper],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if plugin.read_bytes() != original:      # replaced: validation is running now
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the fix was never written")
+        time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert plugin.read_bytes() != original
+    r = _invoke(*common, "--json")
+    assert r.exit_code == 0, r.output
+    assert plugin.read_bytes() == original
+    [fix] = json.loads(r.output)["fixes"]
+    assert fix["outcome"] == "interrupted" and "backup restored" in fix["reason"]
