@@ -64,57 +64,75 @@ class ErrorGroup:
         }
 
 
-def _location(rec: dict[str, Any]) -> tuple[str | None, int | None]:
-    src, line = rec.get("source_file"), rec.get("source_line")
-    if src and line:
-        try:
-            return str(src), int(line)
-        except (TypeError, ValueError):
-            pass
-    frame = innermost_user_frame(rec.get("traceback", ""))
-    if frame is not None:
-        return frame.file, frame.line
-    return None, None
+class _Keyer:
+    """Per-call memo: records of one bug share their traceback text, so each distinct traceback is parsed
+    once (and each file name resolved once)."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, bool] = {}
+        self.by_traceback: dict[tuple[str, str, str, str], tuple[str | None, int | None, str, str]] = {}
+
+    def __call__(self, rec: dict[str, Any]) -> tuple[str | None, int | None, str, str]:
+        """(source file, line, the exception's own message, group key) of one record."""
+        tb = rec.get("traceback") or ""
+        etype, stage = str(rec.get("exception_type") or ""), str(rec.get("stage") or "")
+        plugin_src, plugin_line = rec.get("source_file"), rec.get("source_line")
+        memo = (tb, etype, stage, str(rec.get("fingerprint")) if plugin_src else "")
+        hit = self.by_traceback.get(memo) if tb else None
+        if hit is not None and (not plugin_src or (hit[0] == str(plugin_src) and hit[1] == plugin_line)):
+            return hit
+        message = _original_message(tb, etype, str(rec.get("message") or ""))
+        src, line = None, None
+        if plugin_src and plugin_line:
+            try:
+                src, line = str(plugin_src), int(plugin_line)
+            except (TypeError, ValueError):
+                src = None
+        if src is None:
+            frame = innermost_user_frame(tb, self.known)
+            if frame is not None:
+                src, line = frame.file, frame.line
+        if plugin_src or src is None:
+            key = str(rec.get("fingerprint"))
+        else:
+            # an older record names imgengine's own calling line: fingerprint the user's line instead
+            key = make_fingerprint(etype, stage, f"{src}:{line}", message)
+        out = (src, line, message, key)
+        if tb and len(self.by_traceback) < 100_000:
+            self.by_traceback[memo] = out
+        return out
 
 
-def _key(rec: dict[str, Any], src: str | None, line: int | None) -> str:
-    if rec.get("source_file") or src is None:
-        return str(rec.get("fingerprint"))
-    # an older record names imgengine's own calling line: fingerprint the user's line instead
-    return make_fingerprint(str(rec.get("exception_type")), str(rec.get("stage")), f"{src}:{line}",
-                            _original_message(rec))
-
-
-def _original_message(rec: dict[str, Any]) -> str:
+def _original_message(tb: str, etype: str, fallback: str) -> str:
     """The exception's own message: the last line of the traceback (the record's message may carry the
     photo's name in front)."""
-    lines = [ln for ln in (rec.get("traceback") or "").strip().splitlines() if ln.strip()]
-    if lines:
-        last = lines[-1]
-        etype = str(rec.get("exception_type") or "")
+    last = tb.rstrip().rsplit("\n", 1)[-1] if tb.strip() else ""
+    if last:
         head, sep, rest = last.partition(": ")
         if sep and head.rsplit(".", 1)[-1] == etype:
             return rest
         if last.strip().rsplit(".", 1)[-1] == etype:
             return ""
-    return str(rec.get("message") or "")
+    return fallback
 
 
-def group_key(rec: dict[str, Any]) -> str:
-    """The fingerprint a record groups under (see the module docstring)."""
-    src, line = _location(rec)
-    return _key(rec, src, line)
+def group_key(rec: dict[str, Any], keyer: _Keyer | None = None) -> str:
+    """The fingerprint a record groups under (see the module docstring); pass one ``keyer`` for many."""
+    return (keyer or _Keyer())(rec)[3]
+
+
+def keyer() -> _Keyer:
+    return _Keyer()
 
 
 def group_errors(records: Iterable[dict[str, Any]]) -> list[ErrorGroup]:
     """Groups, most frequent first."""
     groups: dict[str, ErrorGroup] = {}
     seen_files: dict[str, set[str]] = {}
+    key_of = _Keyer()
     for rec in records:
-        src, line = _location(rec)
-        key = _key(rec, src, line)
+        src, line, message, key = key_of(rec)
         g = groups.get(key)
-        message = _original_message(rec)
         if g is None:
             g = groups[key] = ErrorGroup(
                 fingerprint=key, exception_type=str(rec.get("exception_type") or "?"),
@@ -128,7 +146,7 @@ def group_errors(records: Iterable[dict[str, Any]]) -> list[ErrorGroup]:
         g.last_seen = rec.get("time") or g.last_seen
         g.plugin = rec.get("plugin") or g.plugin
         g.plugin_version = rec.get("plugin_version") or g.plugin_version
-        g.source_file, g.source_line = (os.path.abspath(src) if src else None), line
+        g.source_file, g.source_line = src, line
         g.source_sha256 = rec.get("source_sha256") or g.source_sha256
         run = str(rec.get("run_id") or "?")
         g.runs[run] = g.runs.get(run, 0) + 1
@@ -138,6 +156,8 @@ def group_errors(records: Iterable[dict[str, Any]]) -> list[ErrorGroup]:
             g.files.append(f)
         if message not in g.raw_messages and len(g.raw_messages) < 5:
             g.raw_messages.append(message)
+    for g in groups.values():
+        g.source_file = os.path.abspath(g.source_file) if g.source_file else None
     return sorted(groups.values(), key=lambda g: (-g.count, g.first_seen or ""))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fixlog import FixRecord
-from .grouping import group_key
+from .grouping import group_key, keyer
 from .patterns import PATTERNS
 from .records import parse_time
 
@@ -86,8 +86,9 @@ def error_times(records: Iterable[dict[str, Any]], fingerprints: Iterable[str] =
     """Where and when each fingerprint was logged (only those asked for, when given)."""
     wanted = set(fingerprints)
     out: dict[str, list[Seen]] = {}
+    key_of = keyer()
     for rec in records:
-        fp = group_key(rec)
+        fp = group_key(rec, key_of)
         if wanted and fp not in wanted:
             continue
         out.setdefault(fp, []).append((int(rec.get("_offset", -1)), parse_time(rec.get("time"))))

@@ -8,6 +8,7 @@ imgengine, the standard library and site-packages is recovered.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import sysconfig
@@ -22,6 +23,7 @@ _PKG_DIR = str(Path(__file__).resolve().parent.parent)
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+)$', re.M)
 
 
+@functools.cache
 def _library_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     dirs = {str(Path(paths[k]).resolve()) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
@@ -53,10 +55,17 @@ def is_user_file(filename: str) -> bool:
     return not any(resolved.startswith(d + "/") for d in _library_dirs())
 
 
-def innermost_user_frame(traceback_text: str) -> Frame | None:
-    """The innermost frame of the traceback that is user code (a plugin), or None."""
-    frames = [f for f in frames_of(traceback_text) if is_user_file(f.file)]
-    return frames[-1] if frames else None
+def innermost_user_frame(traceback_text: str, known: dict[str, bool] | None = None) -> Frame | None:
+    """The innermost frame of the traceback that is user code (a plugin), or None. ``known`` caches
+    is_user_file per file name across many tracebacks (one resolve() per distinct file)."""
+    known = {} if known is None else known
+    for f in reversed(frames_of(traceback_text)):
+        user = known.get(f.file)
+        if user is None:
+            user = known[f.file] = is_user_file(f.file)
+        if user:
+            return f
+    return None
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
