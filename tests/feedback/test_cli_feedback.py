@@ -129,3 +129,21 @@ def test_killed_mid_validation_leaves_the_old_file(tmp_path):
     assert plugin.read_bytes() == original
     [fix] = json.loads(r.output)["fixes"]
     assert fix["outcome"] == "interrupted" and "backup restored" in fix["reason"]
+
+
+def test_interactive_apply_asks_for_each_fix(tmp_path, monkeypatch):
+    import imgengine.cli.feedback as cli
+
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    plugins, logs = tmp_path / "plugins", tmp_path / "logs"
+    plugin = write_plugin(plugins, "scene_info", BUGS)
+    original = plugin.read_bytes()
+    run_plugin(plugin, "scene_info", [photo(tmp_path / "a.jpg")], logs)
+    common = ["feedback", "--logs", str(logs), "--plugin-dir", str(plugins), "--state-dir", str(tmp_path / "s")]
+    r = CliRunner().invoke(app, [*common, "--apply"], input="n\n")
+    assert r.exit_code == 0, r.output
+    assert "apply this fix" in r.output and "+        taken = (exif.get" in r.output
+    assert plugin.read_bytes() == original
+    r = CliRunner().invoke(app, [*common, "--apply"], input="y\n")
+    assert r.exit_code == 0 and "kept" in r.output
+    assert plugin.read_bytes() != original

@@ -78,7 +78,7 @@ def feedback(
     threshold = settings.feedback_min_confidence if min_confidence is None else min_confidence
     opts = Options(allowed_roots(dirs, allow_core), threshold,
                    check_command if check_command is not None else (settings.feedback_check_command or None))
-    interactive = sys.stdin.isatty() and not as_json
+    interactive = _interactive() and not as_json
     config_path = Path(config) if config else DEFAULT_CONFIG_PATH.expanduser()
     req = Request(log_dir, sdir, opts, parse_since(since), apply=apply, dry_run=dry_run, config_path=config_path,
                   write_diffs=apply and not auto_approve and not interactive and not dry_run)
@@ -126,6 +126,10 @@ def feedback(
     for p in outcome.diff_files:
         console.print(f"diff written (not applied; run with --auto-approve or interactively): {escape(str(p))}")
     console.print(f"report: {escape(str(outcome.report_paths['txt']))} (.json, .html)")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
 
 
 def _show(s) -> None:
