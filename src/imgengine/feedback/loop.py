@@ -219,9 +219,3 @@ def apply_fix(s: Suggestion, opts: Options, fixlog: FixLog,
         fixlog.end(fix_id, "kept", results)
     return fixlog.get(fix_id)
 
-
-def bytes_sha(path: Path) -> str | None:
-    try:
-        return sha256_bytes(Path(path).read_bytes())
-    except OSError:
-        return None
