@@ -29,10 +29,10 @@ from pathlib import Path
 
 import piexif
 
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 from imgengine.logs import RunLogger
-from imgengine.samples import CAMERAS, camera_exif, jpeg_bytes, scene
 from imgengine.settings import Settings
+from imgengine.testing.samples import CAMERAS, camera_exif, jpeg_bytes, scene
 
 BASES = 8
 

@@ -28,7 +28,7 @@ import piexif
 from PIL import Image
 
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 from imgengine.processors.journal import Journal, undo
 from imgengine.processors.organize import plan_organize
 from imgengine.processors.plan import apply_plan

@@ -27,12 +27,15 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from imgengine.analyzers.vision.random_models import build_clip, build_detr  # noqa: E402
-from imgengine.analyzers.vision.stage import run_vision_stage  # noqa: E402
 from imgengine.core.catalog import Catalog  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine.batch import run_batch_stage  # noqa: E402
+from imgengine.engine.run import (
+    run_analysis,  # noqa: E402
+    select_analyzers,  # noqa: E402
+)
 from imgengine.logs import RunLogger  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
+from imgengine.testing.models import build_clip, build_detr  # noqa: E402
 
 
 def make_jpegs(folder: Path, n: int, megapixels: float) -> None:
@@ -93,9 +96,11 @@ def main() -> None:
                              clip_model=str(clip_dir) if mode in ("clip", "both") else "absent/clip",
                              detr_model=str(detr_dir) if mode in ("detr", "both") else "absent/detr")
             logger = RunLogger(s.log_dir, command="bench")
+            batch = {n: a for n, a in select_analyzers(s.replace(analyzers=("clip", "detr"))).items()
+                     if n in ("clip", "detr")}
             with Catalog(db) as cat:
                 t = time.perf_counter()
-                v = run_vision_stage(photos, s, cat, logger)
+                v = run_batch_stage(photos, s, cat, logger, batch, {})
                 wall = time.perf_counter() - t
             logger.close()
             if v.get("status") != "done":

@@ -8,7 +8,7 @@ Usage: python examples/make_sample_photos.py [FOLDER]   (default: sample_photos)
 import sys
 from pathlib import Path
 
-from imgengine.samples import make_sample_set
+from imgengine.testing.samples import make_sample_set
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "sample_photos")

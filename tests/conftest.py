@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
 from imgengine.settings import Settings
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 

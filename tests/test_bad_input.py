@@ -11,9 +11,9 @@ import piexif
 import pytest
 
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 from imgengine.errors import CatalogError
-from imgengine.samples import jpeg_bytes, scene
+from imgengine.testing.samples import jpeg_bytes, scene
 
 from .conftest import unprivileged_prefix, write_jpeg, write_png
 from .test_decode_content_hashes import _png_header
@@ -111,7 +111,7 @@ def test_odd_file_names(good: Path, settings):
 
 
 def test_file_deleted_between_scan_and_analysis(good: Path, settings, monkeypatch):
-    from imgengine.core import pipeline
+    from imgengine.engine import perfile as pipeline
 
     victim = good / "good2.jpg"
     orig = pipeline.analyze_task

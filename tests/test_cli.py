@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imgengine.samples import make_sample_set
+from imgengine.testing.samples import make_sample_set
 
 CLI = [sys.executable, "-c", "import sys; from imgengine.cli.app import main; sys.argv[0]='imgengine'; main()"]
 

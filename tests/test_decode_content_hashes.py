@@ -13,8 +13,8 @@ from imgengine.analyzers.hashes import HashAnalyzer
 from imgengine.core.decode import decode_for_analysis, find_embedded_jpeg
 from imgengine.core.photo import Photo
 from imgengine.errors import DecodeError, DecompressionBombError, UnsupportedFormatError
-from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
 from imgengine.settings import Settings
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
 from .conftest import write_jpeg
 

@@ -25,7 +25,7 @@ from imgengine.processors.dedup.finder import _complete_linkage, _Edge
 from imgengine.processors.dedup.index import pairs_within, popcount64
 from imgengine.processors.dedup.keeper import choose_keeper
 from imgengine.processors.dedup.verify import prepare, residual
-from imgengine.samples import camera_exif, jpeg_bytes, scene, store_rotated
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
 runner = CliRunner()
 SIZE = (480, 360)

@@ -150,7 +150,7 @@ def test_catalog_follows_moves_and_undo(tmp_path):
     a = write(tmp_path / "a.jpg", b"alpha")
     cat = Catalog(tmp_path / ".imgengine" / "catalog.db")
 
-    from imgengine.core.pipeline import FileOutcome
+    from imgengine.engine.perfile import FileOutcome
 
     cat.write_outcomes([FileOutcome(a, 5, a.stat().st_mtime_ns, format="jpeg", sha256="x",
                                     results={"metadata": ("0.1", {"make": "Canon"}, None)})])

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from imgengine.cli.app import app
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import FileOutcome, run_analysis
+from imgengine.engine.perfile import FileOutcome
+from imgengine.engine.run import run_analysis
 from imgengine.processors.journal import Journal, history, undo
 from imgengine.processors.organize import plan_organize
 from imgengine.processors.plan import apply_plan

@@ -7,9 +7,9 @@ import pytest
 
 from imgengine.analyzers import registry
 from imgengine.analyzers.content import ContentAnalyzer
-from imgengine.core import pipeline
 from imgengine.core.catalog import SCHEMA_VERSION, Catalog
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine import perfile as pipeline
+from imgengine.engine.run import run_analysis
 from imgengine.errors import CatalogError
 from imgengine.logs import RunLogger
 

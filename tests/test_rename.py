@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from imgengine.cli.app import app
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import run_analysis
+from imgengine.engine.run import run_analysis
 from imgengine.errors import UsageError
 from imgengine.processors.dates import date_from_name, parse_shift, parse_timezone, resolve_date
 from imgengine.processors.journal import Journal, undo

@@ -31,7 +31,6 @@ def test_settings_defaults_without_config(tmp_path: Path, monkeypatch):
 
 @pytest.mark.parametrize("text,msg", [
     ("workers: many\n", "workers"),
-    ("no_such_setting: 1\n", "unknown setting"),
     ("- a list\n", "mapping"),
     ("workers: [1\n", "cannot read config"),
 ])
@@ -39,6 +38,27 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, msg: str):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=msg):
+        load_settings(cfg, environ={})
+
+
+def test_unknown_setting_is_a_warning_not_an_error(tmp_path: Path):
+    # was an error; a config written for a plugin that is not installed must not break every command
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("no_such_setting: 1\nworkers: 3\n")
+    s = load_settings(cfg, environ={})
+    assert s.workers == 3
+    assert len(s.warnings) == 1 and "unknown setting 'no_such_setting'" in s.warnings[0]
+
+
+def test_plugin_sections_from_yaml_and_environment(tmp_path: Path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("plugins:\n  faces:\n    min_confidence: 0.6\n    model: small\n")
+    s = load_settings(cfg, environ={"IMGENGINE_PLUGINS__FACES__MIN_CONFIDENCE": "0.8",
+                                    "IMGENGINE_PLUGINS__OCR__LANG": "de"})
+    assert s.plugins == {"faces": {"min_confidence": "0.8", "model": "small"}, "ocr": {"lang": "de"}}
+    assert s.warnings == ()
+    with pytest.raises(ConfigError, match="plugins"):
+        cfg.write_text("plugins: [a, b]\n")
         load_settings(cfg, environ={})
 
 

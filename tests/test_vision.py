@@ -24,12 +24,12 @@ from typer.testing import CliRunner  # noqa: E402
 
 from imgengine.analyzers.vision.embedding import decode_embedding  # noqa: E402
 from imgengine.analyzers.vision.models import load_pretrained, locate_model  # noqa: E402
-from imgengine.analyzers.vision.random_models import build_clip, build_detr  # noqa: E402
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.core.catalog import Catalog  # noqa: E402
-from imgengine.core.pipeline import run_analysis  # noqa: E402
+from imgengine.engine.run import run_analysis  # noqa: E402
 from imgengine.errors import ModelUnavailableError  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
+from imgengine.testing.models import build_clip, build_detr  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 from imgengine.analyzers.vision.embedding import decode_embedding, encode_embedding
 from imgengine.core.catalog import Catalog
-from imgengine.core.pipeline import FileOutcome
+from imgengine.engine.perfile import FileOutcome
 from imgengine.search.index import BACKENDS, BruteForceIndex
 from imgengine.search.query import Filters, filtered_ids
 from imgengine.search.store import EmbeddingStore

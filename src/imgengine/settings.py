@@ -3,6 +3,12 @@
 A ``Settings`` object is built once by the CLI and passed down explicitly; no module keeps mutable
 global state. Every field can be set in YAML by its name, and in the environment as
 ``IMGENGINE_<NAME>`` (upper case), e.g. ``IMGENGINE_WORKERS=4``.
+
+Plugins have their own sections: ``plugins: {faces: {min_confidence: 0.6}}`` in YAML, or
+``IMGENGINE_PLUGINS__FACES__MIN_CONFIDENCE=0.6`` in the environment; the plugin declares the defaults
+(``config_defaults``) and the values are coerced to the types of those defaults when the analyzer is
+built. An unknown top-level key is a warning (``Settings.warnings``), not an error, so that a config
+written for a plugin that is not installed still works.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any, get_type_hints
 import yaml
 
 from .errors import ConfigError
+
+PLUGIN_ENV_PREFIX = "IMGENGINE_PLUGINS__"
 
 DEFAULT_CONFIG_PATH = Path("~/.config/imgengine/config.yaml")
 ENV_PREFIX = "IMGENGINE_"
@@ -61,6 +69,15 @@ class Settings:
     feedback_check_command: str = ""       # must pass after a fix ({file} = the fixed file); "" = its tests
     # output
     quiet: bool = False
+    # plugins
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)   # per-plugin sections
+    plugin_dirs: tuple[str, ...] = ()  # extra plugin folders (besides ./plugins and ~/.config/imgengine/plugins)
+    enable_plugins: tuple[str, ...] = ()   # --plugin NAME: add analyzers/plugins to the run
+    disable_plugins: tuple[str, ...] = ()  # --no-plugin NAME: leave them out
+    analyzer_timeout: float = 600.0    # seconds one per-file analyzer may spend on one photo (0 = no limit);
+                                       # per analyzer: plugins: {name: {timeout: 30}}
+    executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool
+    warnings: tuple[str, ...] = ()     # problems found while loading the config (unknown keys)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -158,13 +175,54 @@ def _field_types() -> dict[str, Any]:
 
 def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
     types = _field_types()
-    changes = {}
+    changes: dict[str, Any] = {}
+    warnings = list(settings.warnings)
     for key, value in values.items():
-        name = key.replace("-", "_").lower()
-        if name not in types:
-            raise ConfigError(f"{source}: unknown setting {key!r}")
+        name = str(key).replace("-", "_").lower()
+        if name == "warnings" or name not in types:
+            warnings.append(f"{source}: unknown setting {key!r} (ignored)")
+            continue
+        if name == "plugins":
+            changes[name] = merge_plugin_sections(settings.plugins, value, source)
+            continue
         changes[name] = _coerce(name, types[name], value)
-    return settings.replace(**changes)
+    return settings.replace(**changes, warnings=tuple(warnings))
+
+
+def merge_plugin_sections(base: Mapping[str, Any], value: Any, source: str) -> dict[str, dict[str, Any]]:
+    """``base`` with the sections of ``value`` ({plugin: {key: value}}) merged in, key by key."""
+    if value is None:
+        return dict(base)
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) or v is None for v in value.values()):
+        raise ConfigError(f"{source}: 'plugins' must map plugin names to sections of key: value")
+    out = {k: dict(v) for k, v in base.items()}
+    for name, section in value.items():
+        out.setdefault(str(name).lower(), {}).update({str(k).lower(): v for k, v in (section or {}).items()})
+    return out
+
+
+def plugin_env(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``IMGENGINE_PLUGINS__FACES__MIN_CONFIDENCE=0.6`` -> {"faces": {"min_confidence": "0.6"}}."""
+    out: dict[str, dict[str, str]] = {}
+    for key, value in environ.items():
+        if key.startswith(PLUGIN_ENV_PREFIX):
+            parts = key[len(PLUGIN_ENV_PREFIX):].split("__", 1)
+            if len(parts) == 2 and parts[0] and parts[1]:
+                out.setdefault(parts[0].lower(), {})[parts[1].lower()] = value
+    return out
+
+
+def coerce_like(default: Any, value: Any, where: str) -> Any:
+    """A plugin setting (often a string from the environment) in the type of its declared default."""
+    if default is None or value is None or isinstance(value, type(default)) and not isinstance(default, bool):
+        return value
+    if isinstance(default, bool):
+        return _coerce(where, bool, value)
+    if isinstance(default, (int, float, str)):
+        return _coerce(where, type(default), value)
+    if isinstance(default, (list, tuple)) and isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
 
 
 def load_settings(
@@ -186,10 +244,14 @@ def load_settings(
             raise ConfigError(f"config {path}: expected a mapping of setting: value")
         settings = _apply(settings, data, f"config {path}")
     env = os.environ if environ is None else environ
-    env_values = {
+    env_values: dict[str, Any] = {
         k[len(ENV_PREFIX):]: v for k, v in env.items()
         if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() in _field_types()
+        and k[len(ENV_PREFIX):].lower() not in ("plugins", "warnings")
     }
+    sections = plugin_env(env)
+    if sections:
+        env_values["plugins"] = sections
     settings = _apply(settings, env_values, "environment")
     if overrides:
         settings = _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "option")

@@ -16,13 +16,20 @@ HEADER = '''\
 from dataclasses import dataclass
 
 from imgengine.analyzers.base import Analyzer, Result
+from imgengine.plugins import hookimpl
+'''
+REGISTER = '''
+
+@hookimpl
+def register_analyzers():
+    return [c for c in globals().values() if isinstance(c, type) and issubclass(c, Analyzer) and c is not Analyzer]
 '''
 
 
 def write_plugin(folder: Path, name: str, body: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.py"
-    path.write_text(HEADER + textwrap.dedent(body), encoding="utf-8")
+    path.write_text(HEADER + textwrap.dedent(body) + REGISTER, encoding="utf-8")
     return path
 
 

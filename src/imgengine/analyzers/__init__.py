@@ -1,4 +1,6 @@
-"""Analyzers: small modules, each a name, a version and ``analyze(item) -> result dataclass``.
+"""Analyzers: small modules, each a name, a version and ``analyze(item) -> result dataclass`` (per-file) or
+``load(device)`` + ``run(batch)`` (batch, see :mod:`.base`).
 
-To add one: write a module with an ``Analyzer`` subclass and list it in ``registry.BUILTIN``.
+They join a run through the ``register_analyzers`` plugin hook: the built-in ones through
+:mod:`imgengine.plugins.builtin`, third-party ones through an entry point or a plugin folder.
 """

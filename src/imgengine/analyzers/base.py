@@ -1,17 +1,28 @@
-"""The analyzer contract and the per-file input shared by all analyzers of one file."""
+"""The analyzer contract (per-file :class:`Analyzer`, batch :class:`BatchAnalyzer`) and the per-file input
+shared by all analyzers of one file.
+
+Built-in and third-party analyzers use this one contract and register through the
+``register_analyzers`` plugin hook (:mod:`imgengine.plugins.hookspecs`). Importing this module imports
+no numpy/PIL: the decoder is imported the first time pixels are asked for.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from ..core.decode import DecodedImage, decode_for_analysis
 from ..core.photo import Photo
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..core.decode import DecodedImage
 
 # files up to this size are read once into memory and shared by every analyzer (bytes for the
 # sha256, the EXIF parser and the decoder); larger ones are streamed from disk.
@@ -25,13 +36,19 @@ class AnalysisInput:
     raised to every analyzer that asks for pixels, and recorded once by the pipeline.
     """
 
-    def __init__(self, photo: Photo, settings: Settings, data: bytes | None = None):
+    def __init__(self, photo: Photo, settings: Settings, data: bytes | None = None, decode_size: int | None = None,
+                 results: dict[str, dict[str, Any]] | None = None):
         self.photo = photo
         self.settings = settings
         self._data = data
         self._pixels: DecodedImage | None = None
         self._pixel_error: Exception | None = None
+        self._sized: dict[int, Any] = {}
         self.decode_seconds = 0.0
+        # long side of the one decode: the largest ``pixel_size`` any selected analyzer asked for
+        self.decode_size = max(settings.analysis_size, decode_size or 0)
+        # results of the analyzers that ran before on this file (what ``requires`` names), as dicts
+        self.results: dict[str, dict[str, Any]] = results if results is not None else {}
 
     @property
     def data(self) -> bytes | None:
@@ -59,8 +76,10 @@ class AnalysisInput:
             raise self._pixel_error
         if self._pixels is None:
             t0 = time.perf_counter()
+            from ..core.decode import decode_for_analysis
+
             try:
-                self._pixels = decode_for_analysis(self.photo, self.data, self.settings.analysis_size,
+                self._pixels = decode_for_analysis(self.photo, self.data, self.decode_size,
                                                    self.settings.max_pixels)
             except Exception as exc:
                 self._pixel_error = exc
@@ -68,6 +87,23 @@ class AnalysisInput:
             finally:
                 self.decode_seconds += time.perf_counter() - t0
         return self._pixels
+
+    def pixels_at(self, long_side: int | None = None):
+        """Upright RGB uint8 numpy array (H, W, 3), long side at most ``long_side`` (None = the shared
+        analysis size), made from the file's one decode; cached per size."""
+        size = long_side or self.settings.analysis_size
+        arr = self._sized.get(size)
+        if arr is None:
+            import numpy as np
+            from PIL import Image
+
+            img = self.pixels.image
+            if max(img.size) > size:
+                scale = size / max(img.size)
+                img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                                 Image.Resampling.BILINEAR)
+            arr = self._sized[size] = np.asarray(img)
+        return arr
 
 
 @dataclass(frozen=True)
@@ -107,16 +143,116 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-class Analyzer:
-    """Subclass, set ``name``/``version``/``needs_pixels``, implement ``analyze``.
+ENGINE_KEYS = ("timeout", "enabled")  # per-analyzer settings the engine reads; not part of the result version
 
-    Bump ``version`` whenever the output changes: on the next run only this analyzer is redone.
+
+class Analyzer:
+    """A per-file analyzer: subclass, set ``name``/``version``/``needs_pixels``, implement ``analyze``.
+
+    Runs in the process pool, one task per file; every per-file analyzer of a file shares one read of
+    its bytes and one decode of its pixels. Bump ``version`` whenever the output changes: on the next
+    run only this analyzer is redone (as it is when its config changes: see :attr:`stored_version`).
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     needs_pixels: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    kind: ClassVar[str] = "per-file"
+    #: this analyzer's config section (``plugins: {name: {...}}``) with its defaults; merged into ``self.config``
+    config_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: names of analyzers whose results it reads from ``item.results`` (they run first)
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: flat CSV columns: column name -> key (dotted path) in this analyzer's result dict
+    csv_fields: ClassVar[Mapping[str, str]] = {}
+    #: long side of the pixels it wants (None = the shared ``analysis_size``, 512 px)
+    pixel_size: ClassVar[int | None] = None
+
+    def __init__(self, config: Mapping[str, Any] | None = None):
+        self.config: dict[str, Any] = {**self.config_defaults, **(config or {})}
+
+    def setup(self, settings: Settings) -> None:
+        """Called once in the parent process before planning (e.g. to find model weights and set a
+        version that includes the model). Raise ``ModelUnavailableError`` to be skipped with one line."""
+
+    @property
+    def config_fingerprint(self) -> str:
+        """8 hex digits of the merged config (engine keys left out); empty when it declares no config."""
+        if not self.config_defaults:
+            return ""
+        relevant = {k: v for k, v in self.config.items() if k not in ENGINE_KEYS}
+        text = json.dumps(relevant, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    @property
+    def stored_version(self) -> str:
+        """The version stored with each result: ``version`` plus the config fingerprint, so that a
+        config change re-runs only this analyzer."""
+        fp = self.config_fingerprint
+        return f"{self.version}+cfg.{fp}" if fp else str(self.version)
 
     def analyze(self, item: AnalysisInput) -> Result:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a batch analyzer wants from the shared loader (one decode per photo feeds every spec).
+
+    ``crop=True``: resize the shortest edge to ``resize`` (0 = ``size``), then a centre crop ``size`` x
+    ``size`` (CLIP-style; the crops are stacked). ``crop=False``: resize the long side to ``size`` (DETR-
+    style; images are padded to the batch's largest and a pixel mask says what is image).
+    Pixels arrive as uint8 (B, 3, H, W); normalise on the device (``mean``/``std`` are there for that).
+    """
+
+    size: int
+    crop: bool = False
+    resize: int = 0
+    resample: str = "bicubic"                  # "bicubic" | "bilinear"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @property
+    def decode_size(self) -> int:
+        """Long side to decode to: enough for a shortest-edge resize of a 2:1 image, or the long side."""
+        return 2 * max(self.resize, self.size) if self.crop else self.size
+
+
+@dataclass
+class Batch:
+    """One batch for a :class:`BatchAnalyzer`: rows are photos, in the same order in every field."""
+
+    paths: list[Path]
+    pixels: Any = None                        # uint8 tensor (B, 3, H, W), or None when input_spec is None
+    mask: Any = None                          # (B, H, W) long tensor for crop=False specs: 1 = image
+    upright_sizes: list[tuple[int, int]] = field(default_factory=list)   # (width, height) of each photo
+    results: list[dict[str, dict[str, Any]]] = field(default_factory=list)  # the ``requires`` results
+    device: str = "cpu"
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+class BatchAnalyzer(Analyzer):
+    """A batch analyzer (GPU/ONNX model): the engine feeds it batches from the shared loader.
+
+    ``input_spec`` says what pixels it wants (None = none: it reads only ``requires`` results, e.g. an
+    aesthetics head over CLIP embeddings); ``load(device)`` loads the model once per run, ``run(batch)``
+    returns one result (a ``Result`` or a dict) per row. A CUDA out-of-memory error in ``run`` halves the
+    batch and retries the same photos; ``batch_size`` gives the starting size per device kind.
+    """
+
+    kind: ClassVar[str] = "batch"
+    needs_pixels: ClassVar[bool] = True
+    input_spec: InputSpec | None = None
+    batch_size: ClassVar[Mapping[str, int]] = {"cuda": 64, "cpu": 8}
+
+    def load(self, device: str) -> None:  # pragma: no cover - interface
+        """Load the model onto ``device`` ("cpu", "cuda", "cuda:1"). Called once per run, only when
+        some photo needs this analyzer. Raise ``ModelUnavailableError`` for missing/broken weights."""
+
+    def run(self, batch: Batch) -> list[Result | dict[str, Any]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def analyze(self, item: AnalysisInput) -> Result:  # pragma: no cover - batch analyzers run in batches
+        raise TypeError(f"{self.name} is a batch analyzer; the engine calls run(batch)")

@@ -95,6 +95,9 @@ class ContentAnalyzer(Analyzer):
     name = "content"
     version = "1"
     needs_pixels = True
+    csv_fields = {"sharpness": "sharpness", "blurry": "blurry", "brightness": "brightness", "exposure": "exposure",
+                  "contrast": "contrast", "noise": "noise", "colorfulness": "colorfulness",
+                  "quality_score": "quality_score", "quality": "quality", "dominant_colors": "dominant_colors"}
     description = "sharpness/blur, exposure, contrast, noise, colourfulness, dominant colours, quality"
 
     def analyze(self, item: AnalysisInput) -> ContentResult:

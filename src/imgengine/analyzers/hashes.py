@@ -78,6 +78,7 @@ class HashAnalyzer(Analyzer):
     name = "hashes"
     version = "2"
     needs_pixels = True
+    csv_fields = {"phash": "phash", "dhash": "dhash", "whash": "whash"}
     description = "sha256 of the bytes; pHash, dHash, wHash and a 32x32 verification thumbnail of the upright pixels"
 
     def analyze(self, item: AnalysisInput) -> HashResult:

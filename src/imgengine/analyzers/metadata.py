@@ -68,6 +68,11 @@ class MetadataAnalyzer(Analyzer):
     version = "1"
     needs_pixels = False
     description = "EXIF/XMP/IPTC: camera, lens, dates, GPS, exposure, keywords"
+    csv_fields = {"make": "make", "model": "model", "lens": "lens_model", "datetime_original": "datetime_original",
+                  "gps_latitude": "gps_latitude", "gps_longitude": "gps_longitude", "gps_altitude": "gps_altitude",
+                  "width": "upright_width", "height": "upright_height", "orientation": "orientation",
+                  "iso": "iso", "exposure_time": "exposure_time", "f_number": "f_number",
+                  "focal_length": "focal_length", "keywords": "keywords"}
 
     def analyze(self, item: AnalysisInput) -> MetadataResult:
         # bytes already read for the pixel stages are reused; a metadata-only run maps the file instead,

@@ -1,25 +1,12 @@
-"""The one place analyzers are registered. Order matters only for display."""
+"""imgengine's own per-file analyzers, in display order. They reach the engine through the built-in
+``analyzers`` plugin (:mod:`imgengine.plugins.builtin.analyzers`), the same ``register_analyzers`` hook a
+third-party plugin implements; the engine asks the plugin manager, never this list."""
 
 from __future__ import annotations
 
-from ..errors import UsageError
 from .base import Analyzer
 from .content import ContentAnalyzer
 from .hashes import HashAnalyzer
 from .metadata import MetadataAnalyzer
 
 BUILTIN: tuple[type[Analyzer], ...] = (MetadataAnalyzer, ContentAnalyzer, HashAnalyzer)
-
-
-def all_analyzers() -> dict[str, Analyzer]:
-    return {cls.name: cls() for cls in BUILTIN}
-
-
-def select_analyzers(names: tuple[str, ...] | list[str] = ()) -> dict[str, Analyzer]:
-    available = all_analyzers()
-    if not names:
-        return available
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise UsageError(f"unknown analyzer(s): {', '.join(unknown)}; available: {', '.join(available)}")
-    return {n: available[n] for n in available if n in names}

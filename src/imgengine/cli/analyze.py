@@ -7,6 +7,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import (
@@ -20,12 +21,15 @@ from rich.progress import (
 from rich.table import Table
 
 from ..core.catalog import Catalog
-from ..core.outputs import record_to_json, write_output
+from ..core.outputs import csv_columns, record_to_json, write_output
 from ..core.photo import display_path
-from ..core.pipeline import FileOutcome, RunResult, run_analysis
 from ..errors import UsageError
 from ..logs import RunLogger
 from .common import ConfigOption, console, err_console, handle_errors, settings_from
+
+if TYPE_CHECKING:
+    from ..engine.perfile import FileOutcome
+    from ..engine.run import RunResult
 
 
 class RichProgress:
@@ -104,8 +108,13 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
                                                "(default <dir>/.imgengine/catalog.db)."),
-        analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated subset, "
-                                                "e.g. metadata (default: all)."),
+        analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated analyzers to run, "
+                                                "e.g. metadata,clip (default: every registered one; "
+                                                "`imgengine plugins list` shows them)."),
+        plugin: list[str] = typer.Option([], "--plugin", help="Add an analyzer or a plugin's analyzers "
+                                         "(repeatable)."),
+        no_plugin: list[str] = typer.Option([], "--no-plugin", help="Leave out an analyzer or a plugin's "
+                                            "analyzers (repeatable)."),
         log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
         vision: bool | None = typer.Option(None, "--vision/--no-vision", help="Run CLIP scenes + embeddings "
@@ -117,20 +126,32 @@ def register(app: typer.Typer) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
-        if output is not None and output.suffix.lower() not in (".json", ".csv"):
-            raise UsageError(f"output {output}: use a .json or .csv file name")
+        from ..engine.run import run_analysis
+        from ..plugins.manager import get_manager
+
         settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
-                                 vision=vision, device=device, batch_size=batch_size)
+                                 vision=vision, device=device, batch_size=batch_size,
+                                 enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None)
+        manager = get_manager(settings)
+        writers = manager.writers()
+        if output is not None and output.suffix.lower() not in writers:
+            raise UsageError(f"output {output}: use a file name ending in {', '.join(sorted(writers))}")
+        if not settings.quiet:
+            for line in settings_warnings(settings, manager):
+                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
             err_console.print(f"[yellow]warning:[/] cannot write logs to {settings.log_dir}; continuing without")
         try:
             with RichProgress(show) as progress:
-                result = run_analysis(directory, settings, progress=progress, logger=logger)
+                result = run_analysis(directory, settings, progress=progress, logger=logger, manager=manager)
         finally:
             logger.close()
+        for line in result.summary.get("warnings") or []:
+            if not settings.quiet:
+                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         vision_warning = (result.summary.get("vision") or {}).get("warning")
         if vision_warning and not settings.quiet:
             err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)
@@ -138,7 +159,8 @@ def register(app: typer.Typer) -> None:
             with Catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
             if output is not None:
-                write_output(records, output, result.summary)
+                write_output(records, output, result.summary, writers=writers,
+                             columns=csv_columns(manager.analyzer_classes()))
             if json_out:
                 doc = {"schema_version": 1, "run_id": result.run_id, "summary": result.summary,
                        "photos": [record_to_json(r) for r in records]}
@@ -178,6 +200,8 @@ def register(app: typer.Typer) -> None:
             with Catalog(cat_path) as cat:
                 rec = cat.get(file)
         if rec is None or rec["size"] != file.stat().st_size:
+            from ..engine.run import run_analysis
+
             run_analysis(file, settings)
             with Catalog(cat_path) as cat:
                 rec = cat.get(file)
@@ -233,6 +257,20 @@ def register(app: typer.Typer) -> None:
             for k, v in items.items():
                 t.add_row(str(k), f"{v:,}")
             console.print(t)
+
+
+def settings_warnings(settings, manager) -> list[str]:
+    """One line per problem a user should hear about before the run: unknown config keys, config
+    sections no plugin declares, plugins that failed to load."""
+    lines = list(settings.warnings)
+    declared = manager.config_defaults()
+    known_plugins = set(manager.infos) | {p.name for p in manager.problems}
+    unknown = [s for s in settings.plugins if s not in declared and s not in known_plugins]
+    if unknown:
+        lines.append(f"config: no installed plugin declares the section(s) {', '.join(unknown)} (ignored)")
+    for p in manager.problems:
+        lines.append(f"plugin {p.name} ({p.source}): {p.error}")
+    return lines
 
 
 def _records_for(cat: Catalog, target: Path):

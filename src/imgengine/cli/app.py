@@ -3,8 +3,50 @@
 from __future__ import annotations
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
+
+
+class PluginAwareGroup(TyperGroup):
+    """The root command group: built-in commands are registered at import (through the built-in
+    ``commands`` plugin); third-party plugins' commands are looked for only when a command name is
+    unknown or the command list is shown (``--help``), so a plain ``imgengine analyze`` never imports them."""
+
+    _external_loaded = False
+
+    def _load_external(self) -> None:
+        if self._external_loaded:
+            return
+        PluginAwareGroup._external_loaded = True
+        from ..plugins.manager import get_manager
+
+        try:
+            from .common import settings_from
+
+            settings = settings_from(None)
+        except Exception:  # noqa: BLE001 - a broken config is reported by the command that reads it
+            settings = None
+        extra = typer.Typer()
+        get_manager(settings).register_commands(extra, builtin=False)
+        if not extra.registered_commands and not extra.registered_groups:
+            return
+        group = typer.main.get_group(extra)
+        for name, cmd in group.commands.items():
+            if name not in self.commands:
+                self.add_command(cmd, name)
+
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:
+            self._load_external()
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
+
+    def list_commands(self, ctx):
+        self._load_external()
+        return super().list_commands(ctx)
+
 
 app = typer.Typer(
     name="imgengine",
@@ -12,6 +54,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=PluginAwareGroup,
 )
 
 
@@ -28,27 +71,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    # one line per command module
-    from . import analyze as _analyze
+    # the built-in commands arrive through the same hook as a plugin's (no discovery of others here)
+    from ..plugins.manager import get_manager
 
-    _analyze.register(app)
-    from . import history as _history  # undo, history: shared by every file-changing command
-
-    _history.register(app)
-    from . import organize as _organize  # rename, organize
-
-    _organize.register(app)
-    from . import duplicates as _duplicates  # duplicates
-
-    _duplicates.register(app)
-    from . import models as _models  # vision: imgengine search / imgengine models
-    from . import search as _search
-
-    _search.register(app)
-    _models.register(app)
-    from . import feedback as _feedback  # feedback, feedback history, feedback rollback
-
-    _feedback.register(app)
+    get_manager(external=False).register_commands(app, builtin=True)
 
 
 _register()

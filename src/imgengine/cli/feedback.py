@@ -74,7 +74,9 @@ def feedback(
     if auto_approve and not apply:
         raise UsageError("--auto-approve needs --apply")
     settings, log_dir, sdir = _dirs(config, logs, state_dir)
-    dirs = list(plugin_dir or getattr(settings, "plugin_dirs", None) or [Path("plugins")])
+    from ..plugins.manager import plugin_folders
+
+    dirs = list(plugin_dir) if plugin_dir else plugin_folders(settings.plugin_dirs)
     threshold = settings.feedback_min_confidence if min_confidence is None else min_confidence
     opts = Options(allowed_roots(dirs, allow_core), threshold,
                    check_command if check_command is not None else (settings.feedback_check_command or None))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CatalogError
 from .photo import display_path
 
-if TYPE_CHECKING:
-    from .pipeline import FileOutcome
+if TYPE_CHECKING:  # the engine's outcome type (duck-typed here: core imports nothing from above)
+    from ..engine.perfile import FileOutcome
 
 SCHEMA_VERSION = 1
 
@@ -217,6 +217,18 @@ class Catalog:
                 f"SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
                 f"WHERE r.analyzer = ? AND r.data IS NOT NULL {where} ORDER BY p.path", params):
             yield self._photo_row(row), json.loads(row["rdata"])
+
+    def results_for(self, photo_ids: Iterable[int], analyzers: Iterable[str]) -> dict[int, dict[str, dict]]:
+        """{photo id: {analyzer: data}} of the successful results of ``analyzers`` for ``photo_ids``."""
+        ids, names = list(photo_ids), list(analyzers)
+        if not ids or not names:
+            return {}
+        out: dict[int, dict[str, dict]] = {}
+        for row in self.db.execute(
+                f"SELECT photo_id, analyzer, data FROM results WHERE data IS NOT NULL AND photo_id IN "
+                f"({','.join('?' * len(ids))}) AND analyzer IN ({','.join('?' * len(names))})", (*ids, *names)):
+            out.setdefault(row["photo_id"], {})[row["analyzer"]] = json.loads(row["data"])
+        return out
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM photos").fetchone()[0]

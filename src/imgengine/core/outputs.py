@@ -13,23 +13,10 @@ from ..errors import UsageError
 
 OUTPUT_SCHEMA_VERSION = 1
 
-# flat CSV columns: (column, analyzer, key); photo fields come first
+# flat CSV columns: the photo's own fields first, then (column, analyzer, key) from each registered
+# analyzer's ``csv_fields`` (built by the engine from the plugin registry and passed in as ``columns``)
 CSV_PHOTO_FIELDS = ["path", "format", "size", "extension_mismatch", "sha256", "status", "error"]
-CSV_RESULT_FIELDS = [
-    ("make", "metadata", "make"), ("model", "metadata", "model"), ("lens", "metadata", "lens_model"),
-    ("datetime_original", "metadata", "datetime_original"), ("gps_latitude", "metadata", "gps_latitude"),
-    ("gps_longitude", "metadata", "gps_longitude"), ("gps_altitude", "metadata", "gps_altitude"),
-    ("width", "metadata", "upright_width"), ("height", "metadata", "upright_height"),
-    ("orientation", "metadata", "orientation"), ("iso", "metadata", "iso"),
-    ("exposure_time", "metadata", "exposure_time"), ("f_number", "metadata", "f_number"),
-    ("focal_length", "metadata", "focal_length"), ("keywords", "metadata", "keywords"),
-    ("sharpness", "content", "sharpness"), ("blurry", "content", "blurry"),
-    ("brightness", "content", "brightness"), ("exposure", "content", "exposure"),
-    ("contrast", "content", "contrast"), ("noise", "content", "noise"),
-    ("colorfulness", "content", "colorfulness"), ("quality_score", "content", "quality_score"),
-    ("quality", "content", "quality"), ("phash", "hashes", "phash"), ("dhash", "hashes", "dhash"),
-    ("whash", "hashes", "whash"),
-]
+CsvColumn = tuple[str, str, str]
 
 
 def record_to_json(rec: dict[str, Any]) -> dict[str, Any]:
@@ -45,47 +32,85 @@ def write_json(records: Iterable[dict[str, Any]], target: Path, summary: dict | 
     _atomic_write(target, json.dumps(doc, indent=2, ensure_ascii=False, default=str))
 
 
-def flat_row(rec: dict[str, Any]) -> dict[str, Any]:
+def _lookup(data: Any, dotted: str) -> Any:
+    """``scenes.0.label`` -> data["scenes"][0]["label"]; None when any step is missing."""
+    for part in dotted.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, (list, tuple)) and part.lstrip("-").isdigit():
+            i = int(part)
+            data = data[i] if -len(data) <= i < len(data) else None
+        else:
+            return None
+        if data is None:
+            return None
+    return data
+
+
+def _flat(value: Any) -> Any:
+    """Lists become ``a;b;c``; a dict inside a list becomes its values joined by ``:``."""
+    if isinstance(value, (list, tuple)):
+        return ";".join(":".join(map(str, v.values())) if isinstance(v, dict) else str(v) for v in value)
+    return value
+
+
+def flat_row(rec: dict[str, Any], columns: list[CsvColumn] | None = None) -> dict[str, Any]:
+    if columns is None:
+        from ..plugins.manager import get_manager  # the built-in analyzers' columns
+
+        columns = csv_columns(get_manager(external=False).analyzer_classes())
     row = {"path": rec["display_path"]}
     for f in CSV_PHOTO_FIELDS[1:]:
         row[f] = rec.get(f)
     results = rec.get("results", {})
-    for col, analyzer, key in CSV_RESULT_FIELDS:
-        value = results.get(analyzer, {}).get(key)
-        if isinstance(value, (list, tuple)):
-            value = ";".join(map(str, value))
-        row[col] = value
-    dom = results.get("content", {}).get("dominant_colors") or []
-    row["dominant_colors"] = ";".join(f"{c['hex']}:{c['share']}" for c in dom)
-    clip = results.get("clip", {})
-    scenes = clip.get("scenes") or []
-    row["scene"] = scenes[0]["label"] if scenes else None
-    row["scene_score"] = scenes[0]["score"] if scenes else None
-    row["setting"] = clip.get("setting")
-    row["objects"] = ";".join(results.get("detr", {}).get("labels") or [])
+    for col, analyzer, key in columns:
+        row[col] = _flat(_lookup(results.get(analyzer) or {}, key))
     return row
 
 
-def write_csv(records: Iterable[dict[str, Any]], target: Path) -> None:
-    columns = CSV_PHOTO_FIELDS + [c for c, _, _ in CSV_RESULT_FIELDS] + ["dominant_colors", "scene", "scene_score",
-                                                                          "setting", "objects"]
+def csv_columns(analyzers: dict[str, Any]) -> list[CsvColumn]:
+    """(column, analyzer, key) for every ``csv_fields`` entry of ``analyzers`` ({name: class or
+    (class, plugin)}), in registration order; a column name already taken is prefixed by the analyzer."""
+    out: list[CsvColumn] = []
+    taken = set(CSV_PHOTO_FIELDS)
+    for name, entry in analyzers.items():
+        cls = entry[0] if isinstance(entry, tuple) else entry
+        for col, key in (getattr(cls, "csv_fields", None) or {}).items():
+            col = col if col not in taken else f"{name}.{col}"
+            taken.add(col)
+            out.append((col, name, key))
+    return out
+
+
+def write_csv(records: Iterable[dict[str, Any]], target: Path, columns: list[CsvColumn] | None = None) -> None:
+    if columns is None:
+        from ..plugins.manager import get_manager
+
+        columns = csv_columns(get_manager(external=False).analyzer_classes())
     tmp = Path(str(target) + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer = csv.DictWriter(fh, fieldnames=CSV_PHOTO_FIELDS + [c for c, _, _ in columns])
         writer.writeheader()
         for rec in records:
-            writer.writerow(flat_row(rec))
+            writer.writerow(flat_row(rec, columns))
     os.replace(tmp, target)
 
 
-def write_output(records: Iterable[dict[str, Any]], target: Path, summary: dict | None = None) -> None:
+def write_output(records: Iterable[dict[str, Any]], target: Path, summary: dict | None = None,
+                 writers: dict[str, Any] | None = None, columns: list[CsvColumn] | None = None) -> None:
+    """Write ``records`` with the writer registered for ``target``'s extension (``register_writers``)."""
     suffix = Path(target).suffix.lower()
-    if suffix == ".json":
+    if writers is None:
+        writers = {".json": None, ".csv": None}
+    if suffix not in writers:
+        raise UsageError(f"output {target}: use a file name ending in {', '.join(sorted(writers))}")
+    writer = writers[suffix]
+    if writer is not None:
+        writer.write(records, Path(target), {"summary": summary or {}, "csv_columns": columns})
+    elif suffix == ".json":
         write_json(records, target, summary)
-    elif suffix == ".csv":
-        write_csv(records, target)
     else:
-        raise UsageError(f"output {target}: use a .json or .csv file name")
+        write_csv(records, target, columns)
 
 
 def _atomic_write(target: Path, text: str) -> None:

@@ -43,6 +43,7 @@ def load_module(file: Path) -> ModuleType:
 
 
 def find_analyzer(module: ModuleType, name: str) -> type:
+    """The Analyzer subclass called ``name`` in a module (or its only one)."""
     from ..analyzers.base import Analyzer
 
     classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Analyzer)
@@ -72,27 +73,51 @@ def shape_problem(result: Any) -> str | None:
 
 
 def recheck(file: Path, analyzer: str, photos: list[Path]) -> dict[str, Any]:
-    from ..analyzers.base import AnalysisInput
-    from ..core.photo import Photo
-    from ..settings import Settings
+    """Each photo through the engine's per-file stage (:func:`imgengine.engine.perfile.analyze_task`) with
+    ``analyzer`` and what it requires, loaded fresh by the plugin manager from the folder of ``file``."""
+    from ..engine.perfile import Task, analyze_task
+    from ..engine.run import plugin_origins
+    from ..plugins.manager import get_manager
+    from ..settings import load_settings
 
-    module = load_module(file)
-    cls = find_analyzer(module, analyzer)
-    instance = cls()
-    settings = Settings()
+    file = Path(file).resolve()
+    settings = load_settings()
+    if not file.is_relative_to(Path(__file__).resolve().parent.parent):   # a plugin, not imgengine itself
+        folder = file.parent.parent if (file.parent / "__init__.py").exists() else file.parent
+        settings = settings.replace(plugin_dirs=(*settings.plugin_dirs, str(folder)))
+    manager = get_manager(settings)
+    chosen = manager.select(settings, (analyzer,))
+    target = chosen[analyzer]
+    if getattr(target, "kind", "per-file") != "per-file":
+        return {"analyzer": analyzer, "skipped": "a batch analyzer: the next `imgengine analyze` re-runs it"}
+    captured: list[Any] = []
+    original = target.analyze
+
+    def analyze(item):  # keep the Result object itself: its shape is checked, not only its dict
+        result = original(item)
+        captured.append(result)
+        return result
+
+    target.analyze = analyze
+    origins = plugin_origins(chosen, manager)
     out = []
     for path in photos:
         entry: dict[str, Any] = {"path": os.fsdecode(path)}
-        try:
-            item = AnalysisInput(Photo.from_path(path), settings)
-            result = instance.analyze(item)
-            problem = shape_problem(result)
-            entry.update(ok=problem is None, error=problem, result=result.to_dict() if problem is None else None)
-        except Exception as exc:  # noqa: BLE001 - reported, that is the point
-            entry.update(ok=False, error=f"{type(exc).__name__}: {exc}",
-                         traceback="".join(traceback.format_exception(exc)))
+        captured.clear()
+        st = os.stat(path)
+        outcome = analyze_task(Task(Path(path), st.st_size, st.st_mtime_ns, tuple(chosen)), settings, chosen,
+                               "feedback-recheck", origins)
+        errors = [e for e in outcome.errors if e["stage"] == analyzer] or outcome.errors
+        if errors:
+            err = errors[0]
+            entry.update(ok=False, error=f"{err['exception_type']}: {err['message']}", traceback=err["traceback"])
+        elif not captured:
+            entry.update(ok=False, error=f"{analyzer} did not run: {outcome.results.get(analyzer)}")
+        else:
+            problem = shape_problem(captured[-1])
+            entry.update(ok=problem is None, error=problem)
         out.append(entry)
-    return {"analyzer": getattr(cls, "name", cls.__name__), "results": out}
+    return {"analyzer": analyzer, "results": out}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,6 +145,8 @@ def check_rerun(file: Path, stage: str, photos: list[Path], timeout: float = 600
         return Check("re-run", "failed", _tail(p.stderr) or "the re-run printed no report")
     if "error" in report:
         return Check("re-run", "failed", report["error"])
+    if "skipped" in report:
+        return Check("re-run", "skipped", report["skipped"])
     lines = Path(file).read_text(encoding="utf-8").splitlines()
     bad, elsewhere = [], 0
     for r in report["results"]:

@@ -38,6 +38,13 @@ class ErrorRecord:
     traceback: str
     source: str          # "imgengine/analyzers/content.py:42" (innermost frame in our code) or last frame
     fingerprint: str
+    # set when a plugin's code raised: who, which version, and the plugin's own innermost frame
+    plugin: str | None = None
+    plugin_version: str | None = None
+    source_file: str | None = None
+    source_line: int | None = None
+    source_sha256: str | None = None   # the plugin file's content when it failed: the feedback loop only
+                                       # rewrites a file that is still what the error came from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,17 +82,58 @@ def _source_of(exc: BaseException) -> str:
     return f"{fn}:{frame.lineno}"
 
 
-def error_record(run_id: str, file: str, stage: str, exc: BaseException) -> ErrorRecord:
+def plugin_frame(exc: BaseException, plugin_root: str | None = None) -> tuple[str, int] | None:
+    """(file, line) of the innermost traceback frame in the plugin's own code: under ``plugin_root`` when
+    given, else the innermost frame outside imgengine (and outside the standard library)."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if plugin_root:
+        root = os.path.abspath(plugin_root)
+        mine = [f for f in frames if os.path.abspath(f.filename).startswith(root)]
+    else:
+        stdlib = os.path.dirname(os.__file__)
+        mine = [f for f in frames if not f.filename.startswith(_PKG_DIR) and not f.filename.startswith(stdlib)]
+    if not mine:
+        return None
+    return mine[-1].filename, mine[-1].lineno or 0
+
+
+def error_record(run_id: str, file: str, stage: str, exc: BaseException, *, plugin: str | None = None,
+                 plugin_version: str | None = None, plugin_root: str | None = None) -> ErrorRecord:
+    """One error, ready for errors.jsonl. With ``plugin`` (a third-party analyzer failed) the record
+    names the plugin and its own source line, and the fingerprint is built from that line (and the
+    plugin's name), so one plugin bug groups as one however many photos hit it."""
     message = str(exc) or type(exc).__name__
     source = _source_of(exc)
     etype = type(exc).__name__
+    source_file = source_line = None
+    fp_source = source
+    if plugin is not None:
+        frame = plugin_frame(exc, plugin_root)
+        if frame is not None:
+            source_file, source_line = frame
+            rel = os.path.relpath(source_file, os.path.dirname(os.path.abspath(plugin_root))) if plugin_root \
+                else os.path.basename(source_file)
+            # built-in plugins keep the fingerprint of the innermost imgengine frame (stable across releases)
+            fp_source = source if source_file.startswith(_PKG_DIR) else f"{plugin}:{rel}:{source_line}"
+        else:
+            fp_source = f"{plugin}:{source}"
     # the source line of a raise differs by message for our own errors; the type+stage+line is stable
     return ErrorRecord(
         run_id=run_id, time=dt.datetime.now().astimezone().isoformat(timespec="seconds"), file=file,
         stage=stage, exception_type=etype, message=message.splitlines()[0] if message else etype,
         traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        source=source, fingerprint=fingerprint(etype, stage, source, message),
+        source=source, fingerprint=fingerprint(etype, stage, fp_source, message),
+        plugin=plugin, plugin_version=plugin_version, source_file=source_file, source_line=source_line,
+        source_sha256=_file_sha256(source_file) if source_file else None,
     )
+
+
+def _file_sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
 
 
 class RunLogger:

@@ -1096,7 +1096,7 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
 
 def record_to_outcome(rec: dict[str, Any], path: Path, st: os.stat_result) -> Any:
     """A catalog record (``Catalog.get``) as the outcome ``Catalog.write_outcomes`` stores, at ``path``."""
-    from ..core.pipeline import FileOutcome
+    from ..engine.perfile import FileOutcome
 
     results = {}
     for name, data in rec.get("results", {}).items():

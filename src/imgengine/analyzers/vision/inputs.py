@@ -1,4 +1,7 @@
-"""Turning photo files into model inputs: one decode shared by CLIP and DETR, done in loader workers.
+"""Turning photo files into model inputs: one decode shared by every batch analyzer, done in loader workers.
+
+Each batch analyzer declares an :class:`imgengine.analyzers.base.InputSpec` (a centre crop, CLIP-style, or
+a long-side resize with a pixel mask, DETR-style); the loader spec holds them by analyzer name.
 
 Workers decode with JPEG draft mode straight to about the largest size a model needs (never the full
 12 MP), apply the EXIF orientation, and produce uint8 tensors: CLIP's centre crop and DETR's resized
@@ -11,6 +14,7 @@ GPU with nvJPEG (:func:`gpu_decode`); any file nvJPEG rejects falls back to the 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,27 +24,35 @@ from PIL import Image
 
 from ...core.decode import decode_for_analysis
 from ...core.photo import Photo, display_path
+from ..base import InputSpec as ModelInput
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What the models want; picklable, sent once to every loader worker."""
+    """What the loader prepares from each photo's one decode: ``inputs`` = ((key, ModelInput), ...), one
+    per batch analyzer. Picklable, sent once to every loader worker. ``clip_*``/``detr_*`` are shorthands
+    for the CLIP crop and the DETR resize (keys "clip" and "detr"), kept for the search command."""
 
     clip_size: int | None = None       # side of CLIP's square centre crop (224 for ViT-B/32); None = no CLIP
     clip_resize: int = 0               # CLIP resizes the shortest edge to this before cropping
     detr_size: int | None = None       # long side of DETR's input; None = no DETR
     max_pixels: int = 180_000_000
     jpeg_bytes: bool = False           # send JPEGs as compressed bytes (GPU decode) instead of pixels
+    inputs: tuple[tuple[str, ModelInput], ...] = ()
+
+    @property
+    def entries(self) -> tuple[tuple[str, ModelInput], ...]:
+        out = list(self.inputs)
+        if self.clip_size:
+            out.append(("clip", ModelInput(self.clip_size, crop=True, resize=self.clip_resize)))
+        if self.detr_size:
+            out.append(("detr", ModelInput(self.detr_size, crop=False, resample="bilinear")))
+        return tuple(out)
 
     @property
     def decode_size(self) -> int:
-        """Long side to decode to: enough for CLIP's shortest-edge resize of a 2:1 image and for DETR."""
-        need = 0
-        if self.clip_size:
-            need = max(need, 2 * max(self.clip_resize, self.clip_size))
-        if self.detr_size:
-            need = max(need, self.detr_size)
-        return max(need, 32)
+        """Long side to decode to: the largest any input needs (a crop: a 2:1 image's shortest-edge resize)."""
+        return max([s.decode_size for _, s in self.entries] + [32])
 
 
 @dataclass(frozen=True)
@@ -54,22 +66,25 @@ class PhotoRef:
     format: str
 
 
-def clip_crop(img: Image.Image, resize: int, crop: int) -> Image.Image:
+def clip_crop(img: Image.Image, resize: int, crop: int, resample: str = "bicubic") -> Image.Image:
     """CLIP's preprocessing: bicubic resize of the shortest edge, then a centre crop."""
     w, h = img.size
     scale = resize / min(w, h)
     nw, nh = max(crop, round(w * scale)), max(crop, round(h * scale))
     if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+        img = img.resize((nw, nh), _RESAMPLE[resample])
     left, top = (nw - crop) // 2, (nh - crop) // 2
     return img.crop((left, top, left + crop, top + crop))
 
 
-def detr_resize(img: Image.Image, long_side: int) -> Image.Image:
+def detr_resize(img: Image.Image, long_side: int, resample: str = "bilinear") -> Image.Image:
     w, h = img.size
     scale = long_side / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return img if size == (w, h) else img.resize(size, Image.Resampling.BILINEAR)
+    return img if size == (w, h) else img.resize(size, _RESAMPLE[resample])
+
+
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 def _to_chw(img: Image.Image):
@@ -80,18 +95,21 @@ def _to_chw(img: Image.Image):
 
 
 def prepare_pixels(img: Image.Image, spec: InputSpec) -> dict[str, Any]:
-    """CLIP and DETR tensors (uint8, CHW) from one upright RGB image."""
+    """One uint8 CHW tensor per input of ``spec`` from one upright RGB image."""
     out: dict[str, Any] = {}
-    if spec.clip_size:
-        out["clip"] = _to_chw(clip_crop(img, spec.clip_resize or spec.clip_size, spec.clip_size))
-    if spec.detr_size:
-        out["detr"] = _to_chw(detr_resize(img, spec.detr_size))
+    for key, s in spec.entries:
+        if s.crop:
+            out[key] = _to_chw(clip_crop(img, s.resize or s.size, s.size, s.resample))
+        else:
+            out[key] = _to_chw(detr_resize(img, s.size, s.resample))
     return out
 
 
 def load_item(ref: PhotoRef, spec: InputSpec) -> dict[str, Any]:
     """One loader item: the model tensors, the upright size (for DETR boxes), or the error."""
-    item: dict[str, Any] = {"ref": ref, "error": None}
+    item: dict[str, Any] = {"ref": ref, "error": None, "upright": None}
+    if not spec.entries:  # only pixel-less analyzers (they read other analyzers' results): no decode
+        return item
     try:
         photo = Photo(ref.path, ref.size, ref.mtime_ns, ref.format)
         if spec.jpeg_bytes and ref.format == "jpeg":
@@ -127,18 +145,26 @@ class PhotoDataset:
         return load_item(self.refs[index], self.spec)
 
 
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack CLIP crops; pad DETR images to the batch's largest size with a pixel mask."""
+def collate(items: list[dict[str, Any]], crop_keys: tuple[str, ...] = ("clip",)) -> dict[str, Any]:
+    """Per input key: stack the crops, or pad the resized images to the batch's largest with a pixel mask
+    (``<key>_mask``). Rows follow ``pixel_index`` (the CPU-decoded items)."""
     import torch
 
     good = [it for it in items if it["error"] is None and "jpeg" not in it]
     batch: dict[str, Any] = {"items": items, "pixel_index": [i for i, it in enumerate(items)
                                                             if it["error"] is None and "jpeg" not in it]}
-    if good and "clip" in good[0]:
-        batch["clip"] = torch.stack([it.pop("clip") for it in good])
-    if good and "detr" in good[0]:
-        batch["detr"], batch["detr_mask"] = pad_batch([it.pop("detr") for it in good])
+    if not good:
+        return batch
+    for key in [k for k in good[0] if k not in _ITEM_KEYS]:
+        tensors = [it.pop(key) for it in good]
+        if key in crop_keys:
+            batch[key] = torch.stack(tensors)
+        else:
+            batch[key], batch[f"{key}_mask"] = pad_batch(tensors)
     return batch
+
+
+_ITEM_KEYS = {"ref", "error", "upright", "jpeg", "orientation"}
 
 
 def pad_batch(images: list) -> tuple[Any, Any]:
@@ -196,19 +222,20 @@ def _gpu_resize(t, size: tuple[int, int], mode: str):
 
 
 def gpu_prepare(t, spec: InputSpec) -> dict[str, Any]:
-    """CLIP crop and DETR resize of one upright CHW uint8 image already on the GPU."""
+    """Every input of ``spec`` from one upright CHW uint8 image already on the GPU."""
     out: dict[str, Any] = {}
     h, w = t.shape[1], t.shape[2]
-    if spec.clip_size:
-        resize, crop = spec.clip_resize or spec.clip_size, spec.clip_size
-        scale = resize / min(w, h)
-        nh, nw = max(crop, round(h * scale)), max(crop, round(w * scale))
-        r = _gpu_resize(t, (nh, nw), "bicubic")
-        top, left = (nh - crop) // 2, (nw - crop) // 2
-        out["clip"] = r[:, top:top + crop, left:left + crop]
-    if spec.detr_size:
-        scale = spec.detr_size / max(w, h)
-        out["detr"] = _gpu_resize(t, (max(1, round(h * scale)), max(1, round(w * scale))), "bilinear")
+    for key, s in spec.entries:
+        if s.crop:
+            resize, crop = s.resize or s.size, s.size
+            scale = resize / min(w, h)
+            nh, nw = max(crop, round(h * scale)), max(crop, round(w * scale))
+            r = _gpu_resize(t, (nh, nw), s.resample)
+            top, left = (nh - crop) // 2, (nw - crop) // 2
+            out[key] = r[:, top:top + crop, left:left + crop]
+        else:
+            scale = s.size / max(w, h)
+            out[key] = _gpu_resize(t, (max(1, round(h * scale)), max(1, round(w * scale))), s.resample)
     return out
 
 
@@ -236,7 +263,7 @@ def gpu_decode(items: list[dict[str, Any]], spec: InputSpec, device: str) -> Non
             it.update(gpu_prepare(_orient(img, it["orientation"]), spec))
             continue
         ref: PhotoRef = it["ref"]
-        cpu_spec = InputSpec(spec.clip_size, spec.clip_resize, spec.detr_size, spec.max_pixels, False)
+        cpu_spec = dataclasses.replace(spec, jpeg_bytes=False)
         try:
             photo = Photo(ref.path, ref.size, ref.mtime_ns, ref.format)
             dec = decode_for_analysis(photo, data, cpu_spec.decode_size, cpu_spec.max_pixels)

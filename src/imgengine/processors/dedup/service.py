@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.catalog import Catalog
-from ...core.pipeline import Progress, run_analysis
+from ...engine.run import Progress, run_analysis
 from ...logs import RunLogger
 from ...settings import Settings
 from ..plan import STATE_FOLDER

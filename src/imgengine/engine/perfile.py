@@ -1,0 +1,213 @@
+"""The per-file stage: one task per file, run in an executor's worker; every per-file analyzer of the file
+shares one read of its bytes and one decode of its pixels.
+
+A plugin analyzer that raises, returns the wrong type or runs past its timeout costs only its own result
+for that photo; the error record names the plugin, its version and its own source line.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..analyzers.base import AnalysisInput, Analyzer, Result
+from ..core.formats import CANDIDATE_EXTENSIONS, HEAD_BYTES, detect_format, extension_matches
+from ..core.photo import Photo, display_path
+from ..errors import DecodeError, ImgEngineError, UnsupportedFormatError
+from ..logs import error_record
+from ..settings import Settings
+
+
+@dataclass
+class Task:
+    path: Path
+    size: int
+    mtime_ns: int
+    analyzers: tuple[str, ...]
+    replace_results: bool = True
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    size: int
+    mtime_ns: int
+    format: str | None = None
+    extension_mismatch: bool = False
+    sha256: str | None = None
+    status: str = "ok"                 # ok | error | ignored
+    error: str | None = None           # first error, one line
+    replace_results: bool = True
+    results: dict[str, tuple[str, dict | None, str | None]] = field(default_factory=dict)
+    errors: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    pixels_source: str | None = None
+
+
+class AnalyzerTimeout(Exception):
+    """An analyzer ran longer than its timeout on one photo."""
+
+
+@dataclass(frozen=True)
+class PluginOrigin:
+    """Who provides an analyzer, for its error records: plugin name, version, and its source folder/file."""
+
+    plugin: str
+    version: str | None
+    builtin: bool
+    root: str | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _raise_timeout(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise AnalyzerTimeout()
+
+
+class _Deadline:
+    """SIGALRM-based timeout around one analyzer call (main thread of a process only; elsewhere none).
+    Costs two setitimer calls per analyzer per file."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds if seconds and seconds > 0 and threading.current_thread() is threading.main_thread() \
+            else None
+
+    def __enter__(self):
+        if self.seconds:
+            self._old = signal.signal(signal.SIGALRM, _raise_timeout)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old)
+        return False
+
+
+def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer], run_id: str,
+                 origins: dict[str, PluginOrigin] | None = None,
+                 timeouts: dict[str, float | None] | None = None) -> FileOutcome:
+    out = FileOutcome(task.path, task.size, task.mtime_ns, replace_results=task.replace_results)
+    shown = display_path(task.path)
+    origins = origins or {}
+    timeouts = timeouts or {}
+
+    def fail(stage: str, exc: BaseException, message: str | None = None) -> None:
+        origin = origins.get(stage)
+        if origin is not None:
+            rec = error_record(run_id, shown, stage, exc, plugin=origin.plugin, plugin_version=origin.version,
+                               plugin_root=origin.root)
+        else:
+            rec = error_record(run_id, shown, stage, exc)
+        if message:
+            rec.message = message
+        out.errors.append(rec.to_dict())
+        out.status = "error"
+        if out.error is None or stage in ("read", "decode"):  # the root cause is the one to show
+            out.error = f"[{stage}] {rec.message}"
+        if stage == "read":  # nothing can run: mark every analyzer as attempted, so an unchanged
+            for name in task.analyzers:  # bad file is not retried on every run (--force retries)
+                out.results[name] = (analyzers[name].stored_version, None, rec.message)
+
+    t0 = time.perf_counter()
+    try:
+        if task.size == 0:
+            raise UnsupportedFormatError(f"{shown}: empty file (0 bytes)")
+        with open(task.path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+        fmt = detect_format(head, task.path.suffix)
+        if fmt is None:
+            if task.path.suffix.lower() not in CANDIDATE_EXTENSIONS:
+                out.status = "ignored"
+                return out
+            what = "text" if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head[:32]) else "unknown data"
+            raise UnsupportedFormatError(
+                f"{shown}: not an image: named {task.path.suffix} but its bytes are {what}")
+        out.format = fmt
+        out.extension_mismatch = not extension_matches(fmt, task.path.suffix)
+        photo = Photo(task.path, task.size, task.mtime_ns, fmt, out.extension_mismatch)
+    except FileNotFoundError as exc:
+        fail("read", exc, f"{shown}: file vanished before it could be analysed")
+        return out
+    except PermissionError as exc:
+        fail("read", exc, f"{shown}: permission denied")
+        return out
+    except ImgEngineError as exc:
+        fail("read", exc, _one_line(exc))
+        return out
+    except OSError as exc:
+        fail("read", exc, f"{shown}: cannot read: {exc.strerror or exc}")
+        return out
+
+    decode_size = max((analyzers[n].pixel_size or 0 for n in task.analyzers), default=0)
+    item = AnalysisInput(photo, settings, decode_size=decode_size)
+    try:
+        if any(analyzers[n].needs_pixels for n in task.analyzers):
+            _ = item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place
+    except OSError as exc:
+        msg = "file vanished before it could be analysed" if isinstance(exc, FileNotFoundError) else \
+            f"cannot read: {exc.strerror or exc}"
+        fail("read", exc, f"{shown}: {msg}")
+        return out
+    out.timings["read"] = time.perf_counter() - t0
+
+    decode_failed = False
+    for name in task.analyzers:
+        analyzer = analyzers[name]
+        version = analyzer.stored_version
+        if analyzer.needs_pixels and decode_failed:
+            out.results[name] = (version, None, "skipped: pixels could not be decoded")
+            continue
+        missing = [r for r in analyzer.requires if r not in item.results]
+        if missing:
+            out.results[name] = (version, None, f"skipped: no result from {', '.join(missing)}")
+            continue
+        t = time.perf_counter()
+        decode_before = item.decode_seconds
+        try:
+            with _Deadline(timeouts.get(name)):
+                result = analyzer.analyze(item)
+            if isinstance(result, Result):
+                data = result.to_dict()
+            elif isinstance(result, dict):
+                data = result
+            else:
+                raise TypeError(f"{name}.analyze returned {type(result).__name__}, not a Result or dict")
+            out.results[name] = (version, data, None)
+            item.results[name] = data
+            if name == "hashes":
+                out.sha256 = data.get("sha256")
+        except (DecodeError, UnsupportedFormatError) as exc:
+            decode_failed = True
+            fail("decode", exc, _one_line(exc))
+            out.results[name] = (version, None, _one_line(exc))
+        except MemoryError as exc:
+            decode_failed = True
+            fail(name, exc, f"{shown}: out of memory in {name}")
+            out.results[name] = (version, None, "out of memory")
+        except AnalyzerTimeout as exc:
+            text = f"timed out after {timeouts.get(name):g}s"
+            fail(name, exc, f"{shown}: {name}: {text}")
+            out.results[name] = (version, None, text)
+        except Exception as exc:  # noqa: BLE001 - one bad file (or plugin) never stops a run
+            fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc)}")
+            out.results[name] = (version, None, f"{type(exc).__name__}: {_one_line(exc)}")
+        spent = time.perf_counter() - t - (item.decode_seconds - decode_before)
+        out.timings[name] = out.timings.get(name, 0.0) + spent
+    if item.decode_seconds:
+        out.timings["decode"] = item.decode_seconds
+    if item._pixels is not None:
+        out.pixels_source = item._pixels.pixels_source
+    return out
+
+
+def outcome_results(outcome: FileOutcome) -> dict[str, Any]:
+    """{analyzer: result dict or None} of one outcome, for the ``photo_analyzed`` event."""
+    return {name: data for name, (_v, data, _e) in outcome.results.items()}

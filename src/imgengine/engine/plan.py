@@ -1,0 +1,104 @@
+"""Planning a run: which files need which analyzers (incremental).
+
+An unchanged file (same path, size and mtime_ns, same stored analyzer versions) is not touched; a file
+whose analyzer is outdated (new version or new config) re-runs only that analyzer (plus the per-file
+analyzers it requires, whose results it reads in the same task); a file that moved is recognised by its
+sha256 and keeps its results.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..analyzers.base import Analyzer
+from ..core.catalog import Catalog, KnownFile, path_key
+from ..core.filehash import sha256_of
+from ..core.scan import ScanEntry, scan
+from ..settings import Settings
+from .perfile import Task
+
+
+@dataclass
+class Plan:
+    tasks: list[Task]
+    unchanged: int
+    moved: list[tuple[bytes, Path]]      # (old key, new path) recognised by sha256
+    scan_problems: list
+    seen: int
+
+
+def _with_requirements(stale: tuple[str, ...], analyzers: dict[str, Analyzer]) -> tuple[str, ...]:
+    """``stale`` plus what its members require (per-file requirements run again in the same task), in the
+    run's dependency order."""
+    need = set(stale)
+    for name in reversed(list(analyzers)):
+        if name in need:
+            need.update(r for r in analyzers[name].requires if r in analyzers)
+    return tuple(n for n in analyzers if n in need)
+
+
+def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[str, Analyzer]) -> Plan:
+    """The per-file tasks of a run over ``root``; ``analyzers`` are the per-file analyzers, in order."""
+    problems: list = []
+    entries: list[ScanEntry] = list(scan(root, settings, problems))
+    known = catalog.known_files(root if Path(root).is_dir() else None)
+    wanted = {name: a.stored_version for name, a in analyzers.items()}
+    tasks: list[Task] = []
+    unchanged = 0
+    new_entries: list[ScanEntry] = []
+    seen_keys = set()
+    for e in entries:
+        key = path_key(e.path)
+        seen_keys.add(key)
+        k: KnownFile | None = known.get(key)
+        if k is None:
+            new_entries.append(e)
+            continue
+        if settings.force or k.size != e.size or k.mtime_ns != e.mtime_ns:
+            tasks.append(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True))
+            continue
+        if k.status == "ignored":
+            unchanged += 1
+            continue
+        stale = tuple(n for n, v in wanted.items() if k.versions.get(n) != v)
+        if stale:
+            tasks.append(Task(e.path, e.size, e.mtime_ns, _with_requirements(stale, analyzers), False))
+        else:
+            unchanged += 1
+    moved: list[tuple[bytes, Path]] = []
+    if new_entries:
+        # a catalogued file that is gone from its old path and whose size and sha256 match a new path moved
+        orphans_by_size: dict[int, list[bytes]] = {}
+        for key, k in known.items():
+            if key not in seen_keys and k.status == "ok":
+                orphans_by_size.setdefault(k.size, []).append(key)
+        still_new = []
+        if orphans_by_size and not settings.force:
+            for e in new_entries:
+                candidates = [key for key in orphans_by_size.get(e.size, []) if not os.path.lexists(key)]
+                match = None
+                if candidates:
+                    try:
+                        sha = sha256_of(e.path)
+                    except OSError:
+                        sha = None
+                    for row in catalog.find_by_sha256(sha) if sha else []:
+                        rk = path_key(row["path"])
+                        if rk in candidates:
+                            match = rk
+                            break
+                if match is not None:
+                    moved.append((match, e.path))
+                    orphans_by_size[e.size].remove(match)
+                    k = known[match]
+                    stale = tuple(n for n, v in wanted.items() if k.versions.get(n) != v)
+                    if stale:
+                        tasks.append(Task(e.path, e.size, e.mtime_ns, _with_requirements(stale, analyzers), False))
+                else:
+                    still_new.append(e)
+        else:
+            still_new = new_entries
+        tasks.extend(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True) for e in still_new)
+    return Plan(tasks, unchanged, moved, problems, len(entries))
