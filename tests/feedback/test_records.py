@@ -62,3 +62,23 @@ def test_since(tmp_path):
     (tmp_path / "errors.jsonl").write_text(
         json.dumps(_rec()) + "\n" + json.dumps(_rec(time="2026-12-07T10:00:00+00:00")) + "\n", encoding="utf-8")
     assert len(list(read_error_records(tmp_path, parse_since("3d", now)))) == 1
+
+
+def test_a_plugin_error_record_carries_its_source_hash(tmp_path):
+    import hashlib
+
+    from imgengine.logs import error_record
+
+    plugin = tmp_path / "plugins" / "p.py"
+    plugin.parent.mkdir()
+    plugin.write_text("def f(x):\n    return 1 / x\n", encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(plugin.read_text(encoding="utf-8"), str(plugin), "exec"), namespace)
+    try:
+        namespace["f"](0)
+    except ZeroDivisionError as exc:
+        rec = error_record("r", "/p/a.jpg", "p", exc, plugin="p", plugin_root=str(plugin))
+    assert (rec.source_file, rec.source_line) == (str(plugin), 2)
+    assert rec.source_sha256 == hashlib.sha256(plugin.read_bytes()).hexdigest()
+    [g] = group_errors([{**rec.to_dict(), "_offset": 0}])
+    assert g.source_sha256 == rec.source_sha256
