@@ -327,3 +327,62 @@ def test_encoding_fix_end_to_end_on_a_latin1_caption(world, tmp_path):
     assert rec.outcome == "kept"
     assert 'with open(cap, encoding="utf-8", errors="replace") as fh:  # the photographer\'s caption' in \
         plugin.read_text(encoding="utf-8")
+
+
+OOM_PLUGIN = '''
+    import torch
+
+    from imgengine.analyzers.base import BatchAnalyzer, InputSpec
+    from imgengine.plugins import hookimpl
+
+
+    class MeanColour(BatchAnalyzer):
+        name = "mean_colour"
+        version = "1"
+        input_spec = InputSpec(size=16, crop=True)
+        batch_size = {"cpu": 8, "cuda": 8}
+
+        def load(self, device):
+            self.device = device
+
+        def run(self, batch):
+            if len(batch) > 2:   # as a GPU with little free memory would
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return [{"mean": round(float(v), 3)} for v in batch.pixels.float().mean(dim=(1, 2, 3))]
+
+
+    @hookimpl
+    def register_analyzers():
+        return [MeanColour]
+'''
+
+
+def test_repeated_oom_in_real_runs_becomes_a_config_change_that_ends_them(tmp_path, settings):
+    pytest.importorskip("torch")
+    import textwrap
+
+    from imgengine.engine.run import run_analysis
+    from imgengine.settings import load_settings
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "colours.py").write_text(textwrap.dedent(OOM_PLUGIN), encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text("# mine\ndevice: cpu\n", encoding="utf-8")
+
+    def analyse(folder: str):
+        for i in range(5):
+            photo(tmp_path / folder / f"{i}.jpg", seed=i)
+        s = load_settings(config, environ={}).replace(
+            plugin_dirs=(str(plugins),), log_dir=settings.log_dir, catalog=tmp_path / f"{folder}.db",
+            workers=1, models_dir=tmp_path / "no-models", clip_model="nobody/none", detr_model="nobody/none")
+        return run_analysis(tmp_path / folder, s).summary["vision"]
+
+    assert analyse("a")["oom_retries"] >= 1 and analyse("b")["oom_retries"] >= 1
+    req = service.Request(settings.log_dir, tmp_path / "state", Options([], 0.6), apply=True, config_path=config)
+    out = service.run(req, approve_config=lambda c: True)
+    assert (out.config_change.device, out.config_change.batch_size) == ("cpu", 2)
+    [rec] = out.applied
+    assert rec.outcome == "kept" and config.read_text(encoding="utf-8").startswith("# mine\ndevice: cpu\nbatch_size: 2")
+    after = analyse("c")
+    assert after["oom_retries"] == 0 and after["batch_size"]["mean_colour"] == 2
