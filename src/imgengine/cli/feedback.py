@@ -113,6 +113,9 @@ def feedback(
                           f"({escape(str(rec.file))})" + (f" — {escape(rec.end['reason'])}"
                                                           if rec.end and rec.end.get("reason") else ""),
                           highlight=False)
+            if rec.outcome == "kept":
+                for note in rec.begin.get("notes") or []:
+                    console.print(f"  {escape(note)}", highlight=False)
 
     outcome = run(req, approve, approve_config, on_applied, on_start)
     if as_json:
