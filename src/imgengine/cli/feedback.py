@@ -88,12 +88,14 @@ def feedback(
     def approve(s) -> bool:
         if auto_approve:
             return s.fix.confidence >= threshold
+        status.stop()
         _show(s)
         return typer.confirm(f"apply this fix (confidence {s.fix.confidence:.2f})?", default=False)
 
     def approve_config(change) -> bool:
         if auto_approve:
             return True
+        status.stop()
         console.print(f"config: batch_size {change.batch_size} in {escape(str(change.config))} "
                       f"({change.retries} out-of-memory retries on {change.device})")
         return typer.confirm("apply this config change?", default=False)
@@ -117,7 +119,10 @@ def feedback(
                 for note in rec.begin.get("notes") or []:
                     console.print(f"  {escape(note)}", highlight=False)
 
-    outcome = run(req, approve, approve_config, on_applied, on_start)
+    try:
+        outcome = run(req, approve, approve_config, on_applied, on_start)
+    finally:
+        status.stop()
     if as_json:
         typer.echo(json.dumps(outcome.report, ensure_ascii=False, default=str))
         return

@@ -63,6 +63,7 @@ def run(req: Request, approve: Callable[[Suggestion], bool] = lambda s: False,
         on_start: Callable[[str], None] = lambda what: None) -> Outcome:
     """``on_start(what)`` is called before each step that can take seconds (validating a fix)."""
     fixlog = FixLog(req.log_dir, req.state_dir)
+    on_start("reading and grouping errors.jsonl")
     settled = [] if req.dry_run else fixlog.settle()
     suggestions, stats, runs = _state(req, fixlog)
     config = req.config_path
@@ -94,6 +95,7 @@ def run(req: Request, approve: Callable[[Suggestion], bool] = lambda s: False,
         out.suggestions, out.stats, runs = _state(req, fixlog)
     elif req.dry_run or req.write_diffs:
         out.diff_files = [_write_diff(req.log_dir, s) for s in suggestions if s.diff] if req.write_diffs else []
+    on_start("writing the report")
     out.report = report_mod.build(out.suggestions, out.stats, fixlog.records(), change, out.applied,
                                   req.log_dir, runs)
     out.report_paths = report_mod.write(out.report, req.log_dir)
