@@ -386,3 +386,21 @@ def test_repeated_oom_in_real_runs_becomes_a_config_change_that_ends_them(tmp_pa
     assert rec.outcome == "kept" and config.read_text(encoding="utf-8").startswith("# mine\ndevice: cpu\nbatch_size: 2")
     after = analyse("c")
     assert after["oom_retries"] == 0 and after["batch_size"]["mean_colour"] == 2
+
+
+def test_a_plugin_that_fails_to_import_reaches_the_loop(tmp_path, settings):
+    """A top-level import of a missing module: the run logs it to errors.jsonl (stage plugin-load, the
+    plugin's own line), and the loop adds the distribution to the plugin folder's requirements."""
+    from imgengine.engine.run import run_analysis
+
+    plugins = tmp_path / "plugins"
+    plugin = write_plugin(plugins, "ocr", "import pytesseract  # OCR\n")
+    photo(tmp_path / "photos" / "a.jpg")
+    s = settings.replace(plugin_dirs=(str(plugins),), vision=False)
+    assert run_analysis(tmp_path / "photos", s).summary["ok"] == 1
+    [rec] = [r for r in read_error_records(s.log_dir) if r["stage"] == "plugin-load"]
+    assert (rec["plugin"], rec["exception_type"], rec["source_file"]) == ("ocr", "ModuleNotFoundError", str(plugin))
+    assert plugin.read_text().splitlines()[rec["source_line"] - 1] == "import pytesseract  # OCR"
+    req = service.Request(s.log_dir, tmp_path / "state", Options(allowed_roots([plugins]), 0.6), apply=True)
+    [fix] = service.run(req, approve=lambda s: True).applied
+    assert fix.outcome == "kept" and (plugins / "requirements.txt").read_text() == "pytesseract\n"
