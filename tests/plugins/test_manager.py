@@ -19,11 +19,13 @@ from .helpers import BRIGHTNESS_PLUS, BROKEN_IMPORT, write_plugin
 def test_builtins_register_through_the_hooks():
     m = PluginManager(external=False)
     classes = m.analyzer_classes()
-    assert list(classes) == ["metadata", "content", "hashes", "clip", "detr"]
+    assert list(classes) == ["metadata", "content", "hashes", "clip", "detr", "faces", "places", "ocr", "aesthetics"]
     assert {n: p for n, (_c, p) in classes.items()} == {"metadata": "analyzers", "content": "analyzers",
-                                                       "hashes": "analyzers", "clip": "vision", "detr": "vision"}
+                                                       "hashes": "analyzers", "clip": "vision", "detr": "vision",
+                                                       "faces": "faces", "places": "places", "ocr": "ocr",
+                                                       "aesthetics": "aesthetics"}
     assert set(m.writers()) == {".json", ".csv"}
-    assert set(m.layouts()) == {"date", "event", "tag", "camera"}
+    assert set(m.layouts()) == {"date", "event", "tag", "camera", "place", "person"}
     assert all(i.source == "built-in" and i.loaded for i in m.infos.values())
     assert m.infos["commands"].hooks == ["register_commands"]
 

@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
     def organize(
         source: Annotated[Path, typer.Argument(help="Folder of photos to file.")],
         dest: Annotated[Path, typer.Argument(help="Library folder to file them into.")],
-        by: str = typer.Option("date", "--by", help="date | event | tag | camera"),
+        by: str = typer.Option("date", "--by", help="date | event | tag | camera | place | person"),
         layout: str | None = typer.Option(None, "--layout", help="Folders below DEST, e.g. \"{date:%Y}/{date:%m}\" "
                                           "(default depends on --by)."),
         template: str | None = typer.Option(None, "--template", "-t", help="Also rename (as `imgengine rename`)."),

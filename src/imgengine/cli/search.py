@@ -38,6 +38,12 @@ def register(app: typer.Typer) -> None:
                                                        help="Only photos where DETR found this (repeatable)."),
         min_quality: str | None = typer.Option(None, "--min-quality",
                                                   help="poor|average|good|excellent or a 0-100 score."),
+        person: str | None = typer.Option(None, "--person", help="Only photos of this person (a named face "
+                                          "cluster, or recognised from the faces plugin's known_faces_dir)."),
+        ocr_text: str | None = typer.Option(None, "--text", help="Only photos whose OCR text has these words "
+                                            "(SQLite FTS5 syntax allowed)."),
+        place: str | None = typer.Option(None, "--place", help="Only photos taken in this city, region or "
+                                         "country (places plugin)."),
         directory: Path | None = typer.Option(None, "--dir", help="Folder whose catalog to search "
                                                  "(default: the nearest .imgengine/ from here)."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
@@ -57,7 +63,8 @@ def register(app: typer.Typer) -> None:
         if cat_path is None or not Path(cat_path).is_file():
             raise UsageError(f"no catalog found{' at ' + str(cat_path) if cat_path else ''}; run "
                              "`imgengine analyze <dir>` first, or pass --dir/--catalog")
-        filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality)
+        filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality,
+                          person=person, text=ocr_text, place=place)
         with Catalog(Path(cat_path)) as cat:
             hits, info = run_search(cat, settings, text=text, like=like, filters=filters, limit=limit,
                                     backend=index)
@@ -66,8 +73,9 @@ def register(app: typer.Typer) -> None:
                    "results": [h.to_dict() for h in hits]}
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
-            table = Table(title=f"{len(hits)} result(s) over {info['embeddings']:,} photos ({info['index']})",
-                          title_justify="left")
+            over = "matching the filters" if info["index"] == "filters" else \
+                f"over {info['embeddings']:,} photos ({info['index']})"
+            table = Table(title=f"{len(hits)} result(s) {over}", title_justify="left")
             table.add_column("#", justify="right")
             table.add_column("score", justify="right")
             table.add_column("photo", overflow="fold")

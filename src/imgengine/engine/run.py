@@ -66,7 +66,7 @@ class RunInfo:
 
 def select_analyzers(settings: Settings, manager: Any = None) -> dict[str, Analyzer]:
     """The run's analyzer instances (per-file and batch), configured, in dependency order."""
-    from ..plugins.manager import get_manager
+    from ..plugins.manager import enabled_by_config, get_manager
 
     manager = manager or get_manager(settings)
     names = tuple(settings.analyzers)
@@ -77,7 +77,7 @@ def select_analyzers(settings: Settings, manager: Any = None) -> dict[str, Analy
         batch = [n for n, (cls, _p) in classes.items() if issubclass(cls, BatchAnalyzer)]
         if not any(n in batch for n in names):
             sections = settings.plugins or {}
-            names += tuple(n for n in batch if (sections.get(n) or {}).get("enabled", True) is not False)
+            names += tuple(n for n in batch if enabled_by_config(n, classes[n][0], sections))
     chosen = manager.select(settings, names, enable=settings.enable_plugins, disable=settings.disable_plugins)
     for name, analyzer in chosen.items():  # environment values arrive as text: use the declared types
         for key, default in analyzer.config_defaults.items():

@@ -32,7 +32,7 @@ import pluggy
 from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 
-BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands")
+BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
                  "register_writers": "exporter", "register_layouts": "storage layout",
@@ -305,7 +305,7 @@ class PluginManager:
                 raise UsageError(f"unknown analyzer(s): {', '.join(unknown)}; available: {', '.join(classes)}")
             chosen = [n for n in classes if n in set(names)]
         else:
-            chosen = [n for n in classes if (sections.get(n) or {}).get("enabled", True) is not False]
+            chosen = [n for n in classes if enabled_by_config(n, classes[n][0], sections)]
         chosen += [n for n in expand(enable, "plugin") if n not in chosen]
         dropped = set(expand(disable, "plugin"))
         chosen = [n for n in chosen if n not in dropped]
@@ -322,6 +322,13 @@ class PluginManager:
             i += 1
         order = dependency_order({n: classes[n][0].requires for n in chosen}, list(classes))
         return {n: classes[n][0](sections.get(n) or {}) for n in order}
+
+
+def enabled_by_config(name: str, cls: type, sections: Mapping[str, Any]) -> bool:
+    """Whether an analyzer runs when none are named: its section's ``enabled``, else its declared default
+    (costly model plugins such as faces and OCR declare ``enabled: False`` and run when asked for)."""
+    default = (getattr(cls, "config_defaults", None) or {}).get("enabled", True)
+    return (sections.get(name) or {}).get("enabled", default) is not False
 
 
 def dependency_order(requires: Mapping[str, Iterable[str]], registered: list[str]) -> list[str]:

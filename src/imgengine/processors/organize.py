@@ -1,4 +1,4 @@
-"""``imgengine organize``: file photos from a source into a library by date, event, tag or camera."""
+"""``imgengine organize``: file photos from a source into a library by date, event, tag, camera, place or person."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..settings import Settings
 from .events import assign_events
 from .journal import fit_name
-from .plan import STATE_FOLDER, Plan, build_actions, gather
+from .plan import STATE_FOLDER, Plan, build_actions, fill_people, gather
 from .rename import render_names
 from .template import Context, Template
 
@@ -20,7 +20,13 @@ LAYOUTS = {
     "event": "{date:%Y}/{event}",
     "tag": '{tag|"untagged"}',
     "camera": '{camera|"unknown camera"}',
+    "place": '{country|"unknown country"}/{city|"unknown city"}',
+    "person": '{person|"no people"}',
 }
+
+
+# fields that need the catalog's analyzer results (vision tags, the places plugin), not just metadata
+PLACE_OR_TAG = {"tag", "city", "country"}
 
 
 def layout_templates(layout: str) -> list[Template]:
@@ -51,7 +57,9 @@ def plan_organize(src: Path, dest: Path, settings: Settings, catalog: Catalog | 
         fields.add("event")
     exclude = [dest] if dest != src else []
     items, left = gather(src, settings, catalog, exclude=[*exclude, src / STATE_FOLDER],
-                         want_results="tag" in fields, shift=shift, tz=tz)
+                         want_results=bool(fields & PLACE_OR_TAG), shift=shift, tz=tz)
+    if "person" in fields:
+        fill_people(items, catalog)
     plan = Plan("organize", src, dest, skipped=left)
     events = dict(enumerate(assign_events(items, gap, distance_km))) if "event" in fields else {}
     if name_tpl is not None:

@@ -205,6 +205,21 @@ def gather(root: Path, settings: Settings, catalog: Catalog | None, *, exclude: 
     return items, left
 
 
+def fill_people(items: list[Item], catalog: Catalog | None) -> None:
+    """``{person}``: the people the faces plugin found in each photo (named clusters, else recognised)."""
+    if catalog is None:
+        return
+    from ..core.catalog import path_key
+    from ..plugins.builtin.faces_index import people_of_photo, sync_faces
+
+    sync_faces(catalog)
+    for it in items:
+        row = catalog.db.execute("SELECT id FROM photos WHERE path = ?", (path_key(it.path),)).fetchone()
+        names = people_of_photo(catalog, row[0]) if row else []
+        if names:
+            it.meta["person"] = ", ".join(names)
+
+
 def _make_item(f: tuple[Path, int, int, str], known: dict[str, tuple[dict, dict]], settings: Settings,
                analyzer: MetadataAnalyzer, left: list[tuple[Path, str]]) -> Item | None:
     path, size, mtime_ns, _kind = f
@@ -213,6 +228,10 @@ def _make_item(f: tuple[Path, int, int, str], known: dict[str, tuple[dict, dict]
         rec, results = hit
         if rec["size"] == size and rec["mtime_ns"] == mtime_ns and rec["status"] != "ignored":
             meta = dict(results.get("metadata") or {})
+            places = results.get("places") or {}
+            for key in ("city", "country"):  # the places plugin's reverse geocoding fills {city}/{country}
+                if not meta.get(key) and places.get(key):
+                    meta[key] = places[key]
             return Item(path, size, mtime_ns, rec.get("format"), meta, results, rec.get("sha256"))
     fmt = sniff(path)
     if fmt is None:

@@ -10,7 +10,7 @@ from ..core.catalog import Catalog
 from ..errors import UsageError
 from ..settings import Settings
 from .journal import sha256_of
-from .plan import Item, Plan, build_actions, gather
+from .plan import Item, Plan, build_actions, fill_people, gather
 from .template import Context, Template
 
 
@@ -64,7 +64,10 @@ def plan_rename(root: Path, template_text: str, settings: Settings, catalog: Cat
     if "/" in "".join(p.literal for p in template.parts):
         raise UsageError("rename changes names only; to move photos into folders use `imgengine organize`")
     root = Path(root)
-    items, left = gather(root, settings, catalog, want_results="tag" in template.fields, shift=shift, tz=tz)
+    items, left = gather(root, settings, catalog, want_results=bool(template.fields & {"tag", "city", "country"}),
+                         shift=shift, tz=tz)
+    if "person" in template.fields:
+        fill_people(items, catalog)
     plan = Plan("rename", root, root, skipped=left)
     names = render_names(items, template, normalize_ext)
     build_actions(plan, items, [(it.path.parent, n) for it, n in zip(items, names, strict=True)], "move",

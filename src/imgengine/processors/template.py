@@ -8,8 +8,9 @@ Fields (``{field}``, ``{field:format}``, ``{field|other|"literal"}`` for fallbac
   with ``normalize_ext``), ``width``, ``height`` (upright), ``sha`` (``{sha:12}``: a prefix, default 8)
 * ``counter`` (running number in the plan, ``{counter:04d}``), ``seq`` (empty when the rest of the
   name is unique, else ``-1``, ``-2``...; ``{seq:02d}``)
-* ``city``, ``country`` (when known), ``tag`` (top scene tag when ML ran, else the first keyword),
-  ``event`` (organize --by event)
+* ``city``, ``country`` (when known; the places plugin fills them from GPS), ``person`` (the people
+  in the photo from the faces plugin, named clusters or recognised, sorted and joined by ``, ``),
+  ``tag`` (top scene tag when ML ran, else the first keyword), ``event`` (organize --by event)
 
 A value never adds folders: ``/``, ``\\``, control characters and look-alike slashes are replaced by ``_``.
 A missing value without a fallback renders as ``unknown`` (``undated`` for dates).
@@ -26,7 +27,7 @@ from ..errors import UsageError
 from .dates import DateInfo
 
 FIELDS = {"date", "date_source", "make", "model", "camera", "lens", "name", "stem", "ext", "width", "height",
-          "sha", "counter", "seq", "city", "country", "tag", "event"}
+          "sha", "counter", "seq", "city", "country", "tag", "event", "person"}
 DEFAULT_DATE = "%Y-%m-%d_%H%M%S"
 
 # "/"-like characters that would look like folders to a person (and are folders to some tools)
@@ -166,7 +167,7 @@ def _value(name: str, spec: str, ctx: Context) -> str | None:
         return format(ctx.counter, spec or "d")
     if name == "seq":
         return "" if not ctx.seq else "-" + format(ctx.seq, spec or "d")
-    if name in ("city", "country"):
+    if name in ("city", "country", "person"):
         v = m.get(name)
         return str(v) if v else None
     if name == "tag":

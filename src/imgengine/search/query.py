@@ -7,6 +7,7 @@ embedding of a catalogued photo, or embeds the photo with CLIP when it is not in
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,13 @@ class Filters:
     year: int | None = None
     has_object: tuple[str, ...] = ()  # DETR labels, all required
     min_quality: str | None = None    # a bucket name (good: good or excellent) or a 0-100 score
+    person: str | None = None         # a named face cluster or a person recognised from known_faces_dir
+    text: str | None = None           # words found by OCR (SQLite FTS5 query syntax)
+    place: str | None = None          # city, region or country from the places analyzer
 
     def active(self) -> bool:
-        return bool(self.camera or self.year or self.has_object or self.min_quality)
+        return bool(self.camera or self.year or self.has_object or self.min_quality or self.person or self.text
+                    or self.place)
 
 
 @dataclass
@@ -79,8 +84,57 @@ def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
                                  "score from 0 to 100")
             where.append("json_extract(c.data, '$.quality_score') >= ?")
             params.append(score)
+    if f.place:
+        joins.append("JOIN results pl ON pl.photo_id = p.id AND pl.analyzer = 'places'")
+        where.append("? IN (lower(json_extract(pl.data, '$.city')), lower(json_extract(pl.data, '$.region')), "
+                     "lower(json_extract(pl.data, '$.country')), lower(json_extract(pl.data, '$.country_code')))")
+        params.append(f.place.strip().lower())
+    if f.text:
+        from ..plugins.builtin.ocr import sync_ocr_index
+
+        sync_ocr_index(catalog)
+        where.append("p.id IN (SELECT rowid FROM ocr_text WHERE ocr_text MATCH ?)")
+        params.append(_fts_query(f.text))
     sql = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"
-    return {row[0] for row in catalog.db.execute(sql, params)}
+    try:
+        ids = {row[0] for row in catalog.db.execute(sql, params)}
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc) or "MATCH" in str(exc) or "syntax" in str(exc):
+            raise UsageError(f"--text {f.text!r}: {exc}")
+        raise
+    if f.person:
+        from ..plugins.builtin.faces_index import photos_of_person, sync_faces
+
+        sync_faces(catalog)
+        ids &= photos_of_person(catalog, f.person)
+    return ids
+
+
+def _fts_query(text: str) -> str:
+    """Plain words are all required (each as a quoted term, so punctuation such as 2023-01 is literal);
+    a query that already uses FTS5 syntax (quotes, OR, NEAR, *) is passed through."""
+    if any(tok in text for tok in ('"', " OR ", " NOT ", "NEAR(", "*")):
+        return text
+    words = [w for w in text.split() if w]
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def filter_only(catalog: Catalog, filters: Filters, limit: int) -> list[SearchHit]:
+    """Photos matching the filters alone (no similarity query): OCR matches by FTS5 rank, else by path."""
+    ids = filtered_ids(catalog, filters)
+    rank: dict[int, float] = {}
+    if filters.text and ids:
+        for row in catalog.db.execute("SELECT rowid, bm25(ocr_text) FROM ocr_text WHERE ocr_text MATCH ?",
+                                      (_fts_query(filters.text),)):
+            rank[row[0]] = -float(row[1])
+    hits = []
+    for photo_id in ids:
+        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is not None:
+            hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"],
+                                  rank.get(photo_id, 1.0)))
+    hits.sort(key=lambda h: (-h.score, h.display_path))
+    return hits[:limit]
 
 
 def pick_model(catalog: Catalog, settings: Settings, need_encoder: bool) -> str:
@@ -136,10 +190,14 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
            filters: Filters | None = None, limit: int = 20, backend: str = "auto") -> tuple[list[SearchHit], dict]:
     """Rank the catalog's photos; returns (hits, info about the store and index used)."""
     filters = filters or Filters()
-    if not text and like is None:
-        raise UsageError("give a text query or --like PHOTO")
     if limit < 1:
         raise UsageError("--limit must be at least 1")
+    if not text and like is None:
+        if not filters.active():
+            raise UsageError("give a text query, --like PHOTO, or a filter (--person, --text, --place, ...)")
+        hits = filter_only(catalog, filters, limit)
+        return hits, {"model": None, "embeddings": 0, "index": "filters", "added": 0, "removed": 0,
+                      "filtered_to": len(hits)}
     like_id = None
     if like is not None:
         if not Path(like).is_file():
@@ -179,4 +237,4 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     return hits, info
 
 
-__all__ = ["Filters", "SearchHit", "filtered_ids", "search"]
+__all__ = ["Filters", "SearchHit", "filter_only", "filtered_ids", "search"]

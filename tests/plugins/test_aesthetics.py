@@ -1,0 +1,112 @@
+"""The aesthetics plugin: LAION heads of the real architectures, randomly initialised at the embedding size of
+a tiny random CLIP, loaded through the real loading code from the models folder, over embeddings the real
+vision stage stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from imgengine.analyzers.vision.embedding import decode_embedding  # noqa: E402
+from imgengine.analyzers.vision.random_models import build_clip  # noqa: E402
+from imgengine.core.catalog import Catalog  # noqa: E402
+from imgengine.engine import run_analysis  # noqa: E402
+from imgengine.errors import ModelUnavailableError  # noqa: E402
+from imgengine.plugins.builtin.aesthetics import AestheticsAnalyzer, build_head  # noqa: E402
+from imgengine.settings import Settings  # noqa: E402
+
+DIM = 16  # the tiny random CLIP's embedding size
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory) -> Path:
+    return build_clip(tmp_path_factory.mktemp("aes") / "clip")
+
+
+def make_photos(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / f"p{i}.jpg")
+    return folder
+
+
+def settings_for(tmp: Path, clip: Path, **aesthetics) -> Settings:
+    return Settings(workers=1, log_dir=tmp / "logs", models_dir=tmp / "models", clip_model=str(clip), device="cpu",
+                    catalog=tmp / "catalog.db", plugins={"aesthetics": {"enabled": True, **aesthetics},
+                                                         "detr": {"enabled": False}})
+
+
+def save_head(models: Path, name: str, kind: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(DIM, 1) if kind == "linear" else build_head(_mlp_state(), DIM)
+    (models / "laion-aesthetic").mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), models / "laion-aesthetic" / name)
+    return head.eval()
+
+
+def _mlp_state() -> dict:
+    sizes = [(DIM, 1024), (1024, 128), (128, 64), (64, 16), (16, 1)]
+    index = [0, 2, 4, 6, 7]  # Linear positions in the published nn.Sequential (Dropouts between)
+    state = {}
+    for i, (a, b) in zip(index, sizes, strict=True):
+        layer = torch.nn.Linear(a, b)
+        state[f"layers.{i}.weight"], state[f"layers.{i}.bias"] = layer.weight.data, layer.bias.data
+    return state
+
+
+def stored(cat_path: Path, analyzer: str) -> dict[str, dict]:
+    with Catalog(cat_path) as cat:
+        return {p["path"].name: d for p, d in cat.results_of(analyzer)}
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_analyze_scores_the_stored_clip_embeddings_with_the_head(tiny_clip, kind, tmp_path):
+    head = save_head(tmp_path / "models", f"{kind}.pth", kind)
+    s = settings_for(tmp_path, tiny_clip, head=f"{kind}.pth")
+    summary = run_analysis(make_photos(tmp_path / "photos"), s).summary
+    assert summary["failed"] == 0 and not summary["vision"].get("warning"), summary["vision"]
+    scores, clips = stored(s.catalog, "aesthetics"), stored(s.catalog, "clip")
+    assert set(scores) == set(clips) == {f"p{i}.jpg" for i in range(5)}
+    for name, res in scores.items():
+        with torch.no_grad():
+            expected = float(head(torch.from_numpy(decode_embedding(clips[name]["embedding"]))[None])[0, 0])
+        assert res["score"] == pytest.approx(expected, abs=1e-3)
+        assert res["head"].startswith(f"{kind}.pth@") and res["clip_model"] == clips[name]["model"]
+    again = run_analysis(tmp_path / "photos", s).summary
+    assert again["vision"]["status"] == "up to date"
+    # another head file: only the scores are redone
+    save_head(tmp_path / "models", f"{kind}.pth", kind, seed=1)
+    redo = run_analysis(tmp_path / "photos", s).summary["vision"]
+    assert redo["photos"] == 5 and stored(s.catalog, "aesthetics") != scores
+
+
+def test_without_a_head_the_run_goes_on_with_one_warning(tiny_clip, tmp_path):
+    s = settings_for(tmp_path, tiny_clip)
+    summary = run_analysis(make_photos(tmp_path / "photos"), s).summary
+    assert "no LAION aesthetic head" in summary["vision"]["warning"]
+    assert summary["failed"] == 0 and len(stored(s.catalog, "clip")) == 5 and not stored(s.catalog, "aesthetics")
+
+
+def test_a_head_for_another_clip_model_is_refused_clearly(tiny_clip, tmp_path):
+    (tmp_path / "models" / "laion-aesthetic").mkdir(parents=True)
+    torch.save(torch.nn.Linear(512, 1).state_dict(), tmp_path / "models" / "laion-aesthetic" /
+               "sa_0_4_vit_b_32_linear.pth")
+    s = settings_for(tmp_path, tiny_clip)
+    run_analysis(make_photos(tmp_path / "photos"), s)
+    with Catalog(s.catalog) as cat:
+        errors = [r[0] for r in cat.db.execute("SELECT error FROM results WHERE analyzer = 'aesthetics'")]
+    assert len(errors) == 5 and all("no LAION head is known for 16-d" in e for e in errors)
+    a = AestheticsAnalyzer(head="sa_0_4_vit_b_32_linear.pth", models_dir=tmp_path / "models")
+    with pytest.raises(ModelUnavailableError, match="takes 512-d embeddings, the catalog's CLIP model gives 16-d"):
+        a.head_for(DIM)
+    (tmp_path / "models" / "laion-aesthetic" / "broken.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelUnavailableError, match="cannot read"):
+        AestheticsAnalyzer(head="broken.pth", models_dir=tmp_path / "models").head_for(DIM)
+    assert AestheticsAnalyzer(head="x.pth").stored_version != AestheticsAnalyzer().stored_version
