@@ -394,12 +394,13 @@ def test_a_plugin_that_fails_to_import_reaches_the_loop(tmp_path, settings):
     from imgengine.engine.run import run_analysis
 
     plugins = tmp_path / "plugins"
-    plugin = write_plugin(plugins, "ocr", "import pytesseract  # OCR\n")
+    plugin = write_plugin(plugins, "text_reader", "import pytesseract  # OCR\n")
     photo(tmp_path / "photos" / "a.jpg")
     s = settings.replace(plugin_dirs=(str(plugins),), vision=False)
     assert run_analysis(tmp_path / "photos", s).summary["ok"] == 1
     [rec] = [r for r in read_error_records(s.log_dir) if r["stage"] == "plugin-load"]
-    assert (rec["plugin"], rec["exception_type"], rec["source_file"]) == ("ocr", "ModuleNotFoundError", str(plugin))
+    assert (rec["plugin"], rec["exception_type"], rec["source_file"]) == ("text_reader", "ModuleNotFoundError",
+                                                                         str(plugin))
     assert plugin.read_text().splitlines()[rec["source_line"] - 1] == "import pytesseract  # OCR"
     req = service.Request(s.log_dir, tmp_path / "state", Options(allowed_roots([plugins]), 0.6), apply=True)
     [fix] = service.run(req, approve=lambda s: True).applied
