@@ -24,7 +24,7 @@ def test_builtins_register_through_the_hooks():
                                                        "hashes": "analyzers", "clip": "vision", "detr": "vision",
                                                        "faces": "faces", "places": "places", "ocr": "ocr",
                                                        "aesthetics": "aesthetics"}
-    assert set(m.writers()) == {".json", ".csv"}
+    assert set(m.writers()) == {".json", ".csv", ".parquet", ".sqlite", ".sqlite3"}
     assert set(m.layouts()) == {"date", "event", "tag", "camera", "place", "person"}
     assert all(i.source == "built-in" and i.loaded for i in m.infos.values())
     assert m.infos["commands"].hooks == ["register_commands"]

@@ -22,7 +22,7 @@ from .photo import display_path
 if TYPE_CHECKING:  # the engine's outcome type (duck-typed here: core imports nothing from above)
     from ..engine.perfile import FileOutcome
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
@@ -124,6 +124,31 @@ def _faces_people_ocr(db: sqlite3.Connection) -> None:
         CREATE TRIGGER photos_delete_ocr AFTER DELETE ON photos BEGIN
             DELETE FROM ocr_text WHERE rowid = old.id;
         END;
+        """
+    )
+
+
+@migration(4)
+def _albums(db: sqlite3.Connection) -> None:
+    """Smart albums: a saved filter query, materialised as a folder of links; members with the link made."""
+    db.executescript(
+        """
+        CREATE TABLE albums (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            query TEXT NOT NULL,
+            link TEXT NOT NULL DEFAULT 'symlink',      -- symlink | hardlink | none
+            folder BLOB,                                -- file-system bytes; NULL when not materialised
+            created_at REAL,
+            refreshed_at REAL
+        );
+        CREATE TABLE album_photos (
+            album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+            photo_id INTEGER NOT NULL,                  -- no foreign key: a photo that leaves the catalog
+            photo_path BLOB NOT NULL,                   -- leaves its link behind until the next refresh
+            link_path BLOB,                             -- the link imgengine made, NULL when none
+            PRIMARY KEY (album_id, photo_id)
+        );
         """
     )
 
@@ -257,6 +282,33 @@ class Catalog:
         for row in photos:
             rec = self._photo_row(row)
             rec["results"] = results.get(row["id"], {})
+            yield rec
+
+    def stream_records(self, root: Path | None = None) -> Iterator[dict[str, Any]]:
+        """Full records in path order, one photo at a time (constant memory: one joined query read as it
+        goes, not every result loaded first as ``iter_records`` does)."""
+        where, params = "", ()
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
+        cur = self.db.execute(
+            "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
+            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
+        rec: dict[str, Any] | None = None
+        for row in cur:
+            if rec is None or rec["id"] != row["id"]:
+                if rec is not None:
+                    yield rec
+                rec = self._photo_row(row)
+                rec["results"] = {}
+            if row["r_analyzer"] is not None:
+                if row["r_data"] is None:
+                    value = {"_version": row["r_version"], "_error": row["r_error"]}
+                else:
+                    value = json.loads(row["r_data"])
+                    value["_version"] = row["r_version"]
+                rec["results"][row["r_analyzer"]] = value
+        if rec is not None:
             yield rec
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:

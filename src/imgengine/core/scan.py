@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ..settings import Settings
 
+ALBUM_MARKER = ".imgengine-album"  # in a smart album's folder (processors/albums.py)
+
 
 @dataclass(frozen=True)
 class ScanEntry:
@@ -60,6 +62,8 @@ def scan(root: Path, settings: Settings, problems: list[ScanProblem] | None = No
                 if is_dir:
                     if name in skip or (settings.skip_hidden and name.startswith(".")):
                         continue
+                    if os.path.lexists(os.path.join(entry.path, ALBUM_MARKER)):
+                        continue  # a smart album's folder of links, not more photos
                     dst = entry.stat(follow_symlinks=True)
                     key = (dst.st_dev, dst.st_ino)
                     if key in seen:

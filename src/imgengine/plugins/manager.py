@@ -32,7 +32,8 @@ import pluggy
 from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 
-BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics")
+BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
+                   "albums", "exports")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
                  "register_writers": "exporter", "register_layouts": "storage layout",

@@ -10,7 +10,7 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import analyze, duplicates, feedback, history, models, organize, plugins, search
+    from ...cli import albums, analyze, duplicates, export, feedback, history, models, organize, plugins, search
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -19,4 +19,6 @@ def register_commands(cli: Any) -> None:
     search.register(cli)
     models.register(cli)
     plugins.register(cli)
+    export.register(cli)    # export gallery / catalog
+    albums.register(cli)    # smart albums
     feedback.register(cli)  # feedback, feedback history, feedback rollback

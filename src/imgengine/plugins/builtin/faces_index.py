@@ -290,3 +290,33 @@ def split_cluster(catalog: Catalog, cluster_id: int, face_ids: list[int] | None 
             db.executemany("UPDATE faces SET cluster_id = ? WHERE id = ?", [(cid, int(i)) for i in ids[labels == lab]])
             created.append(cid)
     return created
+
+
+def people_by_photo(catalog: Catalog, sync: bool = True) -> dict[int, list[str]]:
+    """Every photo's people in one query: named clusters first, else names recognised from known_faces_dir.
+    ``sync`` brings the faces tables up to date first (skipped for a read-only catalog)."""
+    if sync:
+        try:
+            sync_faces(catalog)
+        except Exception:  # noqa: BLE001 - a read-only catalog keeps the index it has
+            pass
+    out: dict[int, list[str]] = {}
+    try:
+        rows = catalog.db.execute(
+            "SELECT DISTINCT f.photo_id, coalesce(pe.name, f.known_person) AS who FROM faces f "
+            "LEFT JOIN face_clusters c ON c.id = f.cluster_id LEFT JOIN people pe ON pe.id = c.person_id "
+            "WHERE coalesce(pe.name, f.known_person) IS NOT NULL ORDER BY who").fetchall()
+    except Exception:  # noqa: BLE001 - a catalog from before the faces migration
+        return out
+    for row in rows:
+        out.setdefault(row[0], []).append(row[1])
+    return out
+
+
+def with_people(catalog: Catalog, records, sync: bool = True):
+    """``records`` with ``rec["people"]`` set from the faces index (names given to clusters included), so
+    filters and exports see the people a user named, not only those recognised at analysis time."""
+    people = people_by_photo(catalog, sync=sync)
+    for rec in records:
+        rec["people"] = people.get(rec["id"], [])
+        yield rec
