@@ -4,12 +4,19 @@
 Prints files/s for: metadata-only, the full CPU analysis, and a no-change re-run (all with the
 machine's core count), plus an unchanged re-run of many small files, and — when ExifTool is
 installed — the ratio of our metadata-only rate to `exiftool -fast -json` on the same files, measured
-in the same run.
+in the same run. Per-file stage times are shown twice: wall (perf_counter inside the workers, which
+includes waiting for a core) and CPU (thread_time of the worker).
+
+Then whole processes, start-up included: the `imgengine analyze --analyzers metadata --no-vision`
+console script (fresh catalog) against `exiftool -fast -json -n -r`, on --whole-files generated camera
+JPEGs (--whole-megapixels, 1 MP by default to keep 5,000 files small on disk; both read headers only)
+and on the real corpus (../shared/corpus) when present, each as its own line.
 
     python benchmarks/bench_analyze.py [-n 500] [--rerun-files 5000] [--workers N] [--keep DIR]
+                                       [--whole-files 500,5000] [--whole-megapixels 1]
 
-Targets (2-core machine): metadata-only >= 10x ExifTool -fast; full CPU analysis >= 60 files/s;
-unchanged re-run of 5,000 files <= 3 s.
+Targets (2-core machine): metadata-only >= 10x ExifTool -fast (in process, and as whole processes at
+5,000 files); full CPU analysis >= 60 files/s; unchanged re-run of 5,000 files <= 3 s.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import io
 import multiprocessing as mp
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -89,6 +97,65 @@ def exiftool_rate(paths: list[Path]) -> float | None:
     return len(paths) / (time.perf_counter() - t)
 
 
+def make_camera_files(folder: Path, n: int, megapixels: float, per_folder: int = 500) -> None:
+    """n camera-like JPEGs (full EXIF with GPS, each its own), ``per_folder`` to a sub-folder."""
+    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    bases = [jpeg_bytes(scene(w, w * 3 // 4, seed=s), quality=90) for s in range(BASES)]
+    t0 = dt.datetime(2022, 5, 1, 8, 0, 0)
+    for i in range(n):
+        make, model, lens = CAMERAS[i % len(CAMERAS)]
+        exif = camera_exif(make, model, lens, t0 + dt.timedelta(minutes=7 * i),
+                           gps=(45.0 + i * 1e-4, 7.0 - i * 1e-4, 300.0 + i), iso=100 + i % 3200)
+        out = io.BytesIO()
+        piexif.insert(exif, bases[i % BASES], out)
+        sub = folder / f"{i // per_folder:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"DSC{i:05d}.JPG").write_bytes(out.getvalue())
+
+
+def _process_seconds(cmd: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one whole process and its children: on a machine busier than its cores the
+    wall time mostly measures the wait for a core, the CPU time what the work costs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def whole_process(args: argparse.Namespace, tmp: Path) -> None:
+    """`imgengine analyze --analyzers metadata` vs `exiftool -fast -json -n -r`, both as whole processes."""
+    exiftool = shutil.which("exiftool")
+    counts = [int(x) for x in args.whole_files.split(",") if x.strip()]
+    sets: list[tuple[str, Path, int]] = []
+    for n in counts:
+        folder = tmp / f"whole_{n}"
+        t = time.perf_counter()
+        make_camera_files(folder, n, args.whole_megapixels)
+        print(f"{n} {args.whole_megapixels:g} MP camera JPEGs for the whole-process comparison generated in "
+              f"{time.perf_counter() - t:.1f}s")
+        sets.append((f"{n} generated files", folder, n))
+    if args.corpus.is_dir():
+        n = sum(1 for p in args.corpus.rglob("*") if p.is_file())
+        sets.append((f"real corpus ({n} files)", args.corpus, n))
+    script = Path(sys.executable).with_name("imgengine")
+    ours_cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "imgengine.cli.app"]
+    print("whole processes, start-up included:")
+    for label, root, n in sets:
+        catalog = tmp / f"whole_{abs(hash(label))}.db"
+        ours, ours_cpu = _process_seconds([*ours_cmd, "analyze", str(root), "--analyzers", "metadata", "--no-vision",
+                                           "-q", "--catalog", str(catalog), "--log-dir", str(tmp / "logs")])
+        line = f"  {label:26s} imgengine {ours:6.2f}s wall {ours_cpu:6.2f}s cpu ({n / ours:7.1f} files/s)"
+        if exiftool:
+            ref, ref_cpu = _process_seconds([exiftool, "-fast", "-json", "-n", "-r", "-q", str(root)])
+            line += (f" | exiftool {ref:6.2f}s wall {ref_cpu:6.2f}s cpu ({n / ref:6.1f} files/s) -> wall "
+                     f"{ref / ours:4.1f}x, cpu {ref_cpu / ours_cpu:4.1f}x (target >= 10x at 5,000)")
+        else:
+            line += "   exiftool not installed (apt-get install libimage-exiftool-perl)"
+        print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=500, help="number of 12 MP JPEGs (default 500)")
@@ -96,12 +163,23 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     ap.add_argument("--analysis-size", type=int, default=None, help="override Settings.analysis_size")
     ap.add_argument("--keep", type=Path, default=None, help="generate into / reuse this folder")
+    ap.add_argument("--whole-files", default="500,5000", help="file counts for the whole-process comparison "
+                    "('' to skip)")
+    ap.add_argument("--whole-megapixels", type=float, default=1.0)
+    repo = Path(__file__).resolve().parents[1]
+    corpus = next((p for p in (repo.parent / "shared" / "corpus", repo.parent.parent / "shared" / "corpus")
+                   if p.is_dir()), repo.parent / "shared" / "corpus")  # a checkout, or a worktree beside one
+    ap.add_argument("--corpus", type=Path, default=corpus)
+    ap.add_argument("--only-whole", action="store_true", help="only the whole-process comparison")
     args = ap.parse_args()
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     tmp = Path(tempfile.mkdtemp(prefix="imgengine-bench-"))
     folder = args.keep or tmp / "photos"
     try:
+        if args.only_whole:
+            whole_process(args, tmp)
+            return
         t = time.perf_counter()
         existing = sorted(folder.glob("DSC*.JPG")) if folder.exists() else []
         paths = existing if len(existing) == args.n else make_files(folder, args.n)
@@ -132,6 +210,8 @@ def main() -> None:
         print(f"full CPU analysis:      {len(paths) / secs:8.1f} files/s  ({secs:.2f}s; target >= 60 on 2 cores)"
               f"  pixels: {summary['pixels_sources']}")
         per_file = {k: v / len(paths) * 1000 for k, v in summary["stage_seconds"].items()}
+        print("   per file (wall-ms):  " + ", ".join(f"{k} {v:.1f}" for k, v in per_file.items()))
+        per_file = {k: v / len(paths) * 1000 for k, v in summary["stage_cpu_seconds"].items()}
         print("   per file (cpu-ms):   " + ", ".join(f"{k} {v:.1f}" for k, v in per_file.items()))
         secs, summary = timed_run(folder, s_full, tmp / "logs")
         print(f"no-change re-run:       {len(paths) / secs:8.1f} files/s  ({secs:.3f}s for {len(paths)} files, "
@@ -145,6 +225,7 @@ def main() -> None:
             secs, summary = timed_run(small, s_small, tmp / "logs")
             print(f"unchanged re-run of {args.rerun_files} files: {secs:.2f}s (first run {first:.1f}s; "
                   f"target <= 3 s; {summary['skipped_unchanged']} unchanged)")
+        whole_process(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

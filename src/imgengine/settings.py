@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
-
 from .errors import ConfigError
 
 PLUGIN_ENV_PREFIX = "IMGENGINE_PLUGINS__"
@@ -64,6 +62,8 @@ class Settings:
     clip_model: str = "openai/clip-vit-base-patch32"
     detr_model: str = "facebook/detr-resnet-50"
     detr_threshold: float = 0.7
+    cpu_threads: int = 0               # torch threads for models on a CPU; 0 = the cores left after the loader
+    omp_wait_policy: str = "passive"   # passive|active|default: how idle OpenMP threads wait (set before torch)
     # feedback loop (imgengine feedback)
     feedback_min_confidence: float = 0.6   # --auto-approve applies fixes at or above this confidence
     feedback_check_command: str = ""       # must pass after a fix ({file} = the fixed file); "" = its tests
@@ -236,6 +236,8 @@ def load_settings(
     if config_path and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.is_file():
+        import yaml  # only with a config file: most commands never pay for it
+
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 from ..core.photo import Photo
 from ..settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # decoding imports numpy and Pillow: only when an analyzer asks for pixels
     from ..core.decode import DecodedImage
 
 # files up to this size are read once into memory and shared by every analyzer (bytes for the
@@ -44,7 +44,8 @@ class AnalysisInput:
         self._pixels: DecodedImage | None = None
         self._pixel_error: Exception | None = None
         self._sized: dict[int, Any] = {}
-        self.decode_seconds = 0.0
+        self.decode_seconds = 0.0      # wall time spent decoding (perf_counter)
+        self.decode_cpu_seconds = 0.0  # CPU time of this thread spent decoding (thread_time)
         # long side of the one decode: the largest ``pixel_size`` any selected analyzer asked for
         self.decode_size = max(settings.analysis_size, decode_size or 0)
         # results of the analyzers that ran before on this file (what ``requires`` names), as dicts
@@ -75,9 +76,9 @@ class AnalysisInput:
         if self._pixel_error is not None:
             raise self._pixel_error
         if self._pixels is None:
-            t0 = time.perf_counter()
             from ..core.decode import decode_for_analysis
 
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 self._pixels = decode_for_analysis(self.photo, self.data, self.decode_size,
                                                    self.settings.max_pixels)
@@ -86,6 +87,7 @@ class AnalysisInput:
                 raise
             finally:
                 self.decode_seconds += time.perf_counter() - t0
+                self.decode_cpu_seconds += time.thread_time() - c0
         return self._pixels
 
     def pixels_at(self, long_side: int | None = None):

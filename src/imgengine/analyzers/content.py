@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import cv2
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from .base import AnalysisInput, Analyzer, Result
 
-_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+if TYPE_CHECKING:  # numpy, OpenCV and Pillow are imported where pixels are measured: a run that selects
+    import numpy as np  # only other analyzers (metadata) never loads them
+    from PIL import Image
+
+_NOISE_KERNEL = ((1, -2, 1), (-2, 4, -2), (1, -2, 1))
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,23 @@ class ContentResult(Result):
 
 
 def sharpness(gray: np.ndarray) -> float:
+    import cv2
+
     return float(cv2.Laplacian(gray, cv2.CV_32F).var())
 
 
 def noise_sigma(gray: np.ndarray) -> float:
     """Immerkaer (1996) fast noise variance estimation: the Laplacian-difference mask cancels
     structure to first order, leaving noise. Edges are masked out so texture is not counted."""
+    import cv2
+    import numpy as np
+
     h, w = gray.shape
     if h < 3 or w < 3:
         return 0.0
     g = gray.astype(np.float32)
-    conv = np.abs(cv2.filter2D(g, -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    kernel = np.array(_NOISE_KERNEL, dtype=np.float32)
+    conv = np.abs(cv2.filter2D(g, -1, kernel, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
     edges = cv2.Canny(gray, 100, 200)[1:-1, 1:-1]
     flat = conv[edges == 0]
     if flat.size < 100:
@@ -55,6 +62,8 @@ def noise_sigma(gray: np.ndarray) -> float:
 
 
 def colorfulness(rgb: np.ndarray) -> float:
+    import numpy as np
+
     r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
     rg = r - g
     yb = 0.5 * (r + g) - b
@@ -62,6 +71,8 @@ def colorfulness(rgb: np.ndarray) -> float:
 
 
 def dominant_colors(image: Image.Image, k: int = 5) -> tuple[dict, ...]:
+    from PIL import Image
+
     small = image.copy()
     small.thumbnail((64, 64), Image.Resampling.BOX)
     q = small.quantize(colors=k, method=Image.Quantize.MEDIANCUT)
@@ -101,6 +112,8 @@ class ContentAnalyzer(Analyzer):
     description = "sharpness/blur, exposure, contrast, noise, colourfulness, dominant colours, quality"
 
     def analyze(self, item: AnalysisInput) -> ContentResult:
+        import numpy as np
+
         px = item.pixels
         gray = px.work_gray  # long side 512: every measure is defined at this fixed size
         hist = np.bincount(gray.ravel(), minlength=256)

@@ -10,15 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.outputs import csv_columns, record_to_json, write_output
@@ -36,6 +27,15 @@ class RichProgress:
     """Progress bar with files/s, ETA and the error count so far."""
 
     def __init__(self, enabled: bool):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self.enabled = enabled
         self.errors = 0
         self.t0 = time.perf_counter()
@@ -43,7 +43,7 @@ class RichProgress:
         self.bar = Progress(
             SpinnerColumn(), TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
-            console=err_console, transient=True, disable=not enabled,
+            console=err_console.get(), transient=True, disable=not enabled,
         )
         self.task = None
 
@@ -68,6 +68,8 @@ class RichProgress:
 
 
 def print_summary(result: RunResult) -> None:
+    from rich.table import Table
+
     s = result.summary
     table = Table(title=f"imgengine analyze — run {result.run_id}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -82,7 +84,10 @@ def print_summary(result: RunResult) -> None:
     if s.get("ignored"):
         table.add_row("not images (ignored)", f"{s['ignored']:,}")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
-    table.add_row("time per stage (cpu-s)", stages or "-")
+    table.add_row("time per stage (wall-s, summed over files)", stages or "-")
+    cpu = ", ".join(f"{k} {v:.1f}s" for k, v in (s.get("stage_cpu_seconds") or {}).items())
+    if cpu:
+        table.add_row("CPU time per stage (cpu-s)", cpu)
     q = s.get("quality_distribution") or {}
     if any(q.values()):
         table.add_row("quality", "  ".join(f"{k} {v}" for k, v in q.items()))
@@ -90,6 +95,20 @@ def print_summary(result: RunResult) -> None:
     if v.get("status") == "done" or v.get("status") == "interrupted":
         table.add_row("vision", f"{v['photos']:,} photos on {v['device']}, {v['images_per_second']:,.1f} images/s, "
                       f"batch {v['batch_size']}, {v['oom_retries']} OOM retries, {v['failed']} failed")
+        gpu = v.get("gpu") or {}
+        if gpu.get("samples"):
+            mem = gpu.get("peak_memory_used_bytes")
+            table.add_row("GPU", f"{gpu['name']}: utilisation mean {gpu['mean_utilisation_percent']} % / peak "
+                          f"{gpu['peak_utilisation_percent']} %, peak memory "
+                          f"{f'{mem / 2**30:.1f} GiB' if mem is not None else '-'}, peak temperature "
+                          f"{gpu['peak_temperature_c'] if gpu['peak_temperature_c'] is not None else '-'} °C")
+        elif gpu.get("message"):
+            table.add_row("GPU", f"no GPU metrics: {gpu['message']}")
+        threads = v.get("cpu_threads")
+        if threads:
+            table.add_row("CPU threads", f"{threads['threads']} torch thread(s) beside {threads['loader_workers']} "
+                          f"loader worker(s) on {threads['cores']} cores, OpenMP wait policy "
+                          f"{threads['wait_policy']}")
     elif v.get("status"):
         table.add_row("vision", v["status"] + (" (see the warning above)" if v.get("warning") else ""))
     table.add_row("total time", f"{s['seconds']:.2f}s")
@@ -184,6 +203,8 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
     ) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
+        from rich.table import Table
+
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
         settings = settings_from(config, catalog=catalog)
@@ -251,6 +272,8 @@ def register(app: typer.Typer) -> None:
             items = data[title]
             if not items:
                 continue
+            from rich.table import Table
+
             t = Table(title=title, title_justify="left")
             t.add_column(title[:-1] if title != "quality" else "bucket")
             t.add_column("photos", justify="right")

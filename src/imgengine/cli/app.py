@@ -55,6 +55,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     cls=PluginAwareGroup,
+    # plain help and usage errors: typer's rich formatter imports markdown-it and pygments (~200 modules),
+    # which would be most of `imgengine --help`'s start-up (target <= 120 ms; benchmarks/bench_startup.py)
+    rich_markup_mode=None,
 )
 
 

@@ -6,22 +6,55 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from ..errors import ImgEngineError
-from ..settings import Settings, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs ~30 ms, which `--help` and most quick
+    commands never need. Attribute access and assignment go to the real Console."""
+
+    def __init__(self, **kwargs: Any):
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_console", None)
+
+    def get(self) -> Any:
+        """The rich Console itself: pass this, not the proxy, to rich objects (Progress, Live)."""
+        if self._console is None:
+            from rich.console import Console
+
+            object.__setattr__(self, "_console", Console(**self._kwargs))
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.get(), name, value)
+
+    def __enter__(self) -> Any:  # dunder methods bypass __getattr__
+        return self.get().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.get().__exit__(*exc)
+
+
+console = _LazyConsole()
+err_console = _LazyConsole(stderr=True)
 
 ConfigOption = typer.Option(None, "--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                             dir_okay=False)
 
 
 def settings_from(config: Path | None, **flags: Any) -> Settings:
+    from ..settings import load_settings
+
     return load_settings(config, overrides=flags)
 
 

@@ -6,27 +6,30 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..logs import RunLogger
-from ..processors.dedup import DedupParams, FindResult, scan_duplicates
-from ..processors.dedup.actions import ActionPlan, apply_actions, plan_actions
-from ..processors.dedup.report import _size, result_document, write_html, write_json
-from ..processors.journal import Journal
-from ..processors.plan import STATE_FOLDER
+from ..processors.dedup.params import DedupParams
 from .analyze import RichProgress
 from .common import ConfigOption, console, err_console, handle_errors, settings_from
+
+if TYPE_CHECKING:  # the finder imports numpy and the analyzers: only when the command runs
+    from ..processors.dedup import FindResult
+    from ..processors.dedup.actions import ActionPlan
 
 CONFIRM_WORD = "delete"
 
 
 def print_groups(result: FindResult, limit: int) -> None:
+    from rich.table import Table
+
+    from ..processors.dedup.report import _size
+
     s = result.summary()
     console.print(f"[bold]{s['groups']}[/] duplicate groups ({s['exact_groups']} exact, {s['near_groups']} near): "
                   f"{s['duplicates']} files, [bold]{_size(s['bytes_freed'])}[/] could be freed "
@@ -51,6 +54,8 @@ def print_groups(result: FindResult, limit: int) -> None:
 
 
 def print_plan(plan: ActionPlan, applied: bool) -> None:
+    from ..processors.dedup.report import _size
+
     verb = {"move": "move", "hardlink": "hard-link", "delete": "move to the trash"}[plan.action]
     console.print(f"{'applying' if applied else '[bold]dry run[/]'}: {verb} {len(plan.steps)} duplicate(s), "
                   f"{_size(plan.bytes_freed)} freed"
@@ -100,6 +105,12 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
     ) -> None:
         """Find identical and near-identical photos; choose a keeper; move, hard-link or delete the rest."""
+        from ..processors.dedup import scan_duplicates
+        from ..processors.dedup.actions import apply_actions, plan_actions
+        from ..processors.dedup.report import result_document, write_html, write_json
+        from ..processors.journal import Journal
+        from ..processors.plan import STATE_FOLDER
+
         if not directory.is_dir():
             raise UsageError(f"{display_path(directory)}: no such folder")
         actions = [a for a, on in (("move", move_to is not None), ("hardlink", hardlink), ("delete", delete)) if on]

@@ -9,12 +9,10 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
-from ..processors import journal as jr
 from .common import console, err_console, handle_errors
 
 DirOption = typer.Option(None, "--dir", "-d", help="Folder whose runs to use: its .imgengine/ or the nearest "
@@ -29,6 +27,8 @@ def resolve_state_dir(directory: Path | None, state_dir: Path | None) -> Path:
     env = os.environ.get("IMGENGINE_STATE_DIR")
     if env:
         return Path(env)
+    from ..processors import journal as jr
+
     start = directory or Path.cwd()
     found = jr.find_state_dir(start)
     if found is None:
@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the undo report as JSON."),
     ) -> None:
         """Restore the files a run of rename/organize/dedup changed, exactly as they were."""
+        from ..processors import journal as jr
+
         sdir = resolve_state_dir(directory, state_dir)
         runs = jr.history(sdir)
         target = None
@@ -94,6 +96,8 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List past runs of file-changing commands (newest last), or the steps of one run."""
+        from ..processors import journal as jr
+
         sdir = resolve_state_dir(directory, state_dir)
         runs = jr.history(sdir)
         if run_id is not None:
@@ -105,6 +109,8 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 sys.stdout.write(json.dumps({"run": match[0].to_dict(), "steps": steps}, ensure_ascii=False) + "\n")
                 return
+            from rich.table import Table
+
             t = Table(title=f"run {match[0].run_id} ({match[0].command}, {match[0].status})", title_justify="left")
             for col in ("#", "op", "from", "to", "status"):
                 t.add_column(col, overflow="fold")
@@ -118,6 +124,8 @@ def register(app: typer.Typer) -> None:
         if not runs:
             console.print(f"no runs recorded in {display_path(sdir)}")
             return
+        from rich.table import Table
+
         t = Table(title=f"runs in {display_path(sdir)}", title_justify="left")
         t.add_column("run id", no_wrap=True)
         for col in ("command", "started", "status", "files changed"):

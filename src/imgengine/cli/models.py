@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..errors import ModelUnavailableError, UsageError
 from .common import ConfigOption, console, handle_errors, settings_from
@@ -26,7 +25,8 @@ def _kinds(which: str) -> tuple[str, ...]:
 
 
 def register(app: typer.Typer) -> None:
-    models_app = typer.Typer(help="Vision model weights: list, download, import, path.", no_args_is_help=True)
+    models_app = typer.Typer(help="Vision model weights: list, download, import, export-text, path.",
+                             no_args_is_help=True)
     app.add_typer(models_app, name="models")
 
     @models_app.command("list")
@@ -53,6 +53,8 @@ def register(app: typer.Typer) -> None:
         if json_out:
             sys.stdout.write(json.dumps({"models_dir": str(settings.models_dir), "models": rows}) + "\n")
             return
+        from rich.table import Table
+
         table = Table(title=f"models (models dir: {settings.models_dir})", title_justify="left")
         for col in ("kind", "name", "status", "where", "size"):
             table.add_column(col, overflow="fold")
@@ -93,6 +95,8 @@ def register(app: typer.Typer) -> None:
             check_model_folder(kind, partial)
             _install(partial, target)
             console.print(f"[green]ok[/] {name}")
+            if kind == "clip":
+                _export_text(settings)
 
     @models_app.command("import")
     @handle_errors
@@ -130,6 +134,13 @@ def register(app: typer.Typer) -> None:
         if name and name != model_name(kind, settings):
             console.print(f"set {kind}_model: {name} in your config to use it")
 
+    @models_app.command("export-text")
+    @handle_errors
+    def export_text(config: Path | None = ConfigOption) -> None:
+        """Export the CLIP model's text tower to ONNX, so `imgengine search` embeds queries without torch."""
+        if not _export_text(settings_from(config)):
+            raise typer.Exit(1)
+
     @models_app.command("path")
     @handle_errors
     def path(config: Path | None = ConfigOption) -> None:
@@ -155,3 +166,17 @@ def _install(ready: Path, target: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(ready, target)
+
+
+def _export_text(settings) -> bool:
+    """Export the text tower, report parity; a failure is one line (search then keeps using torch)."""
+    from ..search.text_encoder import export_text_tower
+
+    try:
+        rec = export_text_tower(settings)
+    except ModelUnavailableError as exc:
+        console.print(f"[yellow]text encoder not exported:[/] {exc}", highlight=False)
+        return False
+    console.print(f"[green]exported[/] CLIP text tower -> {rec['folder']} (parity with torch: cosine "
+                  f"{rec['parity']['min_cosine']:.6f} on {rec['parity']['texts']} texts)", highlight=False)
+    return True

@@ -7,21 +7,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
-from ..processors.dates import parse_shift, parse_timezone
-from ..processors.journal import Journal, StepResult
-from ..processors.organize import plan_organize
-from ..processors.plan import STATE_FOLDER, Plan, apply_plan
-from ..processors.rename import plan_rename
 from .common import console, err_console, handle_errors, settings_from
+
+if TYPE_CHECKING:  # the planners import Pillow and the analyzers: only when a command runs
+    from ..processors.journal import StepResult
+    from ..processors.plan import Plan
 
 PREVIEW_ROWS = 40
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
@@ -36,6 +33,8 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def preview(plan: Plan, limit: int) -> None:
+    from rich.table import Table
+
     s = plan.summary()
     todo = plan.todo
     t = Table(title=f"imgengine {plan.command}: {s['to_change']} file(s) to change "
@@ -66,6 +65,11 @@ def preview(plan: Plan, limit: int) -> None:
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
              args: dict, quiet: bool, library_catalog: Path | None = None) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..processors.journal import Journal
+    from ..processors.plan import apply_plan
+
     if not apply:
         if json_out:
             doc = plan.to_dict()
@@ -89,7 +93,7 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
     t0 = time.perf_counter()
     journal = Journal.begin(state_dir, plan.command, args, catalog)
     bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console, transient=True, disable=not show)
+                   console=err_console.get(), transient=True, disable=not show)
     try:
         with bar:
             task = bar.add_task(plan.command, total=len(plan.todo))
@@ -140,6 +144,8 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
 
 def _state_dir(flag: Path | None, folder: Path) -> Path:
     """--state-dir, else IMGENGINE_STATE_DIR, else <folder>/.imgengine (see USAGE.md, "Where the journal lives")."""
+    from ..processors.plan import STATE_FOLDER
+
     if flag is not None:
         return flag
     env = os.environ.get("IMGENGINE_STATE_DIR")
@@ -174,6 +180,9 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """Rename photos from a template. Shows the plan; changes nothing without --apply; undoable."""
+        from ..processors.dates import parse_shift, parse_timezone
+        from ..processors.rename import plan_rename
+
         if not directory.is_dir():
             raise UsageError(f"{display_path(directory)}: no such folder")
         settings = settings_from(config, catalog=catalog)
@@ -217,6 +226,9 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """File photos into DEST by date, event, tag or camera (companion files follow). Undoable."""
+        from ..processors.dates import parse_shift, parse_timezone
+        from ..processors.organize import plan_organize
+
         if copy and move:
             raise UsageError("choose one of --copy and --move")
         if not source.is_dir():

@@ -6,7 +6,6 @@ import json
 import sys
 
 import typer
-from rich.table import Table
 
 from .common import ConfigOption, console, handle_errors, settings_from
 
@@ -44,6 +43,8 @@ def list_plugins(json_out: bool = typer.Option(False, "--json", help="Print JSON
                            for i in infos]}
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="imgengine plugins", title_justify="left")
     for col in ("name", "version", "category", "source", "provides", "status"):
         table.add_column(col, overflow="fold")
@@ -78,6 +79,8 @@ def plugin_info(name: str = typer.Argument(..., help="A plugin or analyzer name.
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=f"plugin {info.name}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..errors import UsageError
@@ -73,6 +72,8 @@ def register(app: typer.Typer) -> None:
                    "results": [h.to_dict() for h in hits]}
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
+            from rich.table import Table
+
             over = "matching the filters" if info["index"] == "filters" else \
                 f"over {info['embeddings']:,} photos ({info['index']})"
             table = Table(title=f"{len(hits)} result(s) {over}", title_justify="left")

@@ -24,6 +24,7 @@ from ..analyzers.base import Batch, BatchAnalyzer, Result
 from ..core.catalog import Catalog, path_key
 from ..core.photo import display_path
 from ..errors import DecodeError, ImgEngineError, ModelUnavailableError
+from ..gpu.threads import prepare_wait_policy
 from ..logs import RunLogger, error_record
 from ..settings import Settings
 from .perfile import FileOutcome, PluginOrigin
@@ -127,6 +128,7 @@ def run_batch_stage(root: Path, settings: Settings, catalog: Catalog, logger: Ru
     from ..analyzers.vision.engine import resolve_device
 
     try:
+        prepare_wait_policy(settings.omp_wait_policy)  # before torch's OpenMP runtime starts
         device = resolve_device(settings.device)
         for name in [n for n in usable if n not in needed]:
             usable.pop(name)
@@ -182,47 +184,6 @@ def _loader(refs: list, spec: Any, batch: int, workers: int, device: str):
                       pin_memory=device.startswith("cuda") and torch.cuda.is_available(), **kwargs)
 
 
-class GpuUtilSampler:
-    """GPU utilisation sampled with NVML (``pynvml``) in a thread while the stage runs; a no-op when NVML
-    is not installed. (The GPU-monitor module will replace this.)"""
-
-    def __init__(self, device: str, interval: float = 0.5):
-        import threading
-
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = None
-        if not device.startswith("cuda"):
-            return
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            index = int(device.split(":")[1]) if ":" in device else 0
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            self._nvml = pynvml
-        except Exception:  # noqa: BLE001 - no NVML: no utilisation figures, nothing else changes
-            return
-        self._interval = interval
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.samples.append(int(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu))
-            except Exception:  # noqa: BLE001
-                return
-
-    def stop(self) -> dict[str, float] | None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        if not self.samples:
-            return None
-        return {"mean": round(sum(self.samples) / len(self.samples), 1), "max": max(self.samples)}
-
-
 def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], versions: dict[str, str],
                     settings: Settings, device: str, catalog: Catalog, logger: RunLogger,
                     origins: dict[str, PluginOrigin] | None = None, progress: Any = None) -> dict[str, Any]:
@@ -232,15 +193,12 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
     from ..analyzers.vision.engine import BatchState, parse_batch_size, run_chunked
     from ..analyzers.vision.inputs import InputSpec as LoaderSpec
     from ..analyzers.vision.inputs import gpu_decode, nvjpeg_available
+    from ..gpu.sampler import GpuSampler, starvation_warning
+    from ..gpu.threads import apply_cpu_threads, available_cores
 
     origins = origins or {}
     cuda = device.startswith("cuda")
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    if not cuda:
-        torch.set_num_threads(cores)
+    cores = available_cores()
     fixed = parse_batch_size(settings.batch_size)
     kind = "cuda" if cuda else "cpu"
     states = {k: BatchState(k, fixed or int(a.batch_size.get(kind, 8))) for k, a in analyzers.items()}
@@ -251,6 +209,7 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
     workers = max(1, min(settings.effective_workers(), 16)) if cuda else (1 if cores > 1 else 0)
     if len(todo) < 8 or not pixel_inputs:
         workers = 0
+    threads = None if cuda else apply_cpu_threads(workers, settings.cpu_threads, settings.omp_wait_policy)
     # one loader batch feeds every analyzer; on CUDA with a full-image (mask) input it is kept to 2 of that
     # analyzer's batches so that the prefetched uint8 images (about 2.4 MB each at 1024 px) stay within a
     # few GB of shared memory
@@ -268,7 +227,7 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
     interrupted = False
     run_id = logger.run_id
     t_start = time.perf_counter()
-    sampler = GpuUtilSampler(device)
+    sampler = GpuSampler(device).start()
 
     def oom(message: str) -> None:
         stats["oom_retries"] += 1
@@ -340,13 +299,14 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
         interrupted = True
         logger.warning("vision: interrupted; results so far are saved, the next run resumes")
     elapsed = time.perf_counter() - t_start
-    utilisation = sampler.stop()
+    gpu = sampler.stop()
     out: dict[str, Any] = {
         "status": "interrupted" if interrupted else "done",
         "device": device,
         "nvjpeg": use_nvjpeg,
         "loader_workers": workers,
         "torch_threads": torch.get_num_threads(),
+        "cpu_threads": threads.to_dict() if threads is not None else None,
         "batch_size": {k: s.size for k, s in states.items()},
         "batch_sizes_used": {k: sorted(s.sizes_seen, reverse=True) for k, s in states.items()},
         "images_per_second": round(stats["photos"] / elapsed, 2) if elapsed > 0 else 0.0,
@@ -359,7 +319,10 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
     }
     if cuda:
         out["gpu_memory_peak_bytes"] = int(torch.cuda.max_memory_allocated())
-        out["gpu_utilisation_percent"] = utilisation
+        out["gpu"] = gpu
+        if gpu and (starved := starvation_warning(gpu, use_nvjpeg)):
+            logger.warning(f"vision: {starved}")
+            out["warning"] = starved
     logger.info(f"vision: {stats['photos']} photos on {device} ({out['images_per_second']} images/s), "
                 f"{stats['failed']} failed, {stats['oom_retries']} OOM retries")
     return out

@@ -129,6 +129,8 @@ class PoolExecutor:
         # cores. Set in the parent before forking (touching it in a forked child can deadlock).
         needs_cv = any(a.needs_pixels for a in self.ctx.analyzers.values())
         self._cv_threads = _set_cv2_threads(1) if needs_cv else None
+        if needs_cv:  # the decoder (numpy, Pillow) imported once here, shared by the forked workers
+            from ..core import decode  # noqa: F401
         self.pool = pool_context().Pool(self.workers, initializer=_init_worker, initargs=(self.ctx,))
         return self
 

@@ -44,7 +44,8 @@ class FileOutcome:
     replace_results: bool = True
     results: dict[str, tuple[str, dict | None, str | None]] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)      # wall seconds per stage (perf_counter)
+    cpu_timings: dict[str, float] = field(default_factory=dict)  # CPU seconds of the worker thread per stage
     pixels_source: str | None = None
 
 
@@ -116,7 +117,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             for name in task.analyzers:  # bad file is not retried on every run (--force retries)
                 out.results[name] = (analyzers[name].stored_version, None, rec.message)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     try:
         if task.size == 0:
             raise UnsupportedFormatError(f"{shown}: empty file (0 bytes)")
@@ -157,6 +158,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         fail("read", exc, f"{shown}: {msg}")
         return out
     out.timings["read"] = time.perf_counter() - t0
+    out.cpu_timings["read"] = time.thread_time() - c0
 
     decode_failed = False
     for name in task.analyzers:
@@ -169,8 +171,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         if missing:
             out.results[name] = (version, None, f"skipped: no result from {', '.join(missing)}")
             continue
-        t = time.perf_counter()
-        decode_before = item.decode_seconds
+        t, c = time.perf_counter(), time.thread_time()
+        decode_before, decode_cpu_before = item.decode_seconds, item.decode_cpu_seconds
         try:
             with _Deadline(timeouts.get(name)):
                 result = analyzer.analyze(item)
@@ -201,8 +203,11 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             out.results[name] = (version, None, f"{type(exc).__name__}: {_one_line(exc)}")
         spent = time.perf_counter() - t - (item.decode_seconds - decode_before)
         out.timings[name] = out.timings.get(name, 0.0) + spent
+        spent_cpu = time.thread_time() - c - (item.decode_cpu_seconds - decode_cpu_before)
+        out.cpu_timings[name] = out.cpu_timings.get(name, 0.0) + spent_cpu
     if item.decode_seconds:
         out.timings["decode"] = item.decode_seconds
+        out.cpu_timings["decode"] = item.decode_cpu_seconds
     if item._pixels is not None:
         out.pixels_source = item._pixels.pixels_source
     return out

@@ -178,7 +178,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     catalog = catalog or Catalog(settings.catalog_path(root if root.is_dir() else root.parent))
     started = time.time()
     t_start = time.perf_counter()
-    stage_seconds: dict[str, float] = {}
+    stage_seconds: dict[str, float] = {}      # wall seconds: per-file stages summed over files, + scan/write
+    stage_cpu_seconds: dict[str, float] = {}  # CPU seconds of the per-file stages, summed over files
     failures: list[FileOutcome] = []
     pixels_sources: dict[str, int] = {}
     counts = {"ok": 0, "failed": 0, "ignored": 0}
@@ -215,6 +216,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 counts["ok"] += 1
             for stage, secs in outcome.timings.items():
                 stage_seconds[stage] = stage_seconds.get(stage, 0.0) + secs
+            for stage, secs in outcome.cpu_timings.items():
+                stage_cpu_seconds[stage] = stage_cpu_seconds.get(stage, 0.0) + secs
             for err in outcome.errors:
                 from ..logs.session import ErrorRecord
 
@@ -294,6 +297,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "analyzers": list(analyzers),
         "batch_analyzers": list(batch_analyzers),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_seconds.items())},
+        "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(stage_cpu_seconds.items())},
         "errors_by_stage": errors_by_stage,
         "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},

@@ -144,9 +144,9 @@ def pick_model(catalog: Catalog, settings: Settings, need_encoder: bool) -> str:
     from ..analyzers.vision.models import how_to_get, locate_model
 
     loc = locate_model("clip", settings)
-    stored = catalog_models(catalog)
     if loc.path is not None:
         return model_version("clip", loc.name, loc.path)
+    stored = catalog_models(catalog)  # a scan of every clip result: only when the configured model is absent
     if need_encoder:
         raise ModelUnavailableError(how_to_get([loc.name], settings).replace("use --no-vision to skip this "
                                                                              "stage quietly", "a text search "
@@ -211,10 +211,15 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
         raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
                          "`imgengine analyze <dir>` with the model available first")
     encoder = None
+    text_path = None
     query = np.zeros(0, dtype=np.float32)
     if text:
-        encoder = ClipEncoder(settings)
-        query = encoder.text(text)
+        from .text_encoder import text_encoder
+
+        text_side, text_path = text_encoder(settings)  # ONNX when exported, else torch: same vectors
+        query = text_side.text(text)
+        if isinstance(text_side, ClipEncoder):
+            encoder = text_side
     if like is not None:
         vec = store.vector_of(like_id) if like_id is not None else None
         if vec is None:
@@ -233,7 +238,8 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
             continue
         hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"], score))
     info = {"model": model, "embeddings": report.total, "index": report.index, "added": report.added,
-            "removed": report.removed, "filtered_to": None if allowed is None else len(allowed)}
+            "removed": report.removed, "filtered_to": None if allowed is None else len(allowed),
+            "text_encoder": text_path}
     return hits, info
 
 

@@ -24,15 +24,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...analyzers.base import Batch, BatchAnalyzer, Result
 from ...errors import ModelUnavailableError
 from ...settings import Settings
 from .. import hookimpl
 from .base import ModelConfigMixin
+
+if TYPE_CHECKING:  # numpy is imported where pixels are handled, not when the plugin registers
+    import numpy as np
 
 HEAD_FOLDER = "laion-aesthetic"
 AUTO_HEADS = {512: "sa_0_4_vit_b_32_linear.pth", 768: "sac+logos+ava1-l14-linearMSE.pth"}
@@ -146,6 +147,7 @@ class AestheticsAnalyzer(ModelConfigMixin, BatchAnalyzer):
 
     def run(self, batch: Batch) -> list[dict[str, Any] | AestheticsResult]:
         """One result per row: the score of its stored CLIP embedding (an error entry where it has none)."""
+        import numpy as np
         import torch
 
         from ...analyzers.vision.embedding import decode_embedding

@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, feedback."""
+plugins, export, albums, gpu-monitor, feedback."""
 
 from __future__ import annotations
 
@@ -10,7 +10,19 @@ from .. import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import albums, analyze, duplicates, export, feedback, history, models, organize, plugins, search
+    from ...cli import (
+        albums,
+        analyze,
+        duplicates,
+        export,
+        feedback,
+        gpu_monitor,
+        history,
+        models,
+        organize,
+        plugins,
+        search,
+    )
 
     analyze.register(cli)
     history.register(cli)   # undo, history: shared by every file-changing command
@@ -21,4 +33,5 @@ def register_commands(cli: Any) -> None:
     plugins.register(cli)
     export.register(cli)    # export gallery / catalog
     albums.register(cli)    # smart albums
+    gpu_monitor.register(cli)
     feedback.register(cli)  # feedback, feedback history, feedback rollback

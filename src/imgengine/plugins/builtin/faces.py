@@ -25,14 +25,15 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...analyzers.base import AnalysisInput, Result
 from .. import hookimpl
 from .base import ConfiguredAnalyzer
 from .face_models import DetectedFace, FaceModelUnavailable, plausible_face
+
+if TYPE_CHECKING:  # numpy is imported where pixels are handled, not when the plugin registers
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class KnownPeople:
     skipped: list[str]          # reference photos without a usable face
 
     def match(self, vector: np.ndarray) -> tuple[str | None, float | None]:
+        import numpy as np
+
         if not len(self.names):
             return None, None
         d = np.linalg.norm(self.vectors - vector[None, :], axis=1)
@@ -133,6 +136,8 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
     def known_people(self) -> KnownPeople:
         """The reference faces, embedded once per analyzer (a run; the folder's signature is part of
         ``version``, so a changed folder redoes the faces on the next run)."""
+        import numpy as np
+
         if self._known is not None:
             return self._known
         folder = self.config.get("known_faces_dir")
@@ -182,6 +187,8 @@ class FaceRecognitionAnalyzer(ConfiguredAnalyzer):
         return self.analyze_pixels(rgb)
 
     def analyze_pixels(self, rgb: np.ndarray) -> FacesResult:
+        import numpy as np
+
         if rgb.ndim == 2:
             rgb = np.stack([rgb] * 3, axis=-1)
         rgb = np.ascontiguousarray(rgb[..., :3])
@@ -217,6 +224,8 @@ def _r(v: float) -> float:
 
 
 def _load_rgb(path: Path, size: int) -> np.ndarray:
+    import numpy as np
+
     from ...core.decode import decode_for_analysis
     from ...core.photo import Photo
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ...cli.common import ConfigOption, console, err_console, handle_errors, settings_from
 from ...core.catalog import Catalog
@@ -73,6 +72,8 @@ def list_cmd(directory: Path | None = DirOption, catalog: Path | None = CatalogO
     if not clusters:
         console.print("no faces in the catalog yet (run `imgengine analyze` with the faces analyzer)")
         return
+    from rich.table import Table
+
     table = Table(title=f"{len(clusters)} face cluster(s)", title_justify="left")
     for col in ("cluster", "person", "faces", "photos", "e.g."):
         table.add_column(col, overflow="fold", justify="right" if col in ("cluster", "faces", "photos") else "left")
@@ -97,6 +98,8 @@ def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces lis
     if json_out:
         _emit({"cluster": cluster, "person": info.person if info else None, "faces": faces})
         return
+    from rich.table import Table
+
     table = Table(title=f"cluster {cluster}: {info.person or 'unnamed' if info else ''}", title_justify="left")
     for col in ("face", "photo", "box (x0 y0 x1 y1, 0-1)", "score", "recognised"):
         table.add_column(col, overflow="fold")

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ...core.catalog import Catalog
 from ...errors import UsageError
+
+if TYPE_CHECKING:  # numpy is imported where vectors are handled, not when the plugin registers
+    import numpy as np
 
 ANALYZER = "faces"
 DEFAULT_EPS = 0.5
@@ -55,11 +56,15 @@ class ClusterInfo:
 
 
 def _vec(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(blob, dtype=np.float32)
 
 
 def sync_faces(catalog: Catalog, eps: float = DEFAULT_EPS, min_faces: int = DEFAULT_MIN_FACES) -> SyncReport:
     """Bring the faces table up to date with the faces results, then cluster the new faces."""
+    import numpy as np
+
     report = SyncReport()
     db = catalog.db
     stale = db.execute(
@@ -101,6 +106,8 @@ def _drop_empty_clusters(db) -> None:
 
 
 def _cluster_new(db, eps: float, min_faces: int, report: SyncReport) -> None:
+    import numpy as np
+
     new = db.execute("SELECT id, embedding FROM faces WHERE cluster_id IS NULL ORDER BY id").fetchall()
     if not new:
         return
@@ -136,6 +143,7 @@ def _cluster_new(db, eps: float, min_faces: int, report: SyncReport) -> None:
 
 
 def _dbscan(vectors: np.ndarray, eps: float, min_faces: int) -> np.ndarray:
+    import numpy as np
     from sklearn.cluster import DBSCAN
 
     if len(vectors) == 1:
@@ -266,6 +274,8 @@ def split_cluster(catalog: Catalog, cluster_id: int, face_ids: list[int] | None 
     """Split a cluster: the given faces into a new cluster, or (none given) re-cluster its faces with a
     tighter ``eps`` (three quarters). The largest part keeps the cluster id and its name; returns the new
     cluster ids."""
+    import numpy as np
+
     _require_cluster(catalog, cluster_id)
     db = catalog.db
     rows = db.execute("SELECT id, embedding FROM faces WHERE cluster_id = ? ORDER BY id", (cluster_id,)).fetchall()

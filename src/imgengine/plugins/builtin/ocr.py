@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...analyzers.base import AnalysisInput, Result
 from ...core.catalog import Catalog
 from ...errors import ModelUnavailableError
 from .. import hookimpl
 from .base import ConfiguredAnalyzer
+
+if TYPE_CHECKING:  # numpy is imported where pixels are handled, not when the plugin registers
+    import numpy as np
 
 MODES = ("always", "auto", "never")
 
@@ -109,6 +110,8 @@ class OcrAnalyzer(ConfiguredAnalyzer):
         return self.read(item.pixels_at(self.pixel_size))
 
     def read(self, rgb: np.ndarray) -> OcrResult:
+        import numpy as np
+
         engine = self._load()
         out = engine(np.ascontiguousarray(rgb[..., ::-1]))   # RapidOCR takes OpenCV's BGR order
         h, w = rgb.shape[:2]

@@ -1,0 +1,22 @@
+"""The tuning knobs of duplicate finding, in a module of their own so the CLI can show the defaults
+without importing numpy and the finder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    threshold: int = 45              # max pHash+dHash+wHash Hamming bits (of 192) for a candidate
+    index_bits: int = 11             # a candidate has its pHash or its wHash within this many bits
+    index_hashes: tuple[str, ...] = ("phash", "whash")   # indexed; dHash (weakest under crops) only adds up
+    max_residual: float = 0.075      # max aligned thumbnail residual for a verified duplicate
+    exact_only: bool = False
+    use_clip: bool = True
+    clip_veto: float = 0.88          # with embeddings on both sides, below this cosine a pair is rejected
+    clip_find: float = 0.96          # embedding neighbours above this are checked even without a hash match
+    clip_max_photos: int = 200_000   # brute-force embedding search is quadratic; skipped above this
+    burst_seconds: float = 60.0      # two capture times this close but not equal: burst frames, not copies
+    burst_shift: float = 0.008       # equal pixel sizes, shifted by more than this fraction: burst frames
+    crop_fit: float = 0.6            # ... unless a crop box fits better than this times the translation
