@@ -13,7 +13,23 @@ from PIL import Image
 from imgengine.settings import Settings
 from imgengine.testing.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+# ../shared/corpus beside the checkout; IMGENGINE_TEST_CORPUS points elsewhere (a git worktree)
+CORPUS = Path(os.environ.get("IMGENGINE_TEST_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared"
+              / "corpus")
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory, monkeypatch):
+    """Every test (and every subprocess it starts) gets its own HOME and XDG folders: logs, models and the
+    run index never touch the real home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (("XDG_STATE_HOME", ".local/state"), ("XDG_DATA_HOME", ".local/share"),
+                     ("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    for var in ("IMGENGINE_STATE_DIR", "IMGENGINE_RUN_INDEX", "IMGENGINE_LOG_DIR", "IMGENGINE_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return home
 
 
 @pytest.fixture

@@ -57,15 +57,16 @@ def test_analyze_samples_end_to_end(samples: Path, tmp_path: Path):
     assert list((tmp_path / "logs").glob("*_summary.json"))
     assert (tmp_path / "logs" / "errors.jsonl").exists()
 
-    # re-run: nothing to do, exit 0, fast
+    # re-run: nothing to do, fast; the broken files are still broken (exit 1, counted, not retried)
     p = imgengine("analyze", samples, "--json", "--log-dir", tmp_path / "logs")
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 1, p.stderr
     doc = json.loads(p.stdout)
     assert doc["summary"]["analyzed"] == 0 and doc["summary"]["skipped_unchanged"] == doc["summary"]["files_seen"]
+    assert doc["summary"]["known_broken"] == sum(ph["status"] == "error" for ph in photos.values())
 
     # CSV output: flat columns
     out_csv = tmp_path / "results.csv"
-    imgengine("analyze", samples, "-o", out_csv, "-q", "--log-dir", tmp_path / "logs", check_code=0)
+    imgengine("analyze", samples, "-o", out_csv, "-q", "--log-dir", tmp_path / "logs", check_code=1)
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
     assert len(rows) == n_photos
     assert {"path", "format", "sharpness", "quality", "phash", "make", "dominant_colors"} <= set(rows[0])

@@ -305,17 +305,26 @@ def test_move_to_with_name_clash_and_undo(family_dir, tmp_path: Path) -> None:
 
 
 def test_hardlink_apply_and_undo(family_dir) -> None:
+    """Identical copies become links to the keeper; near duplicates are refused (a link would replace
+    their picture with the keeper's)."""
     root, fam, _ = family_dir
-    before = {p: sha(p) for p in fam.values()}
+    same = root / "sub" / "IMG_0001 copy.jpg"
+    same.parent.mkdir()
+    same.write_bytes(fam["original"].read_bytes())
+    before = {p: sha(p) for p in [*fam.values(), same]}
     doc = _json(_run("duplicates", str(root), "--hardlink", "--apply", "--json"))
     keeper = fam["original"]
-    for p in fam.values():
-        assert os.path.samefile(p, keeper)
-    assert doc["plan"]["bytes_freed"] > 0
+    assert os.path.samefile(same, keeper)
+    for k, p in fam.items():
+        if k != "original":
+            assert not os.path.samefile(p, keeper)
+    assert doc["plan"]["bytes_to_trash"] == keeper.stat().st_size
+    assert "byte-identical" in doc["plan"]["skipped_groups"][0]["reason"]
+    assert {p: sha(p) for p in [*fam.values(), same]} == before
     r = _run("undo", doc["applied"]["run_id"], "--dir", str(root))
     assert r.exit_code == 0, r.output
-    assert {p: sha(p) for p in fam.values()} == before
-    assert not os.path.samefile(fam["png"], keeper)
+    assert {p: sha(p) for p in [*fam.values(), same]} == before
+    assert not os.path.samefile(same, keeper)
 
 
 def test_stale_group_is_not_acted_on(family_dir, settings) -> None:
@@ -482,8 +491,7 @@ def test_hardlink_across_file_systems_is_skipped_with_reason(tmp_path: Path, set
         root = tmp_path / "p"
         fam = make_family(root, 60, "x")
         other.mkdir()
-        shutil.copy2(fam["png"], other / "x_screenshot.png")
-        fam["png"].unlink()
+        shutil.copy2(fam["original"], other / "x copy.jpg")     # identical bytes: a link candidate
         scan_duplicates(root, settings)
         result, _, _ = scan_duplicates(other, settings, whole_catalog=True)
         plan = plan_actions(result.groups, "hardlink", root)

@@ -39,3 +39,7 @@ class ModelUnavailableError(ImgEngineError):
 
 class JournalError(ImgEngineError):
     """A file-changing plan cannot be applied or undone safely."""
+
+
+class OutputError(ImgEngineError):
+    """A report or export file cannot be written (the catalog itself is complete)."""

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from . import workspace
 from .errors import ConfigError
 
 PLUGIN_ENV_PREFIX = "IMGENGINE_PLUGINS__"
 
-DEFAULT_CONFIG_PATH = Path("~/.config/imgengine/config.yaml")
 ENV_PREFIX = "IMGENGINE_"
 
 DEFAULT_SKIP_DIRS = (
@@ -47,14 +47,16 @@ class Settings:
     # pipeline
     workers: int = 0                   # 0 = all cores
     batch_commit: int = 200            # rows per SQLite transaction
+    commit_seconds: float = 2.0        # ... or this long since the last commit, whichever comes first
     force: bool = False
+    retry_failed: bool = False         # re-analyse files that failed before even when unchanged
     analyzers: tuple[str, ...] = ()    # empty = all registered analyzers
     # content thresholds
     blur_threshold: float = 100.0      # variance of Laplacian below this = blurry
     # locations
     catalog: Path | None = None        # default <dir>/.imgengine/catalog.db
-    log_dir: Path = Path("logs")
-    models_dir: Path = Path("models")
+    log_dir: Path = field(default_factory=workspace.default_log_dir)        # ~/.local/state/imgengine/logs
+    models_dir: Path = field(default_factory=workspace.default_models_dir)  # ~/.local/share/imgengine/models
     # vision (used by the ML stage)
     vision: bool = True
     device: str = "auto"
@@ -91,35 +93,11 @@ class Settings:
             return max(1, os.cpu_count() or 1)
 
     def catalog_path(self, root: Path) -> Path:
-        """``--catalog`` when given; else ``<root>/.imgengine/catalog.db`` when it exists or ``root`` is
-        writable; else (a read-only share, a DVD, a folder whose mode says read-only even to root) a
-        per-folder catalog under the user's data folder, so analysing never writes where it may not."""
-        if self.catalog is not None:
-            return Path(self.catalog).expanduser()
-        root = Path(os.path.abspath(root))
-        local = root / ".imgengine" / "catalog.db"
-        if local.exists() or not root.is_dir() or _writable_folder(root):
-            return local
-        return user_catalog_path(root)
+        """The catalog of ``root`` (see ``workspace.catalog_path``)."""
+        return workspace.catalog_path(root, self.catalog)
 
 
-def _writable_folder(folder: Path) -> bool:
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & 0o222) and os.access(folder, os.W_OK)
-
-
-def user_catalog_path(root: Path) -> Path:
-    """Where the catalog of a read-only folder lives: $XDG_DATA_HOME (default ~/.local/share)
-    /imgengine/catalogs/<folder name>-<hash of its absolute path>/catalog.db."""
-    import hashlib
-
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    key = hashlib.sha1(os.fsencode(os.path.abspath(root))).hexdigest()[:12]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(root).name)[:40] or "root"
-    return base / "imgengine" / "catalogs" / f"{name}-{key}" / "catalog.db"
+user_catalog_path = workspace.user_catalog_path
 
 
 def _coerce(name: str, typ: Any, value: Any) -> Any:
@@ -232,7 +210,7 @@ def load_settings(
 ) -> Settings:
     """Build Settings from the layers, lowest first. ``overrides`` are flags (None = not given)."""
     settings = Settings()
-    path = Path(config_path).expanduser() if config_path else DEFAULT_CONFIG_PATH.expanduser()
+    path = Path(config_path).expanduser() if config_path else workspace.config_file()
     if config_path and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.is_file():

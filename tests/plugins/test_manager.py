@@ -19,9 +19,11 @@ from .helpers import BRIGHTNESS_PLUS, BROKEN_IMPORT, write_plugin
 def test_builtins_register_through_the_hooks():
     m = PluginManager(external=False)
     classes = m.analyzer_classes()
-    assert list(classes) == ["metadata", "content", "hashes", "clip", "detr", "faces", "places", "ocr", "aesthetics"]
+    assert list(classes) == ["metadata", "content", "hashes", "clip", "detr", "scene_custom", "faces", "places",
+                             "ocr", "aesthetics"]
     assert {n: p for n, (_c, p) in classes.items()} == {"metadata": "analyzers", "content": "analyzers",
                                                        "hashes": "analyzers", "clip": "vision", "detr": "vision",
+                                                       "scene_custom": "vision",
                                                        "faces": "faces", "places": "places", "ocr": "ocr",
                                                        "aesthetics": "aesthetics"}
     assert set(m.writers()) == {".json", ".csv", ".parquet", ".sqlite", ".sqlite3"}
@@ -85,7 +87,7 @@ def test_plugins_list_and_info_cli(tmp_path: Path, monkeypatch):
     out = runner.invoke(app, ["plugins", "list", "--json"])
     assert out.exit_code == 0, out.output
     doc = {p["name"]: p for p in json.loads(out.stdout)["plugins"]}
-    assert doc["vision"]["analyzers"] == ["clip", "detr"] and doc["vision"]["source"] == "built-in"
+    assert doc["vision"]["analyzers"] == ["clip", "detr", "scene_custom"] and doc["vision"]["source"] == "built-in"
     assert doc["bright"]["loaded"] and doc["bright"]["categories"] == ["analyzer"]
     assert doc["bright"]["origin"] == str(tmp_path / "plugins" / "bright.py")
     assert doc["bright"]["analyzer_details"][0]["requires"] == ["content"]

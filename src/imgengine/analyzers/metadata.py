@@ -22,6 +22,7 @@ from ..core.maker_notes import iso_from_maker_notes, lens_from_maker_notes
 from ..core.metadata_segments import MetadataBlocks, find_metadata_blocks
 from ..core.tiff_ifd import Rational, TiffIfdReader
 from ..core.xmp import parse_xmp
+from ..metadata.values import camera_name
 from .base import AnalysisInput, Analyzer, Result
 
 
@@ -380,24 +381,6 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
         has_exif=has_exif, has_xmp=bool(xmp), has_iptc=bool(iptc), warnings=tuple(warnings),
         camera=camera_name(make, model),
     )
-
-
-_GENERIC_MAKE_WORDS = {"CORPORATION", "CORP", "CORP.", "COMPANY", "CO.,LTD", "CO.,LTD.", "CO.", "LTD", "INC",
-                       "INC.", "IMAGING", "OPTICAL", "ELECTRIC", "DIGITAL", "GLOBAL", "TECHWIN"}
-
-
-def camera_name(make: str | None, model: str | None) -> str | None:
-    """"Canon" + "Canon EOS 40D" -> "Canon EOS 40D"; "NIKON CORPORATION" + "NIKON D70" -> "NIKON D70";
-    "Apple" + "iPhone 6" -> "Apple iPhone 6"."""
-    if not model:
-        return make
-    if not make:
-        return model
-    first = model.split()[0].upper() if model.split() else ""
-    make_words = {w.upper() for w in re.split(r"[\s,]+", make) if w} - _GENERIC_MAKE_WORDS
-    if first in make_words or model.upper().startswith(make.upper()):
-        return model
-    return f"{make} {model}"
 
 
 _EXIF_DT = re.compile(r"^\s*(\d{4})[:\-/](\d\d)[:\-/](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?")

@@ -7,16 +7,27 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..core.catalog import Catalog
-from ..core.outputs import csv_columns, record_to_json, write_output
-from ..core.photo import display_path
+from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
+from ..core.photo import display_path, escape_control
 from ..errors import UsageError
 from ..logs import RunLogger
-from .common import ConfigOption, console, err_console, handle_errors, settings_from
+from ..metadata.values import (
+    aperture_text,
+    camera_name,
+    exposure_text,
+    file_size_text,
+    flash_text,
+    focal_length_text,
+)
+from ..workspace import existing_catalog_path
+from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
+
+STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --json is always complete)
 
 if TYPE_CHECKING:
     from ..engine.perfile import FileOutcome
@@ -24,7 +35,9 @@ if TYPE_CHECKING:
 
 
 class RichProgress:
-    """Progress bar with files/s, ETA and the error count so far."""
+    """Progress bars with a rate and an ETA: the per-file analysis (with the error count so far) and every
+    other long step reported through ``imgengine.progress.StepProgress`` (models, vision, comparing,
+    search index, applying a plan)."""
 
     def __init__(self, enabled: bool):
         from rich.progress import (
@@ -41,11 +54,12 @@ class RichProgress:
         self.t0 = time.perf_counter()
         self.done = 0
         self.bar = Progress(
-            SpinnerColumn(), TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(),
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
             console=err_console.get(), transient=True, disable=not enabled,
         )
         self.task = None
+        self._steps: dict[str, list[Any]] = {}   # step -> [task, start time, unit, done]
 
     def __enter__(self):
         self.bar.__enter__()
@@ -56,7 +70,7 @@ class RichProgress:
 
     def start(self, total: int, skipped: int) -> None:
         self.t0 = time.perf_counter()
-        self.task = self.bar.add_task("analyse", total=total, rate="", errs="")
+        self.task = self.bar.add_task("analysing", total=total, rate="", errs="")
 
     def advance(self, outcome: FileOutcome) -> None:
         self.done += 1
@@ -65,6 +79,69 @@ class RichProgress:
         rate = self.done / max(time.perf_counter() - self.t0, 1e-6)
         self.bar.update(self.task, advance=1, rate=f"{rate:,.1f} files/s",
                         errs=f"[red]{self.errors} errors[/]" if self.errors else "")
+
+    # -- imgengine.progress.StepProgress ---------------------------------------------------------------
+    def step_start(self, step: str, total: int, unit: str = "files") -> None:
+        if self.task is not None and step in ("vision", "loading models"):
+            self.bar.update(self.task, visible=False)  # the per-file bar is done: do not leave it frozen
+        task = self.bar.add_task(step, total=total, rate="", errs="")
+        self._steps[step] = [task, time.perf_counter(), unit, 0]
+
+    def step_advance(self, step: str, n: int = 1) -> None:
+        if step not in self._steps:
+            return
+        entry = self._steps[step]
+        entry[3] += n
+        rate = entry[3] / max(time.perf_counter() - entry[1], 1e-6)
+        self.bar.update(entry[0], advance=n, rate=f"{rate:,.1f} {entry[2]}/s")
+
+    def step_done(self, step: str) -> None:
+        if step in self._steps:
+            self.bar.update(self._steps.pop(step)[0], visible=False)
+
+
+def short_vision_warning(vision: dict) -> str | None:
+    """The vision stage's warning in one short line (the full text, with every folder looked in, is in
+    the run's log)."""
+    text = vision.get("warning")
+    if not text:
+        return None
+    first = text.removeprefix("vision: ").split(";")[0].split(" (looked in")[0]
+    skipped = vision.get("status") == "skipped" or text.endswith("vision stage skipped")
+    hint = "`imgengine models download`, or --no-vision" if "not found" in first else "see the log"
+    return f"vision {'skipped' if skipped else 'partly skipped'}: {first} ({hint})"
+
+
+FAILURES_SHOWN = 5
+
+
+def print_problems(result: RunResult, logger: RunLogger) -> None:
+    """What went wrong, on the terminal: the first failures one line each, files still broken from an
+    earlier run, folders that could not be read, and where the rest is written."""
+    s = result.summary
+    logs = f"{safe_text(display_path(logger.log_dir))}/{result.run_id}.log" if logger.summary_path else None
+    for outcome in result.failures[:FAILURES_SHOWN]:
+        name, error = escape_control(display_path(outcome.path)), outcome.error or "failed"
+        line = error if name in error else f"{name}: {error}"
+        err_console.print(f"[red]failed[/] {safe_text(line)}", highlight=False, soft_wrap=True)
+    if result.failed:
+        more = f"; {result.failed - FAILURES_SHOWN:,} more" if result.failed > FAILURES_SHOWN else ""
+        err_console.print(f"[red]{result.failed:,} file(s) failed[/]{more}"
+                          + (f"; every error is in {logs} and errors.jsonl" if logs else ""), highlight=False,
+                          soft_wrap=True)
+    if s.get("known_broken"):
+        err_console.print(f"[yellow]{s['known_broken']:,} known broken, unchanged[/] — `--retry-failed` to try "
+                          "again", highlight=False, soft_wrap=True)
+    if s.get("scan_problems"):
+        folders = s.get("unreadable_folders") or 0
+        other = s["scan_problems"] - folders
+        parts = ([f"{folders:,} folder(s) could not be read"] if folders else []) + \
+                ([f"{other:,} file(s) could not be read"] if other else [])
+        err_console.print(f"[yellow]{', '.join(parts)}[/]" + (f" (listed in {logs})" if logs else ""),
+                          highlight=False, soft_wrap=True)
+    if logger.write_failed:
+        err_console.print(f"[yellow]warning:[/] the log in {safe_text(display_path(logger.log_dir))} could not be "
+                          f"written completely ({safe_text(logger.write_failed)})", highlight=False)
 
 
 def print_summary(result: RunResult) -> None:
@@ -79,10 +156,15 @@ def print_summary(result: RunResult) -> None:
     table.add_row("ok", f"[green]{s['ok']:,}[/]")
     table.add_row("failed", f"[red]{s['failed']:,}[/]" if s["failed"] else "0")
     table.add_row("skipped (unchanged)", f"{s['skipped_unchanged']:,}")
+    if s.get("known_broken"):
+        table.add_row("known broken (unchanged)", f"[yellow]{s['known_broken']:,}[/] (--retry-failed)")
     if s.get("moved"):
         table.add_row("moved (recognised by sha256)", f"{s['moved']:,}")
     if s.get("ignored"):
         table.add_row("not images (ignored)", f"{s['ignored']:,}")
+    if s.get("gone"):
+        table.add_row("gone", f"{s['gone']:,} photo(s) gone since the last run (left out of reports; "
+                      "`imgengine catalog prune` forgets them)")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
     table.add_row("time per stage (wall-s, summed over files)", stages or "-")
     cpu = ", ".join(f"{k} {v:.1f}s" for k, v in (s.get("stage_cpu_seconds") or {}).items())
@@ -123,8 +205,11 @@ def register(app: typer.Typer) -> None:
         directory: Path = typer.Argument(..., help="Folder (or single file) to analyse."),
         output: Path | None = typer.Option(None, "-o", "--output", help="Write results to .json or .csv."),
         json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON to stdout."),
-        workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
+        workers: int | None = typer.Option(None, "--workers", "-w", min=0,
+                                           help="Worker processes (default 0: all cores)."),
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-analyse files that failed before, "
+                                          "even when unchanged."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
                                                "(default <dir>/.imgengine/catalog.db)."),
         analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated analyzers to run, "
@@ -134,12 +219,16 @@ def register(app: typer.Typer) -> None:
                                          "(repeatable)."),
         no_plugin: list[str] = typer.Option([], "--no-plugin", help="Leave out an analyzer or a plugin's "
                                             "analyzers (repeatable)."),
-        log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default logs/)."),
+        log_dir: Path | None = typer.Option(None, "--log-dir", help="Folder for run logs (default "
+                                            "~/.local/state/imgengine/logs)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
         vision: bool | None = typer.Option(None, "--vision/--no-vision", help="Run CLIP scenes + embeddings "
                                            "and DETR objects when the models are available (default on)."),
         device: str | None = typer.Option(None, "--device", help="auto|cuda|cpu for the vision stage."),
         batch_size: str | None = typer.Option(None, "--batch-size", help="auto|N images per vision batch."),
+        scene_model: Path | None = typer.Option(None, "--scene-model", help="A custom scene model from "
+                                                "`imgengine train export` (.onnx or TorchScript .pt) to run as "
+                                                "the scene_custom analyzer."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
@@ -148,21 +237,27 @@ def register(app: typer.Typer) -> None:
         from ..engine.run import run_analysis
         from ..plugins.manager import get_manager
 
-        settings = settings_from(config, workers=workers, force=force or None, catalog=catalog,
+        settings = settings_from(config, workers=workers, force=force or None, retry_failed=retry_failed or None,
+                                 catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size,
-                                 enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None)
+                                 enable_plugins=tuple(plugin) or None, disable_plugins=tuple(no_plugin) or None,
+                                 plugins={"scene_custom": {"model": str(scene_model), "enabled": True}}
+                                 if scene_model else None)
+        if scene_model is not None and not scene_model.is_file():
+            raise UsageError(f"--scene-model {scene_model}: no such file")
         manager = get_manager(settings)
         writers = manager.writers()
-        if output is not None and output.suffix.lower() not in writers:
-            raise UsageError(f"output {output}: use a file name ending in {', '.join(sorted(writers))}")
+        if output is not None:
+            check_output_path(output, tuple(sorted(writers)))
         if not settings.quiet:
             for line in settings_warnings(settings, manager):
                 err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
-            err_console.print(f"[yellow]warning:[/] cannot write logs to {settings.log_dir}; continuing without")
+            err_console.print(f"[yellow]warning:[/] cannot write logs to {safe_text(settings.log_dir)}; "
+                              "continuing without", highlight=False)
         try:
             with RichProgress(show) as progress:
                 result = run_analysis(directory, settings, progress=progress, logger=logger, manager=manager)
@@ -171,9 +266,10 @@ def register(app: typer.Typer) -> None:
         for line in result.summary.get("warnings") or []:
             if not settings.quiet:
                 err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
-        vision_warning = (result.summary.get("vision") or {}).get("warning")
+        vision_warning = short_vision_warning(result.summary.get("vision") or {})
         if vision_warning and not settings.quiet:
-            err_console.print(f"[yellow]warning:[/] {vision_warning}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,
+                              soft_wrap=True)
         if output is not None or json_out:
             with Catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
@@ -187,11 +283,10 @@ def register(app: typer.Typer) -> None:
         if not json_out and not settings.quiet:
             print_summary(result)
             if output is not None:
-                console.print(f"results written to {output}")
-            if result.failed:
-                console.print(f"[red]{result.failed} file(s) failed[/]; details in {settings.log_dir}/"
-                              f"{result.run_id}.log and errors.jsonl")
-        if result.failed:
+                console.print(f"results written to {safe_text(output)}")
+        if not json_out:
+            print_problems(result, logger)
+        if result.failed or result.summary.get("known_broken") or result.summary.get("scan_problems"):
             raise typer.Exit(1)
 
     @app.command()
@@ -203,56 +298,40 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
     ) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
-        from rich.table import Table
-
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
-        settings = settings_from(config, catalog=catalog)
-        cat_path = settings.catalog_path(file.parent) if catalog is None else catalog
-        if catalog is None:
-            # look for the catalog in the file's folder and its parents, as `analyze <dir>` made it
-            for parent in [file.resolve().parent, *file.resolve().parents]:
-                if (parent / ".imgengine" / "catalog.db").is_file():
-                    cat_path = parent / ".imgengine" / "catalog.db"
-                    break
-        settings = settings.replace(catalog=cat_path, quiet=True)
+        from ..engine.run import run_analysis
+
+        settings = settings_from(config, catalog=catalog).replace(quiet=True)
+        # a read-only command: use the catalog that `analyze` made (the file's folder or a parent), and
+        # analyse a file it does not know in memory, creating nothing beside the photo
+        cat_path = Path(catalog) if catalog is not None else existing_catalog_path(file.parent)
         rec = None
-        if Path(cat_path).is_file():
+        if cat_path is not None and Path(cat_path).is_file():
             with Catalog(cat_path) as cat:
                 rec = cat.get(file)
-        if rec is None or rec["size"] != file.stat().st_size:
-            from ..engine.run import run_analysis
-
-            run_analysis(file, settings)
-            with Catalog(cat_path) as cat:
+                st = file.stat()
+                if rec is not None and (rec["size"], rec["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
+                    run_analysis(file, settings.replace(catalog=cat_path), catalog=cat)
+                    rec = cat.get(file)
+        if rec is None:
+            with Catalog(Path(":memory:")) as cat:
+                run_analysis(file, settings.replace(catalog=None), catalog=cat)
                 rec = cat.get(file)
         doc = record_to_json(rec)
         if json_out:
             sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str, indent=2) + "\n")
             return
-        table = Table(title=doc["path"], show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column(overflow="fold")
-        for key in ("format", "size", "extension_mismatch", "sha256", "status", "error"):
-            if doc.get(key) not in (None, False):
-                table.add_row(key, str(doc[key]))
-        for name, data in doc["results"].items():
-            table.add_section()
-            for key, value in data.items():
-                if key.startswith("_") or key == "embedding" or value in (None, (), [], ""):
-                    continue
-                if isinstance(value, (list, tuple)):
-                    value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v
-                                      else json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
-                table.add_row(f"{name}.{key}", str(value))
-        console.print(table)
+        console.print(show_table(doc))
 
     @app.command()
     @handle_errors
     def stats(
         directory: Path | None = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
         catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
-        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON (always complete)."),
+        show_all: bool = typer.Option(False, "--all", help=f"List every camera and lens (default: the top "
+                                      f"{STATS_TOP})."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Summarise the catalog: cameras, lenses, years, formats, quality, GPS share."""
@@ -277,9 +356,57 @@ def register(app: typer.Typer) -> None:
             t = Table(title=title, title_justify="left")
             t.add_column(title[:-1] if title != "quality" else "bucket")
             t.add_column("photos", justify="right")
-            for k, v in items.items():
-                t.add_row(str(k), f"{v:,}")
+            rows = list(items.items())
+            limit = len(rows) if show_all or title in ("years", "quality") else STATS_TOP
+            for k, v in rows[:limit]:
+                t.add_row(safe_text(k), f"{v:,}")
             console.print(t)
+            if len(rows) > limit:
+                console.print(f"… {len(rows) - limit} more {title} (use --all or --json)")
+
+
+# result keys that are data for programs, not for people (JSON keeps them)
+_HIDDEN_KEYS = {"embedding", "thumb", "camera", "flash", "flash_fired", "warnings"}
+
+
+def _human_metadata(meta: dict) -> dict:
+    """The metadata rows of `show`, in human units."""
+    out = {"camera": camera_name(meta.get("make"), meta.get("model")),
+           "exposure": exposure_text(meta.get("exposure_time")),
+           "aperture": aperture_text(meta.get("f_number")),
+           "focal length": focal_length_text(meta.get("focal_length"), meta.get("focal_length_35mm")),
+           "flash": flash_text(meta.get("flash"))}
+    raw = {"exposure_time", "f_number", "focal_length", "focal_length_35mm", "make", "model", *_HIDDEN_KEYS}
+    return {**{k: v for k, v in out.items() if v}, **{k: v for k, v in meta.items() if k not in raw}}
+
+
+def show_table(doc: dict) -> Any:
+    from rich.table import Table
+
+    table = Table(title=safe_text(doc["path"]), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key in ("format", "size", "extension_mismatch", "sha256", "status", "error"):
+        if doc.get(key) not in (None, False):
+            value = file_size_text(doc[key]) if key == "size" else doc[key]
+            table.add_row(key, safe_text(value))
+    for name, data in doc["results"].items():
+        table.add_section()
+        human = name == "metadata"
+        if human:
+            data = _human_metadata(data)
+        for key, value in data.items():
+            if key.startswith("_") or (key in _HIDDEN_KEYS and not human) or value in (None, (), [], ""):
+                continue
+            if isinstance(value, (list, tuple)):
+                value = ", ".join(v["hex"] + f" {v['share']:.0%}" if isinstance(v, dict) and "hex" in v
+                                  else json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
+            elif isinstance(value, float):
+                value = f"{value:.6g}"
+            table.add_row(f"{name}.{key}", safe_text(value))
+    for warning in (doc["results"].get("metadata") or {}).get("warnings") or ():
+        table.add_row("warning", safe_text(warning))
+    return table
 
 
 def settings_warnings(settings, manager) -> list[str]:
@@ -302,16 +429,6 @@ def _records_for(cat: Catalog, target: Path):
     return list(cat.iter_records(target))
 
 
-def camera_name(make: str | None, model: str | None) -> str:
-    """'Canon' + 'Canon EOS 40D' -> 'Canon EOS 40D'; 'NIKON CORPORATION' + 'NIKON D70' -> 'NIKON D70'."""
-    if not model:
-        return make or ""
-    if not make:
-        return model
-    first = make.split()[0].lower()
-    return model if model.lower().startswith(first) else f"{make} {model}"
-
-
 def catalog_stats(cat: Catalog, root: Path | None) -> dict:
     formats: Counter = Counter()
     cameras: Counter = Counter()
@@ -327,7 +444,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
         failed += rec["status"] == "error"
         formats[rec["format"] or "(unreadable)"] += 1
         meta = rec["results"].get("metadata", {})
-        cam = meta.get("camera") or camera_name(meta.get("make"), meta.get("model"))
+        cam = camera_name(meta.get("make"), meta.get("model"))
         cameras[cam or "(unknown)"] += 1
         if meta.get("lens_model"):
             lenses[meta["lens_model"]] += 1
@@ -341,7 +458,7 @@ def catalog_stats(cat: Catalog, root: Path | None) -> dict:
     return {
         "photos": photos, "failed": failed, "total_bytes": total,
         "gps_share": gps / photos if photos else 0.0,
-        "formats": dict(formats.most_common()), "cameras": dict(cameras.most_common(20)),
-        "lenses": dict(lenses.most_common(20)), "years": dict(sorted(years.items())),
+        "formats": dict(formats.most_common()), "cameras": dict(cameras.most_common()),
+        "lenses": dict(lenses.most_common()), "years": dict(sorted(years.items())),
         "quality": {q: quality[q] for q in order if quality[q]},
     }

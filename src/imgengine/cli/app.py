@@ -86,6 +86,9 @@ _register()
 def main() -> None:
     import sys
 
+    from .common import install_signal_handlers
+
+    install_signal_handlers()
     try:
         app()
     except SystemExit as exc:

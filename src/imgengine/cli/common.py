@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
 import typer
 
+from ..core.photo import escape_control
 from ..errors import ImgEngineError
 
 if TYPE_CHECKING:
@@ -48,6 +54,25 @@ class _LazyConsole:
 console = _LazyConsole()
 err_console = _LazyConsole(stderr=True)
 
+def _flags_show_no_type() -> None:
+    """`--help` lists a flag (--json, --apply, --vision/--no-vision) without a ``<bool>`` type: it takes
+    no value. Typer renders a type for every option; this one rule is ours, for every command."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_imgengine", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._imgengine = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
+
 ConfigOption = typer.Option(None, "--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                             dir_okay=False)
 
@@ -58,9 +83,57 @@ def settings_from(config: Path | None, **flags: Any) -> Settings:
     return load_settings(config, overrides=flags)
 
 
+def safe_text(text: Any) -> str:
+    """Text from outside (file names, error reasons) fit for a rich line: control characters escaped and
+    rich markup brackets taken literally."""
+    from rich.markup import escape
+
+    return escape(escape_control(str(text)))
+
+
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {safe_text(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+# -- interruption: SIGTERM (timeout, systemd, kill) behaves like Ctrl-C --------------------------------
+
+class _Signals:
+    terminated = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    _Signals.terminated = True
+    raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread, so every command stops the way Ctrl-C stops
+    it (work done so far committed, journals finished) and exits 143 instead of 130."""
+    _Signals.terminated = False
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def interrupted_exit_code() -> int:
+    return 143 if _Signals.terminated else 130
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    """Append the traceback of an unexpected error to the log folder; the terminal gets one line."""
+    from ..workspace import default_log_dir
+
+    folder = Path(os.environ.get("IMGENGINE_LOG_DIR") or default_log_dir()).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "crashes.log"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {dt.datetime.now().astimezone().isoformat(timespec='seconds')} "
+                     f"{' '.join(map(escape_control, sys.argv))}\n")
+            fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return path
+    except OSError:
+        return None
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -74,9 +147,15 @@ def handle_errors(fn: Callable) -> Callable:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: work done so far is saved; run again to resume.")
-            raise typer.Exit(130)
+            raise typer.Exit(interrupted_exit_code())
         except BrokenPipeError:  # `imgengine ... --json | head`
             sys.stderr.close()
             raise typer.Exit(0)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last resort: one line here, the traceback in the log
+            where = _crash_log(exc)
+            fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                 + (f" (this is a bug; the details are in {where})" if where else " (this is a bug)"))
 
     return wrapper

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..core.catalog import Catalog
+from ..core.outputs import check_output_path
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..logs import RunLogger
 from ..processors.dedup.params import DedupParams
 from .analyze import RichProgress
-from .common import ConfigOption, console, err_console, handle_errors, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
 
 if TYPE_CHECKING:  # the finder imports numpy and the analyzers: only when the command runs
     from ..processors.dedup import FindResult
@@ -47,7 +48,7 @@ def print_groups(result: FindResult, limit: int) -> None:
             detail = f"{e.width}x{e.height} {e.format} {_size(e.size)}"
             if m.residual is not None:
                 detail += f" [dim]r={m.residual:.3f}[/]"
-            t.add_row(tag, display_path(e.path), detail)
+            t.add_row(tag, safe_text(display_path(e.path)), detail)
         console.print(t)
     if len(shown) < len(result.groups):
         console.print(f"... and {len(result.groups) - len(shown)} more groups (--limit 0 shows all; --json, -o)")
@@ -57,11 +58,15 @@ def print_plan(plan: ActionPlan, applied: bool) -> None:
     from ..processors.dedup.report import _size
 
     verb = {"move": "move", "hardlink": "hard-link", "delete": "move to the trash"}[plan.action]
+    if plan.action == "move":
+        where = f"{_size(plan.bytes_released)} moved out of the folder"
+    else:
+        where = (f"{_size(plan.bytes_to_trash)} go to the trash (freed only by `imgengine trash empty`; "
+                 "until then `imgengine undo` brings them back)")
     console.print(f"{'applying' if applied else '[bold]dry run[/]'}: {verb} {len(plan.steps)} duplicate(s), "
-                  f"{_size(plan.bytes_freed)} freed"
-                  + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
+                  + where + (f", merge metadata into {len(plan.merges)} keeper(s)" if plan.merges else ""))
     for gid, why in plan.skipped:
-        err_console.print(f"[yellow]group {gid} skipped:[/] {why}", highlight=False)
+        err_console.print(f"[yellow]group {gid} skipped:[/] {safe_text(why)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -84,8 +89,8 @@ def register(app: typer.Typer) -> None:
                             ] = None,
         move_to: Annotated[Path | None, typer.Option("--move-to", help="Move the duplicates into this folder.")
                            ] = None,
-        hardlink: bool = typer.Option(False, "--hardlink", help="Replace each duplicate by a hard link to its "
-                                      "keeper."),
+        hardlink: bool = typer.Option(False, "--hardlink", help="Replace each byte-identical copy by a hard "
+                                      "link to its keeper (near duplicates are refused: move or delete them)."),
         delete: bool = typer.Option(False, "--delete", help="Move duplicates to the trash of the journal "
                                     "(needs --apply and --confirm delete)."),
         confirm: str | None = typer.Option(None, "--confirm", help="Type the word 'delete' to allow --delete."),
@@ -100,8 +105,8 @@ def register(app: typer.Typer) -> None:
                            ] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dir>/.imgengine).")] = None,
-        workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes for analysis."),
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        workers: int | None = typer.Option(None, "--workers", "-w", min=0, help="Worker processes for analysis."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress; errors only."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Find identical and near-identical photos; choose a keeper; move, hard-link or delete the rest."""
@@ -117,8 +122,10 @@ def register(app: typer.Typer) -> None:
         if len(actions) > 1:
             raise UsageError("choose one of --move-to, --hardlink and --delete")
         action = actions[0] if actions else None
-        if output is not None and output.suffix.lower() != ".json":
-            raise UsageError(f"output {output}: use a .json file name (--html for a page)")
+        if output is not None:
+            check_output_path(output, (".json",))
+        if html_out is not None:
+            check_output_path(html_out, (), "--html")
         if merge_metadata and action is None:
             raise UsageError("--merge-metadata goes with an action (--move-to, --hardlink or --delete)")
         if delete and apply and confirm != CONFIRM_WORD:
@@ -171,15 +178,22 @@ def register(app: typer.Typer) -> None:
                 console.print(f"run [bold]{report.run_id}[/]: {report.done} step(s) done"
                               + (f", metadata merged into {len(report.merged)} keeper(s)" if report.merged else "")
                               + f"; undo with `imgengine undo {report.run_id}`")
-                if action == "delete":
+                if action in ("delete", "hardlink"):
                     trash = os.path.join(state_dir or directory / STATE_FOLDER, "trash", report.run_id)
-                    console.print(f"deleted files wait in {display_path(trash)} until you remove that folder")
+                    console.print(f"the duplicates' bytes wait in {display_path(trash)}: nothing is freed until "
+                                  "`imgengine trash empty` (after which this run cannot be undone)")
             for p in (report.problems if report else []):
-                err_console.print(f"[yellow]problem:[/] {p}", highlight=False)
+                err_console.print(f"[yellow]problem:[/] {safe_text(p)}", highlight=False)
             if output is not None:
                 console.print(f"groups written to {output}")
             if html_out is not None:
                 console.print(f"report written to {html_out}")
+        checks = (summary or {}).get("members") or {}
+        if not json_out and not settings.quiet and (checks.get("gone") or checks.get("unreachable")
+                                                    or checks.get("reanalysed")):
+            err_console.print(f"checked {checks['checked']:,} catalogued photo(s): {checks['gone']} gone since they "
+                              f"were analysed (left out), {checks['reanalysed']} changed (analysed again), "
+                              f"{checks['unreachable']} unreachable (left out)", highlight=False)
         if summary and summary.get("failed"):
             err_console.print(f"[yellow]{summary['failed']} file(s) could not be analysed[/]; see {settings.log_dir}")
         if (report and report.problems) or (summary and summary.get("failed")):

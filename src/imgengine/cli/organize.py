@@ -14,7 +14,7 @@ import typer
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
-from .common import console, err_console, handle_errors, settings_from
+from .common import console, err_console, handle_errors, safe_text, settings_from
 
 if TYPE_CHECKING:  # the planners import Pillow and the analyzers: only when a command runs
     from ..processors.journal import StepResult
@@ -26,10 +26,11 @@ _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/img
 
 
 def _rel(path: Path, base: Path) -> str:
+    """A path for people (control characters escaped, rich markup taken literally)."""
     try:
-        return display_path(os.path.relpath(path, base))
+        return safe_text(display_path(os.path.relpath(path, base)))
     except ValueError:
-        return display_path(path)
+        return safe_text(display_path(path))
 
 
 def preview(plan: Plan, limit: int) -> None:
@@ -37,8 +38,9 @@ def preview(plan: Plan, limit: int) -> None:
 
     s = plan.summary()
     todo = plan.todo
+    skipped = f", {s['skipped']} skipped ({plan.skip_reason()})" if s["skipped"] else ""
     t = Table(title=f"imgengine {plan.command}: {s['to_change']} file(s) to change "
-              f"({s['photos']} photos, {s['companions']} companions), {s['unchanged_or_skipped']} unchanged, "
+              f"({s['photos']} photos, {s['companions']} companions), {s['unchanged']} unchanged{skipped}, "
               f"{s['left_alone']} left alone", title_justify="left")
     t.add_column("from", overflow="fold")
     t.add_column("to", overflow="fold")
@@ -52,23 +54,22 @@ def preview(plan: Plan, limit: int) -> None:
         op = "" if a.op == "move" or plan.command == "rename" else "[cyan]copy[/] "
         t.add_row(_rel(a.src, plan.root), op + _rel(a.dst, plan.dest),
                   date if a.role == "photo" else f"[dim]{a.role}[/]",
-                  a.note or "")
+                  safe_text(a.note or ""))
     console.print(t)
     if len(shown) < len(todo):
         console.print(f"... and {len(todo) - len(shown)} more (--limit 0 shows all, --json for scripts)")
     skips = [a for a in plan.actions if a.status == "skip" and a.note and a.note != "already in place"]
     for a in skips[: max(limit, 0) or len(skips)]:
-        console.print(f"[yellow]skip[/] {_rel(a.src, plan.root)}: {a.note}", highlight=False)
+        console.print(f"[yellow]skip[/] {_rel(a.src, plan.root)}: {safe_text(a.note)}", highlight=False)
     for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
-        console.print(f"[dim]left alone[/] {_rel(p, plan.root)}: {reason}", highlight=False)
+        console.print(f"[dim]left alone[/] {_rel(p, plan.root)}: {safe_text(reason)}", highlight=False)
 
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
              args: dict, quiet: bool, library_catalog: Path | None = None) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from ..processors.journal import Journal
     from ..processors.plan import apply_plan
+    from .analyze import RichProgress
 
     if not apply:
         if json_out:
@@ -78,28 +79,33 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         else:
             preview(plan, limit)
             console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
+        if not plan.todo and plan.blocked:  # nothing could be done: say so in the exit code too
+            raise typer.Exit(1)
         return
     if not plan.todo:
         if json_out:
             doc = plan.to_dict()
             doc.update(applied=True, run_id=None, results={"done": 0, "skipped": [], "failed": []})
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        elif plan.blocked:
+            err_console.print(f"nothing could be done: {len(plan.blocked)} skipped ({safe_text(plan.skip_reason())})",
+                              highlight=False)
         else:
             console.print("nothing to do: every photo is already in place.")
+        if plan.blocked:
+            raise typer.Exit(1)
         return
     if not json_out and not quiet:
         preview(plan, min(limit, 10) if limit > 0 else 10)
     show = not (json_out or quiet) and err_console.is_terminal
     t0 = time.perf_counter()
     journal = Journal.begin(state_dir, plan.command, args, catalog)
-    bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console.get(), transient=True, disable=not show)
     try:
-        with bar:
-            task = bar.add_task(plan.command, total=len(plan.todo))
+        with RichProgress(show) as bar:  # rate and ETA, as every long step
+            bar.step_start(plan.command, len(plan.todo))
 
             def advance(_res: StepResult) -> None:
-                bar.advance(task)
+                bar.step_advance(plan.command)
 
             lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
             try:
@@ -134,9 +140,11 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         console.print(f"[green]{len(done)} file(s) {verb}[/] in {seconds:.2f}s "
                       f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
         for r in skipped:
-            console.print(f"[yellow]skipped[/] {display_path(r.src)}: {r.reason}", highlight=False)
+            console.print(f"[yellow]skipped[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
+                          highlight=False)
         for r in failed:
-            err_console.print(f"[red]failed[/] {display_path(r.src)}: {r.reason}", highlight=False)
+            err_console.print(f"[red]failed[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
+                              highlight=False)
         console.print(f"undo with: {undo_hint}", highlight=False)
     if failed:
         raise typer.Exit(1)
@@ -176,7 +184,7 @@ def register(app: typer.Typer) -> None:
                                                      "<dir>/.imgengine/catalog.db).")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dir>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No preview table or progress; errors only."),
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """Rename photos from a template. Shows the plan; changes nothing without --apply; undoable."""
@@ -222,7 +230,7 @@ def register(app: typer.Typer) -> None:
                                                      "<source>/.imgengine/catalog.db).")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <dest>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No preview table or progress; errors only."),
         config: Annotated[Path | None, _CONFIG] = None,
     ) -> None:
         """File photos into DEST by date, event, tag or camera (companion files follow). Undoable."""

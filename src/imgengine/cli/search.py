@@ -11,7 +11,7 @@ import typer
 
 from ..core.catalog import Catalog
 from ..errors import UsageError
-from .common import ConfigOption, console, handle_errors, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
 
 
 def _find_catalog(start: Path) -> Path | None:
@@ -64,9 +64,11 @@ def register(app: typer.Typer) -> None:
                              "`imgengine analyze <dir>` first, or pass --dir/--catalog")
         filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality,
                           person=person, text=ocr_text, place=place)
-        with Catalog(Path(cat_path)) as cat:
+        from .analyze import RichProgress
+
+        with Catalog(Path(cat_path)) as cat, RichProgress(not json_out and err_console.is_terminal) as progress:
             hits, info = run_search(cat, settings, text=text, like=like, filters=filters, limit=limit,
-                                    backend=index)
+                                    backend=index, progress=progress)
         if json_out:
             doc = {"query": text, "like": str(like) if like else None, "info": info,
                    "results": [h.to_dict() for h in hits]}
@@ -81,7 +83,7 @@ def register(app: typer.Typer) -> None:
             table.add_column("score", justify="right")
             table.add_column("photo", overflow="fold")
             for i, h in enumerate(hits, 1):
-                table.add_row(str(i), f"{h.score:.3f}", h.display_path)
+                table.add_row(str(i), f"{h.score:.3f}", safe_text(h.display_path))
             console.print(table)
         if open_results and hits:
             opener = "open" if sys.platform == "darwin" else "xdg-open"

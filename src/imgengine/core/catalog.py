@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # the engine's outcome type (duck-typed here: core imports no
 
 SCHEMA_VERSION = 4
 
+# a photo whose file is gone stays (marked missing) this long before a run purges it; an unplugged drive
+# is never marked (its folder cannot be seen), so this only forgets files deleted on purpose
+MISSING_GRACE_SECONDS = 30 * 24 * 3600
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
@@ -77,9 +81,19 @@ def _initial_schema(db: sqlite3.Connection) -> None:
 
 
 @migration(2)
-def _placeholder_for_issue_17(db: sqlite3.Connection) -> None:
-    """PLACEHOLDER, replaced at merge by issue 17's migration 2 (missing photos). It exists only so the
-    chain has no gap while that branch is unmerged; it changes nothing."""
+def _missing_photos(db: sqlite3.Connection) -> None:
+    """Photos whose file is gone are kept, marked, and left out of every report until purged."""
+    ensure_missing_column(db)
+
+
+def ensure_missing_column(db: sqlite3.Connection) -> None:
+    """Add ``photos.missing_since`` when it is not there. Idempotent: a catalog that went through the
+    no-op placeholder of migration 2 (main before issue 17 merged) is at schema 3 without the column,
+    so every writable open checks (one PRAGMA)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(photos)")}
+    if "missing_since" not in columns:
+        db.execute("ALTER TABLE photos ADD COLUMN missing_since REAL")
+    db.execute("CREATE INDEX IF NOT EXISTS photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL")
 
 
 @migration(3)
@@ -162,6 +176,18 @@ def key_to_path(key: bytes) -> Path:
     return Path(os.fsdecode(key))
 
 
+def file_is_gone(key: bytes) -> bool:
+    """True only when the file's folder can be listed and the name is not in it: a folder that cannot be
+    reached (unplugged drive, dangling link, no permission) says nothing about its files."""
+    try:
+        os.lstat(key)
+        return False
+    except FileNotFoundError:  # ENOENT; a folder we may not search gives EACCES instead
+        return os.path.isdir(os.path.dirname(key))
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class KnownFile:
     id: int
@@ -174,8 +200,7 @@ class KnownFile:
 def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
     text = str(exc)
     if "disk is full" in text or "database or disk is full" in text:
-        return CatalogError(f"catalog {path}: the disk is full; free some space and run again "
-                            "(results written so far are kept)")
+        return CatalogError(f"catalog {path}: the disk is full; free some space and run again")
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return CatalogError(f"catalog {path}: cannot write ({text}); choose another place with --catalog")
     return CatalogError(f"catalog {path}: {text}")
@@ -225,6 +250,15 @@ class Catalog:
             with self.db:
                 MIGRATIONS[version](self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
+        if current >= 2:
+            with self.db:
+                ensure_missing_column(self.db)
+
+    def _tracks_missing(self) -> bool:
+        """False only for an old catalog opened read-only (not migrated): it has no ``missing_since``."""
+        if not hasattr(self, "_missing_column"):
+            self._missing_column = any(r[1] == "missing_since" for r in self.db.execute("PRAGMA table_info(photos)"))
+        return self._missing_column
 
     @property
     def schema_version(self) -> int:
@@ -261,19 +295,22 @@ class Catalog:
         row = self.db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
         return self._record(row) if row else None
 
-    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None
-                     ) -> Iterator[dict[str, Any]]:
-        """Full records (photo fields + ``results``) in path order."""
+    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None,
+                     include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """Full records (photo fields + ``results``) in path order; photos whose file is gone are left
+        out unless ``include_missing``."""
         if paths is not None:
             for p in paths:
                 rec = self.get(p)
-                if rec:
+                if rec and (include_missing or rec["missing_since"] is None):
                     yield rec
             return
-        where, params = "", ()
+        where, params = "WHERE 1", ()
         if root is not None:
             prefix = path_key(root).rstrip(b"/") + b"/"
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
+        if not include_missing:
+            where += " AND p.missing_since IS NULL"
         photos = self.db.execute(f"SELECT * FROM photos p {where} ORDER BY p.path", params).fetchall()
         results: dict[int, dict[str, Any]] = {}
         for r in self.db.execute(
@@ -284,13 +321,16 @@ class Catalog:
             rec["results"] = results.get(row["id"], {})
             yield rec
 
-    def stream_records(self, root: Path | None = None) -> Iterator[dict[str, Any]]:
+    def stream_records(self, root: Path | None = None, include_missing: bool = False) -> Iterator[dict[str, Any]]:
         """Full records in path order, one photo at a time (constant memory: one joined query read as it
-        goes, not every result loaded first as ``iter_records`` does)."""
-        where, params = "", ()
+        goes, not every result loaded first as ``iter_records`` does); photos whose file is gone are left
+        out unless ``include_missing``."""
+        where, params = "WHERE 1", ()
         if root is not None:
             prefix = path_key(root).rstrip(b"/") + b"/"
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
+        if not include_missing and self._tracks_missing():
+            where += " AND p.missing_since IS NULL"
         cur = self.db.execute(
             "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
             f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
@@ -319,7 +359,8 @@ class Catalog:
             where, params = "AND substr(p.path, 1, ?) = ?", (analyzer, len(prefix), prefix)
         for row in self.db.execute(
                 f"SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
-                f"WHERE r.analyzer = ? AND r.data IS NOT NULL {where} ORDER BY p.path", params):
+                f"WHERE r.analyzer = ? AND r.data IS NOT NULL AND p.missing_since IS NULL {where} "
+                f"ORDER BY p.path", params):
             yield self._photo_row(row), json.loads(row["rdata"])
 
     def results_for(self, photo_ids: Iterable[int], analyzers: Iterable[str]) -> dict[int, dict[str, dict]]:
@@ -334,8 +375,9 @@ class Catalog:
             out.setdefault(row["photo_id"], {})[row["analyzer"]] = json.loads(row["data"])
         return out
 
-    def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+    def count(self, include_missing: bool = False) -> int:
+        where = "" if include_missing else " WHERE missing_since IS NULL"
+        return self.db.execute(f"SELECT count(*) FROM photos{where}").fetchone()[0]
 
     def _photo_row(self, row: sqlite3.Row) -> dict[str, Any]:
         key = bytes(row["path"])
@@ -344,6 +386,7 @@ class Catalog:
             "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
             "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
             "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
+            "missing_since": row["missing_since"] if "missing_since" in row.keys() else None,
         }
 
     @staticmethod
@@ -383,7 +426,8 @@ class Catalog:
                             self.db.execute("DELETE FROM results WHERE photo_id = ?", (photo_id,))
                         self.db.execute(
                             "UPDATE photos SET size=?, mtime_ns=?, format=?, extension_mismatch=?, "
-                            "sha256=coalesce(?, sha256), status=?, error=?, analyzed_at=?, updated_at=? WHERE id=?",
+                            "sha256=coalesce(?, sha256), status=?, error=?, analyzed_at=?, updated_at=?, "
+                            "missing_since=NULL WHERE id=?",
                             (*fields, photo_id))
                     for name, (version, data, error) in o.results.items():
                         self.db.execute(
@@ -399,14 +443,77 @@ class Catalog:
         try:
             with self.db:
                 cur = self.db.execute(
-                    "UPDATE photos SET path=?, display_path=?, mtime_ns=coalesce(?, mtime_ns), updated_at=? "
-                    "WHERE path=?", (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
-                                     path_key(old)))
+                    "UPDATE photos SET path=?, display_path=?, mtime_ns=coalesce(?, mtime_ns), updated_at=?, "
+                    "missing_since=NULL WHERE path=?",
+                    (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(), path_key(old)))
                 return cur.rowcount > 0
         except sqlite3.IntegrityError:
             raise CatalogError(f"catalog already has an entry for {display_path(new)}")
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
+
+    def mark_missing(self, root: Path, seen: set[bytes], now: float | None = None) -> tuple[int, int]:
+        """After a scan of the folder ``root``: photos under it that the scan did not see and whose file
+        is gone (its folder can be listed and the name is not there) are marked missing; photos seen again
+        are unmarked. A folder the scan could not see at all (unplugged drive, no permission) keeps its
+        photos. Returns (newly missing, back again)."""
+        now = time.time() if now is None else now
+        prefix = path_key(root).rstrip(b"/") + b"/"
+        gone, back = [], []
+        for pid, key, since in self.db.execute(
+                "SELECT id, path, missing_since FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)):
+            key = bytes(key)
+            if key in seen:
+                if since is not None:
+                    back.append(pid)
+            elif since is None and file_is_gone(key):
+                gone.append(pid)
+        try:
+            with self.db:
+                self.db.executemany("UPDATE photos SET missing_since = ? WHERE id = ?", [(now, i) for i in gone])
+                self.db.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", [(i,) for i in back])
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+        return len(gone), len(back)
+
+    def mark_gone(self, keys: set[bytes], now: float | None = None) -> int:
+        """Mark these photos (catalog keys of files found gone) missing."""
+        now = time.time() if now is None else now
+        try:
+            with self.db:
+                return self.db.executemany("UPDATE photos SET missing_since = ? WHERE path = ? AND "
+                                           "missing_since IS NULL", [(now, k) for k in keys]).rowcount
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+
+    def missing(self, root: Path | None = None) -> list[dict[str, Any]]:
+        """Photos marked missing (under ``root`` when given), oldest first."""
+        where, params = "", ()
+        if root is not None:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            where, params = "AND substr(path, 1, ?) = ?", (len(prefix), prefix)
+        rows = self.db.execute(f"SELECT * FROM photos WHERE missing_since IS NOT NULL {where} "
+                               "ORDER BY missing_since, path", params)
+        return [self._photo_row(r) for r in rows]
+
+    def purge_missing(self, older_than: float | None = None, root: Path | None = None,
+                      now: float | None = None) -> int:
+        """Forget photos marked missing for longer than ``older_than`` seconds (all of them when None);
+        one whose file is back in place is unmarked instead."""
+        now = time.time() if now is None else now
+        cutoff = now - older_than if older_than is not None else float("inf")
+        forget, back = [], []
+        for rec in self.missing(root):
+            if rec["missing_since"] > cutoff:
+                continue
+            (back if os.path.lexists(rec["path"]) else forget).append((rec["id"],))
+        try:
+            with self.db:
+                self.db.executemany("DELETE FROM photos WHERE id = ?", forget)
+                self.db.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", back)
+        except sqlite3.DatabaseError as exc:
+            raise _catalog_error(exc, self.path)
+        return len(forget)
 
     def remove(self, path: os.PathLike | str) -> bool:
         with self.db:

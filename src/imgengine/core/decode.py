@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -188,6 +189,30 @@ def raw_ifd0_orientation(data: bytes) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def isobmff_shortfall(stream: BinaryIO, file_size: int) -> int:
+    """Bytes missing from an ISO base media file (HEIC, HEIF, AVIF): its top-level boxes declare their
+    sizes, and a file cut short ends inside one. libheif decodes such a file "successfully", filling the
+    missing tiles with a flat colour, so the check has to be ours. 0 when complete."""
+    offset = 0
+    while offset + 8 <= file_size:
+        stream.seek(offset)
+        head = stream.read(16)
+        if len(head) < 8:
+            break
+        size = struct.unpack(">I", head[:4])[0]
+        if size == 1:
+            if len(head) < 16:
+                return 8
+            size = struct.unpack(">Q", head[8:16])[0]
+        elif size == 0:  # the last box runs to the end of the file
+            return 0
+        if size < 8:
+            return 0  # not a box structure we can judge; the decoder decides
+        offset += size
+    stream.seek(0)
+    return max(0, offset - file_size)
+
+
 def _open_checked(stream: BinaryIO, photo: Photo, max_pixels: int) -> Image.Image:
     register_heif()
     try:
@@ -226,6 +251,12 @@ def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 5
         stream = io.BytesIO(data) if data is not None else open(photo.path, "rb")
         raw_orientation = None
     try:
+        if photo.format in ("heic", "avif"):
+            size = len(data) if data is not None else os.fstat(stream.fileno()).st_size
+            missing = isobmff_shortfall(stream, size)
+            if missing:
+                raise DecodeError(f"{photo.display}: truncated {photo.format.upper()}: the file ends {missing:,} "
+                                  f"bytes before its last box does ({size:,} bytes present)")
         img = _open_checked(stream, photo, max_pixels)
         width, height = img.size
         orientation = raw_orientation if raw_orientation is not None else _orientation(img)

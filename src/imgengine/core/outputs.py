@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
+from .photo import display_path
 
 OUTPUT_SCHEMA_VERSION = 1
 
@@ -87,13 +88,11 @@ def write_csv(records: Iterable[dict[str, Any]], target: Path, columns: list[Csv
         from ..plugins.manager import get_manager
 
         columns = csv_columns(get_manager(external=False).analyzer_classes())
-    tmp = Path(str(target) + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_output(target) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_PHOTO_FIELDS + [c for c, _, _ in columns])
         writer.writeheader()
         for rec in records:
             writer.writerow(flat_row(rec, columns))
-    os.replace(tmp, target)
 
 
 def write_output(records: Iterable[dict[str, Any]], target: Path, summary: dict | None = None,
@@ -106,14 +105,70 @@ def write_output(records: Iterable[dict[str, Any]], target: Path, summary: dict 
         raise UsageError(f"output {target}: use a file name ending in {', '.join(sorted(writers))}")
     writer = writers[suffix]
     if writer is not None:
-        writer.write(records, Path(target), {"summary": summary or {}, "csv_columns": columns})
+        try:
+            writer.write(records, Path(target), {"summary": summary or {}, "csv_columns": columns})
+        except OSError as exc:
+            raise OutputError(f"cannot write {display_path(target)} ({exc.strerror or exc}); the catalog is "
+                              "complete: export it again with `imgengine export catalog <folder> -o <file>`") from exc
     elif suffix == ".json":
         write_json(records, target, summary)
     else:
         write_csv(records, target, columns)
 
 
+def check_output_path(target: Path, suffixes: tuple[str, ...], what: str = "output") -> None:
+    """Before a run starts: can ``target`` be written? A missing folder, a folder in its place, a read-only
+    folder or file end the command at once (exit 2) instead of after an hour of work."""
+    target = Path(target)
+    shown = display_path(target)
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise UsageError(f"{what} {shown}: use a {' or '.join(suffixes)} file name")
+    if target.is_dir():
+        raise UsageError(f"{what} {shown}: is a folder; give a file name")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"{what} {shown}: the folder {display_path(folder)} does not exist")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise UsageError(f"{what} {shown}: the file is read-only")
+    import tempfile
+
+    try:  # the only honest test of a folder (root, read-only mounts, ACLs): create and remove a file
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imgengine-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what} {shown}: cannot write in {display_path(folder)} ({exc.strerror or exc})")
+
+
+class atomic_output:
+    """``with atomic_output(target) as tmp:`` write ``tmp``; on success it replaces ``target``, on any
+    failure the temp file is removed and an OutputError says the catalog is complete."""
+
+    def __init__(self, target: Path, suffix: str = ".tmp",
+                 again: str = "export it again with `imgengine export catalog <folder> -o <file>`"):
+        self.target = Path(target)
+        self.tmp = Path(str(target) + suffix)
+        self.again = again
+
+    def __enter__(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            try:
+                os.replace(self.tmp, self.target)
+                return False
+            except OSError as err:
+                exc = err
+        try:
+            self.tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {display_path(self.target)} ({exc.strerror or exc}); the catalog "
+                              f"is complete: {self.again}") from exc
+        return False
+
+
 def _atomic_write(target: Path, text: str) -> None:
-    tmp = Path(str(target) + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    with atomic_output(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -36,3 +36,15 @@ def display_path(path: os.PathLike | str) -> str:
     """A printable form of a path: undecodable bytes (non-UTF-8 names) shown as \\xNN escapes."""
     raw = os.fsencode(path)
     return raw.decode("utf-8", "backslashreplace")
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_CONTROL = {c: _NAMED.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), *range(0x7f, 0xa0))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def escape_control(text: str) -> str:
+    """A name fit for one line of a table or a log: newline, carriage return, tab and every other control
+    character shown as an escape (``\\n``, ``\\x1b``), so a file name cannot split a row, forge a log line
+    or drive the terminal. JSON output keeps the exact name; this is for people."""
+    return str(text).translate(_CONTROL)

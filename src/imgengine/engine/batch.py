@@ -26,6 +26,7 @@ from ..core.photo import display_path
 from ..errors import DecodeError, ImgEngineError, ModelUnavailableError
 from ..gpu.threads import prepare_wait_policy
 from ..logs import RunLogger, error_record
+from ..progress import steps_of
 from ..settings import Settings
 from .perfile import FileOutcome, PluginOrigin
 
@@ -46,7 +47,7 @@ def _catalogued_photos(catalog: Catalog, root: Path) -> Iterator[dict[str, Any]]
         where, params = "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
     for row in catalog.db.execute(
             "SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error FROM photos "
-            f"{where} AND status = 'ok' AND format IS NOT NULL ORDER BY path", params):
+            f"{where} AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL ORDER BY path", params):
         yield dict(row)
 
 
@@ -132,9 +133,12 @@ def run_batch_stage(root: Path, settings: Settings, catalog: Catalog, logger: Ru
         device = resolve_device(settings.device)
         for name in [n for n in usable if n not in needed]:
             usable.pop(name)
+        steps = steps_of(progress)
+        steps.step_start("loading models", len(usable), "models")
         for name, analyzer in list(usable.items()):
             try:
                 analyzer.load(device)
+                steps.step_advance("loading models")
             except ImgEngineError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a plugin that cannot load costs only itself
@@ -143,6 +147,8 @@ def run_batch_stage(root: Path, settings: Settings, catalog: Catalog, logger: Ru
                 _log_plugin_error(logger, "-", name, exc, origins)
                 summary["warning"] = (summary.get("warning", "") + "; " if summary.get("warning") else "") + msg
                 usable.pop(name)
+                steps.step_advance("loading models")
+        steps.step_done("loading models")
     except ImgEngineError as exc:
         message = f"vision: {exc}; vision stage skipped"
         logger.warning(message)
@@ -233,6 +239,8 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
         stats["oom_retries"] += 1
         logger.warning(f"vision: {message}")
 
+    steps = steps_of(progress)
+    steps.step_start("vision", len(todo), "images")
     try:
         t_wait = time.perf_counter()
         for batch in _loader([p.ref for p in todo], spec, loader_batch, workers, device):
@@ -292,12 +300,12 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
             stats["write_seconds"] += time.perf_counter() - t
             stats["photos"] += len(items)
             stats["batches"] += 1
-            if progress is not None and hasattr(progress, "vision_advance"):
-                progress.vision_advance(len(items))
+            steps.step_advance("vision", len(items))
             t_wait = time.perf_counter()
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("vision: interrupted; results so far are saved, the next run resumes")
+    steps.step_done("vision")
     elapsed = time.perf_counter() - t_start
     gpu = sampler.stop()
     out: dict[str, Any] = {

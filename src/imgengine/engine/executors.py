@@ -86,6 +86,7 @@ def _init_worker(ctx: StageContext) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() ends workers with SIGTERM
     _WORKER["ctx"] = ctx
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..analyzers.base import AnalysisInput, Analyzer, Result
 from ..core.formats import CANDIDATE_EXTENSIONS, HEAD_BYTES, detect_format, extension_matches
-from ..core.photo import Photo, display_path
+from ..core.photo import Photo, display_path, escape_control
 from ..errors import DecodeError, ImgEngineError, UnsupportedFormatError
 from ..logs import error_record
 from ..settings import Settings
@@ -63,8 +63,13 @@ class PluginOrigin:
     root: str | None = None
 
 
-def _one_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def _one_line(exc: BaseException, name: str | None = None) -> str:
+    """The first line of an error, with the file's name (which may hold a newline) escaped first, so a
+    reason is never cut inside the name."""
+    text = str(exc)
+    if name and name != escape_control(name):
+        text = text.replace(name, escape_control(name))
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _raise_timeout(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -96,17 +101,18 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
                  origins: dict[str, PluginOrigin] | None = None,
                  timeouts: dict[str, float | None] | None = None) -> FileOutcome:
     out = FileOutcome(task.path, task.size, task.mtime_ns, replace_results=task.replace_results)
-    shown = display_path(task.path)
+    raw_name = display_path(task.path)
+    shown = escape_control(raw_name)  # for messages; the error record keeps the exact name
     origins = origins or {}
     timeouts = timeouts or {}
 
     def fail(stage: str, exc: BaseException, message: str | None = None) -> None:
         origin = origins.get(stage)
         if origin is not None:
-            rec = error_record(run_id, shown, stage, exc, plugin=origin.plugin, plugin_version=origin.version,
+            rec = error_record(run_id, raw_name, stage, exc, plugin=origin.plugin, plugin_version=origin.version,
                                plugin_root=origin.root)
         else:
-            rec = error_record(run_id, shown, stage, exc)
+            rec = error_record(run_id, raw_name, stage, exc)
         if message:
             rec.message = message
         out.errors.append(rec.to_dict())
@@ -141,7 +147,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         fail("read", exc, f"{shown}: permission denied")
         return out
     except ImgEngineError as exc:
-        fail("read", exc, _one_line(exc))
+        fail("read", exc, _one_line(exc, raw_name))
         return out
     except OSError as exc:
         fail("read", exc, f"{shown}: cannot read: {exc.strerror or exc}")
@@ -188,8 +194,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
                 out.sha256 = data.get("sha256")
         except (DecodeError, UnsupportedFormatError) as exc:
             decode_failed = True
-            fail("decode", exc, _one_line(exc))
-            out.results[name] = (version, None, _one_line(exc))
+            fail("decode", exc, _one_line(exc, raw_name))
+            out.results[name] = (version, None, _one_line(exc, raw_name))
         except MemoryError as exc:
             decode_failed = True
             fail(name, exc, f"{shown}: out of memory in {name}")
@@ -199,8 +205,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             fail(name, exc, f"{shown}: {name}: {text}")
             out.results[name] = (version, None, text)
         except Exception as exc:  # noqa: BLE001 - one bad file (or plugin) never stops a run
-            fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc)}")
-            out.results[name] = (version, None, f"{type(exc).__name__}: {_one_line(exc)}")
+            fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc, raw_name)}")
+            out.results[name] = (version, None, f"{type(exc).__name__}: {_one_line(exc, raw_name)}")
         spent = time.perf_counter() - t - (item.decode_seconds - decode_before)
         out.timings[name] = out.timings.get(name, 0.0) + spent
         spent_cpu = time.thread_time() - c - (item.decode_cpu_seconds - decode_cpu_before)

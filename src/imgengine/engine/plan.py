@@ -9,7 +9,7 @@ sha256 and keeps its results.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analyzers.base import Analyzer
@@ -27,6 +27,8 @@ class Plan:
     moved: list[tuple[bytes, Path]]      # (old key, new path) recognised by sha256
     scan_problems: list
     seen: int
+    seen_keys: set[bytes] = field(default_factory=set)
+    known_broken: int = 0                # unchanged files that failed before (not retried; --retry-failed)
 
 
 def _with_requirements(stale: tuple[str, ...], analyzers: dict[str, Analyzer]) -> tuple[str, ...]:
@@ -47,6 +49,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
     wanted = {name: a.stored_version for name, a in analyzers.items()}
     tasks: list[Task] = []
     unchanged = 0
+    known_broken = 0
     new_entries: list[ScanEntry] = []
     seen_keys = set()
     for e in entries:
@@ -56,7 +59,8 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
         if k is None:
             new_entries.append(e)
             continue
-        if settings.force or k.size != e.size or k.mtime_ns != e.mtime_ns:
+        if settings.force or k.size != e.size or k.mtime_ns != e.mtime_ns or \
+                (settings.retry_failed and k.status == "error"):
             tasks.append(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True))
             continue
         if k.status == "ignored":
@@ -67,6 +71,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
             tasks.append(Task(e.path, e.size, e.mtime_ns, _with_requirements(stale, analyzers), False))
         else:
             unchanged += 1
+            known_broken += k.status == "error"
     moved: list[tuple[bytes, Path]] = []
     if new_entries:
         # a catalogued file that is gone from its old path and whose size and sha256 match a new path moved
@@ -101,4 +106,4 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
         else:
             still_new = new_entries
         tasks.extend(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True) for e in still_new)
-    return Plan(tasks, unchanged, moved, problems, len(entries))
+    return Plan(tasks, unchanged, moved, problems, len(entries), seen_keys, known_broken)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..analyzers.base import Analyzer, BatchAnalyzer
-from ..core.catalog import Catalog, path_key
+from ..core.catalog import MISSING_GRACE_SECONDS, Catalog, path_key
 from ..core.photo import display_path
 from ..errors import CatalogError, ImgEngineError, ModelUnavailableError
 from ..logs import RunLogger, error_record, plugin_load_record
@@ -186,6 +186,9 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     errors_by_stage: dict[str, int] = {}
     interrupted = False
     catalog_error: CatalogError | None = None
+    missing_counts = {"gone": 0, "back": 0, "purged": 0}
+    written = [0]  # outcomes committed to the catalog
+    plan_made = False
     info = RunInfo(run_id, root, settings, list(analyzers), list(batch_analyzers))
     _emit(manager, logger, "run_started", run=info)
     listen_photos = bool(manager.hook.photo_analyzed.get_hookimpls())
@@ -194,6 +197,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     try:
         t = time.perf_counter()
         plan = plan_run(root, settings, catalog, analyzers)
+        plan_made = True
         stage_seconds["scan"] = time.perf_counter() - t
         for p in plan.scan_problems:
             rec = error_record(run_id, display_path(p.path), "scan", OSError(p.message))
@@ -204,6 +208,13 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
             catalog.move_path(os.fsdecode(old_key), new_path)
             logger.info(f"moved: {display_path(os.fsdecode(old_key))} -> {display_path(new_path)}")
             _emit(manager, logger, "file_moved", src=Path(os.fsdecode(old_key)), dst=new_path)
+        if root.is_dir():  # photos gone since the last run: marked, left out of reports, purged after a while
+            gone, back = catalog.mark_missing(root, plan.seen_keys)
+            purged = catalog.purge_missing(MISSING_GRACE_SECONDS, root)
+            missing_counts.update(gone=gone, back=back, purged=purged)
+            if gone or purged:
+                logger.info(f"{gone} photo(s) gone since the last run, {purged} purged after "
+                            f"{MISSING_GRACE_SECONDS // 86400} days")
         progress.start(len(plan.tasks), plan.unchanged + len(plan.moved))
         pending: list[FileOutcome] = []
 
@@ -231,10 +242,11 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 _emit(manager, logger, "photo_analyzed", path=outcome.path, results=outcome_results(outcome))
             pending.append(outcome)
             progress.advance(outcome)
-            if len(pending) >= settings.batch_commit:
+            if len(pending) >= settings.batch_commit or time.monotonic() - last_commit[0] >= settings.commit_seconds:
                 flush()
 
         write_failed: list[CatalogError] = []
+        last_commit = [time.monotonic()]  # a killed run loses at most a few seconds of work
 
         def flush() -> None:
             if pending and not write_failed:  # after a failed write (disk full) stop writing at once
@@ -244,8 +256,10 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 except CatalogError as exc:
                     write_failed.append(exc)
                     raise
+                written[0] += len(pending)
                 pending.clear()
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
+            last_commit[0] = time.monotonic()
 
         ctx = StageContext(settings, analyzers, origins, _timeouts(settings, analyzers), run_id)
         try:
@@ -290,6 +304,12 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "ignored": counts["ignored"],
         "skipped_unchanged": plan.unchanged if have_plan else 0,
         "moved": len(plan.moved) if have_plan else 0,
+        "gone": missing_counts["gone"],
+        "purged_missing": missing_counts["purged"],
+        "known_broken": plan.known_broken if have_plan else 0,
+        "unreadable_folders": sum(1 for p in plan.scan_problems if p.message.startswith("cannot list folder"))
+        if have_plan else 0,
+        "scan_problems": len(plan.scan_problems) if have_plan else 0,
         "success_rate": round(counts["ok"] / analyzed, 4) if analyzed else 1.0,
         "error_rate": round(counts["failed"] / analyzed, 4) if analyzed else 0.0,
         "files_per_second": round(analyzed / cpu_elapsed, 2) if cpu_elapsed > 0 else 0.0,
@@ -321,7 +341,9 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     if own_catalog:
         catalog.close()
     if catalog_error is not None:
-        raise catalog_error
+        saved = written[0]
+        raise CatalogError(f"{catalog_error} ({saved:,} file(s) of this run were saved before it failed"
+                           f"{'; they are kept' if saved else ''})" if plan_made else str(catalog_error))
     if interrupted:
         raise KeyboardInterrupt
     return RunResult(run_id, summary, failures, catalog.path)
@@ -334,7 +356,8 @@ def quality_distribution(catalog: Catalog, root: Path | None = None) -> dict[str
         where, params = "AND substr(p.path, 1, ?) = ?", (len(prefix), prefix)
     rows = catalog.db.execute(
         "SELECT json_extract(r.data, '$.quality') AS q, count(*) AS n FROM results r JOIN photos p "
-        f"ON p.id = r.photo_id WHERE r.analyzer = 'content' AND r.data IS NOT NULL {where} GROUP BY q",
+        f"ON p.id = r.photo_id WHERE r.analyzer = 'content' AND r.data IS NOT NULL AND p.missing_since IS NULL "
+        f"{where} GROUP BY q",
         params).fetchall()
     order = ["excellent", "good", "average", "poor"]
     got = {row["q"]: row["n"] for row in rows}

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.photo import escape_control
+
 _PKG_DIR = str(Path(__file__).resolve().parent.parent)
 
 
@@ -169,6 +171,7 @@ class RunLogger:
         self.run_id = run_id or new_run_id()
         self.command = command
         self.errors = 0
+        self.write_failed: str | None = None   # the first write error (a full disk): the CLI warns once
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             base = self.log_dir / self.run_id
@@ -192,12 +195,13 @@ class RunLogger:
             return
         now = dt.datetime.now().astimezone()
         try:
-            self._human.write(f"{now:%Y-%m-%d %H:%M:%S} {level.upper():7} {message}\n")
+            # one event, one line: a file name holding a newline cannot forge a line of the log
+            self._human.write(f"{now:%Y-%m-%d %H:%M:%S} {level.upper():7} {escape_control(message)}\n")
             self._json.write(json.dumps({"time": now.isoformat(timespec="milliseconds"), "level": level,
                                          "run_id": self.run_id, "message": message, **fields},
                                         ensure_ascii=False, default=str) + "\n")
-        except OSError:
-            pass
+        except OSError as exc:
+            self._failed(exc)
 
     def info(self, message: str, **fields: Any) -> None:
         self.event("info", message, **fields)
@@ -212,25 +216,33 @@ class RunLogger:
         if self.enabled:
             try:
                 self._errors.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-            except OSError:
-                pass
+            except OSError as exc:
+                self._failed(exc)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        tmp = self.summary_path.with_suffix(".tmp")
         try:
-            tmp = self.summary_path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"run_id": self.run_id, "command": self.command, **summary},
                                       indent=2, ensure_ascii=False, default=str), encoding="utf-8")
             os.replace(tmp, self.summary_path)
-        except OSError:
-            pass
+        except OSError as exc:
+            self._failed(exc)
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+    def _failed(self, exc: OSError) -> None:
+        if self.write_failed is None:
+            self.write_failed = exc.strerror or str(exc)
 
     def close(self) -> None:
         if self.enabled:
             for fh in (self._human, self._json, self._errors):
                 try:
                     fh.close()
-                except OSError:
-                    pass
+                except OSError as exc:  # the last buffered line could not be written
+                    self._failed(exc)
             self.enabled = False

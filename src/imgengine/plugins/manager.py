@@ -34,7 +34,15 @@ from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 
 BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
                    "albums", "exports")
-USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")
+USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")  # the default; $XDG_CONFIG_HOME moves it (workspace)
+
+
+def user_plugin_dir() -> Path:
+    from ..workspace import config_file
+
+    return config_file().parent / "plugins"
+
+
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
                  "register_writers": "exporter", "register_layouts": "storage layout",
                  "register_processors": "processor"}
@@ -357,7 +365,7 @@ def dependency_order(requires: Mapping[str, Iterable[str]], registered: list[str
 def plugin_folders(extra: Iterable[os.PathLike | str] = (), cwd: Path | None = None) -> list[Path]:
     """./plugins/, the configured ``plugin_dirs``, ~/.config/imgengine/plugins/ — existing ones, no repeats."""
     cands = [Path(cwd or os.getcwd()) / "plugins", *(Path(p).expanduser() for p in extra),
-             USER_PLUGIN_DIR.expanduser()]
+             user_plugin_dir()]
     out, seen = [], set()
     for c in cands:
         try:
@@ -378,7 +386,7 @@ def get_manager(settings: Any = None, *, external: bool = True) -> PluginManager
     """The process's plugin manager for these plugin folders (built once, then reused: the worker
     processes of a run inherit it, and one CLI call builds it at most once)."""
     dirs = tuple(str(p) for p in (getattr(settings, "plugin_dirs", ()) or ()))
-    key = (dirs, os.getcwd(), os.path.expanduser(str(USER_PLUGIN_DIR)), external)
+    key = (dirs, os.getcwd(), str(user_plugin_dir()), external)
     manager = _MANAGERS.get(key)
     if manager is None:
         manager = _MANAGERS[key] = PluginManager(dirs, external=external)

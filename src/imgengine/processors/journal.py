@@ -67,6 +67,7 @@ from ..core.catalog import Catalog
 from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
 from ..errors import CatalogError, JournalError
+from . import run_index
 
 JOURNAL_VERSION = 1
 TEMP_MARK = ".imgengine-tmp-"
@@ -403,6 +404,7 @@ class Journal:
                   "pid_start": _process_start(os.getpid()),
                   "catalog": str(catalog.path) if catalog is not None else None}, sync=True)
         _fsync_dir(jdir)
+        run_index.register(state_dir, run_id, command)  # so that `undo` works from any folder
         return j
 
     # -- writing records --------------------------------------------------------------------------
@@ -703,6 +705,7 @@ class Journal:
         self._write({"type": "finish", "status": status, "finished_at": time.time(), "counts": self.counts},
                     sync=True)
         self.finished = True
+        run_index.finish(self.state_dir, self.run_id, status, self.counts)
         try:
             self._fh.close()
         except OSError:

@@ -97,12 +97,28 @@ class Plan:
     def todo(self) -> list[Action]:
         return [a for a in self.actions if a.status == "planned"]
 
+    @property
+    def blocked(self) -> list[Action]:
+        """Actions that could not be planned (a read-only folder): not the same as already in place."""
+        return [a for a in self.actions if a.status == "skip" and a.note != "already in place"]
+
     def summary(self) -> dict[str, int]:
         todo = self.todo
+        blocked = len(self.blocked)
         return {"files": len(self.actions), "to_change": len(todo),
                 "photos": sum(1 for a in todo if a.role == "photo"),
                 "companions": sum(1 for a in todo if a.role != "photo"),
-                "unchanged_or_skipped": len(self.actions) - len(todo), "left_alone": len(self.skipped)}
+                "unchanged_or_skipped": len(self.actions) - len(todo),
+                "unchanged": len(self.actions) - len(todo) - blocked, "skipped": blocked,
+                "left_alone": len(self.skipped)}
+
+    def skip_reason(self) -> str:
+        """The skipped actions' reasons in short: "read-only folder", or the most common note."""
+        from collections import Counter
+
+        notes = Counter("read-only folder" if "read-only" in (a.note or "") else (a.note or "?")
+                        for a in self.blocked)
+        return ", ".join(n for n, _ in notes.most_common(2))
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": 1, "command": self.command, "root": display_path(self.root),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
+from ..metadata.values import camera_name
 from .dates import DateInfo
 
 FIELDS = {"date", "date_source", "make", "model", "camera", "lens", "name", "stem", "ext", "width", "height",
@@ -36,25 +37,25 @@ _BAD = re.compile("[" + re.escape(_SLASHES) + "\x00-\x1f\x7f]")
 _EXT_ALIASES = {"jpeg": "jpg", "jpe": "jpg", "jfif": "jpg", "tiff": "tif", "heif": "heic"}
 
 
+# characters exFAT, SMB shares and Windows reject in a name; replaced as digiKam does
+_NOT_PORTABLE = re.compile(r'[<>:"|?*\\]')
+_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?$", re.IGNORECASE)
+
+
+def portable_name(name: str) -> str:
+    """A rendered name every file system accepts: ``<>:"\\|?*`` become ``_``, trailing dots and spaces
+    go, and a Windows device name (CON, NUL, COM1 ...) gets a ``_``."""
+    name = _NOT_PORTABLE.sub("_", name).rstrip(". ")
+    if _RESERVED.match(name):
+        name += "_"
+    return name
+
+
 def clean_value(value: str) -> str:
     """A template value that is safe inside one path component."""
     v = _BAD.sub("_", value).strip()
     v = re.sub(r"\s+", " ", v)
     return v.lstrip(".") or "_"
-
-
-def camera_name(make: str | None, model: str | None) -> str | None:
-    make = (make or "").strip()
-    model = (model or "").strip()
-    if not make and not model:
-        return None
-    if make and model.lower().startswith(make.split()[0].lower()):
-        return model            # "Canon" + "Canon EOS 5D" -> "Canon EOS 5D"
-    short = {"NIKON CORPORATION": "NIKON", "OLYMPUS IMAGING CORP.": "OLYMPUS", "OLYMPUS CORPORATION": "OLYMPUS",
-             "SAMSUNG TECHWIN": "SAMSUNG", "EASTMAN KODAK COMPANY": "KODAK"}.get(make.upper(), make)
-    if short and model.lower().startswith(short.lower()):
-        return model
-    return " ".join(x for x in (short, model) if x)
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Template:
             if value is None:
                 value = "undated" if part.names[0] == "date" else "unknown"
             out.append(clean_value(value) if value else "")
-        return "".join(out)
+        return portable_name("".join(out))
 
 
 def _ext(name: str, normalize: bool) -> str:

@@ -95,6 +95,7 @@ def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
         sync_ocr_index(catalog)
         where.append("p.id IN (SELECT rowid FROM ocr_text WHERE ocr_text MATCH ?)")
         params.append(_fts_query(f.text))
+    where.append("p.missing_since IS NULL")
     sql = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"
     try:
         ids = {row[0] for row in catalog.db.execute(sql, params)}
@@ -187,8 +188,10 @@ class ClipEncoder:
 
 
 def search(catalog: Catalog, settings: Settings, text: str | None = None, like: Path | None = None,
-           filters: Filters | None = None, limit: int = 20, backend: str = "auto") -> tuple[list[SearchHit], dict]:
-    """Rank the catalog's photos; returns (hits, info about the store and index used)."""
+           filters: Filters | None = None, limit: int = 20, backend: str = "auto", progress: Any = None
+           ) -> tuple[list[SearchHit], dict]:
+    """Rank the catalog's photos; returns (hits, info about the store and index used). ``progress``
+    (``imgengine.progress.StepProgress``) hears the search index being brought up to date."""
     filters = filters or Filters()
     if limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -206,7 +209,7 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
         like_id = row[0] if row else None
     model = pick_model(catalog, settings, need_encoder=bool(text))
     store = EmbeddingStore(catalog, model, backend=backend)
-    report = store.sync()
+    report = store.sync(progress)
     if report.total == 0:
         raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
                          "`imgengine analyze <dir>` with the model available first")
@@ -229,8 +232,9 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     allowed = filtered_ids(catalog, filters) if filters.active() else None
     if allowed is not None and like_id is not None:
         allowed.discard(like_id)
-    want = limit + (1 if like_id is not None and allowed is None else 0)
-    ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id][:limit]
+    gone = {row[0] for row in catalog.db.execute("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+    want = limit + (1 if like_id is not None and allowed is None else 0) + (len(gone) if allowed is None else 0)
+    ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id and i not in gone][:limit]
     hits = []
     for photo_id, score in ranked:
         row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()

@@ -15,11 +15,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..analyzers.vision.embedding import decode_embedding
 from ..core.catalog import Catalog
+from ..progress import steps_of
 from . import index as index_mod
 
 STORE_VERSION = 1
@@ -89,8 +91,10 @@ class EmbeddingStore:
         os.replace(tmp, self.folder / "manifest.json")
 
     # -- sync ----------------------------------------------------------------------------------------
-    def sync(self) -> SyncReport:
-        """Bring the store (and the ANN index, above the threshold) up to date with the catalog."""
+    def sync(self, progress: Any = None) -> SyncReport:
+        """Bring the store (and the ANN index, above the threshold) up to date with the catalog.
+        ``progress`` (``imgengine.progress.StepProgress``) hears the embeddings read and the index built."""
+        steps = steps_of(progress)
         self._load()
         db = self.catalog.db
         rows = db.execute("SELECT photo_id, updated_at FROM results WHERE analyzer = 'clip' AND data IS NOT NULL "
@@ -101,7 +105,8 @@ class EmbeddingStore:
         gone = self.ids[~np.isin(self.ids, current)] if len(self.ids) else np.empty(0, dtype=np.int64)
         unseen = current[~np.isin(current, self.ids)] if len(self.ids) else current
         todo = sorted(set(changed) | set(unseen.tolist()))
-        new_ids, new_vecs = self._read(todo)
+        steps.step_start("search index", len(todo), "embeddings")
+        new_ids, new_vecs = self._read(todo, steps)
         drop = np.concatenate([gone, new_ids]) if len(new_ids) else gone
         if len(drop) and len(self.ids):
             keep = ~np.isin(self.ids, drop)
@@ -119,12 +124,15 @@ class EmbeddingStore:
         report.index, report.rebuilt = self._sync_ann(drop, new_ids, new_vecs)
         if report.added or report.removed or not (self.folder / "manifest.json").is_file():
             self._save(report.index)
+        steps.step_done("search index")
         return report
 
-    def _read(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, ids: list[int], steps: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        steps = steps_of(steps)
         out_ids, out_vecs = [], []
         for start in range(0, len(ids), 5000):
             chunk = ids[start:start + 5000]
+            steps.step_advance("search index", len(chunk))
             marks = ",".join("?" * len(chunk))
             for r in self.catalog.db.execute(
                     f"SELECT photo_id, json_extract(data, '$.embedding') AS e FROM results WHERE analyzer = 'clip' "

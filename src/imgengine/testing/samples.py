@@ -82,7 +82,7 @@ def camera_exif(make: str = "Canon", model: str = "Canon EOS 5D Mark IV", lens: 
                 when: dt.datetime | None = None, gps: tuple[float, float, float] | None = None,
                 orientation: int = 1, iso: int = 200, exposure: float = 1 / 250, f_number: float = 5.6,
                 focal: float = 50.0, subsec: str | None = "123", offset: str | None = "+02:00",
-                software: str = "imgengine samples", artist: str | None = None) -> bytes:
+                software: str = "imgengine samples", artist: str | None = None, flash: int = 16) -> bytes:
     """An EXIF block as a camera writes it (piexif)."""
     when = when or dt.datetime(2023, 7, 4, 18, 32, 11)
     stamp = when.strftime("%Y:%m:%d %H:%M:%S").encode()
@@ -97,7 +97,7 @@ def camera_exif(make: str = "Canon", model: str = "Canon EOS 5D Mark IV", lens: 
         piexif.ExifIFD.DateTimeOriginal: stamp, piexif.ExifIFD.DateTimeDigitized: stamp,
         piexif.ExifIFD.ISOSpeedRatings: iso, piexif.ExifIFD.ExposureTime: _rational(exposure, 100000),
         piexif.ExifIFD.FNumber: _rational(f_number), piexif.ExifIFD.FocalLength: _rational(focal),
-        piexif.ExifIFD.FocalLengthIn35mmFilm: int(focal * 1.0), piexif.ExifIFD.Flash: 16,
+        piexif.ExifIFD.FocalLengthIn35mmFilm: int(focal * 1.0), piexif.ExifIFD.Flash: flash,
     }
     if lens:
         exif[piexif.ExifIFD.LensModel] = lens.encode()

@@ -1,4 +1,5 @@
-"""Where vision weights come from: a local folder (``models/`` by default) or the Hugging Face cache.
+"""Where vision weights come from: the models dir (``~/.local/share/imgengine/models`` by default, see
+``workspace``) or the Hugging Face cache.
 
 Nothing here downloads anything implicitly: loading uses ``local_files_only`` so that an offline run
 never hangs on the network, and a missing model turns into ONE :class:`ModelUnavailableError` whose

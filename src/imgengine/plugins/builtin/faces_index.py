@@ -169,7 +169,7 @@ def list_clusters(catalog: Catalog, sample: int = 3) -> list[ClusterInfo]:
             recognised = top["known_person"] if top else None
         paths = [p["display_path"] for p in db.execute(
             "SELECT DISTINCT p.display_path FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.cluster_id = ? "
-            "ORDER BY p.display_path LIMIT ?", (r["id"], sample))]
+            "AND p.missing_since IS NULL ORDER BY p.display_path LIMIT ?", (r["id"], sample))]
         out.append(ClusterInfo(r["id"], r["person"], recognised, r["n"], r["photos"], paths))
     return out
 
@@ -178,7 +178,8 @@ def cluster_faces(catalog: Catalog, cluster_id: int) -> list[dict[str, Any]]:
     _require_cluster(catalog, cluster_id)
     rows = catalog.db.execute(
         "SELECT f.id, f.box, f.score, f.known_person, f.confidence, p.path, p.display_path FROM faces f "
-        "JOIN photos p ON p.id = f.photo_id WHERE f.cluster_id = ? ORDER BY p.display_path, f.face_index",
+        "JOIN photos p ON p.id = f.photo_id WHERE f.cluster_id = ? AND p.missing_since IS NULL "
+        "ORDER BY p.display_path, f.face_index",
         (cluster_id,)).fetchall()
     return [{"face": r["id"], "path": r["display_path"], "box": json.loads(r["box"]), "score": r["score"],
              "recognised": r["known_person"], "confidence": r["confidence"]} for r in rows]
@@ -206,7 +207,8 @@ def people_of_photo(catalog: Catalog, photo_id: int) -> list[str]:
 def photo_paths(catalog: Catalog, ids: set[int]) -> list[tuple[int, str]]:
     out = []
     for i in sorted(ids):
-        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (i,)).fetchone()
+        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ? AND missing_since IS NULL",
+                                 (i,)).fetchone()
         if row is not None:
             out.append((i, row["display_path"]))
     return sorted(out, key=lambda t: t[1])

@@ -2,11 +2,14 @@
 
 * ``move``: each duplicate goes to ``--move-to`` (its path below the scanned folder is kept; a name
   clash gets a suffix; another file system is copy + verify + remove -- the journal does that).
-* ``hardlink``: each duplicate is replaced by a hard link to the keeper (same file system only); its own
-  bytes wait in the journal's trash until undo.
+* ``hardlink``: each *byte-identical* copy is replaced by a hard link to the keeper (same file system
+  only); its own bytes wait in the journal's trash until undo or ``trash empty``. Near duplicates are
+  different files (another size, format, crop, edit): a link would replace the picture with the
+  keeper's, so they are refused with one reason per group (move or delete them instead).
 * ``delete``: each duplicate is moved to the journal's trash, ``<state>/trash/<run-id>/`` (``undo`` puts
   it back); the keeper is never touched and the last copy never goes: a group whose keeper is missing or
-  changed is skipped.
+  changed is skipped. Bytes in the trash are not freed until it is emptied (``imgengine trash empty``):
+  the plan says how many go to the trash, not "freed".
 * ``--merge-metadata``: before acting, GPS, capture date and keywords the (JPEG) keeper lacks are copied
   from its duplicates with piexif. The keeper's original bytes go to the journal's trash and the merged
   file takes its place (two journal steps), so ``undo`` restores the original bytes exactly.
@@ -73,14 +76,28 @@ class ActionPlan:
     keepers: dict[int, Path] = field(default_factory=dict)
 
     @property
-    def bytes_freed(self) -> int:
+    def bytes_released(self) -> int:
+        """Bytes the duplicates occupy that the plan takes out of the collection (to the trash or the
+        --move-to folder); none of it is free disk space until the trash is emptied."""
         return sum(s.freed for s in self.steps)
+
+    @property
+    def bytes_to_trash(self) -> int:
+        return sum(s.freed for s in self.steps if s.op in ("trash", "hardlink"))
+
+    @property
+    def bytes_freed(self) -> int:
+        """Disk space free right after applying: none -- trashed bytes wait for ``trash empty``, moved
+        ones are elsewhere."""
+        return 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action, "steps": [s.to_dict() for s in self.steps],
                 "metadata_merges": [m.to_dict() for m in self.merges],
                 "skipped_groups": [{"group": g, "reason": r} for g, r in self.skipped],
-                "bytes_freed": self.bytes_freed}
+                "bytes_freed": self.bytes_freed, "bytes_to_trash": self.bytes_to_trash,
+                "bytes_moved": self.bytes_released - self.bytes_to_trash,
+                "freed_after_trash_empty": self.bytes_to_trash}
 
 
 def _jsonable(v: Any) -> Any:
@@ -139,7 +156,15 @@ def plan_actions(groups: list[DuplicateGroup], action: str, root: Path, move_to:
             plan.skipped.append((g.id, "the keeper is missing"))
             continue
         seen_inodes = {(kst.st_dev, kst.st_ino)}
+        if action == "hardlink":
+            near = [m for m in g.duplicates if not m.exact_of_keeper]
+            if near:
+                plan.skipped.append((g.id, f"{len(near)} near duplicate(s) not hard-linked: a hard link is only for "
+                                     "byte-identical files (these differ from the keeper); use --move-to or --delete "
+                                     "for them"))
         for m in g.duplicates:
+            if action == "hardlink" and not m.exact_of_keeper:
+                continue
             e = m.entry
             st = os.stat(e.path)
             same_inode = (st.st_dev, st.st_ino) in seen_inodes

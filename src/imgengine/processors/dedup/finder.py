@@ -4,34 +4,43 @@
 2. Candidates: pairs whose pHash or wHash differ in at most ``index_bits`` (11) bits, found with
    multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances (pHash + dHash +
    wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
-   decides alone. A 5 % crop often sums to ~40 but keeps its wHash close, which is how it is found.
-   (dHash, the weakest under crops, is not indexed: that saves a third of the search time.)
-3. Verification (``verify.py``): the aligned residual of the two 32x32 thumbnails must be small, and
-   the capture times (when both are known) must not say "burst": equal, or a minute or more apart
-   (a copy keeps its time or loses it; burst frames are fractions of a second apart). When CLIP
-   embeddings are in the catalog they veto pairs that look different to CLIP, and find pairs that the
-   hashes missed (then the thumbnails must still agree, a little more loosely).
-   Two photos of exactly the same pixel size whose best alignment is a translation (``camera_shift``
-   over ``burst_shift`` of the frame, and no crop box fitting clearly better) are burst frames without
-   capture times: a copy of equal size keeps every pixel in place; a hand-held camera does not.
-4. Grouping is complete-linkage: two groups merge only if *every* pair across them is a verified
-   duplicate, so A~B and B~C never drag a different C into A's group.
+   decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found.
+3. Verification (``verify.py``, ``align.py``), batched over thousands of pairs at once: the two 32x32
+   thumbnails are aligned by a search over crop/zoom windows (scale and offset per axis, both
+   directions, partial overlap allowed), tone-matched, and the residual must be at most
+   ``max_residual``; pairs just above it get a second look (coordinate descent over nearby windows,
+   then an ECC affine fit). A pair in which either thumbnail is low-texture (a sky, a wall: little
+   detail, so any window of it fits another) needs the smaller ``low_texture_residual``. Capture
+   times (when both are known) must not say "burst" (equal, or a minute or more apart); two photos of
+   the same pixel size whose best alignment is a camera shift are burst frames (``camera_shift``).
+   When CLIP embeddings are in the catalog they veto pairs that look different to CLIP, and find
+   pairs that the hashes missed (then the thumbnails must still agree, a little more loosely).
+4. Grouping, by default *star linkage around the keeper*: the best photo not yet grouped (keeper order:
+   resolution, metadata, format, ...) is verified against its candidates not yet grouped; those that
+   pass form its group. Every member is verified against the keeper itself, so A~B and B~C never
+   bring a different C into A's group, and a group of n copies costs n - 1 checks, not n(n-1)/2.
+   Complete linkage (every pair of a group verified: ``linkage="complete"``) splits two different
+   crops of one photo, which are not windows of each other, and is quadratic in the group size.
+   A photo left out whose hashes are close to a member but not to the keeper gets a second look
+   against the keeper.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ...progress import steps_of
 from .index import hex_to_codes, pairs_within, popcount64
-from .keeper import choose_keeper
+from .keeper import choose_keeper, rank_key
 from .model import DuplicateGroup, FindResult, Member, PhotoEntry
 from .params import DedupParams
-from .verify import camera_shift, prepare, residual
+from .verify import camera_shift, prepare, verify_pairs
 
 
 @dataclass
@@ -48,9 +57,12 @@ class _Edge:
 
 
 def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = None,
-                    scope: set[int] | None = None) -> FindResult:
-    """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them."""
+                    scope: set[int] | None = None, progress: Any = None) -> FindResult:
+    """Groups among ``entries``; with ``scope`` (photo ids), only groups that touch one of them.
+    ``progress``: a step reporter (``imgengine.progress.StepProgress``) that hears the comparison of candidate
+    pairs, or a plain ``progress(done, total)`` callable (called as batches of pairs are verified)."""
     params = params or DedupParams()
+    steps = steps_of(progress)
     t0 = time.perf_counter()
     entries = list(entries)
     seconds: dict[str, float] = {}
@@ -85,39 +97,24 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
                 dist = np.concatenate([dist, np.full(len(add), -1, dtype=np.int64)])
                 candidates = len(cand)
         t = time.perf_counter()
-        prepared: dict[int, np.ndarray | None] = {}
+        steps.step_start("comparing", len(cand), "pairs")
+        seen = [0]
 
-        def prep(i: int) -> np.ndarray | None:
-            if i not in prepared:
-                arr = nodes[i].rep.thumb_array()
-                prepared[i] = prepare(arr) if arr is not None else None
-            return prepared[i]
+        def advance(done: int, total: int) -> None:
+            steps.step_advance("comparing", done - seen[0])
+            seen[0] = done
+            if callable(progress) and not hasattr(progress, "step_start"):
+                progress(done, total)
 
-        for (i, j), d in zip(cand.tolist(), dist.tolist(), strict=True):
-            cos = None
-            if embs is not None and embs[i] is not None and embs[j] is not None:
-                cos = float(np.dot(embs[i], embs[j]))
-                if cos < params.clip_veto:
-                    continue
-            if params.burst_seconds > 0:
-                gap = capture_gap(nodes[i].rep.date, nodes[j].rep.date)
-                if gap is not None and 0 < gap < params.burst_seconds:
-                    continue  # different moments of a burst: different photos however alike they look
-            limit = params.max_residual
-            if d < 0:  # found by CLIP only: the thumbnails must still agree, a little more loosely
-                if cos is None or cos < params.clip_find:
-                    continue
-                limit = params.max_residual * 1.25
-            r = residual(prep(i), prep(j), good_enough=limit * 0.25)
-            if r <= limit and params.burst_shift > 0 and _same_size(nodes[i].rep, nodes[j].rep):
-                moved = camera_shift(prep(i), prep(j))
-                if moved is not None and moved[0] > params.burst_shift and r > params.crop_fit * moved[1]:
-                    continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
-            if r <= limit:
-                edges[(i, j)] = _Edge(r, d if d >= 0 else None, cos)
+        edges, decided = _verify(nodes, cand, dist, embs, params, advance)
+        if seen[0] < len(cand):
+            steps.step_advance("comparing", len(cand) - seen[0])
+        steps.step_done("comparing")
         seconds["verify"] = time.perf_counter() - t
+    else:
+        decided = []
     t = time.perf_counter()
-    clusters = _complete_linkage(len(nodes), edges)
+    clusters = _complete_linkage(len(nodes), edges, decided)
     groups: list[DuplicateGroup] = []
     for members in clusters:
         files = [f for n in members for f in nodes[n].files]
@@ -132,6 +129,212 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     seconds["group"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
+
+
+_BATCH = 4096
+
+
+class _Checker:
+    """Verifies batches of node pairs: the CLIP veto, capture-time bursts, the thumbnail residual (with
+    the texture rule) and the equal-size burst rule. Everything per pair is vectorised except the
+    ECC burst check, which only pairs of equal pixel size that passed get."""
+
+    def __init__(self, nodes: list[_Node], embs: list[np.ndarray | None] | None, params: DedupParams):
+        self.nodes = nodes
+        self.params = params
+        self.thumbs = _prepared(nodes)
+        self.emb = None
+        if embs is not None:
+            dim = next(e.shape[0] for e in embs if e is not None)
+            self.emb = np.zeros((len(nodes), dim), np.float32)
+            self.has_emb = np.array([e is not None for e in embs])
+            for i, e in enumerate(embs):
+                if e is not None:
+                    self.emb[i] = e
+        self.times = _capture_times(nodes) if params.burst_seconds > 0 else None
+        self.codes = [hex_to_codes([getattr(n.rep, a) for n in nodes])[0] for a in ("phash", "dhash", "whash")]
+        self.sizes = np.array([(n.rep.width or 0) * 100_003 + (n.rep.height or 0) if n.rep.width and n.rep.height
+                               else -1 - i for i, n in enumerate(nodes)], np.int64)
+
+    def hash_distance(self, pairs: np.ndarray) -> np.ndarray:
+        return sum(popcount64(c[pairs[:, 0]] ^ c[pairs[:, 1]]).astype(np.int64) for c in self.codes)
+
+    def check(self, pairs: np.ndarray, dist: np.ndarray) -> dict[tuple[int, int], _Edge]:
+        """Verified edges among ``pairs`` (P, 2); ``dist`` is the summed hash distance, -1 for a pair
+        found by CLIP only."""
+        params = self.params
+        edges: dict[tuple[int, int], _Edge] = {}
+        if len(pairs) == 0:
+            return edges
+        keep = np.ones(len(pairs), bool)
+        cos = np.full(len(pairs), np.nan, np.float32)
+        if self.emb is not None:
+            both = self.has_emb[pairs[:, 0]] & self.has_emb[pairs[:, 1]]
+            if both.any():
+                c = np.einsum("pd,pd->p", self.emb[pairs[both, 0]], self.emb[pairs[both, 1]])
+                cos[both] = c
+                keep[both] &= c >= params.clip_veto
+        clip_only = dist < 0
+        # found by CLIP only: the thumbnails must still agree, a little more loosely
+        keep &= ~clip_only | (cos >= params.clip_find)
+        if self.times is not None:
+            gap = _gaps(self.times, pairs)
+            keep &= ~((gap > 0) & (gap < params.burst_seconds))   # different moments of a burst
+        idx = np.nonzero(keep)[0]
+        if idx.size == 0:
+            return edges
+        pairs, dist, cos = pairs[idx], dist[idx], cos[idx]
+        res, _warp, tex = verify_pairs(self.thumbs, pairs, good_enough=params.max_residual * 0.6,
+                                       undecided=(params.max_residual, params.max_residual * params.refine_band))
+        lim = np.where(dist < 0, params.max_residual * 1.25, params.max_residual).astype(np.float32)
+        # a flat area matches everything: low-texture pairs need a smaller residual
+        low = tex < params.low_texture
+        lim[low] = np.minimum(lim[low], params.low_texture_residual)
+        ok = res <= lim
+        same = self.sizes[pairs[:, 0]] == self.sizes[pairs[:, 1]]
+        for k in np.nonzero(ok)[0].tolist():
+            i, j = int(pairs[k, 0]), int(pairs[k, 1])
+            if params.burst_shift > 0 and same[k]:
+                moved = camera_shift(self.thumbs.get(i), self.thumbs.get(j))
+                if moved is not None and moved[0] > params.burst_shift and res[k] > params.crop_fit * moved[1]:
+                    continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
+            d = int(dist[k])
+            c = float(cos[k])
+            edges[(i, j)] = _Edge(float(res[k]), d if d >= 0 else None, None if np.isnan(c) else c)
+        return edges
+
+
+def _verify(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, embs: list[np.ndarray | None] | None,
+            params: DedupParams, progress: Callable[[int, int], None] | None = None
+            ) -> tuple[dict[tuple[int, int], _Edge], list[list[int]]]:
+    """Verified edges, and the groups already decided (star linkage) -- see ``DedupParams.linkage``."""
+    checker = _Checker(nodes, embs, params)
+    edges: dict[tuple[int, int], _Edge] = {}
+    total = len(cand)
+    if total == 0:
+        return edges, []
+    if params.linkage == "complete":
+        for lo in range(0, total, _BATCH):
+            edges.update(checker.check(cand[lo: lo + _BATCH], dist[lo: lo + _BATCH]))
+            if progress is not None:
+                progress(min(total, lo + _BATCH), total)
+        return edges, []
+    return edges, _star(nodes, cand, dist, checker, edges, progress)
+
+
+def _star(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, checker: _Checker,
+          edges: dict[tuple[int, int], _Edge], progress: Callable[[int, int], None] | None) -> list[list[int]]:
+    """Star linkage around the future keeper: the best photo not yet grouped (keeper order: resolution,
+    metadata, format, ...) is verified against its candidate neighbours not yet grouped, in one batch;
+    those that pass are its group. Each member is thus verified against the keeper itself -- never
+    grouped through a chain of look-alikes -- and only ~one pair per photo is verified, not all pairs
+    of a group (a group of 80 copies: 79 checks instead of 3,160)."""
+    n = len(nodes)
+    both = np.concatenate([cand, cand[:, ::-1]])
+    dd = np.concatenate([dist, dist])
+    order = np.argsort(both[:, 0], kind="stable")
+    both, dd = both[order], dd[order]
+    starts = np.searchsorted(both[:, 0], np.arange(n + 1))
+    has = starts[1:] > starts[:-1]
+    ranked = sorted(np.nonzero(has)[0].tolist(), key=lambda i: max(rank_key(f) for f in nodes[i].files),
+                    reverse=True)
+    grouped = np.zeros(n, bool)
+    groups: list[list[int]] = []
+    done = 0
+    total = len(cand)
+    for hub in ranked:
+        if grouped[hub]:
+            continue
+        lo, hi = starts[hub], starts[hub + 1]
+        nb = both[lo:hi, 1]
+        free = ~grouped[nb]
+        nb, d = nb[free], dd[lo:hi][free]
+        if nb.size == 0:
+            continue
+        pairs = np.stack([np.minimum(nb, hub), np.maximum(nb, hub)], axis=1)
+        found = checker.check(pairs, d)
+        done += int(nb.size)
+        members = [int(x) for x in nb.tolist() if (min(x, hub), max(x, hub)) in found]
+        if members:
+            edges.update(found)
+            grouped[hub] = True
+            grouped[members] = True
+            groups.append([hub, *members])
+        if progress is not None and (len(groups) % 50 == 0 or done >= total):
+            progress(min(done, total), total)
+    # second look: a photo left alone whose hashes are close to a member (but not to the keeper: a crop
+    # of a crop, a screenshot of a resized copy) is verified against that group's keeper itself
+    group_of = np.full(n, -1, np.int64)
+    for g, members in enumerate(groups):
+        group_of[members] = g
+    a, b = cand[:, 0], cand[:, 1]
+    loose = np.concatenate([np.stack([a, group_of[b]], 1)[(group_of[a] < 0) & (group_of[b] >= 0)],
+                            np.stack([b, group_of[a]], 1)[(group_of[b] < 0) & (group_of[a] >= 0)]])
+    if len(loose):
+        loose = np.unique(loose, axis=0)
+        hubs = np.array([groups[g][0] for g in loose[:, 1].tolist()], np.int64)
+        pairs = np.stack([np.minimum(loose[:, 0], hubs), np.maximum(loose[:, 0], hubs)], axis=1)
+        found = checker.check(pairs, checker.hash_distance(pairs))
+        for (u, g), hub in zip(loose.tolist(), hubs.tolist(), strict=True):
+            key = (min(u, hub), max(u, hub))
+            if key in found and not grouped[u]:
+                grouped[u] = True
+                groups[g].append(u)
+                edges[key] = found[key]
+    if progress is not None:
+        progress(total, total)
+    return groups
+
+
+class _Thumbs(dict):
+    """node -> prepared thumbnail (None when flat or missing), plus the stacked array for batches."""
+
+    stack: np.ndarray
+    missing: np.ndarray
+
+
+def _prepared(nodes: list[_Node]) -> _Thumbs:
+    out = _Thumbs()
+    stack = np.zeros((len(nodes), 32, 32), np.float32)
+    for i, nd in enumerate(nodes):
+        arr = nd.rep.thumb_array()
+        p = prepare(arr) if arr is not None else None
+        out[i] = p
+        if p is not None:
+            stack[i] = p
+    out.stack = stack
+    out.missing = np.array([out[i] is None for i in range(len(nodes))], bool)
+    return out
+
+
+def _capture_times(nodes: list[_Node]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(local clock seconds, absolute seconds, has a UTC offset) per node (NaN where unknown)."""
+    n = len(nodes)
+    local = np.full(n, np.nan)
+    absolute = np.full(n, np.nan)
+    aware = np.zeros(n, bool)
+    epoch = dt.datetime(1970, 1, 1)
+    for i, nd in enumerate(nodes):
+        d = nd.rep.date
+        if not d:
+            continue
+        try:
+            t = dt.datetime.fromisoformat(d)
+        except ValueError:
+            continue
+        local[i] = (t.replace(tzinfo=None) - epoch).total_seconds()
+        if t.tzinfo is not None:
+            aware[i] = True
+            absolute[i] = t.timestamp()
+    return local, absolute, aware
+
+
+def _gaps(times: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: np.ndarray) -> np.ndarray:
+    """``capture_gap`` for many pairs at once (NaN where unknown)."""
+    local, absolute, aware = times
+    a, b = pairs[:, 0], pairs[:, 1]
+    both = aware[a] & aware[b]
+    return np.where(both, np.abs(absolute[a] - absolute[b]), np.abs(local[a] - local[b]))
 
 
 def _same_size(a: PhotoEntry, b: PhotoEntry) -> bool:
@@ -171,7 +374,9 @@ def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int,
     for attr, c in zip(("phash", "dhash", "whash"), codes, strict=True):
         if attr in index_hashes:
             found.append(pairs_within(c, per_hash, valid_all))
-    pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
+    n = len(nodes)
+    keys = np.unique(np.concatenate([f[:, 0] * n + f[:, 1] for f in found])) if found else np.zeros(0, np.int64)
+    pairs = np.stack([keys // n, keys % n], axis=1)
     if len(pairs) == 0:
         return pairs.reshape(0, 2), np.zeros(0, np.int64)
     total = sum(popcount64(c[pairs[:, 0]] ^ c[pairs[:, 1]]).astype(np.int64) for c in codes)
@@ -203,11 +408,23 @@ def _clip_candidates(embs: list[np.ndarray | None], min_cos: float, block: int =
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
-def _complete_linkage(n: int, edges: dict[tuple[int, int], _Edge]) -> list[list[int]]:
-    """Merge along edges, best first, only when every cross pair is itself an edge."""
+def _complete_linkage(n: int, edges: dict[tuple[int, int], _Edge],
+                      decided: list[list[int]] | None = None) -> list[list[int]]:
+    """Merge along edges, best first, only when every cross pair is itself an edge. Nodes of
+    ``decided`` groups (star linkage) keep those groups."""
     cluster_of = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    fixed: set[int] = set()
+    for grp in decided or []:
+        head = grp[0]
+        for x in grp[1:]:
+            cluster_of[x] = head
+            members[head].append(x)
+            del members[x]
+        fixed.update(grp)
     for (i, j), _ in sorted(edges.items(), key=lambda kv: kv[1].residual):
+        if i in fixed or j in fixed:
+            continue
         a, b = cluster_of[i], cluster_of[j]
         if a == b:
             continue

@@ -1,9 +1,12 @@
 """Which copy of a group to keep, and why.
 
-Criteria, in order (the first that separates two copies decides): highest resolution; most metadata
-(date, GPS, camera, keywords: exports and messengers strip it, so it marks the camera's file); original
-format over a converted one (RAW > HEIC > JPEG/TIFF > AVIF/WebP > PNG > others); least compressed
-(bytes per pixel, same format); best quality score; oldest capture date; oldest file; shortest path.
+First, a clearly better picture wins: when the content analyzer's quality score is known, copies
+scoring ``CLEARLY_BETTER`` points (of 100) or more below the best are out (an underexposed or
+blurred copy is never kept because it has more bytes per pixel). Among the rest, criteria in order
+(the first that separates two copies decides): highest resolution; most metadata (date, GPS, camera,
+keywords: exports and messengers strip it, so it marks the camera's file); original format over a
+converted one (RAW > HEIC > JPEG/TIFF > AVIF/WebP > PNG > others); least compressed (bytes per pixel,
+same format); best quality score; oldest capture date; oldest file; shortest path.
 """
 
 from __future__ import annotations
@@ -63,11 +66,24 @@ def rank_key(e: PhotoEntry) -> tuple:
     return tuple(fn(e) for _, fn, _ in CRITERIA)
 
 
+CLEARLY_BETTER = 15.0
+
+
 def choose_keeper(entries: list[PhotoEntry]) -> tuple[PhotoEntry, list[str]]:
     """The best entry and the reasons it beat each of the others (deduplicated, in criteria order)."""
-    ordered = sorted(entries, key=rank_key, reverse=True)
+    scored = [e.quality for e in entries if e.quality is not None]
+    best_q = max(scored) if scored else None
+    outclassed = [e for e in entries if best_q is not None and e.quality is not None
+                  and e.quality <= best_q - CLEARLY_BETTER]
+    contenders = [e for e in entries if e not in outclassed] or entries
+    ordered = sorted(contenders, key=rank_key, reverse=True)
     keeper = ordered[0]
     reasons: dict[int, str] = {}
+    if outclassed:
+        worst = min(outclassed, key=lambda e: e.quality or 0.0)
+        reasons[-1] = (f"clearly better picture (quality score {keeper.quality:.0f} vs {worst.quality:.0f}"
+                       + (f", even though {worst.display} has more bytes or pixels"
+                          if rank_key(worst) > rank_key(keeper) else "") + ")")
     for other in ordered[1:]:
         for pos, (_, fn, why) in enumerate(CRITERIA):
             if fn(keeper) != fn(other):

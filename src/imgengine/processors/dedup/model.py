@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...analyzers.hashes import decode_thumb
+from ...metadata.values import camera_name
 
 
 @dataclass
@@ -45,7 +46,7 @@ class PhotoEntry:
         clip = res.get("clip") or {}
         width = h.get("width") or m.get("upright_width")
         height = h.get("height") or m.get("upright_height")
-        camera = " ".join(x for x in (m.get("make"), m.get("model")) if x) or None
+        camera = camera_name(m.get("make"), m.get("model"))
         return cls(
             id=rec["id"], path=Path(rec["path"]), display=rec.get("display_path") or str(rec["path"]),
             size=rec["size"], mtime_ns=rec["mtime_ns"], format=rec.get("format"),

@@ -11,7 +11,7 @@ class DedupParams:
     threshold: int = 45              # max pHash+dHash+wHash Hamming bits (of 192) for a candidate
     index_bits: int = 11             # a candidate has its pHash or its wHash within this many bits
     index_hashes: tuple[str, ...] = ("phash", "whash")   # indexed; dHash (weakest under crops) only adds up
-    max_residual: float = 0.075      # max aligned thumbnail residual for a verified duplicate
+    max_residual: float = 0.10       # max aligned thumbnail residual (fitted on the benchmark's tuning half)
     exact_only: bool = False
     use_clip: bool = True
     clip_veto: float = 0.88          # with embeddings on both sides, below this cosine a pair is rejected
@@ -20,3 +20,8 @@ class DedupParams:
     burst_seconds: float = 60.0      # two capture times this close but not equal: burst frames, not copies
     burst_shift: float = 0.008       # equal pixel sizes, shifted by more than this fraction: burst frames
     crop_fit: float = 0.6            # ... unless a crop box fits better than this times the translation
+    low_texture: float = 0.5         # a thumbnail with less detail (grey levels, ``align.texture``) is low-texture
+    low_texture_residual: float = 0.07    # ... and a pair with one needs this smaller residual
+    refine_band: float = 2.0         # residuals up to this times max_residual get the ECC second look
+    linkage: str = "star"            # "star": every member verified against the keeper; "complete": against
+                                     # every other member (all candidate pairs verified: slower, splits crops)

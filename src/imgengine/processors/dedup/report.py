@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ...core.outputs import atomic_output
 from ...core.photo import Photo
 from .model import FindResult
 
@@ -26,11 +27,13 @@ def result_document(result: FindResult, root: Path, catalog: Path, plan: dict[st
     return doc
 
 
+_AGAIN = "run `imgengine duplicates <folder> --no-analyze` again with another file name"
+
+
 def write_json(doc: dict[str, Any], path: Path) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_output(path, ".part", _AGAIN) as tmp:
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 
 def _thumb_uri(path: Path) -> str | None:
@@ -89,6 +92,5 @@ def write_html(result: FindResult, root: Path, path: Path) -> None:
         parts.append(f"<p>... and {len(result.groups) - HTML_MAX_GROUPS} more groups (see the JSON output).</p>")
     parts.append("</body></html>")
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_output(path, ".part", _AGAIN) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ...core.catalog import Catalog
+from ...core.catalog import Catalog, file_is_gone, path_key
 from ...engine.run import Progress, run_analysis
 from ...logs import RunLogger
 from ...settings import Settings
@@ -31,6 +31,43 @@ def load_entries(catalog: Catalog, root: Path | None = None) -> list[PhotoEntry]
     return out
 
 
+def check_members(catalog: Catalog, entries: list[PhotoEntry], settings: Settings,
+                  logger: RunLogger | None = None) -> tuple[list[PhotoEntry], dict[str, int]]:
+    """Before any group is shown: every member must still exist with the size and mtime it was analysed
+    with. A file that is gone is marked missing in the catalog and left out (so no group offers to
+    remove the last copy of a photo); a changed file is analysed again; an unreachable one is left out."""
+    keep: list[PhotoEntry] = []
+    changed: list[PhotoEntry] = []
+    counts = {"checked": len(entries), "gone": 0, "unreachable": 0, "reanalysed": 0}
+    gone_keys: set[bytes] = set()
+    for e in entries:
+        try:
+            st = os.stat(e.path)
+        except OSError:
+            if file_is_gone(path_key(e.path)):
+                gone_keys.add(path_key(e.path))
+                counts["gone"] += 1
+            else:
+                counts["unreachable"] += 1
+            continue
+        if (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns):
+            changed.append(e)
+        else:
+            keep.append(e)
+    if gone_keys:
+        catalog.mark_gone(gone_keys)
+    if changed:
+        again = settings.replace(analyzers=tuple(dict.fromkeys((*settings.analyzers, *NEEDED_ANALYZERS))),
+                                 catalog=catalog.path, vision=False, workers=1)
+        for e in changed:
+            run_analysis(e.path, again, catalog=catalog, logger=logger)
+            rec = catalog.get(e.path)
+            if rec is not None and rec["status"] == "ok" and (rec.get("results") or {}).get("hashes"):
+                keep.append(PhotoEntry.from_record(rec))
+            counts["reanalysed"] += 1
+    return keep, counts
+
+
 def scan_duplicates(root: Path, settings: Settings, params: DedupParams | None = None, *,
                     analyze: bool = True, whole_catalog: bool = False, progress: Progress | None = None,
                     logger: RunLogger | None = None) -> tuple[FindResult, dict[str, Any] | None, Path]:
@@ -52,12 +89,13 @@ def scan_duplicates(root: Path, settings: Settings, params: DedupParams | None =
         summary = run.summary
         cat_path = run.catalog_path
     with Catalog(cat_path) as cat:
+        entries = load_entries(cat, None if whole_catalog else (root if root.is_dir() else None))
+        entries, checks = check_members(cat, entries, settings, logger)
         if whole_catalog:
-            entries = load_entries(cat, None)
             base = os.path.abspath(root)
             prefix = base.rstrip(os.sep) + os.sep
             scope = {e.id for e in entries if str(e.path).startswith(prefix) or str(e.path) == base}
         else:
-            entries = load_entries(cat, root if root.is_dir() else None)
             scope = None
-    return find_duplicates(entries, params, scope), summary, cat_path
+    summary = {**(summary or {}), "members": checks}
+    return find_duplicates(entries, params, scope, progress=progress), summary, cat_path

@@ -1,0 +1,1 @@
+"""Metadata values as people read them: one camera name, human units for exposure, aperture and flash."""
