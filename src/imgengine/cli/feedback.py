@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from ..settings import DEFAULT_CONFIG_PATH
+from ..workspace import config_file
 from .common import ConfigOption, console, err_console, handle_errors, settings_from
 
 feedback_app = typer.Typer(help="Turn a run's errors into reviewed, validated fixes of plugin code.",
@@ -81,7 +81,7 @@ def feedback(
     opts = Options(allowed_roots(dirs, allow_core), threshold,
                    check_command if check_command is not None else (settings.feedback_check_command or None))
     interactive = _interactive() and not as_json
-    config_path = Path(config) if config else DEFAULT_CONFIG_PATH.expanduser()
+    config_path = Path(config) if config else config_file()
     req = Request(log_dir, sdir, opts, parse_since(since), apply=apply, dry_run=dry_run, config_path=config_path,
                   write_diffs=apply and not auto_approve and not interactive and not dry_run)
 
