@@ -83,7 +83,11 @@ def test_negative_workers_is_a_usage_error(tmp_path: Path):
 
 
 def _commands(group, prefix=()):
-    for name, cmd in group.commands.items():
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # built-in commands are imported when asked for (lazy)
+        cmd = group.get_command(ctx, name)
         if hasattr(cmd, "commands"):
             yield from _commands(cmd, (*prefix, name))
         else:

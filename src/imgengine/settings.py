@@ -78,7 +78,7 @@ class Settings:
     disable_plugins: tuple[str, ...] = ()  # --no-plugin NAME: leave them out
     analyzer_timeout: float = 600.0    # seconds one per-file analyzer may spend on one photo (0 = no limit);
                                        # per analyzer: plugins: {name: {timeout: 30}}
-    executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool
+    executor: str = "auto"             # auto (local process pool; serial for tiny runs) | serial
     warnings: tuple[str, ...] = ()     # problems found while loading the config (unknown keys)
 
     def replace(self, **changes: Any) -> Settings:

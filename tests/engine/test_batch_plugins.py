@@ -109,3 +109,45 @@ def test_batch_plugins_share_the_loader_and_read_requirements(tmp_path: Path, se
     assert {e["plugin"] for e in broken} == {"colours"} and len({e["fingerprint"] for e in broken}) == 1
     # everything current: the batch stage has nothing to do
     assert run_analysis(root, s).summary["vision"]["status"] == "up to date"
+
+
+SLEEPY_BATCH = '''
+    import time
+
+    from imgengine.analyzers.base import BatchAnalyzer
+    from imgengine.plugins import hookimpl
+
+
+    class SlowHead(BatchAnalyzer):
+        name = "slow_head"
+        input_spec = None
+        requires = ("content",)
+
+        def load(self, device):
+            pass
+
+        def run(self, batch):
+            time.sleep(30)  # SLOW-HEAD
+            return [{} for _ in range(len(batch))]
+
+
+    @hookimpl
+    def register_analyzers():
+        return [SlowHead]
+'''
+
+
+def test_hanging_batch_plugin_times_out(tmp_path: Path, settings):
+    root = tmp_path / "photos"
+    for i in range(2):
+        write_jpeg(root / f"p{i}.jpg", size=(160, 120), seed=i)
+    plugin = write_plugin(tmp_path / "plug", "slow", SLEEPY_BATCH)
+    s = settings.replace(plugin_dirs=(str(tmp_path / "plug"),), device="cpu", models_dir=tmp_path / "none",
+                         clip_model="nobody/none", detr_model="nobody/none", plugins={"slow_head": {"timeout": 0.5}})
+    r = run_analysis(root, s)
+    assert r.summary["vision"]["status"] == "done" and r.summary["seconds"] < 20
+    with Catalog(s.catalog) as cat:
+        res = {Path(x["path"]).name: x["results"] for x in cat.iter_records()}
+    assert res["p0.jpg"]["slow_head"]["_error"] == "timed out after 0.5s" and res["p0.jpg"]["content"]["quality"]
+    errs = [json.loads(x) for x in (s.log_dir / "errors.jsonl").read_text().splitlines()]
+    assert {e["source_line"] for e in errs if e["stage"] == "slow_head"} == {line_of(plugin, "SLOW-HEAD")}

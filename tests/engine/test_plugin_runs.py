@@ -155,3 +155,47 @@ def test_stage_context_pickles_as_a_recipe_for_spawned_workers(tmp_path: Path, s
     ctx = pickle.loads(pickle.dumps(StageContext(s, chosen, {}, {}, "r1")))
     assert list(ctx.analyzers) == ["content", "brightness_plus"]
     assert ctx.analyzers["brightness_plus"].config == {"factor": 5}
+
+
+def test_cli_shows_each_plugin_failure_as_one_line(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    root = photos(tmp_path / "photos", 4)
+    write_plugin(tmp_path / "plugins", "flaky", FLAKY)
+    write_plugin(tmp_path / "plugins", "broken", BROKEN_IMPORT)
+    code = "import sys; from imgengine.cli.app import main; sys.argv[0] = 'imgengine'; main()"
+    p = subprocess.run([sys.executable, "-c", code, "analyze", str(root), "--no-vision", "-w", "1",
+                        "--log-dir", str(tmp_path / "logs")], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "COLUMNS": "250"})
+    assert p.returncode == 1
+    assert "Traceback" not in p.stdout + p.stderr
+    failed = [line for line in p.stderr.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 3 and any("[flaky]" in x and "ValueError: cannot handle p1" in x for x in failed)
+    assert sum("plugin broken (folder)" in line for line in p.stderr.splitlines()) == 1
+
+
+def test_per_file_analyzer_cannot_require_a_batch_analyzer(tmp_path: Path, settings):
+    root = photos(tmp_path / "photos", 1)
+    write_plugin(tmp_path / "plug", "needs_clip", '''
+from imgengine.analyzers.base import Analyzer
+from imgengine.plugins import hookimpl
+
+
+class NeedsClip(Analyzer):
+    name = "needs_clip"
+    requires = ("clip",)
+
+    def analyze(self, item):
+        return {"scene": item.results["clip"]["scenes"][0]["label"]}
+
+
+@hookimpl
+def register_analyzers():
+    return [NeedsClip]
+''')
+    s = settings.replace(plugin_dirs=(str(tmp_path / "plug"),), vision=False)
+    r = run_analysis(root, s)
+    assert r.summary["ok"] == 1 and "needs_clip" not in r.summary["analyzers"]
+    assert "cannot require the batch analyzer(s) clip" in r.summary["warnings"][0]

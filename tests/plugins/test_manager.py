@@ -106,3 +106,26 @@ def test_manager_is_built_once_per_folder_set(tmp_path: Path):
     s = Settings(plugin_dirs=(str(tmp_path),))
     assert get_manager(s) is get_manager(s)
     assert get_manager(s) is not get_manager(Settings())
+
+
+def test_analyzer_whose_constructor_fails_is_left_out(tmp_path: Path):
+    write_plugin(tmp_path / "p", "fussy", '''
+from imgengine.analyzers.base import Analyzer
+from imgengine.plugins import hookimpl
+
+
+class Fussy(Analyzer):
+    name = "fussy"
+
+    def __init__(self, config=None):
+        raise RuntimeError("no licence key")
+
+
+@hookimpl
+def register_analyzers():
+    return [Fussy]
+''')
+    m = PluginManager([tmp_path / "p"], cwd=tmp_path)
+    chosen = m.select(Settings(), ())
+    assert "fussy" not in chosen and "metadata" in chosen
+    assert any("could not be created: RuntimeError: no licence key" in (p.error or "") for p in m.problems)

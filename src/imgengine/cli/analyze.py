@@ -34,6 +34,16 @@ if TYPE_CHECKING:
     from ..engine.run import RunResult
 
 
+SHOW_FAILURES = 10  # failed files listed after the summary, one line each
+
+
+def escape(text: str) -> str:
+    """rich markup escaped (rich imported on first use)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 class RichProgress:
     """Progress bars with a rate and an ETA: the per-file analysis (with the error count so far) and every
     other long step reported through ``imgengine.progress.StepProgress`` (models, vision, comparing,
@@ -252,7 +262,7 @@ def register(app: typer.Typer) -> None:
             check_output_path(output, tuple(sorted(writers)))
         if not settings.quiet:
             for line in settings_warnings(settings, manager):
-                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
         show = not (json_out or settings.quiet) and err_console.is_terminal
         logger = RunLogger(settings.log_dir, command="analyze")
         if not logger.enabled:
@@ -265,7 +275,7 @@ def register(app: typer.Typer) -> None:
             logger.close()
         for line in result.summary.get("warnings") or []:
             if not settings.quiet:
-                err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]warning:[/] {safe_text(line)}", highlight=False, soft_wrap=True)
         vision_warning = short_vision_warning(result.summary.get("vision") or {})
         if vision_warning and not settings.quiet:
             err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,

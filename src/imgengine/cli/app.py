@@ -1,4 +1,5 @@
-"""The ``imgengine`` command. Each command group lives in its own module and registers itself here."""
+"""The ``imgengine`` command. Each command group lives in its own module; the built-in ``commands`` plugin
+(:mod:`imgengine.plugins.builtin.commands`) registers them, other plugins add theirs through the same hook."""
 
 from __future__ import annotations
 
@@ -8,17 +9,49 @@ from typer.core import TyperGroup
 from .. import __version__
 
 
-class PluginAwareGroup(TyperGroup):
-    """The root command group: built-in commands are registered at import (through the built-in
-    ``commands`` plugin); third-party plugins' commands are looked for only when a command name is
-    unknown or the command list is shown (``--help``), so a plain ``imgengine analyze`` never imports them."""
+class CommandTyper(typer.Typer):
+    """The root Typer app, plus *lazy* commands: ``{command name: module}`` whose module is imported (and its
+    ``register(app)`` called) only when that command runs or the command list is shown. This keeps
+    ``imgengine --version`` or ``imgengine plugins list`` from importing numpy, OpenCV or Pillow."""
 
-    _external_loaded = False
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def add_lazy_commands(self, module: str, names: list[str] | tuple[str, ...]) -> None:
+        """``module`` (importable, with ``register(app)``) provides the commands ``names``."""
+        for name in names:
+            self.lazy_commands[name] = module
+
+
+def _commands_of(register) -> dict:
+    """The click commands a ``register(app)``-style function adds, built on a scratch Typer."""
+    scratch = typer.Typer()
+    register(scratch)
+    if not scratch.registered_commands and not scratch.registered_groups:
+        return {}
+    return dict(typer.main.get_group(scratch).commands)
+
+
+class PluginAwareGroup(TyperGroup):
+    """The root command group. Built-in commands come through the built-in ``commands`` plugin as lazy
+    commands (imported when used); other plugins' commands (third-party, and built-in plugins such as
+    faces) are looked for only when a command name is unknown or the command list is shown (``--help``),
+    so ``imgengine analyze`` never imports them."""
+
+    def _load_lazy(self, names) -> None:
+        import importlib
+
+        wanted = {app.lazy_commands[n] for n in names if n in app.lazy_commands and n not in self.commands}
+        for module in [m for m in dict.fromkeys(app.lazy_commands.values()) if m in wanted]:
+            mod = importlib.import_module(module)
+            for name, cmd in _commands_of(mod.register).items():
+                self.commands.setdefault(name, cmd)
 
     def _load_external(self) -> None:
-        if self._external_loaded:
+        if getattr(self, "_external_loaded", False):
             return
-        PluginAwareGroup._external_loaded = True
+        self._external_loaded = True
         from ..plugins.manager import get_manager
 
         try:
@@ -27,28 +60,31 @@ class PluginAwareGroup(TyperGroup):
             settings = settings_from(None)
         except Exception:  # noqa: BLE001 - a broken config is reported by the command that reads it
             settings = None
-        extra = typer.Typer()
-        get_manager(settings).register_commands(extra, builtin=False)
-        if not extra.registered_commands and not extra.registered_groups:
-            return
-        group = typer.main.get_group(extra)
-        for name, cmd in group.commands.items():
-            if name not in self.commands:
-                self.add_command(cmd, name)
+        manager = get_manager(settings)
+        # every plugin but `commands` (registered at import): built-ins with commands of their own (faces)
+        # join here too, so that importing the CLI never imports their modules
+        for name, cmd in _commands_of(lambda cli: manager.register_commands(cli, exclude=("commands",))).items():
+            self.commands.setdefault(name, cmd)
 
     def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands:
+            self._load_lazy([cmd_name])
         cmd = super().get_command(ctx, cmd_name)
         if cmd is None:
             self._load_external()
             cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:  # a command some built-in module adds without listing it: load them all
+            self._load_lazy(list(app.lazy_commands))
+            cmd = super().get_command(ctx, cmd_name)
         return cmd
 
     def list_commands(self, ctx):
+        self._load_lazy(list(app.lazy_commands))
         self._load_external()
         return super().list_commands(ctx)
 
 
-app = typer.Typer(
+app = CommandTyper(
     name="imgengine",
     help="Analyse, search and organise photo collections.",
     no_args_is_help=True,
@@ -74,10 +110,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    # the built-in commands arrive through the same hook as a plugin's (no discovery of others here)
-    from ..plugins.manager import get_manager
+    # imgengine's own commands arrive through the built-in `commands` plugin's hook implementation, called
+    # here directly: building the plugin manager would import every built-in plugin (numpy, OpenCV...);
+    # the other plugins' commands are added on demand (PluginAwareGroup)
+    from ..plugins.builtin import commands
 
-    get_manager(external=False).register_commands(app, builtin=True)
+    commands.register_commands(cli=app)
 
 
 _register()

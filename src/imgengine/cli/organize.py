@@ -211,7 +211,8 @@ def register(app: typer.Typer) -> None:
     def organize(
         source: Annotated[Path, typer.Argument(help="Folder of photos to file.")],
         dest: Annotated[Path, typer.Argument(help="Library folder to file them into.")],
-        by: str = typer.Option("date", "--by", help="date | event | tag | camera | place | person"),
+        by: str = typer.Option("date", "--by", help="date | event | tag | camera | place | person, or a layout a "
+                               "plugin registers (`imgengine plugins list`)"),
         layout: str | None = typer.Option(None, "--layout", help="Folders below DEST, e.g. \"{date:%Y}/{date:%m}\" "
                                           "(default depends on --by)."),
         template: str | None = typer.Option(None, "--template", "-t", help="Also rename (as `imgengine rename`)."),
@@ -251,10 +252,13 @@ def register(app: typer.Typer) -> None:
         if cat is None or Path(os.path.abspath(lib_cat_path)) == Path(os.path.abspath(cat.path)):
             lib_cat_path = None
         try:
+            from ..plugins.manager import get_manager  # storage layouts come through the plugin hook
+
+            layouts = {name: lay.template for name, lay in get_manager(settings).layouts().items()}
             plan = plan_organize(source, dest, settings, cat, by=by, layout=layout, template=template,
                                  op="move" if move else "copy", gap=parse_shift(gap), distance_km=distance_km,
                                  normalize_ext=normalize_ext, shift=parse_shift(shift_time),
-                                 tz=parse_timezone(timezone))
+                                 tz=parse_timezone(timezone), layouts=layouts)
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
                      state_dir=_state_dir(state_dir, dest), catalog=cat, library_catalog=lib_cat_path,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,

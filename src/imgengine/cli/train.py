@@ -201,8 +201,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def scene(
         dataset: Path = typer.Option(..., "--dataset", "-d", help="ImageFolder: DIR/<class>/<image>."),
-        epochs: int = typer.Option(10, "--epochs"),
-        batch_size: int = typer.Option(32, "--batch-size"),
+        epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training split."),
+        batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per training step."),
         model: str = typer.Option("resnet18", "--model", help="timm architecture (resnet18, efficientnet_b0, "
                                   "mobilenetv3_small_100, ...)."),
         image_size: int = typer.Option(224, "--image-size", help="Square input side in pixels."),
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
         lr: float | None = typer.Option(None, "--lr", help="Learning rate (default by mode)."),
         val_fraction: float = typer.Option(0.2, "--val-fraction", help="Held-out share per class."),
         workers: int | None = typer.Option(None, "--workers", help="Data loader processes."),
-        seed: int = typer.Option(0, "--seed"),
+        seed: int = typer.Option(0, "--seed", help="Random seed (split, augmentation, initialisation)."),
         weights: Path | None = typer.Option(None, "--weights", help="Pretrained backbone weights file."),
         pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Use local pretrained "
                                         "weights when found."),
@@ -260,7 +260,8 @@ def register(app: typer.Typer) -> None:
     @train_app.command("export")
     @handle_errors
     def export(
-        checkpoint: Path = typer.Option(Path("models/scene_best.pt"), "--checkpoint", "-c"),
+        checkpoint: Path = typer.Option(Path("models/scene_best.pt"), "--checkpoint", "-c",
+                                         help="The checkpoint `train scene` wrote."),
         fmt: str = typer.Option("onnx", "--format", "-f", help="onnx|torchscript."),
         output: Path | None = typer.Option(None, "--output", "-o", help="Default models/custom_scene.onnx "
                                            "(.pt for TorchScript)."),

@@ -28,7 +28,7 @@ from ..gpu.threads import prepare_wait_policy
 from ..logs import RunLogger, error_record
 from ..progress import steps_of
 from ..settings import Settings
-from .perfile import FileOutcome, PluginOrigin
+from .perfile import AnalyzerTimeout, FileOutcome, PluginOrigin, _Deadline, analyzer_timeouts, timeout_handler
 
 
 @dataclass
@@ -234,6 +234,7 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
     run_id = logger.run_id
     t_start = time.perf_counter()
     sampler = GpuSampler(device).start()
+    timeouts = analyzer_timeouts(settings, analyzers)   # per call of run(batch); SIGALRM, main thread only
 
     def oom(message: str) -> None:
         stats["oom_retries"] += 1
@@ -241,70 +242,73 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
 
     steps = steps_of(progress)
     steps.step_start("vision", len(todo), "images")
-    try:
-        t_wait = time.perf_counter()
-        for batch in _loader([p.ref for p in todo], spec, loader_batch, workers, device):
-            stats["wait_seconds"] += time.perf_counter() - t_wait
-            items = batch["items"]
-            if use_nvjpeg:
-                gpu_decode(items, spec, device)
-            ids = [it["ref"].photo_id for it in items]
-            outcomes = {pid: _outcome(by_id[pid]) for pid in ids}
-            known = catalog.results_for(ids, required) if required else {}
-            fresh: dict[int, dict[str, dict]] = {pid: dict(known.get(pid, {})) for pid in ids}
-            bad = set()
-            for it in items:
-                if it["error"] is not None:
-                    pend = by_id[it["ref"].photo_id]
-                    bad.add(pend.ref.photo_id)
-                    stats["failed"] += 1
-                    rec = error_record(run_id, display_path(pend.ref.path), "vision", DecodeError(it["error"]))
-                    logger.error(rec)
-                    for name in pend.wants:
-                        if analyzers[name].input_spec is not None:
-                            outcomes[pend.ref.photo_id].results[name] = (versions[name], None, it["error"])
-            for name, analyzer in analyzers.items():
-                idx = [i for i, pid in enumerate(ids) if name in by_id[pid].wants
-                       and (analyzer.input_spec is None or pid not in bad)
-                       and all(r in fresh[pid] for r in analyzer.requires)]
-                for i, pid in enumerate(ids):
-                    if name in by_id[pid].wants and i not in idx and pid not in bad:
-                        missing = [r for r in analyzer.requires if r not in fresh[pid]]
-                        outcomes[pid].results[name] = (versions[name], None,
-                                                       f"skipped: no result from {', '.join(missing)}")
-                if not idx:
-                    continue
-                t = time.perf_counter()
-                try:
-                    results = _run_analyzer(name, analyzer, batch, items, idx, states[name], run_chunked, oom,
-                                            [fresh[ids[i]] for i in idx], device)
-                    if len(results) != len(idx):
-                        raise TypeError(f"{name}.run returned {len(results)} results for {len(idx)} photos")
-                    datas = [r.to_dict() if isinstance(r, Result) else r for r in results]
-                    wrong = [type(d).__name__ for d in datas if not isinstance(d, dict)]
-                    if wrong:
-                        raise TypeError(f"{name}.run returned {wrong[0]}, not a Result or dict")
-                except Exception as exc:  # noqa: BLE001 - one analyzer's failure costs only its results
-                    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-                    for i in idx:
-                        _log_plugin_error(logger, display_path(by_id[ids[i]].ref.path), name, exc, origins)
-                        outcomes[ids[i]].results[name] = (versions[name], None, text)
-                    stats["model_seconds"][name] += time.perf_counter() - t
-                    continue
-                stats["model_seconds"][name] += time.perf_counter() - t
-                for i, data in zip(idx, datas, strict=True):
-                    outcomes[ids[i]].results[name] = (versions[name], data, None)
-                    fresh[ids[i]][name] = data
-            t = time.perf_counter()
-            catalog.write_outcomes(list(outcomes.values()))
-            stats["write_seconds"] += time.perf_counter() - t
-            stats["photos"] += len(items)
-            stats["batches"] += 1
-            steps.step_advance("vision", len(items))
+    with timeout_handler():
+        try:
             t_wait = time.perf_counter()
-    except KeyboardInterrupt:
-        interrupted = True
-        logger.warning("vision: interrupted; results so far are saved, the next run resumes")
+            for batch in _loader([p.ref for p in todo], spec, loader_batch, workers, device):
+                stats["wait_seconds"] += time.perf_counter() - t_wait
+                items = batch["items"]
+                if use_nvjpeg:
+                    gpu_decode(items, spec, device)
+                ids = [it["ref"].photo_id for it in items]
+                outcomes = {pid: _outcome(by_id[pid]) for pid in ids}
+                known = catalog.results_for(ids, required) if required else {}
+                fresh: dict[int, dict[str, dict]] = {pid: dict(known.get(pid, {})) for pid in ids}
+                bad = set()
+                for it in items:
+                    if it["error"] is not None:
+                        pend = by_id[it["ref"].photo_id]
+                        bad.add(pend.ref.photo_id)
+                        stats["failed"] += 1
+                        rec = error_record(run_id, display_path(pend.ref.path), "vision", DecodeError(it["error"]))
+                        logger.error(rec)
+                        for name in pend.wants:
+                            if analyzers[name].input_spec is not None:
+                                outcomes[pend.ref.photo_id].results[name] = (versions[name], None, it["error"])
+                for name, analyzer in analyzers.items():
+                    idx = [i for i, pid in enumerate(ids) if name in by_id[pid].wants
+                           and (analyzer.input_spec is None or pid not in bad)
+                           and all(r in fresh[pid] for r in analyzer.requires)]
+                    for i, pid in enumerate(ids):
+                        if name in by_id[pid].wants and i not in idx and pid not in bad:
+                            missing = [r for r in analyzer.requires if r not in fresh[pid]]
+                            outcomes[pid].results[name] = (versions[name], None,
+                                                           f"skipped: no result from {', '.join(missing)}")
+                    if not idx:
+                        continue
+                    t = time.perf_counter()
+                    try:
+                        results = _run_analyzer(name, analyzer, batch, items, idx, states[name], run_chunked, oom,
+                                                [fresh[ids[i]] for i in idx], device, timeouts.get(name))
+                        if len(results) != len(idx):
+                            raise TypeError(f"{name}.run returned {len(results)} results for {len(idx)} photos")
+                        datas = [r.to_dict() if isinstance(r, Result) else r for r in results]
+                        wrong = [type(d).__name__ for d in datas if not isinstance(d, dict)]
+                        if wrong:
+                            raise TypeError(f"{name}.run returned {wrong[0]}, not a Result or dict")
+                    except Exception as exc:  # noqa: BLE001 - one analyzer's failure costs only its results
+                        text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+                        if isinstance(exc, AnalyzerTimeout):
+                            text = f"timed out after {timeouts.get(name):g}s"
+                        for i in idx:
+                            _log_plugin_error(logger, display_path(by_id[ids[i]].ref.path), name, exc, origins)
+                            outcomes[ids[i]].results[name] = (versions[name], None, text)
+                        stats["model_seconds"][name] += time.perf_counter() - t
+                        continue
+                    stats["model_seconds"][name] += time.perf_counter() - t
+                    for i, data in zip(idx, datas, strict=True):
+                        outcomes[ids[i]].results[name] = (versions[name], data, None)
+                        fresh[ids[i]][name] = data
+                t = time.perf_counter()
+                catalog.write_outcomes(list(outcomes.values()))
+                stats["write_seconds"] += time.perf_counter() - t
+                stats["photos"] += len(items)
+                stats["batches"] += 1
+                steps.step_advance("vision", len(items))
+                t_wait = time.perf_counter()
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("vision: interrupted; results so far are saved, the next run resumes")
     steps.step_done("vision")
     elapsed = time.perf_counter() - t_start
     gpu = sampler.stop()
@@ -338,7 +342,7 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
 
 def _run_analyzer(name: str, analyzer: BatchAnalyzer, batch: dict[str, Any], items: list[dict[str, Any]],
                   idx: list[int], state: Any, run_chunked: Any, oom: Any, results: list[dict[str, dict]],
-                  device: str) -> list:
+                  device: str, timeout: float | None = None) -> list:
     """Run one analyzer on the batch rows ``idx`` (chunked, OOM-safe); pixels come from the collated
     tensors for CPU-decoded items and from the items themselves for GPU-decoded ones."""
     import torch
@@ -375,6 +379,9 @@ def _run_analyzer(name: str, analyzer: BatchAnalyzer, batch: dict[str, Any], ite
                 part.pixels, part.mask = batch[name][rows], batch[f"{name}_mask"][rows]
             else:
                 part.pixels, part.mask = pad_batch(gather(sel))
+        if timeout:
+            with _Deadline(timeout):
+                return list(analyzer.run(part))
         return list(analyzer.run(part))
 
     return run_chunked(fn, len(idx), state, oom)

@@ -69,10 +69,11 @@ class SerialExecutor:
         self.ctx = ctx
 
     def __enter__(self) -> SerialExecutor:
+        self._handler = perfile.timeout_handler().__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        pass
+        self._handler.__exit__(*exc)
 
     def map(self, tasks: Iterable[Task]) -> Iterator[FileOutcome]:
         for task in tasks:
@@ -87,6 +88,7 @@ def _init_worker(ctx: StageContext) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() ends workers with SIGTERM
+    perfile.timeout_handler().__enter__()         # for the analyzers' timeouts, once per worker
     _WORKER["ctx"] = ctx
 
 

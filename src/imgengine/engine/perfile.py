@@ -76,24 +76,51 @@ def _raise_timeout(signum, frame):  # noqa: ARG001 - signal handler signature
     raise AnalyzerTimeout()
 
 
+_HANDLER = {"installed": 0}   # how many stages have the timeout handler installed in this process
+
+
 class _Deadline:
     """SIGALRM-based timeout around one analyzer call (main thread of a process only; elsewhere none).
-    Costs two setitimer calls per analyzer per file."""
+
+    The executors install the handler once per process (:class:`timeout_handler`); then a call costs
+    two ``setitimer`` system calls (about a microsecond each). Without it installed (a direct call of
+    :func:`analyze_task`), the handler is set and restored around the call."""
+
+    __slots__ = ("seconds", "_old")
 
     def __init__(self, seconds: float | None):
-        self.seconds = seconds if seconds and seconds > 0 and threading.current_thread() is threading.main_thread() \
-            else None
+        self.seconds = seconds
+        self._old = None
 
     def __enter__(self):
         if self.seconds:
-            self._old = signal.signal(signal.SIGALRM, _raise_timeout)
+            if not _HANDLER["installed"]:
+                self._old = signal.signal(signal.SIGALRM, _raise_timeout)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
         return self
 
     def __exit__(self, *exc):
         if self.seconds:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            if self._old is not None:
+                signal.signal(signal.SIGALRM, self._old)
+        return False
+
+
+class timeout_handler:
+    """Context manager: the analyzer-timeout handler installed for a whole stage (restored after)."""
+
+    def __enter__(self):
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGALRM, _raise_timeout)
+            _HANDLER["installed"] += 1
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
             signal.signal(signal.SIGALRM, self._old)
+            _HANDLER["installed"] -= 1
         return False
 
 
@@ -167,6 +194,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
     out.cpu_timings["read"] = time.thread_time() - c0
 
     decode_failed = False
+    if timeouts and threading.current_thread() is not threading.main_thread():
+        timeouts = {}  # SIGALRM reaches only the main thread: no timeouts elsewhere
     for name in task.analyzers:
         analyzer = analyzers[name]
         version = analyzer.stored_version
@@ -180,7 +209,11 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         t, c = time.perf_counter(), time.thread_time()
         decode_before, decode_cpu_before = item.decode_seconds, item.decode_cpu_seconds
         try:
-            with _Deadline(timeouts.get(name)):
+            seconds = timeouts.get(name)
+            if seconds:
+                with _Deadline(seconds):
+                    result = analyzer.analyze(item)
+            else:
                 result = analyzer.analyze(item)
             if isinstance(result, Result):
                 data = result.to_dict()
@@ -204,7 +237,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
             text = f"timed out after {timeouts.get(name):g}s"
             fail(name, exc, f"{shown}: {name}: {text}")
             out.results[name] = (version, None, text)
-        except Exception as exc:  # noqa: BLE001 - one bad file (or plugin) never stops a run
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - one bad file (or plugin) never stops a run
             fail(name, exc, f"{shown}: {type(exc).__name__}: {_one_line(exc, raw_name)}")
             out.results[name] = (version, None, f"{type(exc).__name__}: {_one_line(exc, raw_name)}")
         spent = time.perf_counter() - t - (item.decode_seconds - decode_before)
@@ -216,6 +249,19 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
         out.cpu_timings["decode"] = item.decode_cpu_seconds
     if item._pixels is not None:
         out.pixels_source = item._pixels.pixels_source
+    return out
+
+
+def analyzer_timeouts(settings: Settings, analyzers: dict[str, Analyzer]) -> dict[str, float | None]:
+    """Seconds each analyzer may take per call: its section's ``timeout``, else ``analyzer_timeout``."""
+    out = {}
+    for name, a in analyzers.items():
+        value = a.config.get("timeout", settings.analyzer_timeout)
+        try:
+            value = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            value = settings.analyzer_timeout
+        out[name] = value if value and value > 0 else None
     return out
 
 

@@ -24,7 +24,7 @@ from ..errors import CatalogError, ImgEngineError, ModelUnavailableError
 from ..logs import RunLogger, error_record, plugin_load_record
 from ..settings import Settings, coerce_like
 from .executors import StageContext, make_executor
-from .perfile import FileOutcome, PluginOrigin, outcome_results
+from .perfile import FileOutcome, PluginOrigin, analyzer_timeouts, outcome_results
 from .plan import plan_run
 
 
@@ -110,18 +110,6 @@ def plugin_origins(analyzers: dict[str, Analyzer], manager: Any) -> dict[str, Pl
     return out
 
 
-def _timeouts(settings: Settings, analyzers: dict[str, Analyzer]) -> dict[str, float | None]:
-    out = {}
-    for name, a in analyzers.items():
-        value = a.config.get("timeout", settings.analyzer_timeout)
-        try:
-            value = float(value) if value is not None else None
-        except (TypeError, ValueError):
-            value = settings.analyzer_timeout
-        out[name] = value if value and value > 0 else None
-    return out
-
-
 def _emit(manager: Any, logger: RunLogger, hook: str, **kwargs: Any) -> None:
     """Call an event hook; a listener that raises is logged and costs nothing else."""
     caller = getattr(manager.hook, hook)
@@ -159,6 +147,11 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         if isinstance(a, BatchAnalyzer):
             if settings.vision:
                 batch_analyzers[name] = a
+            continue
+        later = [r for r in a.requires if isinstance(selected.get(r), BatchAnalyzer)]
+        if later:  # per-file analyzers run before the batch stage: they cannot read its results
+            setup_warnings.append(f"{name}: skipped, a per-file analyzer cannot require the batch analyzer(s) "
+                                  f"{', '.join(later)} (make it a BatchAnalyzer with input_spec = None)")
             continue
         try:
             a.setup(settings)
@@ -261,7 +254,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
                 stage_seconds["write"] = stage_seconds.get("write", 0.0) + time.perf_counter() - t
             last_commit[0] = time.monotonic()
 
-        ctx = StageContext(settings, analyzers, origins, _timeouts(settings, analyzers), run_id)
+        ctx = StageContext(settings, analyzers, origins, analyzer_timeouts(settings, analyzers), run_id)
         try:
             if plan.tasks:
                 with make_executor(ctx, len(plan.tasks)) as executor:

@@ -148,7 +148,8 @@ def photo_analyzed(path: Any, results: dict[str, Any]) -> None:
 
 @hookspec
 def file_moved(src: Any, dst: Any) -> None:
-    """A catalogued file moved (found by sha256 during ``analyze``, or by rename/organize).
+    """A catalogued file moved: today emitted by ``analyze`` when it recognises a moved file by its sha256
+    (the journal's moves in rename/organize/duplicates are to become events too; see PLUGINS_ROADMAP.md).
 
     Example::
 

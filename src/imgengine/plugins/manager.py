@@ -256,9 +256,12 @@ class PluginManager:
                 self.infos[plugin_name].config_defaults.setdefault(section, dict(values or {}))
         return out
 
-    def register_commands(self, cli: Any, *, builtin: bool) -> None:
-        """Let plugins add commands to ``cli``: the built-ins, or every other plugin."""
-        plugins = [self.pm.get_plugin(n) for n in self.infos if (n in self.builtin_names) != builtin]
+    def register_commands(self, cli: Any, *, builtin: bool | None = None, exclude: Iterable[str] = ()) -> None:
+        """Let plugins add commands to ``cli``: the built-ins (``builtin=True``), the others (``False``) or
+        all (None), leaving out the plugins named in ``exclude``."""
+        skip = set(exclude)
+        plugins = [self.pm.get_plugin(n) for n in self.infos
+                   if n in skip or (builtin is not None and (n in self.builtin_names) != builtin)]
         caller = self.pm.subset_hook_caller("register_commands", remove_plugins=plugins)
         for impl in caller.get_hookimpls():
             name = self.pm.get_name(impl.plugin)
@@ -330,7 +333,18 @@ class PluginManager:
                     chosen.append(req)
             i += 1
         order = dependency_order({n: classes[n][0].requires for n in chosen}, list(classes))
-        return {n: classes[n][0](sections.get(n) or {}) for n in order}
+        out: dict[str, Any] = {}
+        for n in order:
+            cls, plugin = classes[n]
+            if any(r not in out for r in cls.requires):
+                self._problem(self.infos[plugin], f"analyzer {n!r} left out: a requirement could not be built")
+                continue
+            try:
+                out[n] = cls(sections.get(n) or {})
+            except Exception as exc:  # noqa: BLE001 - a plugin whose constructor fails costs only itself
+                self._problem(self.infos[plugin], f"analyzer {n!r} could not be created: {type(exc).__name__}: "
+                                                  f"{_first_line(exc)}", traceback.format_exc())
+        return out
 
 
 def enabled_by_config(name: str, cls: type, sections: Mapping[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta, tzinfo
 from pathlib import Path
 
@@ -41,13 +42,17 @@ def layout_templates(layout: str) -> list[Template]:
 def plan_organize(src: Path, dest: Path, settings: Settings, catalog: Catalog | None, *, by: str = "date",
                   layout: str | None = None, template: str | None = None, op: str = "copy",
                   gap: timedelta = timedelta(hours=4), distance_km: float = 50.0, normalize_ext: bool = False,
-                  shift: timedelta = timedelta(0), tz: tzinfo | None = None) -> Plan:
-    if by not in LAYOUTS:
-        raise UsageError(f"--by {by!r}: choose one of {', '.join(LAYOUTS)}")
+                  shift: timedelta = timedelta(0), tz: tzinfo | None = None,
+                  layouts: Mapping[str, str] | None = None) -> Plan:
+    """``layouts`` maps ``--by`` names to folder templates (the ``register_layouts`` plugin hook's; default
+    the built-in ones)."""
+    layouts = LAYOUTS if layouts is None else layouts
+    if by not in layouts:
+        raise UsageError(f"--by {by!r}: choose one of {', '.join(layouts)}")
     if op not in ("copy", "move"):
         raise UsageError("choose --copy or --move")
     src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))
-    folders = layout_templates(layout or LAYOUTS[by])
+    folders = layout_templates(layout or layouts[by])
     name_tpl = Template(template) if template else None
     if name_tpl and "/" in "".join(p.literal for p in name_tpl.parts):
         raise UsageError("--template names the file; put folders in --layout")

@@ -7,37 +7,31 @@ from typing import Any
 
 from .. import hookimpl
 
+# module -> the commands its ``register(app)`` adds (imported only when one of them is used)
+BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
+    "imgengine.cli.analyze": ("analyze", "show", "stats"),
+    "imgengine.cli.history": ("undo", "history"),
+    "imgengine.cli.organize": ("rename", "organize"),
+    "imgengine.cli.duplicates": ("duplicates",),
+    "imgengine.cli.trash": ("trash",),      # trash list / trash empty (the journal's trash)
+    "imgengine.cli.search": ("search",),
+    "imgengine.cli.models": ("models",),
+    "imgengine.cli.plugins": ("plugins",),
+    "imgengine.cli.export": ("export",),    # export gallery / catalog
+    "imgengine.cli.albums": ("albums",),    # smart albums
+    "imgengine.cli.gpu_monitor": ("gpu-monitor",),
+    "imgengine.cli.train": ("train",),      # train inventory|download|augment|scene|export
+    "imgengine.cli.catalog": ("catalog",),  # catalog prune
+    "imgengine.cli.feedback": ("feedback",),  # feedback, feedback history, feedback rollback
+}
+
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from ...cli import (
-        albums,
-        analyze,
-        catalog,
-        duplicates,
-        export,
-        feedback,
-        gpu_monitor,
-        history,
-        models,
-        organize,
-        plugins,
-        search,
-        train,
-        trash,
-    )
+    import importlib
 
-    analyze.register(cli)
-    history.register(cli)   # undo, history: shared by every file-changing command
-    organize.register(cli)  # rename, organize
-    duplicates.register(cli)
-    trash.register(cli)     # trash list / trash empty (the journal's trash)
-    search.register(cli)
-    models.register(cli)
-    plugins.register(cli)
-    export.register(cli)    # export gallery / catalog
-    albums.register(cli)    # smart albums
-    gpu_monitor.register(cli)
-    train.register(cli)     # train inventory|download|augment|scene|export
-    catalog.register(cli)   # catalog prune
-    feedback.register(cli)  # feedback, feedback history, feedback rollback
+    for module, names in BUILTIN_COMMANDS.items():
+        if hasattr(cli, "add_lazy_commands"):  # the root app: import each module when its command is used
+            cli.add_lazy_commands(module, names)
+        else:
+            importlib.import_module(module).register(cli)
