@@ -13,9 +13,12 @@ from PIL import Image
 from imgengine.settings import Settings
 from imgengine.testing.samples import camera_exif, jpeg_bytes, scene, store_rotated
 
-# ../shared/corpus beside the checkout; IMGENGINE_TEST_CORPUS points elsewhere (a git worktree)
-CORPUS = Path(os.environ.get("IMGENGINE_TEST_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared"
-              / "corpus")
+# ../shared/corpus beside the checkout; IMGENGINE_TEST_CORPUS points elsewhere; a worktree under
+# /work/wt/<name> finds /work/shared/corpus one level further up
+_ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("IMGENGINE_TEST_CORPUS") or next(
+    (p for p in (_ROOT.parent / "shared" / "corpus", _ROOT.parent.parent / "shared" / "corpus") if p.is_dir()),
+    _ROOT.parent / "shared" / "corpus"))
 
 
 @pytest.fixture(autouse=True)

@@ -41,5 +41,10 @@ class JournalError(ImgEngineError):
     """A file-changing plan cannot be applied or undone safely."""
 
 
+class MetadataError(ImgEngineError):
+    """Metadata cannot be read or written safely (broken EXIF, a block over its size limit, a writer that
+    failed); the file is left as it was."""
+
+
 class OutputError(ImgEngineError):
     """A report or export file cannot be written (the catalog itself is complete)."""

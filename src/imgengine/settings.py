@@ -54,7 +54,7 @@ class Settings:
     # content thresholds
     blur_threshold: float = 100.0      # variance of Laplacian below this = blurry
     # locations
-    catalog: Path | None = None        # default <dir>/.imgengine/catalog.db
+    catalog: Path | str | None = None  # default <dir>/.imgengine/catalog.db; or a postgresql:// URL
     log_dir: Path = field(default_factory=workspace.default_log_dir)        # ~/.local/state/imgengine/logs
     models_dir: Path = field(default_factory=workspace.default_models_dir)  # ~/.local/share/imgengine/models
     # vision (used by the ML stage)
@@ -78,7 +78,8 @@ class Settings:
     disable_plugins: tuple[str, ...] = ()  # --no-plugin NAME: leave them out
     analyzer_timeout: float = 600.0    # seconds one per-file analyzer may spend on one photo (0 = no limit);
                                        # per analyzer: plugins: {name: {timeout: 30}}
-    executor: str = "auto"             # auto (local process pool; serial for tiny runs) | serial
+    executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool | ray (--engine ray)
+    ray_address: str = ""              # --ray-address: "" = a local Ray on this machine; auto | ray://host:10001
     warnings: tuple[str, ...] = ()     # problems found while loading the config (unknown keys)
 
     def replace(self, **changes: Any) -> Settings:
@@ -94,6 +95,8 @@ class Settings:
 
     def catalog_path(self, root: Path) -> Path:
         """The catalog of ``root`` (see ``workspace.catalog_path``)."""
+        if isinstance(self.catalog, str) and self.catalog.startswith(("postgresql://", "postgres://")):
+            return self.catalog   # type: ignore[return-value] - a PostgreSQL catalog (imgengine.catalog)
         return workspace.catalog_path(root, self.catalog)
 
 
@@ -128,6 +131,8 @@ def _coerce(name: str, typ: Any, value: Any) -> Any:
         # Path or Path | None
         if value == "":
             return None
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            return value   # the catalog on PostgreSQL (imgengine.catalog.open_catalog)
         return Path(str(value)).expanduser()
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r}: cannot use {value!r} (expected {getattr(typ, '__name__', typ)})")

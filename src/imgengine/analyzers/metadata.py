@@ -9,6 +9,7 @@ pillow-heif). Broken metadata never raises: what can be read is returned and eac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import mmap
@@ -22,6 +23,7 @@ from ..core.maker_notes import iso_from_maker_notes, lens_from_maker_notes
 from ..core.metadata_segments import MetadataBlocks, find_metadata_blocks
 from ..core.tiff_ifd import Rational, TiffIfdReader
 from ..core.xmp import parse_xmp
+from ..metadata.sidecar import read_sidecar
 from ..metadata.values import camera_name
 from .base import AnalysisInput, Analyzer, Result
 
@@ -79,7 +81,28 @@ class MetadataAnalyzer(Analyzer):
         # bytes already read for the pixel stages are reused; a metadata-only run maps the file instead,
         # so only the header pages are read from disk
         data = item.data_if_read
-        return read_metadata(data if data is not None else item.photo.path)
+        result = read_metadata(data if data is not None else item.photo.path)
+        packet = read_sidecar(item.photo.path)
+        return with_sidecar(result, packet) if packet else result
+
+
+# fields an XMP sidecar can hold that win over the embedded values (digiKam's rule: sidecar over embedded)
+_SIDECAR_FIELDS = ("artist", "copyright", "keywords", "title", "description", "rating", "gps_latitude",
+                   "gps_longitude", "gps_altitude")
+
+
+def with_sidecar(result: MetadataResult, packet: bytes) -> MetadataResult:
+    """``result`` with the values of the photo's XMP sidecar (``photo.xmp`` / ``photo.EXT.xmp``) on top."""
+    warnings: list[str] = []
+    side = _build(MetadataBlocks(container="xmp", xmp=[packet]), warnings)
+    changes: dict[str, Any] = {f: getattr(side, f) for f in _SIDECAR_FIELDS if getattr(side, f) not in (None, ())}
+    if side.datetime_original:
+        changes["datetime_original"] = side.datetime_original
+        changes["date_source"] = f"sidecar {side.date_source}"
+    changes["has_xmp"] = True
+    if warnings:
+        changes["warnings"] = result.warnings + tuple(f"sidecar: {w}" for w in warnings)
+    return dataclasses.replace(result, **changes)
 
 
 # --------------------------------------------------------------------------------------------- tags

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..catalog import CatalogStore, catalog_exists, open_catalog
 from ..core.catalog import Catalog
 from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
 from ..core.photo import display_path, escape_control
@@ -220,8 +221,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Re-analyse every file, changed or not."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-analyse files that failed before, "
                                           "even when unchanged."),
-        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path "
-                                               "(default <dir>/.imgengine/catalog.db)."),
+        catalog: str | None = typer.Option(None, "--catalog", help="Catalog path "
+                                              "(default <dir>/.imgengine/catalog.db) or a postgresql:// URL."),
         analyzers: str | None = typer.Option(None, "--analyzers", help="Comma-separated analyzers to run, "
                                                 "e.g. metadata,clip (default: every registered one; "
                                                 "`imgengine plugins list` shows them)."),
@@ -239,6 +240,10 @@ def register(app: typer.Typer) -> None:
         scene_model: Path | None = typer.Option(None, "--scene-model", help="A custom scene model from "
                                                 "`imgengine train export` (.onnx or TorchScript .pt) to run as "
                                                 "the scene_custom analyzer."),
+        engine: str | None = typer.Option(None, "--engine", help="local (process pool, default) or ray "
+                                          "(Ray tasks; needs imgengine[scale])."),
+        ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (auto, "
+                                               "ray://host:10001); default: start Ray on this machine."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
@@ -247,7 +252,10 @@ def register(app: typer.Typer) -> None:
         from ..engine.run import run_analysis
         from ..plugins.manager import get_manager
 
-        settings = settings_from(config, workers=workers, force=force or None, retry_failed=retry_failed or None,
+        if engine not in (None, "local", "ray"):
+            raise UsageError(f"--engine {engine!r}: use local or ray")
+        settings = settings_from(config, executor="ray" if engine == "ray" else None, ray_address=ray_address,
+                                 workers=workers, force=force or None, retry_failed=retry_failed or None,
                                  catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
                                  vision=vision, device=device, batch_size=batch_size,
@@ -281,7 +289,7 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,
                               soft_wrap=True)
         if output is not None or json_out:
-            with Catalog(result.catalog_path) as cat:
+            with open_catalog(result.catalog_path) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
             if output is not None:
                 write_output(records, output, result.summary, writers=writers,
@@ -338,7 +346,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def stats(
         directory: Path | None = typer.Argument(None, help="Folder whose catalog to summarise (default .)."),
-        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
+        catalog: str | None = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON (always complete)."),
         show_all: bool = typer.Option(False, "--all", help=f"List every camera and lens (default: the top "
                                       f"{STATS_TOP})."),
@@ -348,9 +356,9 @@ def register(app: typer.Typer) -> None:
         root = directory or Path(".")
         settings = settings_from(config, catalog=catalog)
         cat_path = settings.catalog_path(root)
-        if not Path(cat_path).is_file():
+        if not catalog_exists(cat_path):
             raise UsageError(f"no catalog at {cat_path}; run `imgengine analyze {display_path(root)}` first")
-        with Catalog(cat_path) as cat:
+        with open_catalog(cat_path) as cat:
             data = catalog_stats(cat, root if directory else None)
         if json_out:
             sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
@@ -433,13 +441,13 @@ def settings_warnings(settings, manager) -> list[str]:
     return lines
 
 
-def _records_for(cat: Catalog, target: Path):
+def _records_for(cat: CatalogStore, target: Path):
     if target.is_file():
         return list(cat.iter_records(paths=[target]))
     return list(cat.iter_records(target))
 
 
-def catalog_stats(cat: Catalog, root: Path | None) -> dict:
+def catalog_stats(cat: CatalogStore, root: Path | None) -> dict:
     formats: Counter = Counter()
     cameras: Counter = Counter()
     lenses: Counter = Counter()

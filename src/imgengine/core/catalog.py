@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..catalog.sqlite import SqliteStoreQueries
 from ..errors import CatalogError
 from .photo import display_path
 
@@ -206,7 +207,7 @@ def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
     return CatalogError(f"catalog {path}: {text}")
 
 
-class Catalog:
+class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analyzers.base import Batch, BatchAnalyzer, Result
-from ..core.catalog import Catalog, path_key
+from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import DecodeError, ImgEngineError, ModelUnavailableError
 from ..gpu.threads import prepare_wait_policy
@@ -40,15 +40,7 @@ class Pending:
 
 def _catalogued_photos(catalog: Catalog, root: Path) -> Iterator[dict[str, Any]]:
     """Photo rows under ``root`` (or the single file ``root``) that analysed without error."""
-    if root.is_file():
-        where, params = "WHERE path = ?", (path_key(root),)
-    else:
-        prefix = path_key(root).rstrip(b"/") + b"/"
-        where, params = "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
-    for row in catalog.db.execute(
-            "SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error FROM photos "
-            f"{where} AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL ORDER BY path", params):
-        yield dict(row)
+    yield from catalog.photos_under(root, ok_only=True)
 
 
 def plan_batch(catalog: Catalog, root: Path, versions: dict[str, str]) -> list[Pending]:

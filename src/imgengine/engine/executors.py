@@ -149,9 +149,15 @@ class PoolExecutor:
         yield from self.pool.imap_unordered(_worker_run, tasks, chunksize=self.chunksize)
 
 
-def make_executor(ctx: StageContext, n_tasks: int) -> SerialExecutor | PoolExecutor:
-    """Serial for one worker or a handful of files; else the local pool."""
+def make_executor(ctx: StageContext, n_tasks: int) -> Executor:
+    """Ray when asked for (``--engine ray``); serial for one worker or a handful of files; else the local pool."""
     settings = ctx.settings
+    if getattr(settings, "executor", "auto") == "ray":
+        from .ray_executor import RayExecutor  # imports Ray only now
+
+        pixels = any(a.needs_pixels for a in ctx.analyzers.values())
+        return RayExecutor(ctx, settings.effective_workers(), getattr(settings, "ray_address", "") or None,
+                           chunk=1 if pixels else 8)
     workers = min(settings.effective_workers(), max(1, n_tasks))
     if getattr(settings, "executor", "auto") == "serial" or workers <= 1 or n_tasks < 4:
         return SerialExecutor(ctx)

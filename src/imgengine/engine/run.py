@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..analyzers.base import Analyzer, BatchAnalyzer
-from ..core.catalog import MISSING_GRACE_SECONDS, Catalog, path_key
+from ..catalog import open_catalog
+from ..core.catalog import MISSING_GRACE_SECONDS, Catalog
 from ..core.photo import display_path
 from ..errors import CatalogError, ImgEngineError, ModelUnavailableError
 from ..logs import RunLogger, error_record, plugin_load_record
@@ -168,7 +169,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     for w in setup_warnings:
         logger.warning(w)
     own_catalog = catalog is None
-    catalog = catalog or Catalog(settings.catalog_path(root if root.is_dir() else root.parent))
+    catalog = catalog or open_catalog(settings.catalog_path(root if root.is_dir() else root.parent))
     started = time.time()
     t_start = time.perf_counter()
     stage_seconds: dict[str, float] = {}      # wall seconds: per-file stages summed over files, + scan/write
@@ -287,7 +288,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     have_plan = "plan" in locals()
     summary = {
         "root": display_path(root),
-        "catalog": str(catalog.path),
+        "catalog": str(getattr(catalog, "label", catalog.path)),   # a PostgreSQL URL without its password
         "started": started,
         "seconds": round(elapsed, 3),
         "files_seen": plan.seen if have_plan else 0,
@@ -343,15 +344,6 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
 
 
 def quality_distribution(catalog: Catalog, root: Path | None = None) -> dict[str, int]:
-    where, params = "", ()
-    if root is not None and Path(root).is_dir():
-        prefix = path_key(root).rstrip(b"/") + b"/"
-        where, params = "AND substr(p.path, 1, ?) = ?", (len(prefix), prefix)
-    rows = catalog.db.execute(
-        "SELECT json_extract(r.data, '$.quality') AS q, count(*) AS n FROM results r JOIN photos p "
-        f"ON p.id = r.photo_id WHERE r.analyzer = 'content' AND r.data IS NOT NULL AND p.missing_since IS NULL "
-        f"{where} GROUP BY q",
-        params).fetchall()
     order = ["excellent", "good", "average", "poor"]
-    got = {row["q"]: row["n"] for row in rows}
+    got = catalog.result_value_counts("content", "quality", root)
     return {q: got.get(q, 0) for q in order}

@@ -1,1 +1,2 @@
-"""Metadata values as people read them: one camera name, human units for exposure, aperture and flash."""
+"""Photo metadata: values as people read them (one camera name), and reading and writing EXIF, IPTC, XMP and
+sidecars (field table, containers, writer backends)."""

@@ -9,6 +9,9 @@ One run of a command (rename, organize, the duplicate actions) is one journal fi
 * ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
   path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
 * ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
+* ``{"type": "staged", "n", "new_sha256"}`` (``rewrite``/``write-new``): the new content is complete and
+  fsynced in a temporary file and is about to be put in place; settling a crash compares the file on disk
+  with this hash to tell "old bytes" from "new bytes" (a file is never half-written).
 * ``{"type": "rmdir", "path"}`` (a source folder a move emptied and removed; undo recreates it) and
   ``{"type": "catalog_export", "catalog", "paths"}`` (records copied into the library's catalog).
 * ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
@@ -20,8 +23,16 @@ Using it (every file-changing processor)::
         j.copy(src, dst)
         j.hardlink(keeper, dup)   # dup's own bytes wait in <state_dir>/trash/<run-id>/ until undo/purge
         j.trash(path)             # "delete", undoable
+        j.rewrite(path, produce)  # new content in place (temp -> fsync -> os.replace); original kept for undo
+        j.write_new(src, dst, produce)   # a created file (convert output, new sidecar); undo trashes it
         j.run([Step(...), ...])   # many steps: one fsync per 256 planned records (fast path)
     undo(state_dir, run_id, catalog); history(state_dir); resume_or_rollback(state_dir, run_id, mode)
+
+Rewriting in place (``rewrite``, used by ``tag`` and ``scrub --in-place``): the original is hard-linked
+(or, across file systems, copied and verified) to ``<state_dir>/backup/<run-id>/<absolute path>`` before the
+new bytes replace it, so undo checks that the file still holds what the run wrote and puts the original
+bytes back, byte-identical. ``write-new`` (``convert``, new sidecars) creates a file that did not exist
+(never replacing one); undo moves it to the trash after checking it is unchanged.
 
 The catalog follows: a move updates its path (``Catalog.move_path``), a trashed photo leaves the
 catalog (its record is kept in the journal, undo puts it back), and undo reverts both.
@@ -66,7 +77,7 @@ from typing import Any, Self
 from ..core.catalog import Catalog
 from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
-from ..errors import CatalogError, JournalError
+from ..errors import CatalogError, ImgEngineError, JournalError
 from . import run_index
 
 JOURNAL_VERSION = 1
@@ -129,6 +140,41 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_syncfs = _load_syncfs()
+
+
+def sync_files(paths: list[Path]) -> None:
+    """Make the content of many new files durable at once: one ``syncfs`` per file system (Linux) instead
+    of one fsync per file, which on a journaling file system costs a commit each."""
+    done_devs: set[int] = set()
+    for path in paths:
+        try:
+            dev = os.stat(path).st_dev
+        except OSError:
+            continue
+        if _syncfs is not None and dev in done_devs:
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _syncfs is not None and _syncfs(fd) == 0:
+                done_devs.add(dev)
+            else:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _is_case_only_rename(src: Path, dst: Path) -> bool:
@@ -284,7 +330,7 @@ class Step:
     """One operation of a plan. ``expect_size``/``expect_mtime_ns``: the source as planned (a source
     changed or deleted since planning is skipped, not touched). ``sha256``: when already known (catalog)."""
 
-    op: str                       # move | copy | hardlink | trash
+    op: str                       # move | copy | hardlink | trash | rewrite | write-new
     src: Path
     dst: Path | None = None
     sha256: str | None = None
@@ -292,6 +338,10 @@ class Step:
     expect_mtime_ns: int | None = None
     on_exists: str = "suffix"     # suffix | skip-identical | error
     meta: dict[str, Any] = field(default_factory=dict)
+    # rewrite / write-new: produce(data, tmp) makes the new content. It gets the source's bytes (rewrite;
+    # None for write-new) and a temporary path; it returns the new bytes (the journal writes them to tmp)
+    # or None after writing tmp itself (ExifTool, encoders). Raise ImgEngineError to fail the step.
+    produce: Callable[[bytes | None, Path], bytes | None] | None = None
 
 
 @dataclass
@@ -438,6 +488,18 @@ class Journal:
         """"Delete" ``path``: move it into ``<state_dir>/trash/<run-id>/``, from where undo brings it back."""
         return self._one(Step("trash", Path(path), None))
 
+    def rewrite(self, path: Path, produce: Callable[[bytes | None, Path], bytes | None], *,
+                sha256: str | None = None) -> Path:
+        """Replace ``path``'s content by what ``produce`` makes (temp file, fsync, ``os.replace``); the
+        original bytes are kept in the run's backup so that undo restores them exactly."""
+        return self._one(Step("rewrite", Path(path), None, sha256=sha256, produce=produce))
+
+    def write_new(self, src: Path, dst: Path, produce: Callable[[bytes | None, Path], bytes | None], *,
+                  on_exists: str = "suffix") -> Path:
+        """Create ``dst`` (made from ``src`` by ``produce``) without replacing anything; returns the path
+        really used. Undo moves it to the trash."""
+        return self._one(Step("write-new", Path(src), Path(dst), on_exists=on_exists, produce=produce))
+
     def _one(self, step: Step) -> Path:
         res = self.run([step])[0]
         if res.status != "done":
@@ -477,10 +539,14 @@ class Journal:
                        "dst": encode_path(dst), "size": size, "sha256": sha, "status": "planned"}
                 if step.op == "hardlink":
                     rec["trash"] = encode_path(self._trash_path(step.src))
+                if step.meta.get("note"):
+                    rec["note"] = step.meta["note"]
                 self._write(rec)
             if not prepared:
                 continue
             self._sync()
+            self._staged = self._stage_chunk(prepared)
+            self._dirty_dirs: set[Path] = set()
             for i, (n, step, (dst, size, sha)) in enumerate(prepared):
                 try:
                     res = self._execute(n, step, dst, size, sha)
@@ -498,12 +564,13 @@ class Journal:
                         for n2, _step2, _ready2 in prepared[i + 1:]:
                             self._write({"type": "step", "n": n2, "status": "skipped",
                                          "reason": "not attempted: disk full"})
+                        self._drop_staged()
                         self.finish("failed")
                         raise JournalError(
                             f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
                             f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
                     continue
-                except JournalError as exc:
+                except ImgEngineError as exc:      # JournalError, or a producer's MetadataError
                     res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
                     self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
                     self.counts["failed"] += 1
@@ -515,8 +582,78 @@ class Journal:
                 results.append(res)
                 if progress:
                     progress(res)
+            self._drop_staged()
+            for folder in getattr(self, "_dirty_dirs", ()):
+                _fsync_dir(folder)
+            self._dirty_dirs = set()
         self._sync()
         return results
+
+    def _stage_chunk(self, prepared: list) -> dict[int, Any]:
+        """rewrite / write-new steps of a chunk: make every new content first (temporary files beside their
+        targets), then make them all durable with one sync, so that each file does not pay its own fsync.
+        Returns step number -> (tmp, new sha256 or None) or the exception its producer raised."""
+        staged: dict[int, Any] = {}
+        temps: list[Path] = []
+        self._chunk_mkdirs: dict[int, list[Path]] = {}
+        work = [(n, step, dst, size) for n, step, (dst, size, _sha) in prepared
+                 if step.op in ("rewrite", "write-new") and step.produce is not None]
+        for n, _step, dst, _size in work:
+            if _step.op == "write-new":
+                self._chunk_mkdirs[n] = _makedirs(dst.parent)
+
+        def one(item: tuple[int, Step, Path, int]) -> tuple[int, Any]:
+            n, step, dst, size = item
+            target = step.src if step.op == "rewrite" else dst
+            tmp = target.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{target.name}"[:255])
+            try:
+                data, orig = None, None
+                if step.op == "rewrite":
+                    with open(step.src, "rb") as f:
+                        st = os.fstat(f.fileno())
+                        data = f.read()
+                    if st.st_size != size or len(data) != size:
+                        raise JournalError("the file changed while it was being rewritten; not touched")
+                    orig = hashlib.sha256(data).hexdigest()
+                new_sha = self._stage(n, step, data, tmp, step.src if step.op == "rewrite" else None, sync=False)
+                return n, (tmp, new_sha, orig)
+            except (OSError, ImgEngineError) as exc:
+                return n, exc
+
+        for n, value in map(one, work):
+            staged[n] = value
+            if isinstance(value, BaseException):
+                _remove_empty_dirs(self._chunk_mkdirs.pop(n, []))
+            elif value[1] is not None:
+                temps.append(value[0])
+        if temps:
+            try:
+                sync_files(temps)
+            except OSError as exc:
+                for n, value in list(staged.items()):
+                    if isinstance(value, tuple):
+                        try:
+                            os.unlink(value[0])
+                        except OSError:
+                            pass
+                        staged[n] = exc
+        return staged
+
+    def _drop_staged(self) -> None:
+        """Temporary files staged for steps that will not be done (a full disk stopped the run)."""
+        for value in getattr(self, "_staged", {}).values():
+            if isinstance(value, tuple):
+                try:
+                    os.unlink(value[0])
+                except OSError:
+                    pass
+        self._staged = {}
+
+    def _take_staged(self, n: int) -> tuple[Path, str | None, str | None] | None:
+        value = getattr(self, "_staged", {}).pop(n, None)
+        if isinstance(value, BaseException):
+            raise value
+        return value
 
     def _prepare(self, n: int, step: Step, taken: set[str], leaving: set[str] | None = None
                  ) -> StepResult | tuple[Path | None, int, str]:
@@ -532,11 +669,22 @@ class Journal:
                 (step.expect_mtime_ns is not None and st.st_mtime_ns != step.expect_mtime_ns):
             return StepResult(n, step.op, src, step.dst, "skipped", "source changed after planning; not touched")
         try:
-            sha = step.sha256 if (step.sha256 and step.expect_mtime_ns is not None) else sha256_of(src)
+            if step.op == "rewrite" and not step.sha256:
+                sha = None          # hashed from the bytes it reads anyway (staging); recorded as staged
+            else:
+                sha = step.sha256 if (step.sha256 and step.expect_mtime_ns is not None) else sha256_of(src)
         except OSError as exc:
             return StepResult(n, step.op, src, step.dst, "failed", f"cannot read source: {exc.strerror or exc}")
+        if step.op == "rewrite" and step.sha256 and sha != step.sha256:
+            return StepResult(n, step.op, src, src, "skipped", "file changed since it was planned; not touched")
         if step.op == "trash":
             dst = self._trash_path(src)
+        elif step.op == "rewrite":
+            if not os.path.isfile(src) or os.path.islink(src):
+                return StepResult(n, step.op, src, src, "skipped", "not a regular file; not touched")
+            if not os.access(src, os.W_OK) or not st.st_mode & 0o222:   # root ignores modes; we do not
+                return StepResult(n, step.op, src, src, "skipped", "the file is read-only; not changed")
+            dst = self._backup_path(src)
         elif step.op == "hardlink":
             dst = step.dst  # the keeper
             if dst is None or not dst.exists():
@@ -550,6 +698,10 @@ class Journal:
             if key in taken or (os.path.lexists(dst) and not (leaving and key in leaving)):
                 if step.on_exists == "error":
                     return StepResult(n, step.op, src, dst, "failed", f"target exists: {display_path(dst)}")
+                if step.op == "write-new":       # a new file never takes an existing name (not even its source's)
+                    dst = next_free_name(dst, lambda p: str(p).casefold() in taken)
+                    taken.add(str(dst).casefold())
+                    return dst, st.st_size, sha
                 same_file = False
                 try:
                     same_file = os.path.samefile(src, dst)
@@ -572,8 +724,142 @@ class Journal:
         rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
         return self.state_dir / "trash" / self.run_id / os.fsdecode(rel)
 
+    def _backup_path(self, src: Path) -> Path:
+        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
+        return self.state_dir / "backup" / self.run_id / os.fsdecode(rel)
+
+    def _stage(self, n: int, step: Step, data: bytes | None, tmp: Path, mode_from: Path | None,
+               sync: bool = True) -> str | None:
+        """Make the new content in ``tmp`` (fsynced); returns its sha256, or None when produce made
+        nothing new. The temporary file is removed on any failure."""
+        assert step.produce is not None
+        try:
+            out = step.produce(data, tmp)
+            if out is not None:
+                if data is not None and out is data:
+                    return None                      # the producer found nothing to change
+                with open(tmp, "xb", buffering=0) as f:
+                    view = memoryview(out)
+                    while view:
+                        view = view[f.write(view):]
+                    if sync:
+                        os.fsync(f.fileno())
+                new_sha = hashlib.sha256(out).hexdigest()
+            else:
+                if not os.path.isfile(tmp):
+                    return None
+                if sync:
+                    with open(tmp, "rb+", buffering=0) as f:
+                        os.fsync(f.fileno())
+                new_sha = sha256_of(tmp)
+            if mode_from is not None:
+                shutil.copymode(mode_from, tmp)
+            times = step.meta.get("utime_ns")
+            if times:
+                os.utime(tmp, ns=tuple(times))
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return new_sha
+
+    def _execute_rewrite(self, n: int, step: Step, backup: Path, size: int, sha: str) -> StepResult:
+        src = step.src
+        staged = self._take_staged(n)
+        if staged is not None:
+            tmp, new_sha, sha = staged
+        else:
+            with open(src, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+            if st.st_size != size or len(data) != size:
+                raise JournalError("the file changed while it was being rewritten; not touched")
+            sha = hashlib.sha256(data).hexdigest()
+            tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
+            new_sha = self._stage(n, step, data, tmp, src)
+        if new_sha is None or new_sha == sha:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            self._write({"type": "step", "n": n, "status": "skipped", "reason": "already as asked"})
+            return StepResult(n, step.op, src, src, "skipped", "already as asked")
+        mkdirs: list[Path] = []
+        try:
+            mkdirs = _makedirs(backup.parent)
+            try:
+                os.link(src, backup)             # the original inode itself: no copy, exact bytes and times
+                how = "rewrite+link-backup"
+            except OSError:
+                copy_verified(src, backup, sha)  # another file system (or no hard links): verified copy
+                how = "rewrite+copy-backup"
+            self._write({"type": "staged", "n": n, "new_sha256": new_sha, "sha256": sha})
+            os.replace(tmp, src)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if os.path.lexists(backup) and not os.path.lexists(tmp) and sha256_of(src) == sha:
+                try:
+                    os.unlink(backup)
+                except OSError:
+                    pass
+                _remove_empty_dirs(mkdirs)
+            raise
+        self._dirty_dirs.add(src.parent)
+        self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(backup), "how": how,
+                     "sha256": sha, "new_sha256": new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
+        return StepResult(n, step.op, src, src, "done", how=how)
+
+    def _execute_write_new(self, n: int, step: Step, dst: Path) -> StepResult:
+        src = step.src
+        mkdirs = _makedirs(dst.parent)
+        staged = self._take_staged(n)
+        if staged is not None:
+            tmp, new_sha, _orig = staged
+            if not mkdirs:
+                mkdirs = getattr(self, "_chunk_mkdirs", {}).get(n, [])
+        else:
+            tmp = dst.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{dst.name}"[:255])
+            try:
+                new_sha = self._stage(n, step, None, tmp, None)
+            except BaseException:
+                _remove_empty_dirs(mkdirs)
+                raise
+        if new_sha is None:
+            _remove_empty_dirs(mkdirs)
+            self._write({"type": "step", "n": n, "status": "skipped", "reason": "nothing to write"})
+            return StepResult(n, step.op, src, dst, "skipped", "nothing to write")
+        try:
+            self._write({"type": "staged", "n": n, "new_sha256": new_sha})
+            try:
+                rename_noreplace(tmp, dst)
+            except FileExistsError:
+                if step.on_exists != "suffix":
+                    raise
+                dst = next_free_name(dst)       # appeared since this chunk was planned
+                rename_noreplace(tmp, dst)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            _remove_empty_dirs(mkdirs)
+            raise
+        self._dirty_dirs.add(dst.parent)
+        self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": "write-new",
+                     "new_sha256": new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
+        return StepResult(n, step.op, src, dst, "done", how="write-new")
+
     def _execute(self, n: int, step: Step, dst: Path, size: int, sha: str) -> StepResult:
         src = step.src
+        if step.op == "rewrite":
+            return self._execute_rewrite(n, step, dst, size, sha)
+        if step.op == "write-new":
+            return self._execute_write_new(n, step, dst)
         if step.op in ("move", "trash"):
             mkdirs = _makedirs(dst.parent)
             try:
@@ -735,6 +1021,7 @@ class _StepState:
     trash: Path | None = None
     mkdirs: list[Path] = field(default_factory=list)
     catalog_record: dict[str, Any] | None = None
+    new_sha256: str | None = None          # rewrite / write-new: the content the run put there
 
 
 @dataclass
@@ -778,6 +1065,15 @@ def _read_journal(path: Path) -> _Parsed:
                     st.catalog_record = rec["catalog_record"]
                 if rec.get("mkdirs"):
                     st.mkdirs = [decode_path(d) for d in rec["mkdirs"]]
+                if rec.get("new_sha256"):
+                    st.new_sha256 = rec["new_sha256"]
+                if rec.get("sha256") and not st.sha256:
+                    st.sha256 = rec["sha256"]
+            elif t == "staged":
+                if rec.get("n") in steps:
+                    steps[rec["n"]].new_sha256 = rec.get("new_sha256")
+                    if rec.get("sha256") and not steps[rec["n"]].sha256:
+                        steps[rec["n"]].sha256 = rec["sha256"]
             elif t == "catalog_export":
                 header.setdefault("_exports", []).append((rec["catalog"], [decode_path(x) for x in rec["paths"]]))
             elif t == "rmdir":
@@ -894,6 +1190,8 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
     """Decide on disk whether an in-flight step (planned, no outcome recorded) happened.
     Leaves the disk consistent: a half-done step is rolled back to "not done" where both copies exist."""
     src, dst = st.src, st.dst
+    if st.op in ("rewrite", "write-new"):
+        return _settle_written(st)
     # leftover temporary copies are ours and partial (or complete duplicates of a source still there)
     if dst is not None and st.op in ("move", "copy", "trash"):
         for tmp in dst.parent.glob(f"{TEMP_MARK}*-{dst.name}"[:255]) if dst.parent.is_dir() else ():
@@ -943,6 +1241,40 @@ def _settle_step(st: _StepState) -> tuple[str, str | None]:
             return "not-done", "half-done copy removed (source intact)"
         return "not-done", "target belongs to another file; left alone"
     return "missing", "neither source nor target exists any more"
+
+
+def _remove_temps(beside: Path) -> None:
+    folder = beside.parent
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(f"{TEMP_MARK}*-{beside.name}"[:255]):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def _settle_written(st: _StepState) -> tuple[str, str | None]:
+    """rewrite: the file holds either the old bytes (not done; the backup is dropped) or the new ones
+    (done: ``os.replace`` is atomic). write-new: the new file is there with the staged content, or not."""
+    if st.op == "rewrite":
+        _remove_temps(st.src)
+        if not os.path.lexists(st.src):
+            return "missing", "the file is gone"
+        now = sha256_of(st.src)
+        if st.new_sha256 and now == st.new_sha256:
+            return "done", None
+        if st.dst is not None and os.path.lexists(st.dst) and (st.sha256 is None or now == st.sha256):
+            try:
+                os.unlink(st.dst)            # backup of a file that was never replaced
+            except OSError:
+                pass
+        return "not-done", None
+    assert st.dst is not None
+    _remove_temps(st.dst)
+    if st.new_sha256 and os.path.isfile(st.dst) and sha256_of(st.dst) == st.new_sha256:
+        return "done", None
+    return "not-done", None
 
 
 def _ends_finished(path: Path) -> bool:
@@ -1068,6 +1400,8 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
         for i, st in enumerate(steps):
             if st.status != "done":
                 continue
+            if st.op == "write-new" and st.dst is not None:
+                st.trash = state_dir / "trash" / rid / os.fsdecode(os.fsencode(os.path.abspath(st.dst)).lstrip(b"/"))
             try:
                 problem = _undo_step(st, catalog, report)
             except OSError as exc:
@@ -1089,9 +1423,9 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
                                                         reverse=True))
         for cat_path, exported in p.header.get("_exports", []):
             _forget_exported(Path(cat_path), exported)
-        trash_root = state_dir / "trash" / rid
-        if trash_root.is_dir():
-            _prune_empty_tree(trash_root)
+        for store in ("trash", "backup"):
+            if (state_dir / store / rid).is_dir():
+                _prune_empty_tree(state_dir / store / rid)
         fh.write(_jdump({"type": "undo", "at": time.time(), "report": report.to_dict()}))
         os.fsync(fh.fileno())
     return report
@@ -1166,6 +1500,10 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         os.unlink(dst)
         report.removed_copies += 1
         return None
+    if st.op == "rewrite":
+        return _undo_rewrite(st, report)
+    if st.op == "write-new":
+        return _undo_write_new(st, report)
     if st.op == "hardlink":
         keeper, trash = dst, st.trash
         if trash is None or not os.path.lexists(trash):
@@ -1181,6 +1519,68 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         report.restored += 1
         return None
     return f"{shown}: unknown operation {st.op!r}"
+
+
+def _undo_rewrite(st: _StepState, report: UndoReport) -> str | None:
+    """Put the original bytes back, checking first that the file still holds what the run wrote and
+    that the backup holds what was there before."""
+    src, backup = st.src, st.dst
+    shown = display_path(src)
+    if backup is None or not os.path.lexists(backup):
+        return f"{shown}: cannot restore, its original bytes are gone from the backup"
+    if not os.path.lexists(src):
+        return f"{shown}: cannot restore, the file is gone (was it moved or deleted since?); original kept in " \
+               f"{display_path(backup)}"
+    if st.new_sha256 and sha256_of(src) != st.new_sha256:
+        return f"{shown}: was changed since the run; left as it is (original kept in {display_path(backup)})"
+    if st.sha256 and sha256_of(backup) != st.sha256:
+        return f"{shown}: the backup does not hold the original bytes; left as it is"
+    tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
+    try:
+        try:
+            os.link(backup, tmp)
+        except OSError:
+            shutil.copy2(backup, tmp)
+            with open(tmp, "rb+", buffering=0) as f:
+                os.fsync(f.fileno())
+            if st.sha256 and sha256_of(tmp) != st.sha256:
+                raise JournalError(f"{shown}: the restored copy does not read back identically")
+        os.replace(tmp, src)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        os.unlink(backup)
+    except OSError:
+        pass
+    report.restored += 1
+    return None
+
+
+def _undo_write_new(st: _StepState, report: UndoReport) -> str | None:
+    """A file the run created goes to the trash (never deleted outright), if it is unchanged."""
+    dst = st.dst
+    if dst is None or not os.path.lexists(dst):
+        report.removed_copies += 1
+        return None
+    if st.new_sha256 and sha256_of(dst) != st.new_sha256:
+        return f"{display_path(dst)}: was changed since the run; kept"
+    trash = st.trash
+    if trash is None:
+        return f"{display_path(dst)}: no trash folder known for this run; kept"
+    _makedirs(trash.parent)
+    try:
+        rename_noreplace(dst, trash)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        copy_verified(dst, trash, st.new_sha256)
+        os.unlink(dst)
+    report.removed_copies += 1
+    return None
 
 
 def _remove_empty_dirs(dirs: Iterable[Path]) -> int:

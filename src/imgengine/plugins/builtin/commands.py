@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, catalog prune, export, albums, gpu-monitor, trash, train, feedback."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train, tag, convert, scrub, feedback."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imgengine.cli.gpu_monitor": ("gpu-monitor",),
     "imgengine.cli.train": ("train",),      # train inventory|download|augment|scene|export
     "imgengine.cli.catalog": ("catalog",),  # catalog prune
+    "imgengine.cli.tag": ("tag",),          # metadata writing
+    "imgengine.cli.convert": ("convert",),  # formats
+    "imgengine.cli.scrub": ("scrub",),      # privacy before sharing
     "imgengine.cli.feedback": ("feedback",),  # feedback, feedback history, feedback rollback
 }
 

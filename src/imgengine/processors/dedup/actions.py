@@ -11,8 +11,9 @@
   changed is skipped. Bytes in the trash are not freed until it is emptied (``imgengine trash empty``):
   the plan says how many go to the trash, not "freed".
 * ``--merge-metadata``: before acting, GPS, capture date and keywords the (JPEG) keeper lacks are copied
-  from its duplicates with piexif. The keeper's original bytes go to the journal's trash and the merged
-  file takes its place (two journal steps), so ``undo`` restores the original bytes exactly.
+  from its duplicates through the shared metadata writer (``imgengine tag``'s: keywords to XMP + IPTC,
+  losslessly, journal rewrite-in-place). The keeper's original bytes go to the journal's backup, so ``undo``
+  restores them exactly.
 
 Before anything is done every file of a group is hashed again: a group with a file that changed or
 vanished since the catalog saw it is skipped as stale (never act on a stale group).
@@ -20,7 +21,6 @@ vanished since the catalog saw it is skipped as stale (never act on a stale grou
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +30,11 @@ from typing import Any
 import piexif
 from PIL import Image
 
+from ...analyzers.metadata import read_metadata
 from ...core.photo import display_path
+from ...errors import ImgEngineError
+from ...metadata.fields import Gps, TagEdit, parse_capture_date
+from ...metadata.writer import MetadataWriter
 from ..journal import Journal, Step, StepResult, sha256_of
 from .model import DuplicateGroup, Member
 
@@ -241,7 +245,7 @@ def plan_metadata_merge(group: DuplicateGroup) -> MetadataMerge | str | None:
     kexif = _read_exif(keeper.path) or {"0th": {}, "Exif": {}, "GPS": {}, "1st": {}}
     want_gps = not kexif.get("GPS", {}).get(piexif.GPSIFD.GPSLatitude)
     want_date = not kexif.get("Exif", {}).get(piexif.ExifIFD.DateTimeOriginal)
-    have_kw = set(_keywords(kexif) or keeper.keywords)
+    have_kw = set(_keywords(kexif)) | set(keeper.keywords) | set(read_metadata(keeper.path).keywords)
     fields: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for m in group.duplicates:
@@ -257,7 +261,7 @@ def plan_metadata_merge(group: DuplicateGroup) -> MetadataMerge | str | None:
         if want_date and "date" not in fields and date:
             fields["date"] = bytes(date)
             sources["date"] = m.entry.display
-        extra = [k for k in _keywords(exif) if k not in have_kw]
+        extra = [k for k in dict.fromkeys(_keywords(exif) + read_metadata(m.entry.path).keywords) if k not in have_kw]
         if extra:
             fields["keywords"] = tuple(fields.get("keywords", ())) + tuple(extra)
             have_kw.update(extra)
@@ -271,28 +275,29 @@ def plan_metadata_merge(group: DuplicateGroup) -> MetadataMerge | str | None:
     return MetadataMerge(group.id, keeper.path, fields, sources)
 
 
-def merged_jpeg(keeper: Path, merge: MetadataMerge) -> bytes:
-    """The keeper's bytes with the merged EXIF (pixels untouched: piexif only swaps the APP1 segment)."""
-    exif = _read_exif(keeper) or {"0th": {}, "Exif": {}, "GPS": {}, "1st": {}, "thumbnail": None}
-    for ifd in ("0th", "Exif", "GPS", "1st"):
-        exif.setdefault(ifd, {})
-    if "gps" in merge.fields:
-        exif["GPS"] = dict(merge.fields["gps"])
-    if "date" in merge.fields:
-        exif["Exif"][piexif.ExifIFD.DateTimeOriginal] = merge.fields["date"]
-    if "keywords" in merge.fields:
-        kws = list(_keywords(exif)) + [k for k in merge.fields["keywords"] if k not in _keywords(exif)]
-        exif["0th"][piexif.ImageIFD.XPKeywords] = tuple(";".join(kws).encode("utf-16-le") + b"\x00\x00")
-    exif.pop("Interop", None) if not exif.get("Interop") else None
-    try:
-        blob = piexif.dump(exif)
-    except Exception:  # noqa: BLE001 - odd maker data: drop the thumbnail and retry once
-        exif["thumbnail"] = None
-        exif["1st"] = {}
-        blob = piexif.dump(exif)
-    out = io.BytesIO()
-    piexif.insert(blob, keeper.read_bytes(), out)
-    return out.getvalue()
+def _rational(v: Any) -> float:
+    num, den = v
+    return num / den if den else 0.0
+
+
+def merge_edit(merge: MetadataMerge) -> TagEdit:
+    """The merge as a ``TagEdit``, written by the shared metadata writer (keywords to XMP + IPTC, GPS and the
+    capture date to EXIF) like ``imgengine tag`` does."""
+    gps = date = None
+    g = merge.fields.get("gps")
+    if g:
+        lat = sum(_rational(x) / 60 ** i for i, x in enumerate(g[piexif.GPSIFD.GPSLatitude]))
+        lon = sum(_rational(x) / 60 ** i for i, x in enumerate(g[piexif.GPSIFD.GPSLongitude]))
+        if bytes(g.get(piexif.GPSIFD.GPSLatitudeRef, b"N"))[:1] == b"S":
+            lat = -lat
+        if bytes(g.get(piexif.GPSIFD.GPSLongitudeRef, b"E"))[:1] == b"W":
+            lon = -lon
+        alt = g.get(piexif.GPSIFD.GPSAltitude)
+        alt_m = _rational(alt) * (-1 if g.get(piexif.GPSIFD.GPSAltitudeRef) in (1, b"\x01") else 1) if alt else None
+        gps = Gps(round(lat, 8), round(lon, 8), alt_m)
+    if merge.fields.get("date"):
+        date = parse_capture_date(bytes(merge.fields["date"]).decode("ascii", "replace").strip("\x00 "))
+    return TagEdit(add_keywords=tuple(merge.fields.get("keywords", ())), gps=gps, date=date)
 
 
 # -- applying --------------------------------------------------------------------------------------
@@ -322,39 +327,26 @@ def apply_actions(plan: ActionPlan, journal: Journal,
     merged: list[str] = []
     results: list[StepResult] = []
     stale_groups: set[int] = set()
-    for merge in plan.merges:
-        # the keeper is re-checked right before it is rewritten
-        try:
-            data = merged_jpeg(merge.keeper, merge)
-            Image.open(io.BytesIO(data)).verify()
-        except Exception as exc:  # noqa: BLE001 - one keeper's odd EXIF must not stop the run
-            problems.append(f"{display_path(merge.keeper)}: metadata not merged ({exc})")
-            continue
-        staging = journal.state_dir / "merge" / journal.run_id / f"{len(merged)}-{merge.keeper.name}"
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        tmp = staging.with_name(staging.name + ".part")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, staging)
-        st = os.stat(merge.keeper)
-        r1 = journal.run([Step("trash", merge.keeper, None, expect_size=st.st_size,
-                               expect_mtime_ns=st.st_mtime_ns, meta={"why": "merge-metadata original"})])[0]
-        results.append(r1)
-        if r1.status != "done":
-            problems.append(f"{display_path(merge.keeper)}: metadata not merged ({r1.reason})")
-            stale_groups.add(merge.group)
-            continue
-        r2 = journal.run([Step("move", staging, merge.keeper, on_exists="error",
-                               meta={"why": "merge-metadata result"})])[0]
-        results.append(r2)
-        if r2.status != "done":
-            problems.append(f"{display_path(merge.keeper)}: merged file not put in place ({r2.reason}); "
-                            f"`imgengine undo {journal.run_id}` restores the original")
-            stale_groups.add(merge.group)
-            continue
-        merged.append(display_path(merge.keeper))
+    if plan.merges:
+        with MetadataWriter() as writer:
+            for merge in plan.merges:
+                # the keeper is rewritten in place through the journal (original bytes kept for undo)
+                try:
+                    edit = merge_edit(merge)
+                except (ValueError, KeyError, TypeError, ImgEngineError) as exc:
+                    problems.append(f"{display_path(merge.keeper)}: metadata not merged ({exc})")
+                    continue
+                target = writer.target(merge.keeper, "jpeg")
+                st = os.stat(merge.keeper)
+                r = journal.run([Step("rewrite", merge.keeper, expect_size=st.st_size, expect_mtime_ns=st.st_mtime_ns,
+                                      produce=writer.producer(target, edit),
+                                      meta={"note": f"merge-metadata: {edit.summary()}"})])[0]
+                results.append(r)
+                if r.status != "done":
+                    problems.append(f"{display_path(merge.keeper)}: metadata not merged ({r.reason})")
+                    stale_groups.add(merge.group)
+                    continue
+                merged.append(display_path(merge.keeper))
     steps = []
     for s in plan.steps:
         if s.group in stale_groups:

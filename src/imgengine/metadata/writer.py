@@ -1,0 +1,160 @@
+"""One metadata writer for every command that changes metadata (``tag``, ``scrub``, ``duplicates
+--merge-metadata``): it decides where an edit goes for each file and makes the journal's producers.
+
+Where an edit goes:
+
+* JPEG, PNG, WebP, TIFF: embedded, through libexiv2 in memory (``exiv2_backend``); an edit that changes
+  EXIF in a file with maker notes goes through ExifTool when it is installed (it keeps maker notes intact,
+  libexiv2 does not always).
+* HEIC/HEIF, AVIF: embedded through ExifTool (one ``-stay_open`` process per run) when it is installed,
+  otherwise an XMP sidecar (with one note saying so).
+* RAW (and anything else we read but do not rewrite): an XMP sidecar, never the RAW itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.metadata_segments import find_metadata_blocks
+from ..errors import MetadataError
+from . import exiv2_backend
+from .exiftool import ExifTool, exiftool_path
+from .fields import TagEdit
+from .sidecar import find_sidecar, shared_stem_conflict, sidecar_path
+
+EMBED_EXIV2 = frozenset({"jpeg", "png", "webp", "tiff"})
+EMBED_EXIFTOOL = frozenset({"heic", "avif"})
+
+Producer = Callable[[bytes | None, Path], bytes | None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one file's edit is written. ``how``: exiv2 | exiftool | sidecar-new | sidecar."""
+
+    photo: Path
+    fmt: str
+    how: str
+    path: Path                    # the file that changes (the photo, or its sidecar)
+    note: str | None = None
+
+
+class MetadataWriter:
+    """Per run: owns the ExifTool process (started on first use). Use as a context manager."""
+
+    def __init__(self, sidecar_naming: str = "stem", use_exiftool: bool = True, sidecar_only: bool = False,
+                 repair: bool = False):
+        self.sidecar_naming = sidecar_naming
+        self.repair = repair
+        self.exiftool_available = use_exiftool and exiftool_path() is not None
+        self.sidecar_only = sidecar_only
+        self._et: ExifTool | None = None
+
+    def __enter__(self) -> MetadataWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._et is not None:
+            self._et.close()
+            self._et = None
+
+    @property
+    def exiftool(self) -> ExifTool:
+        if self._et is None:
+            self._et = ExifTool()
+        return self._et
+
+    def target(self, photo: Path, fmt: str) -> Target:
+        photo = Path(photo)
+        if not self.sidecar_only:
+            if fmt in EMBED_EXIV2:
+                return Target(photo, fmt, "exiv2", photo)
+            if fmt in EMBED_EXIFTOOL and self.exiftool_available:
+                return Target(photo, fmt, "exiftool", photo)
+        naming = self.sidecar_naming
+        if find_sidecar(photo) is None and shared_stem_conflict(photo, naming):
+            naming = "full"           # IMG_1.CR2 + IMG_1.JPG: one IMG_1.xmp would describe both
+        side = sidecar_path(photo, naming)
+        note = None
+        if fmt in EMBED_EXIFTOOL and not self.sidecar_only:
+            note = "ExifTool is not installed: written to an XMP sidecar instead"
+        elif fmt == "raw":
+            note = "RAW: sidecar only"
+        return Target(photo, fmt, "sidecar" if side.exists() else "sidecar-new", side, note)
+
+    def producer(self, target: Target, edit: TagEdit) -> Producer:
+        """The journal producer that writes ``edit`` at ``target`` (rewrite of the photo or sidecar, or a
+        new sidecar)."""
+        if target.how == "exiv2":
+            def embed(data: bytes | None, tmp: Path) -> bytes | None:
+                assert data is not None
+                if edit.touches_exif() and self.exiftool_available and exiv2_backend.has_maker_note(data):
+                    if target.fmt == "jpeg":     # XMP + IPTC by libexiv2 (EXIF bytes kept), then EXIF by ExifTool
+                        rest = exiv2_backend.rewrite(data, edit, target.fmt, lock_exif=True)
+                        if self._exif_by_exiftool(target, edit, rest, tmp, only=("EXIF",)):
+                            return None
+                    elif self._exif_by_exiftool(target, edit, data, tmp, only=("EXIF", "XMP", "IPTC")):
+                        return None
+                return exiv2_backend.rewrite(data, edit, target.fmt, repair=self.repair)
+            return embed
+        if target.how == "exiftool":
+            def via_exiftool(data: bytes | None, tmp: Path) -> None:
+                self.exiftool.write_to(target.photo, tmp, edit, fmt=target.fmt)
+            return via_exiftool
+        if target.how == "sidecar":
+            def update_sidecar(data: bytes | None, tmp: Path) -> bytes:
+                assert data is not None
+                return exiv2_backend.rewrite(data, edit, "xmp")
+            return update_sidecar
+
+        def new_sidecar(data: bytes | None, tmp: Path) -> bytes:
+            return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo),
+                                             seed_keywords=_embedded_keywords(target.photo))
+        return new_sidecar
+
+
+    def _exif_by_exiftool(self, target: Target, edit: TagEdit, data: bytes, tmp: Path,
+                          only: tuple[str, ...]) -> bool:
+        """Write ``data`` (XMP/IPTC already done) plus the EXIF part of ``edit`` to ``tmp`` through ExifTool,
+        which keeps maker notes intact. False when ExifTool refuses the file (libexiv2 then writes it all)."""
+        staged = tmp.with_name(tmp.name.replace("-", "-in-", 1) if "-" in tmp.name else tmp.name + ".in")
+        try:
+            staged.write_bytes(data)
+            self.exiftool.write_to(staged, tmp, edit, fmt=target.fmt, only=only)
+            return True
+        except (MetadataError, OSError):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            return False
+        finally:
+            try:
+                staged.unlink()
+            except OSError:
+                pass
+
+
+def _embedded_xmp(photo: Path) -> bytes | None:
+    """The photo's own XMP packet, so that a new sidecar starts from what the photo already says."""
+    try:
+        with open(photo, "rb") as f:
+            head = f.read(8 << 20)
+        blocks = find_metadata_blocks(head, [])
+    except (OSError, ValueError, MetadataError):
+        return None
+    return bytes(blocks.xmp[0]) if blocks.xmp else None
+
+
+def _embedded_keywords(photo: Path) -> tuple[str, ...]:
+    from ..analyzers.metadata import read_metadata
+
+    try:
+        return read_metadata(photo).keywords
+    except OSError:
+        return ()

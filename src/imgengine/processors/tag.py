@@ -1,0 +1,211 @@
+"""``imgengine tag``: plan metadata edits (one ``TagEdit`` per photo), then apply them through the journal
+(rewrite-in-place for embedded metadata and existing sidecars, write-new for new sidecars).
+
+``edits_from_analysis`` turns the catalog's results into keywords: CLIP scenes, DETR objects, the quality
+bucket, and ``faces``/``places`` results when those plugins ran, each under its own hierarchy
+(``Scenes|beach``, ``Objects|dog``, ``Quality|good``, ``People|Anna``, ``Places|France|Île-de-France|Paris``:
+the ``places`` result's country, region and city).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.catalog import Catalog
+from ..core.formats import sniff
+from ..core.photo import display_path
+from ..core.scan import ScanProblem, scan
+from ..errors import UsageError
+from ..metadata.fields import TagEdit, clean_keyword
+from ..metadata.writer import MetadataWriter, Target
+from ..settings import Settings
+from .journal import Journal, Step, StepResult
+
+WRITABLE = frozenset({"jpeg", "png", "webp", "tiff", "heic", "avif", "raw"})
+ANALYSIS_KINDS = ("scenes", "objects", "quality", "people", "places")
+
+
+@dataclass
+class TagAction:
+    photo: Path
+    target: Target
+    edit: TagEdit
+    size: int
+    mtime_ns: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"photo": display_path(self.photo), "format": self.target.fmt, "how": self.target.how,
+                "writes": display_path(self.target.path), "changes": self.edit.summary(), "note": self.target.note}
+
+
+@dataclass
+class TagPlan:
+    command: str
+    actions: list[TagAction] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        hows = [a.target.how for a in self.actions]
+        return {"files": len(self.actions), "embedded": sum(h in ("exiv2", "exiftool") for h in hows),
+                "sidecars": sum(h.startswith("sidecar") for h in hows), "left_alone": len(self.skipped)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "summary": self.summary(), "actions": [a.to_dict() for a in self.actions],
+                "left_alone": [{"path": display_path(p), "reason": r} for p, r in self.skipped]}
+
+
+def gather_files(paths: Iterable[Path], settings: Settings, problems: list[ScanProblem] | None = None
+                 ) -> list[tuple[Path, int, int]]:
+    """Every file named or below a named folder (the state folder skipped): (path, size, mtime_ns)."""
+    out, seen = [], set()
+    problems = problems if problems is not None else []
+    for root in paths:
+        root = Path(root)
+        if not os.path.lexists(root):
+            raise UsageError(f"{display_path(root)}: no such file or folder")
+        for entry in scan(root, settings, problems):
+            key = os.path.abspath(entry.path)
+            if key in seen or entry.path.name.lower().endswith(".xmp"):
+                continue
+            seen.add(key)
+            out.append((Path(key), entry.size, entry.mtime_ns))
+    return out
+
+
+def plan_tag(paths: Iterable[Path], settings: Settings, writer: MetadataWriter,
+             edit_for: Callable[[Path], TagEdit | None], command: str = "tag") -> TagPlan:
+    plan = TagPlan(command)
+    problems: list[ScanProblem] = []
+    sidecars: dict[str, Path] = {}
+    for path, size, mtime_ns in gather_files(paths, settings, problems):
+        try:
+            fmt = sniff(path)
+        except OSError as exc:
+            plan.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if fmt not in WRITABLE:
+            plan.skipped.append((path, "not a photo format tag writes (JPEG, PNG, WebP, TIFF, HEIC, AVIF, RAW)"
+                                 if fmt else "not an image"))
+            continue
+        edit = edit_for(path)
+        if edit is None or edit.is_empty():
+            plan.skipped.append((path, "nothing to write for this photo"))
+            continue
+        target = writer.target(path, fmt)
+        if target.how.startswith("sidecar"):
+            other = sidecars.get(str(target.path).casefold())
+            if other is not None:
+                plan.skipped.append((path, f"its sidecar {display_path(target.path)} belongs to "
+                                     f"{display_path(other)} too; use --sidecar-naming full"))
+                continue
+            sidecars[str(target.path).casefold()] = path
+        plan.actions.append(TagAction(path, target, edit, size, mtime_ns))
+    for p in problems:
+        plan.skipped.append((p.path, p.reason))
+    return plan
+
+
+def steps_for(plan: TagPlan, writer: MetadataWriter) -> list[Step]:
+    steps = []
+    for a in plan.actions:
+        produce = writer.producer(a.target, a.edit)
+        note = a.edit.summary()
+        if a.target.how == "sidecar-new":
+            steps.append(Step("write-new", a.photo, a.target.path, on_exists="error", produce=produce,
+                              meta={"note": note}))
+        elif a.target.how == "sidecar":
+            steps.append(Step("rewrite", a.target.path, produce=produce, meta={"note": note}))
+        else:
+            steps.append(Step("rewrite", a.photo, expect_size=a.size, expect_mtime_ns=a.mtime_ns, produce=produce,
+                              meta={"note": note}))
+    return steps
+
+
+def apply_tag(plan: TagPlan, journal: Journal, writer: MetadataWriter,
+              progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
+    return journal.run(steps_for(plan, writer), progress=progress)
+
+
+# ---------------------------------------------------------------------------------------- from analysis
+def _label(entry: Any) -> tuple[str | None, float]:
+    if isinstance(entry, str):
+        return entry, 1.0
+    if isinstance(entry, dict):
+        label = entry.get("label") or entry.get("name")
+        score = entry.get("score", entry.get("confidence", 1.0))
+        try:
+            return (str(label) if label else None), float(score if score is not None else 1.0)
+        except (TypeError, ValueError):
+            return (str(label) if label else None), 1.0
+    return None, 0.0
+
+
+def keywords_from_results(results: dict[str, Any], only: Iterable[str] = ANALYSIS_KINDS,
+                          min_confidence: float = 0.0) -> list[str]:
+    """Hierarchical keywords from one photo's catalog results (any analyzer that produced them)."""
+    only = set(only)
+    out: list[str] = []
+
+    def add(path: str) -> None:
+        try:
+            k = clean_keyword(path)
+        except UsageError:
+            return
+        if k not in out:
+            out.append(k)
+
+    clip = results.get("clip") or {}
+    if "scenes" in only:
+        for entry in clip.get("scenes") or ():
+            label, score = _label(entry)
+            if label and score >= min_confidence:
+                add(f"Scenes|{label}")
+    detr = results.get("detr") or {}
+    if "objects" in only:
+        for entry in detr.get("objects") or ():
+            label, score = _label(entry)
+            if label and score >= min_confidence:
+                add(f"Objects|{label}")
+    content = results.get("content") or {}
+    if "quality" in only and isinstance(content.get("quality"), str):
+        add(f"Quality|{content['quality']}")
+    faces = results.get("faces") or {}
+    if "people" in only:
+        for person in faces.get("people") or ():
+            label, score = _label(person)
+            if label and score >= min_confidence:
+                add(f"People|{label}")
+    places = results.get("places") or {}
+    if "places" in only:
+        parts = [str(places[k]).strip() for k in ("country", "region", "city") if places.get(k)]
+        if parts:
+            add("Places|" + "|".join(p.replace("|", "/") for p in parts))
+    return out
+
+
+def edits_from_analysis(catalog: Catalog, paths: Iterable[Path], base: TagEdit, only: Iterable[str],
+                        min_confidence: float) -> Callable[[Path], TagEdit | None]:
+    only = tuple(only)
+    bad = [k for k in only if k not in ANALYSIS_KINDS]
+    if bad:
+        raise UsageError(f"--only {','.join(bad)}: choose from {','.join(ANALYSIS_KINDS)}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise UsageError("--min-confidence is between 0 and 1")
+    by_path: dict[str, list[str]] = {}
+    for root in paths:
+        root = Path(os.path.abspath(root))
+        recs = catalog.iter_records(root) if root.is_dir() else catalog.iter_records(paths=[root])
+        for rec in recs:
+            by_path[str(rec["path"])] = keywords_from_results(rec.get("results") or {}, only, min_confidence)
+
+    def edit_for(path: Path) -> TagEdit | None:
+        kws = by_path.get(str(path))
+        if not kws and base.is_empty():
+            return None
+        return replace(base, add_keywords=tuple(base.add_keywords) + tuple(kws or ()))
+
+    return edit_for

@@ -1,0 +1,89 @@
+"""The Ray executor on a real local Ray (2 CPUs): the same results as the local engine, a worker killed
+mid-run loses nothing. One Ray session for the module (Ray takes seconds to start)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from imgengine.catalog import open_catalog
+from imgengine.engine.run import run_analysis
+from tests.plugins.helpers import BRIGHTNESS_PLUS, write_plugin
+
+VOLATILE = ("id", "analyzed_at")
+
+# Kills its own worker process (SIGKILL, as an OOM killer or a lost node would) the first time it sees the
+# photo named in the marker's folder; the retry finds the marker and analyses normally.
+KILLER = '''
+    import os
+    import signal
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    from imgengine.analyzers.base import Analyzer, Result
+    from imgengine.plugins import hookimpl
+
+
+    @dataclass(frozen=True)
+    class Seen(Result):
+        name: str
+
+
+    class Killer(Analyzer):
+        name = "killer"
+        version = "1"
+        needs_pixels = False
+        config_defaults = {"marker": ""}
+
+        def analyze(self, item):
+            marker = Path(self.config["marker"])
+            if item.photo.path.name == "IMG_0002.jpg" and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+            return Seen(item.photo.path.name)
+
+
+    @hookimpl
+    def register_analyzers():
+        return [Killer]
+'''
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'imgengine[scale]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def _records(spec: str) -> list[dict]:
+    with open_catalog(spec) as cat:
+        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in cat.iter_records()]
+
+
+def test_ray_engine_matches_local_engine(ray_session, photo_dir, tmp_path, settings):
+    write_plugin(tmp_path / "plug", "brightness_plus", BRIGHTNESS_PLUS)
+    base = settings.replace(vision=False, workers=2, plugin_dirs=(str(tmp_path / "plug"),))
+    local = run_analysis(photo_dir, base.replace(catalog=tmp_path / "local.db", executor="pool"))
+    on_ray = run_analysis(photo_dir, base.replace(catalog=tmp_path / "ray.db", executor="ray"))
+    assert on_ray.summary["ok"] == local.summary["ok"] == 7
+    ray_records = _records(str(tmp_path / "ray.db"))
+    assert ray_records == _records(str(tmp_path / "local.db"))
+    assert all("brightness_plus" in r["results"] for r in ray_records)   # folder plugins run on Ray workers
+
+
+def test_worker_killed_mid_run_loses_nothing(ray_session, photo_dir, tmp_path, settings):
+    write_plugin(tmp_path / "plug", "killer", KILLER)
+    marker = tmp_path / "killed.pid"
+    s = settings.replace(vision=False, workers=2, executor="ray", catalog=tmp_path / "c.db",
+                         plugin_dirs=(str(tmp_path / "plug"),),
+                         plugins={"killer": {"marker": str(marker)}})
+    result = run_analysis(photo_dir, s)
+    assert marker.exists() and int(marker.read_text()) != os.getpid()   # a Ray worker really died
+    assert (result.summary["ok"], result.summary["failed"]) == (7, 0)
+    recs = _records(str(tmp_path / "c.db"))
+    assert len(recs) == 7
+    assert sorted(r["results"]["killer"]["name"] for r in recs) == sorted(r["path"].name for r in recs)
