@@ -66,6 +66,9 @@ class Settings:
     detr_threshold: float = 0.7
     cpu_threads: int = 0               # torch threads for models on a CPU; 0 = the cores left after the loader
     omp_wait_policy: str = "passive"   # passive|active|default: how idle OpenMP threads wait (set before torch)
+    # feedback loop (imgengine feedback)
+    feedback_min_confidence: float = 0.6   # --auto-approve applies fixes at or above this confidence
+    feedback_check_command: str = ""       # must pass after a fix ({file} = the fixed file); "" = its tests
     # output
     quiet: bool = False
     # plugins

@@ -22,7 +22,7 @@ from ..catalog import open_catalog
 from ..core.catalog import MISSING_GRACE_SECONDS, Catalog
 from ..core.photo import display_path
 from ..errors import CatalogError, ImgEngineError, ModelUnavailableError
-from ..logs import RunLogger, error_record
+from ..logs import RunLogger, error_record, plugin_load_record
 from ..settings import Settings, coerce_like
 from .executors import StageContext, make_executor
 from .perfile import FileOutcome, PluginOrigin, analyzer_timeouts, outcome_results
@@ -137,6 +137,9 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     for problem in manager.problems:
         logger.warning(f"plugin {problem.name} ({problem.source} {problem.origin}): {problem.error}",
                        traceback=problem.traceback)
+        if problem.traceback and problem.source == "folder":  # errors.jsonl: the feedback loop's input
+            logger.error(plugin_load_record(run_id, problem.name, problem.origin, problem.traceback,
+                                            problem.version))
     origins = plugin_origins(selected, manager)
     analyzers: dict[str, Analyzer] = {}
     batch_analyzers: dict[str, BatchAnalyzer] = {}

@@ -45,6 +45,8 @@ class ErrorRecord:
     plugin_version: str | None = None
     source_file: str | None = None
     source_line: int | None = None
+    source_sha256: str | None = None   # the plugin file's content when it failed: the feedback loop only
+                                       # rewrites a file that is still what the error came from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,7 +126,41 @@ def error_record(run_id: str, file: str, stage: str, exc: BaseException, *, plug
         traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         source=source, fingerprint=fingerprint(etype, stage, fp_source, message),
         plugin=plugin, plugin_version=plugin_version, source_file=source_file, source_line=source_line,
+        source_sha256=_file_sha256(source_file) if source_file else None,
     )
+
+
+_TB_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)', re.M)
+
+
+def plugin_load_record(run_id: str, plugin: str, origin: str, traceback_text: str,
+                       version: str | None = None) -> ErrorRecord:
+    """A plugin that failed to import, as an errors.jsonl record (stage ``plugin-load``; ``file`` is the
+    plugin's path), naming the innermost line of the plugin's own code, so that the feedback loop sees
+    a missing dependency like any other plugin bug."""
+    last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "ImportError"
+    head, _, message = last.partition(": ")
+    etype = head.rsplit(".", 1)[-1] or "ImportError"
+    root = os.path.abspath(origin)
+    frames = [(m["file"], int(m["line"])) for m in _TB_FRAME.finditer(traceback_text)
+              if os.path.abspath(m["file"]).startswith(root)]
+    source_file, source_line = frames[-1] if frames else (None, None)
+    source = f"{plugin}:{os.path.basename(source_file)}:{source_line}" if source_file else f"{plugin}:?"
+    return ErrorRecord(
+        run_id=run_id, time=dt.datetime.now().astimezone().isoformat(timespec="seconds"), file=origin,
+        stage="plugin-load", exception_type=etype, message=message or etype, traceback=traceback_text,
+        source=source, fingerprint=fingerprint(etype, "plugin-load", source, message),
+        plugin=plugin, plugin_version=version, source_file=source_file, source_line=source_line,
+        source_sha256=_file_sha256(source_file) if source_file else None,
+    )
+
+
+def _file_sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
 
 
 class RunLogger:

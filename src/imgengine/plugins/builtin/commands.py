@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, catalog prune, export, albums, gpu-monitor, trash, train, tag, convert, scrub."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train, tag, convert, scrub, feedback."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imgengine.cli.tag": ("tag",),          # metadata writing
     "imgengine.cli.convert": ("convert",),  # formats
     "imgengine.cli.scrub": ("scrub",),      # privacy before sharing
+    "imgengine.cli.feedback": ("feedback",),  # feedback, feedback history, feedback rollback
 }
 
 
