@@ -41,7 +41,7 @@ def test_first_failures_are_shown_one_line_each(tmp_path: Path):
     _broken(root, 8)
     p = run_cli(["analyze", root, "--no-vision", "--workers", "1", "--log-dir", tmp_path / "logs"])
     assert p.returncode == 1
-    failed = [line for line in p.stderr.splitlines() if line.startswith("failed ")]
+    failed = [line for line in p.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 5 and all("broken_" in line for line in failed)
     text = " ".join(p.stderr.split())
     assert "8 file(s) failed; 3 more; every error is in" in text and str(tmp_path / "logs") in text

@@ -117,7 +117,13 @@ def short_vision_warning(vision: dict) -> str | None:
     text = vision.get("warning")
     if not text:
         return None
-    first = text.removeprefix("vision: ").split(";")[0].split(" (looked in")[0]
+    parts = [p.strip().removeprefix("vision: ").split(" (looked in")[0]
+             for p in text.removeprefix("vision: ").split(";")]
+    # the first problem, and any other analyzer's own problem (a bad scene model...), without the hints
+    # on how to get weights that follow the first one: those are in the log
+    parts = [p for i, p in enumerate(parts) if p and not p.endswith("stage skipped")
+             and (i == 0 or not p.lower().startswith(("get them", "use --no-vision", "or ", "see ")))]
+    first = "; ".join(dict.fromkeys(parts)) or text
     skipped = vision.get("status") == "skipped" or text.endswith("vision stage skipped")
     hint = "`imgengine models download`, or --no-vision" if "not found" in first else "see the log"
     return f"vision {'skipped' if skipped else 'partly skipped'}: {first} ({hint})"
@@ -134,7 +140,7 @@ def print_problems(result: RunResult, logger: RunLogger) -> None:
     for outcome in result.failures[:FAILURES_SHOWN]:
         name, error = escape_control(display_path(outcome.path)), outcome.error or "failed"
         line = error if name in error else f"{name}: {error}"
-        err_console.print(f"[red]failed[/] {safe_text(line)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]failed:[/] {safe_text(line)}", highlight=False, soft_wrap=True)
     if result.failed:
         more = f"; {result.failed - FAILURES_SHOWN:,} more" if result.failed > FAILURES_SHOWN else ""
         err_console.print(f"[red]{result.failed:,} file(s) failed[/]{more}"
