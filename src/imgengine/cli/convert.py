@@ -92,18 +92,11 @@ def register(app: typer.Typer) -> None:
                                                 "replace": replace}, None)
         bar = Progress(TextColumn("[bold]convert"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed}"),
                        console=err_console, transient=True, disable=not show)
-        try:
+        with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
             with bar:
                 task = bar.add_task("convert", total=len(plan.actions))
                 results = apply_convert(plan, journal, settings.effective_workers(),
                                         progress=lambda _r: bar.advance(task))
-            journal.finish("done")
-        except KeyboardInterrupt:
-            journal.finish("interrupted")
-            raise
-        except BaseException:
-            journal.finish("failed")
-            raise
         seconds = time.perf_counter() - t0
         done = [r for r in results if r.status == "done"]
         failed = [r for r in results if r.status != "done"]

@@ -100,7 +100,7 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
     show = not (json_out or quiet) and err_console.is_terminal
     t0 = time.perf_counter()
     journal = Journal.begin(state_dir, plan.command, args, catalog)
-    try:
+    with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
         with RichProgress(show) as bar:  # rate and ETA, as every long step
             bar.step_start(plan.command, len(plan.todo))
 
@@ -113,13 +113,6 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             finally:
                 if lib_cat is not None:
                     lib_cat.close()
-        journal.finish("done")
-    except KeyboardInterrupt:
-        journal.finish("interrupted")
-        raise
-    except BaseException:
-        journal.finish("failed")
-        raise
     seconds = time.perf_counter() - t0
     done = [r for r in results if r.status == "done"]
     skipped = [r for r in results if r.status == "skipped"]

@@ -82,17 +82,10 @@ def register(app: typer.Typer) -> None:
                                                   "keep": keep, "in_place": in_place}, None)
             bar = Progress(TextColumn("[bold]scrub"), BarColumn(), MofNCompleteColumn(), console=err_console,
                            transient=True, disable=not show)
-            try:
+            with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
                 with bar:
                     task = bar.add_task("scrub", total=len(plan.actions))
                     results = apply_scrub(plan, journal, writer, progress=lambda _r: bar.advance(task))
-                journal.finish("done")
-            except KeyboardInterrupt:
-                journal.finish("interrupted")
-                raise
-            except BaseException:
-                journal.finish("failed")
-                raise
         seconds = time.perf_counter() - t0
         done = [r for r in results if r.status == "done"]
         other = [r for r in results if r.status != "done"]

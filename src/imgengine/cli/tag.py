@@ -102,17 +102,10 @@ def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out
     journal = Journal.begin(state_dir, plan.command, args, catalog)
     bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
                    console=err_console, transient=True, disable=not show)
-    try:
+    with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
         with bar:
             task = bar.add_task(plan.command, total=len(plan.actions))
             results = apply_fn(plan, journal, writer, progress=lambda _r: bar.advance(task))
-        journal.finish("done")
-    except KeyboardInterrupt:
-        journal.finish("interrupted")
-        raise
-    except BaseException:
-        journal.finish("failed")
-        raise
     seconds = time.perf_counter() - t0
     done = [r for r in results if r.status == "done"]
     skipped = [r for r in results if r.status == "skipped"]

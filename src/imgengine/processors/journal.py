@@ -1002,7 +1002,10 @@ class Journal:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self.finished:
-            self.finish("done" if exc_type is None else "failed")
+            if exc_type is None:
+                self.finish("done")
+            else:
+                self.finish("interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed")
 
 
 # -- reading journals ---------------------------------------------------------------------------------
