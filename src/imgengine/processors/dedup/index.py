@@ -17,11 +17,15 @@ duplicates are removed before (one code per sha256).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import numpy as np
 
 CHUNKS = 4
 CHUNK_BITS = 16
-_MAX_BLOCK = 20_000_000   # candidate pairs materialised at once
+_MAX_BLOCK = 4_000_000    # candidate pairs materialised at once (per thread)
 
 
 def popcount64(x: np.ndarray) -> np.ndarray:
@@ -55,49 +59,186 @@ def hex_to_codes(values: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pairs_within(codes: np.ndarray, max_dist: int, valid: np.ndarray | None = None) -> np.ndarray:
-    """All index pairs (i < j) whose codes differ in at most ``max_dist`` bits, as an (n, 2) int64 array."""
+    """All index pairs (i < j) whose codes differ in at most ``max_dist`` bits, as an (n, 2) int64 array
+    (exact: no budget)."""
+    return search(codes, max_dist, valid).pairs
+
+
+@dataclass
+class SearchResult:
+    pairs: np.ndarray           # (n, 2) int64, i < j
+    exact: bool                 # every pair within max_dist was searched for (no probe or bucket left out)
+    checked: int                # pair distances computed
+    skipped_buckets: int = 0    # crowded chunk values left out (``cap``)
+    masks: list[int] = field(default_factory=list)   # flip masks probed per chunk
+
+
+def _plan(counts: np.ndarray, radius: int, budget: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Which flip masks to probe for one chunk and, per mask, the largest bucket it probes, so that the
+    pair checks stay within ``budget``: (masks, caps (0 = no cap), exact). Everything when it fits.
+
+    Otherwise crowded chunk values -- one that thousands of photos share (a bright-sky row of wHash) says
+    little about any of them -- are left out, the most crowded first, and far probes before near ones: a
+    probe of bucket v with mask m costs ``count[v] * count[v ^ m]`` checks and finds the pairs whose chunk
+    differs by exactly m -- each of the ``M(r)`` masks of radius r gets an equal share of that radius'
+    pairs -- so it is worth ``1 / (M(r) * count[v ^ m])`` per check, and the probes are taken best first:
+    mask m probes the buckets (both sides) of at most ``tau / M(r)`` photos, with ``tau`` as large as the
+    budget allows. A pair whose close chunk is crowded is still found through its other chunks when one of
+    them is close and uncrowded, and by the other hash."""
+    masks = _ALL16[_POP16 <= radius]
+    mr = np.array([1, 16, 120, 560, 1820][: radius + 1], np.float64)
+    c = counts.astype(np.float64)
+    taus = np.geomspace(1, max(2.0, float(counts.max())) * mr[-1], 64)
+    per_tau = np.zeros(len(taus) + 1)
+    full = 0.0
+    for m in masks.tolist():
+        r = int(_POP16[m])
+        other = c[_ALL16 ^ np.uint64(m)]
+        prod = c * (c - 1) / 2 if m == 0 else c * other / 2
+        full += float(prod.sum())
+        nz = prod > 0
+        # the smallest tau at which this bucket pair is probed: tau / M(r) >= the larger bucket
+        need = np.maximum(c, other)[nz] * mr[r]
+        per_tau += np.bincount(np.searchsorted(taus, need), weights=prod[nz], minlength=len(taus) + 1)
+    masks = masks.astype(np.int64)
+    if full <= budget:
+        return masks, np.zeros(len(masks), np.int64), True
+    cost = np.cumsum(per_tau)[: len(taus)]
+    k = max(0, int(np.searchsorted(cost, budget, side="right")) - 1)
+    caps = np.floor(taus[k] / mr[_POP16[masks.astype(np.uint64)].astype(np.int64)]).astype(np.int64)
+    keep = caps >= 1
+    return masks[keep], np.maximum(caps[keep], 1), False
+
+
+@dataclass
+class SearchPlan:
+    """What ``run_search`` will do: per chunk (values, bucket counts, flip masks, bucket cap, exact)."""
+    n: int
+    ids: np.ndarray
+    sub: np.ndarray
+    others: list[np.ndarray]
+    max_dist: int
+    max_total: int | None
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]]
+
+    @property
+    def passes(self) -> int:
+        return sum(len(c[2]) for c in self.chunks)
+
+    @property
+    def exact(self) -> bool:
+        return all(c[4] for c in self.chunks)
+
+
+def plan_search(codes: np.ndarray, max_dist: int, valid: np.ndarray | None = None, *, budget: float | None = None,
+                others: tuple[np.ndarray, ...] = (), max_total: int | None = None) -> SearchPlan:
+    """Plan a search for index pairs (i < j) whose codes differ in at most ``max_dist`` bits and, with
+    ``others`` (more codes per item) and ``max_total``, whose distances summed over ``codes`` and ``others``
+    are at most ``max_total`` (applied while searching: pairs that fail it are never held in memory).
+
+    ``budget`` (pair checks; None = unlimited) bounds the work: within it the search is exact; beyond it
+    (hundreds of thousands of photos with real, clustered hashes) ``_plan`` decides what to leave out, and
+    the plan says so (``exact``)."""
     codes = np.asarray(codes, dtype=np.uint64)
     n = len(codes)
-    if n < 2:
-        return np.zeros((0, 2), dtype=np.int64)
     ids = np.arange(n, dtype=np.int64) if valid is None else np.nonzero(valid)[0].astype(np.int64)
     sub = codes[ids]
-    masks = _ALL16[_POP16 <= chunk_radius(max_dist)].astype(np.int64)
-    found: list[np.ndarray] = []
-    for c in range(CHUNKS):
+    radius = chunk_radius(max_dist)
+    chunks = []
+    for c in range(CHUNKS if len(ids) > 1 else 0):
         ch = ((sub >> np.uint64(CHUNK_BITS * c)) & np.uint64(0xFFFF)).astype(np.int64)
-        order = np.argsort(ch, kind="stable")
         counts = np.bincount(ch, minlength=1 << CHUNK_BITS)
+        if budget is None:
+            masks = _ALL16[_POP16 <= radius].astype(np.int64)
+            chunks.append((ch, counts, masks, np.zeros(len(masks), np.int64), True))
+        else:
+            masks, caps, exact = _plan(counts, radius, budget / CHUNKS)
+            chunks.append((ch, counts, masks, caps, exact))
+    return SearchPlan(n, ids, sub, [np.asarray(o, np.uint64)[ids] for o in others], max_dist, max_total, chunks)
+
+
+def search(codes: np.ndarray, max_dist: int, valid: np.ndarray | None = None, *, budget: float | None = None,
+           others: tuple[np.ndarray, ...] = (), max_total: int | None = None,
+           progress: Callable[[int], None] | None = None, workers: int = 1) -> SearchResult:
+    """``plan_search`` then ``run_search``."""
+    return run_search(plan_search(codes, max_dist, valid, budget=budget, others=others, max_total=max_total),
+                      progress, workers)
+
+
+def run_search(plan: SearchPlan, progress: Callable[[int], None] | None = None, workers: int = 1) -> SearchResult:
+    """Carry out a plan. ``progress(k)`` hears each of its ``plan.passes`` passes as it ends; ``workers``
+    threads share the chunks (numpy releases the GIL in the heavy parts)."""
+    n, sub, subo, max_dist, max_total = plan.n, plan.sub, plan.others, plan.max_dist, plan.max_total
+    if not plan.chunks:
+        return SearchResult(np.zeros((0, 2), dtype=np.int64), True, 0)
+    lock = threading.Lock()
+
+    def tick() -> None:
+        if progress is not None:
+            with lock:
+                progress(1)
+
+    def run_chunk(chunk) -> tuple[list[np.ndarray], int]:
+        ch, counts, masks, caps, _ = chunk
+        order = np.argsort(ch, kind="stable")
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        for m in masks:
+        here = counts[ch]
+        found: list[np.ndarray] = []
+        checked = 0
+        for m, cap in zip(masks.tolist(), caps.tolist(), strict=True):
             keys = ch ^ m
+            there = counts[keys]
             if m == 0:
-                sel = np.nonzero(counts[keys] > 1)[0]
+                ok = there > 1
             else:
                 # a pair (i, j) with ch_j = ch_i ^ m is met from both sides; take it from the lower bucket only
-                sel = np.nonzero((keys > ch) & (counts[keys] > 0))[0]
-            if sel.size == 0:
-                continue
-            cnt = counts[keys[sel]]
-            step = max(1, int(sel.size * _MAX_BLOCK // max(1, int(cnt.sum()))))
-            for lo in range(0, sel.size, step):
-                s = sel[lo: lo + step]
-                c_sel = cnt[lo: lo + step]
-                total = int(c_sel.sum())
-                ii = np.repeat(s, c_sel)
-                first = starts[keys[s]]
-                offs = np.repeat(first - (np.cumsum(c_sel) - c_sel), c_sel) + np.arange(total)
-                jj = order[offs]
-                if m == 0:
-                    keep = ii < jj
+                ok = (keys > ch) & (there > 0)
+            if cap:
+                ok &= (here <= cap) & (there <= cap)
+            sel = np.nonzero(ok)[0]
+            if sel.size:
+                cnt = counts[keys[sel]]
+                step = max(1, int(sel.size * _MAX_BLOCK // max(1, int(cnt.sum()))))
+                for lo in range(0, sel.size, step):
+                    s = sel[lo: lo + step]
+                    c_sel = cnt[lo: lo + step]
+                    tot = int(c_sel.sum())
+                    ii = np.repeat(s, c_sel)
+                    first = starts[keys[s]]
+                    offs = np.repeat(first - (np.cumsum(c_sel) - c_sel), c_sel) + np.arange(tot)
+                    jj = order[offs]
+                    if m == 0:
+                        keep = ii < jj
+                        ii, jj = ii[keep], jj[keep]
+                    checked += len(ii)
+                    d = popcount64(sub[ii] ^ sub[jj])
+                    keep = d <= max_dist
                     ii, jj = ii[keep], jj[keep]
-                d = popcount64(sub[ii] ^ sub[jj])
-                keep = d <= max_dist
-                if keep.any():
-                    a, b = ii[keep], jj[keep]
-                    found.append(np.minimum(a, b) * n + np.maximum(a, b))
+                    if max_total is not None and len(ii):
+                        t = d[keep].astype(np.int64)
+                        for o in subo:
+                            t += popcount64(o[ii] ^ o[jj])
+                        keep = t <= max_total
+                        ii, jj = ii[keep], jj[keep]
+                    if len(ii):
+                        found.append(np.minimum(ii, jj) * n + np.maximum(ii, jj))
+            tick()
+        return found, checked
+
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as ex:
+            results = list(ex.map(run_chunk, plan.chunks))
+    else:
+        results = [run_chunk(c) for c in plan.chunks]
+    found = [f for r in results for f in r[0]]
+    checked = sum(r[1] for r in results)
+    # crowded chunk values left out of the in-register probe
+    skipped = sum(int((c[1] > c[3][0]).sum()) if len(c[3]) and c[3][0] else 0 for c in plan.chunks)
+    masks = [len(c[2]) for c in plan.chunks]
     if not found:
-        return np.zeros((0, 2), dtype=np.int64)
+        return SearchResult(np.zeros((0, 2), dtype=np.int64), plan.exact, checked, skipped, masks)
     keys = np.unique(np.concatenate(found))
     i, j = keys // n, keys % n
-    return np.stack([ids[i], ids[j]], axis=1)
+    return SearchResult(np.stack([plan.ids[i], plan.ids[j]], axis=1), plan.exact, checked, skipped, masks)
