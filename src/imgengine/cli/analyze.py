@@ -93,7 +93,8 @@ class RichProgress:
 
     # -- imgengine.progress.StepProgress ---------------------------------------------------------------
     def step_start(self, step: str, total: int, unit: str = "files") -> None:
-        if self.task is not None and step in ("vision", "loading models"):
+        if self.task is not None and step in ("vision", "loading models", "checking files", "reading thumbnails",
+                                              "searching", "comparing"):
             self.bar.update(self.task, visible=False)  # the per-file bar is done: do not leave it frozen
         task = self.bar.add_task(step, total=total, rate="", errs="")
         self._steps[step] = [task, time.perf_counter(), unit, 0]
