@@ -4,7 +4,13 @@
 2. Candidates: pairs whose pHash or wHash differ in at most ``index_bits`` (11) bits, found with
    multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances (pHash + dHash +
    wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
-   decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found.
+   decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found. The search
+   is exhaustive up to ``search_budget`` pair checks per photo (archives of ~100k photos); beyond, it
+   spends that budget where it finds most (``index.plan_search``) and the result says it was not exact.
+   Copies saved *turned* (pixels rotated by 90/180/270 degrees, no EXIF tag) or mirrored share no
+   hash bits with their original: every thumbnail is also brought to its canonical orientation
+   (``thumbhash``), and pairs whose canonical pHash (and wHash) are close are verified with one
+   thumbnail turned onto the other.
 3. Verification (``verify.py``, ``align.py``), batched over thousands of pairs at once: the two 32x32
    thumbnails are aligned by a search over crop/zoom windows (scale and offset per axis, both
    directions, partial overlap allowed), tone-matched, and the residual must be at most
@@ -28,6 +34,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -441,7 +448,7 @@ def _run_plans(planned: list, steps: Any, extra: list | None = None) -> tuple[np
     return pairs, total, exact
 
 
-_WORKERS = 2
+_WORKERS = max(1, min(4, os.cpu_count() or 1))   # threads for the four chunks of a search
 
 
 def _candidates(nodes: list[_Node], raw: tuple, params: DedupParams, steps: Any
@@ -588,8 +595,6 @@ def _make_group(gid: int, node_ids: list[int], nodes: list[_Node], edges: dict) 
 def bytes_freed(keeper: PhotoEntry, others: list[PhotoEntry]) -> int:
     """Bytes that removing ``others`` frees: files already hard-linked to the keeper (or to each other)
     share their blocks and count once."""
-    import os
-
     seen: set[tuple[int, int]] = set()
     try:
         st = os.stat(keeper.path)
