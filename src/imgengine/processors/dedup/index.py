@@ -185,6 +185,9 @@ def run_search(plan: SearchPlan, progress: Callable[[int], None] | None = None, 
     def run_chunk(chunk) -> tuple[list[np.ndarray], int]:
         ch, counts, masks, caps, _ = chunk
         order = np.argsort(ch, kind="stable")
+        by_bucket = sub[order]                      # codes in bucket order: a bucket is a contiguous run
+        rank = np.empty(len(ch), np.int64)
+        rank[order] = np.arange(len(ch))
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         here = counts[ch]
         found: list[np.ndarray] = []
@@ -201,25 +204,29 @@ def run_search(plan: SearchPlan, progress: Callable[[int], None] | None = None, 
                 ok &= (here <= cap) & (there <= cap)
             sel = np.nonzero(ok)[0]
             if sel.size:
-                cnt = counts[keys[sel]]
+                cnt = there[sel]
                 step = max(1, int(sel.size * _MAX_BLOCK // max(1, int(cnt.sum()))))
                 for lo in range(0, sel.size, step):
                     s = sel[lo: lo + step]
                     c_sel = cnt[lo: lo + step]
-                    tot = int(c_sel.sum())
-                    ii = np.repeat(s, c_sel)
-                    first = starts[keys[s]]
-                    offs = np.repeat(first - (np.cumsum(c_sel) - c_sel), c_sel) + np.arange(tot)
-                    jj = order[offs]
-                    if m == 0:
-                        keep = ii < jj
-                        ii, jj = ii[keep], jj[keep]
-                    checked += len(ii)
-                    d = popcount64(sub[ii] ^ sub[jj])
+                    ends = np.cumsum(c_sel)
+                    tot = int(ends[-1])
+                    # the positions (in bucket order) of every item of the probed bucket, per item of s
+                    offs = np.repeat(starts[keys[s]] - (ends - c_sel), c_sel) + np.arange(tot)
+                    d = popcount64(np.repeat(sub[s], c_sel) ^ by_bucket[offs])
                     keep = d <= max_dist
-                    ii, jj = ii[keep], jj[keep]
-                    if max_total is not None and len(ii):
-                        t = d[keep].astype(np.int64)
+                    if m == 0:
+                        keep &= offs > np.repeat(rank[s], c_sel)    # each pair once, never an item with itself
+                        checked += (tot - len(s)) // 2
+                    else:
+                        checked += tot
+                    idx = np.nonzero(keep)[0]
+                    if idx.size == 0:
+                        continue
+                    ii = s[np.searchsorted(ends, idx, side="right")]
+                    jj = order[offs[idx]]
+                    if max_total is not None:
+                        t = d[idx].astype(np.int64)
                         for o in subo:
                             t += popcount64(o[ii] ^ o[jj])
                         keep = t <= max_total
