@@ -123,7 +123,7 @@ def _nodes(entries: list[PhotoEntry]) -> list:
 def edge_table(entries: list[PhotoEntry], params: DedupParams) -> tuple[list, dict, dict]:
     """Every candidate pair verified with permissive limits: (nodes, edges, texture per edge)."""
     nodes = _nodes(entries)
-    loose = replace(params, max_residual=0.16, low_texture_residual=0.16, linkage="complete")
+    loose = replace(params, max_residual=0.16, low_texture_residual=0.16, turned_residual=0.16, linkage="complete")
     raw = F._thumb_stack(nodes)
     cand, dist, turn, _ = F._candidates(nodes, raw, loose, None)
     edges, _ = F._verify(nodes, cand, dist, None, loose, None, turn, raw)
@@ -137,9 +137,11 @@ def edge_table(entries: list[PhotoEntry], params: DedupParams) -> tuple[list, di
     return nodes, edges, tex
 
 
-def pairs_from_edges(nodes, edges, tex, max_res: float, low_tex: float, low_res: float) -> set[tuple[int, int]]:
+def pairs_from_edges(nodes, edges, tex, max_res: float, low_tex: float, low_res: float,
+                     turned_res: float = 1.0) -> set[tuple[int, int]]:
     """The groups star linkage makes from the edges that pass these limits."""
-    kept = {k: e for k, e in edges.items() if e.residual <= (low_res if tex[k] < low_tex else max_res)}
+    kept = {k: e for k, e in edges.items()
+            if e.residual <= min(low_res if tex[k] < low_tex else max_res, turned_res if e.turn else 1.0)}
     n = len(nodes)
     rank = sorted(range(n), key=lambda i: max(F.rank_key(f) for f in nodes[i].files), reverse=True)
     nbrs: dict[int, list[int]] = {}
@@ -171,8 +173,18 @@ def fit_ours(entries, truth, base: DedupParams) -> tuple[DedupParams, tuple[floa
                 s = score(pairs_from_edges(nodes, edges, tex, max_res, low_tex, low_res), truth)
                 key = (s[0] >= TARGET_PRECISION, s[2], s[0])
                 if best is None or key > best[0]:
-                    best = (key, replace(params, max_residual=max_res, low_texture_residual=low_res), s)
-    return best[1], best[2]
+                    best = (key, replace(params, max_residual=max_res, low_texture_residual=low_res), s,
+                            (nodes, edges, tex))
+    # then the limit for turned/mirrored pairs, the others fixed
+    fitted, (nodes, edges, tex) = best[1], best[3]
+    top = None
+    for turned_res in (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12):
+        s = score(pairs_from_edges(nodes, edges, tex, fitted.max_residual, fitted.low_texture,
+                                   fitted.low_texture_residual, turned_res), truth)
+        key = (s[0] >= TARGET_PRECISION, s[2], s[0])
+        if top is None or key > top[0]:
+            top = (key, replace(fitted, turned_residual=turned_res), s)
+    return top[1], top[2]
 
 
 def ours(entries: list[PhotoEntry], params: DedupParams) -> tuple[set[tuple[int, int]], float]:
@@ -439,7 +451,7 @@ def timed_search(codes: np.ndarray, params: DedupParams, budget: float | None) -
         others = tuple(codes[:, o] for o in range(3) if o != k)
         plans.append(plan_search(codes[:, k], params.index_bits, budget=budget, others=others,
                                  max_total=params.threshold))
-    turned = plan_search(codes[:, 0], params.turned_bits, budget=budget, others=(codes[:, 2],),
+    turned = plan_search(codes[:, 0], params.turned_bits, budget=budget / 4 if budget else None, others=(codes[:, 2],),
                          max_total=params.turned_total)
     t_plan = time.perf_counter() - t
     res = [run_search(p, workers=F._WORKERS) for p in plans]
@@ -569,10 +581,11 @@ def main() -> None:
     base = DedupParams(use_clip=False)
     fitted, tune_score = fit_ours(tune, t_truth, base)
     print(f"\n## fitted on the tuning half ({time.perf_counter() - t:.0f} s): max_residual {fitted.max_residual}, "
-          f"low_texture {fitted.low_texture}, low_texture_residual {fitted.low_texture_residual} "
+          f"low_texture {fitted.low_texture}, low_texture_residual {fitted.low_texture_residual}, "
+          f"turned_residual {fitted.turned_residual} "
           f"(tuning P {tune_score[0]:.4f} R {tune_score[1]:.4f} F1 {tune_score[2]:.4f}); shipped defaults: "
           f"max_residual {base.max_residual}, low_texture {base.low_texture}, "
-          f"low_texture_residual {base.low_texture_residual}")
+          f"low_texture_residual {base.low_texture_residual}, turned_residual {base.turned_residual}")
 
     rows = []
     pred, secs = ours(held, fitted)

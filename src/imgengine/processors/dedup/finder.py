@@ -208,6 +208,8 @@ class _Checker:
         # a flat area matches everything: low-texture pairs need a smaller residual
         low = tex < params.low_texture
         lim[low] = np.minimum(lim[low], params.low_texture_residual)
+        turned = turn != 0
+        lim[turned] = np.minimum(lim[turned], params.turned_residual)
         ok = res <= lim
         same = np.where(thumbhash.swaps_sides(turn), self.sizes_t[pairs[:, 0]], self.sizes[pairs[:, 0]]) \
             == self.sizes[pairs[:, 1]]
@@ -458,7 +460,8 @@ def _candidates(nodes: list[_Node], raw: tuple, params: DedupParams, steps: Any
     steps = steps or steps_of(None)
     budget = max(5e7, params.search_budget * len(nodes)) if params.search_budget else None
     planned = _hash_plans(nodes, params.threshold, params.index_bits, params.index_hashes, budget)
-    turned = _turned_plan(nodes, raw, params, budget) if params.turned else None
+    # the turned-copy search is a second, narrower one (7 bits, pHash only): a quarter of the budget
+    turned = _turned_plan(nodes, raw, params, budget / 4 if budget else None) if params.turned else None
     passes = sum(p.passes for p in planned[1]) + (turned[0].passes if turned else 0)
     steps.step_start("searching", passes, "passes")
     cand, dist, exact = _run_plans(planned, steps)
