@@ -174,3 +174,27 @@ def test_duplicates_after_analyze_decodes_nothing_again(tmp_path: Path, settings
     result, summary, _ = scan_duplicates(root, settings.replace(vision=False))
     assert calls == [] and summary["analyzed"] == 0 and summary["skipped_unchanged"] == 3
     assert [sorted(m.entry.path.name for m in g.members) for g in result.groups] == [["a.jpg", "a_turned.jpg"]]
+
+
+def test_cli_reports_a_turned_copy_and_whether_the_search_was_exhaustive(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from imgengine.cli.app import app
+    from imgengine.testing.samples import jpeg_bytes
+
+    monkeypatch.setenv("IMGENGINE_LOG_DIR", str(tmp_path / "logs"))
+    root = tmp_path / "photos"
+    root.mkdir()
+    img = scene(480, 640, seed=12)
+    (root / "a.jpg").write_bytes(jpeg_bytes(img, quality=92))
+    (root / "a_mirrored.jpg").write_bytes(jpeg_bytes(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), quality=85))
+    r = CliRunner().invoke(app, ["duplicates", str(root), "--json", "--no-clip"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["summary"]["search_exact"] is True and len(doc["groups"]) == 1
+    photos = doc["groups"][0]["photos"]
+    assert [p["turned"] for p in photos] == [None, "mirrored"]
+    r = CliRunner().invoke(app, ["duplicates", str(root), "--no-clip"])
+    assert r.exit_code == 0 and "mirrored" in r.output
