@@ -483,8 +483,8 @@ def _turned_plan(nodes: list[_Node], raw: tuple, params: DedupParams, budget):
     """Copies saved turned by 90/180/270 degrees or mirrored: every thumbnail in its canonical orientation
     (``thumbhash``; 1-2 variants each), canonical pHash within ``turned_bits`` and pHash + wHash within
     ``turned_total``."""
-    stack, has = raw[0], raw[1]
-    idx = np.nonzero(has)[0]
+    stack, thumbs = raw[0], raw[2]
+    idx = np.nonzero(~thumbs.missing)[0]        # flat thumbnails are never near copies (``verify.prepare``)
     node, k, ph, wh = thumbhash.canonical_hashes(stack[idx])
     node = idx[node]
     plan = plan_search(ph, params.turned_bits, budget=budget, others=(wh,), max_total=params.turned_total)
