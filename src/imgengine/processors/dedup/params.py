@@ -28,7 +28,7 @@ class DedupParams:
     turned: bool = True              # also find copies turned by 90/180/270 degrees or mirrored
     turned_bits: int = 7             # ... whose canonical thumbnail pHash differ in at most this many bits
     turned_total: int = 20           # ... and canonical pHash + wHash in at most this many
-    turned_residual: float = 0.06    # a turned/mirrored pair needs this smaller residual (a mirrored neighbour
+    turned_residual: float = 0.04    # a turned/mirrored pair needs this smaller residual (a mirrored neighbour
                                      # region of a symmetric scene is a near fit; fitted on the tuning half)
     linkage: str = "star"            # "star": every member verified against the keeper; "complete": against
                                      # every other member (all candidate pairs verified: slower, splits crops)
