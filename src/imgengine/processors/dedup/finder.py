@@ -5,7 +5,7 @@
    multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances (pHash + dHash +
    wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
    decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found. The search
-   is exhaustive up to ``search_budget`` pair checks per photo (archives of ~100k photos); beyond, it
+   is exhaustive up to ``search_budget`` pair checks per photo (archives of some 10k-50k photos); beyond, it
    spends that budget where it finds most (``index.plan_search``) and the result says it was not exact.
    Copies saved *turned* (pixels rotated by 90/180/270 degrees, no EXIF tag) or mirrored share no
    hash bits with their original: every thumbnail is also brought to its canonical orientation
