@@ -500,7 +500,7 @@ def bench_scale(sizes: list[int], params: DedupParams, real_copies: np.ndarray |
         cp = np.arange(n - int(n * 0.15), n)
         dd = np.stack([popcount64(codes[orig, c] ^ codes[cp, c]) for c in range(3)], axis=1).astype(np.int64)
         want = ((dd[:, 0] <= params.index_bits) | (dd[:, 2] <= params.index_bits)) & (dd.sum(1) <= params.threshold)
-        runs = [(f"finder (budget {budget_per}/photo)", max(5e7, budget_per * n))]
+        runs = [(f"finder (budget {budget_per}/photo)", max(F.MIN_BUDGET, budget_per * n))]
         if n <= 200_000:
             runs.append(("exhaustive (no budget)", None))
         print(f"  {n:>9,} photos ({nd:,} originals with {len(cp):,} copies; built in {built:.0f} s); "

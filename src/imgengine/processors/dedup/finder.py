@@ -5,7 +5,7 @@
    multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances (pHash + dHash +
    wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
    decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found. The search
-   is exhaustive up to ``search_budget`` pair checks per photo (archives of some 10k-50k photos); beyond, it
+   is exhaustive up to ``search_budget`` pair checks per photo (or 1e9: ~100k photos); beyond, it
    spends that budget where it finds most (``index.plan_search``) and the result says it was not exact.
    Copies saved *turned* (pixels rotated by 90/180/270 degrees, no EXIF tag) or mirrored share no
    hash bits with their original: every thumbnail is also brought to its canonical orientation
@@ -450,6 +450,7 @@ def _run_plans(planned: list, steps: Any, extra: list | None = None) -> tuple[np
     return pairs, total, exact
 
 
+MIN_BUDGET = 1e9   # pair checks a search may always spend (~10 s of CPU): exhaustive up to ~100k photos
 _WORKERS = max(1, min(4, os.cpu_count() or 1))   # threads for the four chunks of a search
 
 
@@ -458,7 +459,7 @@ def _candidates(nodes: list[_Node], raw: tuple, params: DedupParams, steps: Any
     """Every candidate pair: (pairs (P, 2), summed hash distance (P,), turn (P,), search exact). The
     hash search and the turned-copy search are planned first, so the "searching" step knows its size."""
     steps = steps or steps_of(None)
-    budget = max(5e7, params.search_budget * len(nodes)) if params.search_budget else None
+    budget = max(MIN_BUDGET, params.search_budget * len(nodes)) if params.search_budget else None
     planned = _hash_plans(nodes, params.threshold, params.index_bits, params.index_hashes, budget)
     # the turned-copy search is a second, narrower one (7 bits, pHash only): a quarter of the budget
     turned = _turned_plan(nodes, raw, params, budget / 4 if budget else None) if params.turned else None

@@ -77,22 +77,15 @@ class SearchResult:
     masks: list[int] = field(default_factory=list)   # flip masks probed per chunk
 
 
-def _plan(counts: np.ndarray, radius: int, budget: float) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Which flip masks to probe for one chunk and, per mask, the largest bucket it probes, so that the
-    pair checks stay within ``budget``: (masks, caps (0 = no cap), exact). Everything when it fits.
+_MR = np.array([1, 16, 120, 560, 1820], np.float64)     # masks of exactly r bits in a 16-bit chunk
 
-    Otherwise crowded chunk values -- one that thousands of photos share (a bright-sky row of wHash) says
-    little about any of them -- are left out, the most crowded first, and far probes before near ones: a
-    probe of bucket v with mask m costs ``count[v] * count[v ^ m]`` checks and finds the pairs whose chunk
-    differs by exactly m -- each of the ``M(r)`` masks of radius r gets an equal share of that radius'
-    pairs -- so it is worth ``1 / (M(r) * count[v ^ m])`` per check, and the probes are taken best first:
-    mask m probes the buckets (both sides) of at most ``tau / M(r)`` photos, with ``tau`` as large as the
-    budget allows. A pair whose close chunk is crowded is still found through its other chunks when one of
-    them is close and uncrowded, and by the other hash."""
+
+def _cost_curve(counts: np.ndarray, radius: int, taus: np.ndarray) -> tuple[np.ndarray, float]:
+    """For one chunk: (pair checks when probing with threshold ``taus[k]``, for every k; the exhaustive
+    cost). Probes are valued as in ``_plan``: mask m of r bits probes a bucket pair when both buckets hold at
+    most ``tau / M(r)`` photos."""
     masks = _ALL16[_POP16 <= radius]
-    mr = np.array([1, 16, 120, 560, 1820][: radius + 1], np.float64)
     c = counts.astype(np.float64)
-    taus = np.geomspace(1, max(2.0, float(counts.max())) * mr[-1], 64)
     per_tau = np.zeros(len(taus) + 1)
     full = 0.0
     for m in masks.tolist():
@@ -101,17 +94,43 @@ def _plan(counts: np.ndarray, radius: int, budget: float) -> tuple[np.ndarray, n
         prod = c * (c - 1) / 2 if m == 0 else c * other / 2
         full += float(prod.sum())
         nz = prod > 0
-        # the smallest tau at which this bucket pair is probed: tau / M(r) >= the larger bucket
-        need = np.maximum(c, other)[nz] * mr[r]
+        need = np.maximum(c, other)[nz] * _MR[r]
         per_tau += np.bincount(np.searchsorted(taus, need), weights=prod[nz], minlength=len(taus) + 1)
+    return np.cumsum(per_tau)[: len(taus)], full
+
+
+def _plan(all_counts: list[np.ndarray], radius: int, budget: float) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """Which flip masks to probe for each chunk and, per mask, the largest bucket it probes, so that the
+    pair checks of all chunks together stay within ``budget``: per chunk (masks, caps (0 = no cap), exact).
+    Everything when it fits.
+
+    Otherwise crowded chunk values -- one that thousands of photos share (a bright-sky row of wHash) says
+    little about any of them -- are left out, the most crowded first, and far probes before near ones: a
+    probe of bucket v with mask m costs ``count[v] * count[v ^ m]`` checks and finds the pairs whose chunk
+    differs by exactly m -- each of the ``M(r)`` masks of radius r gets an equal share of that radius'
+    pairs -- so it is worth ``1 / (M(r) * count[v ^ m])`` per check, and the probes are taken best first,
+    over all chunks at once: mask m probes the buckets (both sides) of at most ``tau / M(r)`` photos, with
+    ``tau`` as large as the budget allows. A pair whose close chunk is crowded is still found through its
+    other chunks when one of them is close and uncrowded, and by the other hash."""
+    masks = _ALL16[_POP16 <= radius]
+    top = max(2.0, max(float(c.max()) for c in all_counts)) * _MR[radius]
+    taus = np.geomspace(1, top, 96)
+    curves = [_cost_curve(c, radius, taus) for c in all_counts]
+    pops = _POP16[masks].astype(np.int64)
     masks = masks.astype(np.int64)
-    if full <= budget:
-        return masks, np.zeros(len(masks), np.int64), True
-    cost = np.cumsum(per_tau)[: len(taus)]
-    k = max(0, int(np.searchsorted(cost, budget, side="right")) - 1)
-    caps = np.floor(taus[k] / mr[_POP16[masks.astype(np.uint64)].astype(np.int64)]).astype(np.int64)
+    if sum(full for _, full in curves) <= budget:
+        return [(masks, np.zeros(len(masks), np.int64), True) for _ in all_counts]
+    total = sum(curve for curve, _ in curves)
+    k = max(0, int(np.searchsorted(total, budget, side="right")) - 1)
+    caps = np.floor(taus[k] / _MR[pops]).astype(np.int64)
     keep = caps >= 1
-    return masks[keep], np.maximum(caps[keep], 1), False
+    out = []
+    for curve, full in curves:
+        if curve[k] >= full:        # nothing of this chunk left out: probe it all
+            out.append((masks, np.zeros(len(masks), np.int64), True))
+        else:
+            out.append((masks[keep], caps[keep], False))
+    return out
 
 
 @dataclass
@@ -148,16 +167,17 @@ def plan_search(codes: np.ndarray, max_dist: int, valid: np.ndarray | None = Non
     ids = np.arange(n, dtype=np.int64) if valid is None else np.nonzero(valid)[0].astype(np.int64)
     sub = codes[ids]
     radius = chunk_radius(max_dist)
-    chunks = []
+    values, counts = [], []
     for c in range(CHUNKS if len(ids) > 1 else 0):
         ch = ((sub >> np.uint64(CHUNK_BITS * c)) & np.uint64(0xFFFF)).astype(np.int64)
-        counts = np.bincount(ch, minlength=1 << CHUNK_BITS)
-        if budget is None:
-            masks = _ALL16[_POP16 <= radius].astype(np.int64)
-            chunks.append((ch, counts, masks, np.zeros(len(masks), np.int64), True))
-        else:
-            masks, caps, exact = _plan(counts, radius, budget / CHUNKS)
-            chunks.append((ch, counts, masks, caps, exact))
+        values.append(ch)
+        counts.append(np.bincount(ch, minlength=1 << CHUNK_BITS))
+    if budget is None:
+        masks = _ALL16[_POP16 <= radius].astype(np.int64)
+        plans = [(masks, np.zeros(len(masks), np.int64), True) for _ in values]
+    else:
+        plans = _plan(counts, radius, budget) if values else []
+    chunks = [(ch, cnt, m, caps, exact) for ch, cnt, (m, caps, exact) in zip(values, counts, plans, strict=True)]
     return SearchPlan(n, ids, sub, [np.asarray(o, np.uint64)[ids] for o in others], max_dist, max_total, chunks)
 
 
