@@ -417,15 +417,9 @@ def _hash_codes(nodes: list[_Node]) -> tuple[list[np.ndarray], np.ndarray]:
     return codes, valid_all
 
 
-def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int,
-                     index_hashes: tuple[str, ...] = ("phash", "whash"), budget: float | None = None,
-                     steps: Any = None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Pairs (i < j) with one hash within ``index_bits`` and a summed pHash+dHash+wHash distance
-    <= threshold, that distance, and whether the search was exact (see ``index.plan_search``)."""
-    return _run_plans(_hash_plans(nodes, threshold, index_bits, index_hashes, budget), steps)
-
-
 def _hash_plans(nodes, threshold, index_bits, index_hashes, budget) -> list:
+    """Planned searches for pairs (i < j) with one indexed hash within ``index_bits`` and a summed
+    pHash+dHash+wHash distance <= threshold (``index.plan_search``), with the codes: [codes, plans]."""
     per_hash = max(0, min(index_bits, threshold))
     codes, valid = _hash_codes(nodes)
     names = ("phash", "dhash", "whash")
