@@ -23,7 +23,7 @@ class DedupParams:
     low_texture: float = 0.5         # a thumbnail with less detail (grey levels, ``align.texture``) is low-texture
     low_texture_residual: float = 0.07    # ... and a pair with one needs this smaller residual
     refine_band: float = 2.0         # residuals up to this times max_residual get the ECC second look
-    search_budget: int = 1500        # hash pairs checked per photo and indexed hash before the search leaves
+    search_budget: int = 1000        # hash pairs checked per photo and indexed hash before the search leaves
                                      # out crowded buckets and far probes (or 1e9 checks: exact up to ~100k)
     turned: bool = True              # also find copies turned by 90/180/270 degrees or mirrored
     turned_bits: int = 7             # ... whose canonical thumbnail pHash differ in at most this many bits
