@@ -163,6 +163,111 @@ def bench_ocr(samples: int) -> None:
           f"{len(images) / dt:.2f} images/s (one core, 1600 px)")
 
 
+def _sign(rgb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """``rgb`` with a sign pasted in: two words on a plain plate, 14-60 px tall letters at 1600 px (street
+    signs, shop fronts, labels), at a random place and in random colours."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    words = ("EXIT PLATFORM STATION MUSEUM OPEN CLOSED HOTEL CAFE PHARMACY BAKERY PARKING POLICE TICKETS "
+             "SALE PIZZA BANK TAXI HOSPITAL MARKET LIBRARY").split()
+    text = f"{rng.choice(words)} {rng.integers(1, 999)}"
+    img = Image.fromarray(rgb)
+    scale = max(img.size) / 1600
+    font = ImageFont.load_default(size=max(8, int(rng.integers(14, 60) * scale)))
+    draw = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+    pad = max(2, (y1 - y0) // 3)
+    w, h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
+    if w >= img.width or h >= img.height:
+        return rgb, ""
+    x, y = int(rng.integers(0, img.width - w)), int(rng.integers(0, img.height - h))
+    plate = tuple(int(v) for v in rng.integers(0, 256, 3))
+    ink = tuple(255 - v if abs(255 - 2 * v) > 60 else (0 if v > 127 else 255) for v in plate)
+    draw.rectangle((x, y, x + w, y + h), fill=plate)
+    draw.text((x + pad - x0, y + pad - y0), text, font=font, fill=ink)
+    return np.asarray(img), text
+
+
+def bench_ocr_gate(limit: int) -> None:
+    """OCR's ``auto`` gate on a labelled set: corpus (or scikit-image) photos labelled by the full reader
+    (text = a recognised line with 3+ letters or digits), plus each text-free photo again with a sign pasted
+    in (text when the full reader reads the sign). Photos alternate between a fitting half (the gate size is
+    the smallest whose recall of text photos reaches 95 % there) and a held-out half, where recall, the share
+    of text-free photos skipped and the time are reported."""
+    import re
+    import tempfile
+
+    from PIL import Image
+
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.core.photo import Photo
+    from imgengine.plugins.builtin.ocr import OcrAnalyzer
+    from imgengine.settings import Settings
+
+    settings = Settings()
+    reader = OcrAnalyzer(mode="always")
+    rng = np.random.default_rng(7)
+    items: list[tuple[int, Path, bool]] = []      # (source photo, file, has text)
+    tmp = Path(tempfile.mkdtemp(prefix="ocr-gate-"))
+
+    def has_text(text: str) -> bool:
+        return any(len(re.sub(r"[^0-9A-Za-z]", "", line)) >= 3 for line in text.splitlines())
+
+    t0 = time.perf_counter()
+    read_seconds = []
+    photos = sorted(corpus_images(1600).items())[:limit]
+    for i, (_name, rgb) in enumerate(photos):
+        path = tmp / f"{i:03d}.png"
+        Image.fromarray(rgb).save(path)
+        t = time.perf_counter()
+        text = reader.analyze(AnalysisInput(Photo.from_path(path), settings, decode_size=1600)).text
+        read_seconds.append(time.perf_counter() - t)
+        items.append((i, path, has_text(text)))
+        if not has_text(text):
+            signed, sign = _sign(rgb, rng)
+            if sign:
+                spath = tmp / f"{i:03d}-sign.png"
+                Image.fromarray(signed).save(spath)
+                got = reader.analyze(AnalysisInput(Photo.from_path(spath), settings, decode_size=1600)).text
+                if sign.split()[0] in got.upper():
+                    items.append((i, spath, True))
+    print(f"ocr gate: {len(items)} labelled photos ({sum(t for *_, t in items)} with text) from {len(photos)} "
+          f"photos in {time.perf_counter() - t0:.0f} s; full read {np.mean(read_seconds):.2f} s per photo")
+    # a photo and its signed copy stay in the same half
+    halves = {"fit": [it for it in items if it[0] % 2 == 0], "held-out": [it for it in items if it[0] % 2 == 1]}
+
+    def score(size: int, part: list) -> tuple[float, float, float]:
+        gate = OcrAnalyzer(auto_gate_size=size)
+        if size:
+            gate.text_boxes(np.zeros((32, 32, 3), np.uint8))   # load the detector outside the timing
+        passed, spent = [], 0.0
+        for _source, path, _truth in part:
+            item = AnalysisInput(Photo.from_path(path), settings, decode_size=1600)
+            item.pixels_at(1600)                                 # the decode is the run's, not the gate's
+            t = time.perf_counter()
+            passed.append(gate.gate(item) is None)
+            spent += time.perf_counter() - t
+        truth = np.array([t for *_, t in part])
+        passed_a = np.array(passed)
+        recall = float(passed_a[truth].mean()) if truth.any() else float("nan")
+        skipped = float((~passed_a[~truth]).mean()) if (~truth).any() else float("nan")
+        return recall, skipped, spent / max(1, len(part))
+
+    chosen = None
+    for size in (480, 640, 960, 1280):
+        recall, skipped, secs = score(size, halves["fit"])
+        print(f"ocr gate (fit half, {len(halves['fit'])}): size {size}: recall {recall:.3f}, text-free skipped "
+              f"{skipped:.3f}, {secs * 1000:.0f} ms per photo")
+        if chosen is None and recall >= 0.95:
+            chosen = size
+    chosen = chosen or 1280
+    recall, skipped, secs = score(chosen, halves["held-out"])
+    r0, s0, _ = score(0, halves["held-out"])                    # the edge test alone, as before the gate
+    print(f"ocr gate (held-out half, {len(halves['held-out'])} photos): size {chosen}: recall of text photos "
+          f"{recall:.3f}, text-free photos skipped {skipped:.3f}, gate {secs * 1000:.0f} ms per photo vs full read "
+          f"{np.mean(read_seconds):.2f} s; edge test alone: recall {r0:.3f}, skipped {s0:.3f}")
+
+
 def bench_places() -> None:
     from imgengine.plugins.builtin.places import PlacesAnalyzer
 
@@ -183,6 +288,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="faces,ocr,places")
     ap.add_argument("--ocr-samples", type=int, default=6)
+    ap.add_argument("--gate-photos", type=int, default=1000, help="ocr-gate: at most this many photos")
     ap.add_argument("--corpus", type=Path, default=None, help="the real-photo corpus (default ../shared/corpus)")
     ap.add_argument("--detector", default="full")
     ap.add_argument("--tiles", type=int, default=1)
@@ -197,6 +303,8 @@ def main() -> int:
         bench_faces(args.detector, args.tiles)
     if "ocr" in only:
         bench_ocr(args.ocr_samples)
+    if "ocr-gate" in only:
+        bench_ocr_gate(args.gate_photos)
     if "places" in only:
         bench_places()
     return 0

@@ -111,3 +111,33 @@ def test_corpus_poster_title(corpus, ocr):
     text = ocr.read(_load_rgb(corpus / "jpg" / "xmp" / "no_exif.jpg", 1600)).text
     for word in ("SABINE BOSS", "GOALIE", "PEDRO LENZ"):
         assert word in text
+
+
+def test_auto_detector_gate_skips_real_photos_without_text_and_reads_a_sign(tmp_path, settings):
+    """The second step of ``auto``: photos with plenty of edges but no text (scikit-image's rocket, a brick wall)
+    are skipped by the text detector at the gate size; the same photo with a sign in it is read. (The
+    detector does find boxes in many text-free photos - a cat's face, a cup's rim: the held-out figures are
+    in bench_plugins.py --only ocr-gate.)"""
+    from skimage import data
+
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.core.photo import Photo
+    from imgengine.plugins.builtin.ocr import edge_density
+
+    auto = OcrAnalyzer()
+    for name in ("rocket", "brick"):
+        rgb = np.asarray(Image.fromarray(getattr(data, name)()).convert("RGB").resize((1200, 800)))
+        plain, signed = tmp_path / f"{name}.png", tmp_path / f"{name}-sign.png"
+        Image.fromarray(rgb).save(plain)
+        img = Image.fromarray(rgb)
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((700, 60, 1120, 150), fill=(250, 250, 245))
+        draw.text((720, 75), "MUSEUM 24", fill=(20, 20, 20), font=ImageFont.load_default(size=56))
+        img.save(signed)
+        assert edge_density(np.asarray(Image.fromarray(rgb).resize((512, 341)))) > auto.config["auto_min_edges"]
+        r = auto.analyze(AnalysisInput(Photo.from_path(plain), settings, decode_size=auto.pixel_size))
+        assert not r.ran and r.reason == "auto: no text found at 960 px", (name, r)
+        r = auto.analyze(AnalysisInput(Photo.from_path(signed), settings, decode_size=auto.pixel_size))
+        assert r.ran and "MUSEUM" in r.text, (name, r)
+    # without the detector gate the edge test alone reads the photo
+    assert OcrAnalyzer(auto_gate_size=0).gate(AnalysisInput(Photo.from_path(tmp_path / "brick.png"), settings)) is None
