@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark and accuracy figures for the built-in analyzer plugins (faces, OCR, places).
+"""Benchmark and accuracy figures for the built-in analyzer plugins (faces, OCR, places, aesthetics).
 
 Throughput: images/s of each analyzer alone on one core (models warm; the first photo's model load is
 reported separately), measured on the corpus photos (../shared/corpus) when present, else on
@@ -10,9 +10,12 @@ scikit-image's bundled photos. Accuracy:
   counted), plus same-person / different-person embedding distances on scikit-image's astronaut;
 * OCR: character accuracy (1 - edit distance / length) on text rendered with Pillow's built-in font in
   sizes and colours the test suite does not use;
-* places: lookups/s and the city found for the corpus GPS photos.
+* OCR's auto gate (``--only ocr-gate``): recall of text photos and share of text-free photos skipped on a
+  held-out half of a labelled set (the gate size is fitted on the other half);
+* places: lookups/s and the city found for the corpus GPS photos;
+* aesthetics: BRISQUE images/s and how often a degraded copy of a photo scores worse; LAION head speed.
 
-    python benchmarks/bench_plugins.py [--only faces,ocr,places] [--ocr-samples 6] [--corpus DIR]
+    python benchmarks/bench_plugins.py [--only faces,ocr,places,aesthetics,ocr-gate] [--ocr-samples 6] [--corpus DIR]
                                        [--detector full|back|short|full_sparse] [--tiles 1]
 
 Nothing here was tuned on these figures: the face thresholds are BlazeFace's and dlib's documented
@@ -268,6 +271,65 @@ def bench_ocr_gate(limit: int) -> None:
           f"{np.mean(read_seconds):.2f} s; edge test alone: recall {r0:.3f}, skipped {s0:.3f}")
 
 
+def bench_aesthetics() -> None:
+    """aesthetics' two scorers. BRISQUE (no head in the models folder): images/s at 512 px on one core and how
+    often each clearly degraded copy (Gaussian blur 4 px, white noise sigma 25, JPEG quality 5) of a real photo
+    scores worse than the photo - nothing is fitted, so there is no split. LAION head: speed only (a head of
+    the published linear layout with random weights over random 512-d embeddings: no real head ships)."""
+    import io
+
+    import torch
+    from PIL import Image, ImageFilter
+
+    from imgengine.plugins.builtin.aesthetics import BrisqueModel, build_head
+
+    t0 = time.perf_counter()
+    model = BrisqueModel()
+    print(f"aesthetics: BRISQUE model load {time.perf_counter() - t0:.2f} s")
+    images = corpus_images(512)
+    rng = np.random.default_rng(0)
+    spent_wall = spent_cpu = 0.0
+    right = pairs = unscored = 0
+    worst: list[tuple[float, str]] = []
+    for name, rgb in images.items():
+        if min(rgb.shape[:2]) < 64:
+            continue
+        img = Image.fromarray(rgb)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=5)
+        copies = {"blur": np.asarray(img.filter(ImageFilter.GaussianBlur(4))),
+                  "noise": np.clip(rgb + rng.normal(0, 25, rgb.shape), 0, 255).astype(np.uint8),
+                  "jpeg5": np.asarray(Image.open(buf).convert("RGB"))}
+        t, c = time.perf_counter(), time.process_time()
+        original = model.score(rgb)
+        spent_wall += time.perf_counter() - t
+        spent_cpu += time.process_time() - c
+        for how, worse in copies.items():
+            degraded = model.score(worse)
+            if original is None or degraded is None:
+                unscored += 1
+                continue
+            margin = degraded - original
+            pairs += 1
+            right += margin > 0
+            worst.append((margin, f"{name} {how}"))
+    n = sum(1 for v in images.values() if min(v.shape[:2]) >= 64)
+    print(f"aesthetics: BRISQUE {n} photos at <=512 px: {n / spent_wall:.1f} images/s wall, {n / spent_cpu:.1f} "
+          f"per CPU second (one core); degraded copy scored worse in {right}/{pairs} pairs ({unscored} pairs "
+          "unscored: a flat image has no BRISQUE); smallest margins: "
+          + ", ".join(f"{m:+.1f} ({w})" for m, w in sorted(worst)[:3]))
+    torch.manual_seed(0)
+    head = build_head(torch.nn.Linear(512, 1).state_dict(), 512)
+    emb = torch.nn.functional.normalize(torch.randn(4096, 512), dim=1)
+    with torch.no_grad():
+        head(emb)
+        t = time.perf_counter()
+        for _ in range(10):
+            head(emb)
+    print(f"aesthetics: LAION linear head (random weights, speed only): {40960 / (time.perf_counter() - t):,.0f} "
+          "embeddings/s on the CPU")
+
+
 def bench_places() -> None:
     from imgengine.plugins.builtin.places import PlacesAnalyzer
 
@@ -286,7 +348,8 @@ def bench_places() -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="faces,ocr,places")
+    ap.add_argument("--only", default="faces,ocr,places,aesthetics",
+                    help="comma list of faces, ocr, ocr-gate (slow: full reads to label), places, aesthetics")
     ap.add_argument("--ocr-samples", type=int, default=6)
     ap.add_argument("--gate-photos", type=int, default=1000, help="ocr-gate: at most this many photos")
     ap.add_argument("--corpus", type=Path, default=None, help="the real-photo corpus (default ../shared/corpus)")
@@ -303,6 +366,8 @@ def main() -> int:
         bench_faces(args.detector, args.tiles)
     if "ocr" in only:
         bench_ocr(args.ocr_samples)
+    if "aesthetics" in only:
+        bench_aesthetics()
     if "ocr-gate" in only:
         bench_ocr_gate(args.gate_photos)
     if "places" in only:

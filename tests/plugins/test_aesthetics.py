@@ -202,3 +202,12 @@ def test_a_fallback_that_is_not_known_is_refused():
 
     with pytest.raises(ConfigError, match="fallback 'nima'"):
         AestheticsAnalyzer(fallback="nima")
+
+
+def test_brisque_of_a_flat_or_tiny_image_is_none_not_nan():
+    pytest.importorskip("brisque")
+    from imgengine.plugins.builtin.aesthetics import BrisqueModel
+
+    model = BrisqueModel()
+    assert model.score(np.full((300, 400, 3), 128, np.uint8)) is None
+    assert model.score(np.zeros((8, 8, 3), np.uint8)) is None

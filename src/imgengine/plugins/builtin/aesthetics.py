@@ -121,19 +121,26 @@ class BrisqueModel:
                                         f"({exc}): pip install 'imgengine[plugins]'")
         self._brisque = BRISQUE(url=False)
 
-    def score(self, rgb: np.ndarray) -> float:
-        """BRISQUE of an RGB (or grey) uint8 image: about 0-100, lower = fewer distortions."""
+    def score(self, rgb: np.ndarray) -> float | None:
+        """BRISQUE of an RGB (or grey) uint8 image: about 0-100, lower = fewer distortions. None for an image
+        it cannot measure (a flat or tiny one: its statistics have nothing to fit)."""
         import cv2
         import numpy as np
         import skimage.color
 
+        if min(rgb.shape[:2]) < 16:
+            return None
         b = self._brisque
         gray = skimage.color.rgb2gray(rgb[..., :3]) if rgb.ndim == 3 else rgb.astype(np.float64) / 255.0
-        full = b.calculate_brisque_features(gray, kernel_size=7, sigma=7 / 6)
-        half = cv2.resize(gray, None, fx=1 / 2, fy=1 / 2, interpolation=cv2.INTER_CUBIC)
-        features = np.concatenate((full, b.calculate_brisque_features(half, kernel_size=7, sigma=7 / 6)))
-        flat = np.array([np.asarray(f, dtype=np.float64).reshape(-1)[0] for f in features], dtype=object)
-        return float(b.calculate_image_quality_score(flat))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a flat image: 0/0 in its fits, reported as None
+            full = b.calculate_brisque_features(gray, kernel_size=7, sigma=7 / 6)
+            half = cv2.resize(gray, None, fx=1 / 2, fy=1 / 2, interpolation=cv2.INTER_CUBIC)
+            features = np.concatenate((full, b.calculate_brisque_features(half, kernel_size=7, sigma=7 / 6)))
+            flat = [float(np.asarray(f, dtype=np.float64).reshape(-1)[0]) for f in features]
+            if not np.all(np.isfinite(flat)):
+                return None
+            value = float(b.calculate_image_quality_score(np.array(flat, dtype=object)))
+        return value if np.isfinite(value) else None
 
 
 class AestheticsAnalyzer(ModelConfigMixin, BatchAnalyzer):
@@ -284,7 +291,8 @@ class AestheticsAnalyzer(ModelConfigMixin, BatchAnalyzer):
             if mask is not None:
                 img = img[:, : int(mask[i][:, 0].sum()), : int(mask[i][0, :].sum())]
             value = self._brisque.score(img.permute(1, 2, 0).numpy())
-            out.append(AestheticsResult(None, None, None, "brisque", round(value, 3), SCALES["brisque"]))
+            out.append(AestheticsResult(None, None, None, "brisque", None if value is None else round(value, 3),
+                                        SCALES["brisque"]))
         return out
 
 
