@@ -17,6 +17,7 @@ from imgengine.cli.app import app  # noqa: E402
 from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.errors import ConfigError  # noqa: E402
 from imgengine.plugins.builtin.ocr import OcrAnalyzer  # noqa: E402
+from imgengine.testing.text import char_accuracy  # noqa: E402
 
 runner = CliRunner()
 LINES = ["INVOICE 2023-0042", "Total due: 1,234.56 EUR", "Grüße aus München", "Order #A7-993 shipped"]
@@ -30,20 +31,6 @@ def render(lines: list[str], size=(900, 420), seed=0) -> Image.Image:
     for i, line in enumerate(lines):
         draw.text((30, 30 + i * 90), line, fill=tuple(int(v) for v in rng.integers(0, 60, 3)), font=font)
     return img
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def char_accuracy(truth: str, found: str) -> float:
-    return 1.0 - edit_distance(truth, found) / len(truth)
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +128,10 @@ def test_auto_detector_gate_skips_real_photos_without_text_and_reads_a_sign(tmp_
         assert r.ran and "MUSEUM" in r.text, (name, r)
     # without the detector gate the edge test alone reads the photo
     assert OcrAnalyzer(auto_gate_size=0).gate(AnalysisInput(Photo.from_path(tmp_path / "brick.png"), settings)) is None
+
+
+def test_char_accuracy_counts_single_character_edits():
+    from imgengine.testing.text import edit_distance
+
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
+    assert char_accuracy("INVOICE", "INVOICE") == 1.0 and char_accuracy("INVOICE", "INV0ICE") == 1 - 1 / 7
