@@ -59,6 +59,7 @@ class OcrAnalyzer(ConfiguredAnalyzer):
         "mode": "auto",              # always | auto | never
         "auto_min_edges": 0.004,     # auto: skip photos with fewer edge pixels than this fraction
         "auto_gate_size": 960,       # auto: long side the text detector looks at before a full read (0 = no gate)
+        "auto_gate_box_score": 0.5,  # auto: the detector's box score that counts as text at the gate
         "min_score": 0.5,            # lines recognised with less confidence are dropped
         "pixel_size": 1600,          # long side of the pixels text is read from
         "threads": 1,                # onnxruntime threads per worker (the pool already uses every core)
@@ -115,6 +116,7 @@ class OcrAnalyzer(ConfiguredAnalyzer):
             self._gate = RapidOCR(params={
                 "Global.log_level": "error", "Global.use_cls": False, "Global.use_rec": False,
                 "Det.limit_type": "max", "Det.limit_side_len": int(self.config["auto_gate_size"]),
+                "Det.box_thresh": float(self.config["auto_gate_box_score"]),
                 "EngineConfig.onnxruntime.intra_op_num_threads": int(self.config["threads"]),
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1})
         return self._gate
