@@ -126,6 +126,15 @@ def test_auto_detector_gate_skips_real_photos_without_text_and_reads_a_sign(tmp_
         assert not r.ran and r.reason == "auto: no text found at 960 px", (name, r)
         r = auto.analyze(AnalysisInput(Photo.from_path(signed), settings, decode_size=auto.pixel_size))
         assert r.ran and "MUSEUM" in r.text, (name, r)
+        # a thumbnail of it: the reader enlarges small photos, so the gate looks at them enlarged too
+        small = tmp_path / f"{name}-thumb.png"
+        img.resize((200, 133)).save(small)
+        assert auto.gate(AnalysisInput(Photo.from_path(small), settings, decode_size=auto.pixel_size)) is None
+        assert "MUSEUM" in auto.analyze(AnalysisInput(Photo.from_path(small), settings)).text
+    from imgengine.plugins.builtin.ocr import gate_pixels
+
+    thumb = np.zeros((75, 100, 3), np.uint8)
+    assert gate_pixels(thumb, 960).shape == (720, 960, 3) and gate_pixels(rgb, 960) is rgb
     # without the detector gate the edge test alone reads the photo
     assert OcrAnalyzer(auto_gate_size=0).gate(AnalysisInput(Photo.from_path(tmp_path / "brick.png"), settings)) is None
 

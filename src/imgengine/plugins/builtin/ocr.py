@@ -49,6 +49,19 @@ def edge_density(rgb: np.ndarray) -> float:
     return float((cv2.Canny(gray, 80, 200) > 0).mean())
 
 
+def gate_pixels(rgb: np.ndarray, size: int) -> np.ndarray:
+    """``rgb`` enlarged to ``size`` px on its long side when smaller: the reader enlarges a small photo (its
+    detector wants 736 px on the short side), so text in a 100-px thumbnail is found there, and the gate must
+    look at it at a comparable scale."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) >= size:
+        return rgb
+    scale = size / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+
+
 class OcrAnalyzer(ConfiguredAnalyzer):
     name: ClassVar[str] = "ocr"
     version: ClassVar[str] = "1"
@@ -134,7 +147,7 @@ class OcrAnalyzer(ConfiguredAnalyzer):
         if density < float(self.config["auto_min_edges"]):
             return f"auto: few edges ({density:.3f})"
         size = int(self.config["auto_gate_size"])
-        if size and not self.text_boxes(item.pixels_at(min(size, self.pixel_size))):
+        if size and not self.text_boxes(gate_pixels(item.pixels_at(min(size, self.pixel_size)), size)):
             return f"auto: no text found at {size} px"
         return None
 
