@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile, key_to_path, path_key
+from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile, path_key
 from ..core.photo import display_path
 from ..errors import CatalogError
+from .rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, photo_record, result_value
 
 _LOCK_ID = 0x1A6E4E61  # pg_advisory_xact_lock key that serialises migrations across processes
 
@@ -209,15 +210,9 @@ class PostgresCatalog:
         where, params = "", ()
         if root is not None:
             where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
-        rows = self._rows(
-            "SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-            "string_agg(r.analyzer || '=' || r.version, chr(31)) AS versions "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
-        out = {}
-        for row in rows:
-            versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
-            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
-        return out
+        rows = self._rows(KNOWN_FILES_SQL.format(agg="string_agg", sep="chr(31)", where=where), params)
+        return {bytes(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
+                                              parse_versions(row["versions"])) for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         return [self._photo_row(r) for r in self._rows("SELECT * FROM photos WHERE sha256 = %s", (sha256,))]
@@ -255,24 +250,10 @@ class PostgresCatalog:
         where, params = "", ()
         if root is not None:
             where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
-        rec: dict[str, Any] | None = None
         try:
-            rows = self.db.cursor().stream(
-                "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
-                f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
-            for row in rows:
-                if rec is None or rec["id"] != row["id"]:
-                    if rec is not None:
-                        yield rec
-                    rec = self._photo_row(row)
-                    rec["results"] = {}
-                if row["r_analyzer"] is not None:
-                    rec["results"][row["r_analyzer"]] = self._result_value(
-                        {"data": row["r_data"], "version": row["r_version"], "error": row["r_error"]})
+            yield from group_records(self.db.cursor().stream(RECORDS_SQL.format(where=where), params))
         except self._psycopg.Error as exc:
             raise self._error(exc)
-        if rec is not None:
-            yield rec
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         where, params = "", (analyzer,)
@@ -327,24 +308,11 @@ class PostgresCatalog:
         rows = self._rows("SELECT path, display_path FROM photos WHERE id = %s", (photo_id,))
         return (bytes(rows[0]["path"]), rows[0]["display_path"]) if rows else None
 
-    @staticmethod
-    def _photo_row(row: dict[str, Any]) -> dict[str, Any]:
-        key = bytes(row["path"])
-        return {
-            "id": row["id"], "path": key_to_path(key), "display_path": row["display_path"],
-            "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
-            "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
-            "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
-            "missing_since": row.get("missing_since"),
-        }
+    _photo_row = staticmethod(photo_record)
 
     @staticmethod
     def _result_value(r: dict[str, Any]) -> dict[str, Any]:
-        if r["data"] is None:
-            return {"_version": r["version"], "_error": r["error"]}
-        data = json.loads(r["data"])
-        data["_version"] = r["version"]
-        return data
+        return result_value(r["data"], r["version"], r["error"])
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         rec = self._photo_row(row)

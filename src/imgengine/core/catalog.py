@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..catalog.rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, photo_record, result_value
 from ..catalog.sqlite import SqliteStoreQueries
 from ..errors import CatalogError
 from .photo import display_path
@@ -274,15 +275,9 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
             prefix = path_key(root).rstrip(b"/") + b"/"
             where = "WHERE substr(p.path, 1, ?) = ?"
             params = (len(prefix), prefix)
-        rows = self.db.execute(
-            f"SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-            f"group_concat(r.analyzer || '=' || r.version, char(31)) AS versions "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
-        out = {}
-        for row in rows:
-            versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
-            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
-        return out
+        rows = self.db.execute(KNOWN_FILES_SQL.format(agg="group_concat", sep="char(31)", where=where), params)
+        return {bytes(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
+                                              parse_versions(row["versions"])) for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM photos WHERE sha256 = ?", (sha256,)).fetchall()
@@ -332,25 +327,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
         if not include_missing and self._tracks_missing():
             where += " AND p.missing_since IS NULL"
-        cur = self.db.execute(
-            "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
-        rec: dict[str, Any] | None = None
-        for row in cur:
-            if rec is None or rec["id"] != row["id"]:
-                if rec is not None:
-                    yield rec
-                rec = self._photo_row(row)
-                rec["results"] = {}
-            if row["r_analyzer"] is not None:
-                if row["r_data"] is None:
-                    value = {"_version": row["r_version"], "_error": row["r_error"]}
-                else:
-                    value = json.loads(row["r_data"])
-                    value["_version"] = row["r_version"]
-                rec["results"][row["r_analyzer"]] = value
-        if rec is not None:
-            yield rec
+        yield from group_records(self.db.execute(RECORDS_SQL.format(where=where), params))
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         """(photo fields, analyzer data) for every photo with a successful result of ``analyzer``."""
@@ -380,23 +357,11 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         where = "" if include_missing else " WHERE missing_since IS NULL"
         return self.db.execute(f"SELECT count(*) FROM photos{where}").fetchone()[0]
 
-    def _photo_row(self, row: sqlite3.Row) -> dict[str, Any]:
-        key = bytes(row["path"])
-        return {
-            "id": row["id"], "path": key_to_path(key), "display_path": row["display_path"],
-            "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
-            "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
-            "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
-            "missing_since": row["missing_since"] if "missing_since" in row.keys() else None,
-        }
+    _photo_row = staticmethod(photo_record)
 
     @staticmethod
     def _result_value(r: sqlite3.Row) -> dict[str, Any]:
-        if r["data"] is None:
-            return {"_version": r["version"], "_error": r["error"]}
-        data = json.loads(r["data"])
-        data["_version"] = r["version"]
-        return data
+        return result_value(r["data"], r["version"], r["error"])
 
     def _record(self, row: sqlite3.Row) -> dict[str, Any]:
         rec = self._photo_row(row)
