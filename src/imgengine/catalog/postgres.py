@@ -206,6 +206,17 @@ class PostgresCatalog:
             raise self._error(exc)
 
     # -- reads -----------------------------------------------------------------------------------
+    @staticmethod
+    def _where(root: Path | None, include_missing: bool) -> tuple[str, tuple]:
+        """The WHERE clause (on ``photos p``) of the photos under ``root``, present ones only unless
+        ``include_missing``."""
+        where, params = ["TRUE"], ()
+        if root is not None:
+            where, params = ["p.path >= %s AND p.path < %s"], _prefix_range(root)
+        if not include_missing:
+            where.append("p.missing_since IS NULL")
+        return "WHERE " + " AND ".join(where), params
+
     def known_files(self, root: Path | None = None) -> dict[bytes, KnownFile]:
         where, params = "", ()
         if root is not None:
@@ -225,17 +236,17 @@ class PostgresCatalog:
         rows = self._rows("SELECT * FROM photos WHERE id = %s", (photo_id,))
         return self._record(rows[0]) if rows else None
 
-    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None
-                     ) -> Iterator[dict[str, Any]]:
+    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None,
+                     include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """As ``core.catalog.Catalog.iter_records``: photos whose file is gone are left out unless
+        ``include_missing``."""
         if paths is not None:
             for p in paths:
                 rec = self.get(p)
-                if rec:
+                if rec and (include_missing or rec["missing_since"] is None):
                     yield rec
             return
-        where, params = "", ()
-        if root is not None:
-            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
+        where, params = self._where(root, include_missing)
         photos = self._rows(f"SELECT * FROM photos p {where} ORDER BY p.path", params)
         results: dict[int, dict[str, Any]] = {}
         for r in self._rows(f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params):
@@ -245,11 +256,10 @@ class PostgresCatalog:
             rec["results"] = results.get(row["id"], {})
             yield rec
 
-    def stream_records(self, root: Path | None = None) -> Iterator[dict[str, Any]]:
-        """Full records in path order, one photo at a time (rows streamed from the server)."""
-        where, params = "", ()
-        if root is not None:
-            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
+    def stream_records(self, root: Path | None = None, include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """Full records in path order, one photo at a time (rows streamed from the server); photos whose
+        file is gone are left out unless ``include_missing``."""
+        where, params = self._where(root, include_missing)
         try:
             yield from group_records(self.db.cursor().stream(RECORDS_SQL.format(where=where), params))
         except self._psycopg.Error as exc:
@@ -261,7 +271,8 @@ class PostgresCatalog:
             where, params = "AND p.path >= %s AND p.path < %s", (analyzer, *_prefix_range(root))
         for row in self._rows(
                 "SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
-                f"WHERE r.analyzer = %s AND r.data IS NOT NULL {where} ORDER BY p.path", params):
+                f"WHERE r.analyzer = %s AND r.data IS NOT NULL AND p.missing_since IS NULL {where} "
+                "ORDER BY p.path", params):
             yield self._photo_row(row), json.loads(row["rdata"])
 
     def results_for(self, photo_ids: Iterable[int], analyzers: Iterable[str]) -> dict[int, dict[str, dict]]:
@@ -274,8 +285,9 @@ class PostgresCatalog:
             out.setdefault(row["photo_id"], {})[row["analyzer"]] = json.loads(row["data"])
         return out
 
-    def count(self) -> int:
-        return self._rows("SELECT count(*) AS n FROM photos")[0]["n"]
+    def count(self, include_missing: bool = False) -> int:
+        where = "" if include_missing else " WHERE missing_since IS NULL"
+        return self._rows(f"SELECT count(*) AS n FROM photos{where}")[0]["n"]
 
     def photos_under(self, root: Path, ok_only: bool = True) -> Iterator[dict[str, Any]]:
         root = Path(root)
@@ -350,7 +362,7 @@ class PostgresCatalog:
                     "extension_mismatch = EXCLUDED.extension_mismatch, "
                     "sha256 = coalesce(EXCLUDED.sha256, photos.sha256), status = EXCLUDED.status, "
                     "error = EXCLUDED.error, analyzed_at = EXCLUDED.analyzed_at, "
-                    "updated_at = EXCLUDED.updated_at RETURNING id, (xmax = 0) AS inserted",
+                    "updated_at = EXCLUDED.updated_at, missing_since = NULL RETURNING id, (xmax = 0) AS inserted",
                     [(path_key(o.path), display_path(o.path), o.size, o.mtime_ns, o.format,
                       int(o.extension_mismatch), o.sha256, o.status, o.error, now, now) for o in outcomes],
                     returning=True)
@@ -381,9 +393,9 @@ class PostgresCatalog:
         try:
             with self.db.transaction():
                 cur = self.db.execute(
-                    "UPDATE photos SET path=%s, display_path=%s, mtime_ns=coalesce(%s, mtime_ns), updated_at=%s "
-                    "WHERE path=%s", (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
-                                      path_key(old)))
+                    "UPDATE photos SET path=%s, display_path=%s, mtime_ns=coalesce(%s, mtime_ns), updated_at=%s, "
+                    "missing_since=NULL WHERE path=%s",
+                    (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(), path_key(old)))
                 moved = cur.rowcount > 0
             return moved
         except self._psycopg.errors.UniqueViolation:
