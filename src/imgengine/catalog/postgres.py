@@ -9,6 +9,7 @@ Result data is stored as the same JSON text as in SQLite, so both stores return 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -23,6 +24,23 @@ from ..errors import CatalogError
 from .rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, photo_record, result_value
 
 _LOCK_ID = 0x1A6E4E61  # pg_advisory_xact_lock key that serialises migrations across processes
+
+log = logging.getLogger(__name__)
+
+# With pgvector: the CLIP embeddings of the ``clip`` results as vectors, one row per photo, kept in step by
+# ``sync_vectors``. Derived data (rebuilt from the results), so not a numbered migration and not copied by
+# ``catalog migrate``. The column has no fixed dimension (a catalog may hold several CLIP models); each
+# dimension gets its own partial HNSW index on ``embedding::vector(dim)``: vector(512) for ViT-B/32.
+VECTOR_TABLE = """CREATE TABLE IF NOT EXISTS clip_embeddings (
+    photo_id BIGINT PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    embedding vector NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL)"""
+DERIVED_TABLES = ("clip_embeddings",)
+# HNSW build parameters (pgvector's defaults) and the candidate list a query walks: recall@10 against
+# exact search is measured by benchmarks/bench_scale.py --search
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 64, 100
 
 # SQLite DDL -> PostgreSQL DDL, in order (word-bounded, case-insensitive).
 _DDL = [
@@ -105,6 +123,11 @@ class _MigrationConnection:
         return None
 
 
+def vector_text(v: Any) -> str:
+    """A vector in pgvector's text form ``[x,y,...]`` (float32 precision)."""
+    return "[" + ",".join(map(repr, v.astype("float32").tolist())) + "]"
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -138,6 +161,7 @@ class PostgresCatalog:
         except psycopg.Error as exc:
             raise CatalogError(f"catalog {self.label}: cannot connect: {str(exc).strip().splitlines()[0]}")
         self.has_vector = False
+        self.no_vector_reason = "not checked"
         try:
             if readonly:
                 self.db.execute("SET default_transaction_read_only = on")
@@ -184,16 +208,25 @@ class PostgresCatalog:
 
     def _vector_ready(self) -> bool:
         """True when the server has pgvector (``CREATE EXTENSION vector`` allowed): embeddings then go into
-        a ``vector(512)`` column with an HNSW index, and search runs in the database."""
-        if self._rows("SELECT 1 FROM pg_extension WHERE extname = 'vector'"):
-            return True
-        if self.readonly:
-            return False
-        try:
-            self.db.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except self._psycopg.Error:
-            return False
-        return True
+        the ``clip_embeddings`` table with an HNSW index, and search runs in the database. Otherwise
+        ``no_vector_reason`` says why, and search uses the in-process index built from the stored vectors."""
+        self.no_vector_reason = ""
+        if not self._rows("SELECT 1 FROM pg_extension WHERE extname = 'vector'"):
+            if self.readonly:
+                self.no_vector_reason = "the pgvector extension is not created in this database"
+                return False
+            try:
+                self.db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except self._psycopg.Error as exc:
+                self.no_vector_reason = ("the server has no pgvector extension (" +
+                                         (str(exc).strip().splitlines() or ["CREATE EXTENSION vector failed"])[0] +
+                                         ")")
+                return False
+        if not self.readonly:
+            with self.db.transaction():
+                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                self.db.execute(VECTOR_TABLE)
+        return bool(self._rows("SELECT to_regclass('clip_embeddings') IS NOT NULL AS ok")[0]["ok"])
 
     @property
     def schema_version(self) -> int:
@@ -482,13 +515,131 @@ class PostgresCatalog:
         except self._psycopg.Error as exc:
             raise self._error(exc)
 
+    # -- CLIP embeddings -----------------------------------------------------------------------------
+    def clip_models(self) -> dict[str, int]:
+        rows = self._rows("SELECT (data::jsonb) ->> 'model' AS m, count(*) AS n FROM results "
+                          "WHERE analyzer = 'clip' AND data IS NOT NULL GROUP BY m")
+        return {r["m"]: r["n"] for r in rows if r["m"]}
+
+    def embedding_stamps(self, model: str) -> list[tuple[int, float]]:
+        return [(r["photo_id"], r["updated_at"] or 0.0) for r in self._rows(
+            "SELECT photo_id, updated_at FROM results WHERE analyzer = 'clip' AND data IS NOT NULL "
+            "AND (data::jsonb) ->> 'model' = %s", (model,))]
+
+    def embeddings_of(self, photo_ids: list[int]) -> Iterator[tuple[int, str]]:
+        for r in self._rows("SELECT photo_id, (data::jsonb) ->> 'embedding' AS e FROM results "
+                            "WHERE analyzer = 'clip' AND photo_id = ANY(%s)", (list(photo_ids),)):
+            if r["e"]:
+                yield r["photo_id"], r["e"]
+
+    def missing_ids(self) -> set[int]:
+        return {r["id"] for r in self._rows("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+
+    def sync_vectors(self, progress: Any = None) -> dict[str, int]:
+        """Bring ``clip_embeddings`` in step with the ``clip`` results (any writer's, any time: one anti-join
+        finds what is new or changed since it was copied); makes the HNSW index of each new dimension.
+        Returns {"added": n, "removed": n}. Needs pgvector (``has_vector``)."""
+        from ..analyzers.vision.embedding import decode_embedding
+        from ..progress import steps_of
+
+        steps = steps_of(progress)
+        try:
+            with self.db.transaction():
+                removed = self.db.execute(
+                    "DELETE FROM clip_embeddings e WHERE NOT EXISTS (SELECT 1 FROM results r WHERE "
+                    "r.photo_id = e.photo_id AND r.analyzer = 'clip' AND r.data IS NOT NULL)").rowcount
+            todo = [r["photo_id"] for r in self._rows(
+                "SELECT r.photo_id FROM results r LEFT JOIN clip_embeddings e ON e.photo_id = r.photo_id "
+                "WHERE r.analyzer = 'clip' AND r.data IS NOT NULL "
+                "AND (e.photo_id IS NULL OR e.updated_at < coalesce(r.updated_at, 0))")]
+            steps.step_start("search index", len(todo), "embeddings")
+            dims: set[int] = set()
+            for start in range(0, len(todo), 5000):
+                chunk = todo[start:start + 5000]
+                rows = self._rows("SELECT photo_id, (data::jsonb) ->> 'embedding' AS e, "
+                                  "(data::jsonb) ->> 'model' AS m, coalesce(updated_at, 0) AS t FROM results "
+                                  "WHERE analyzer = 'clip' AND photo_id = ANY(%s)", (chunk,))
+                with self.db.transaction(), self.db.cursor() as cur:
+                    cur.execute("CREATE TEMP TABLE IF NOT EXISTS clip_incoming (photo_id BIGINT, model TEXT, "
+                                "dim INTEGER, embedding TEXT, updated_at DOUBLE PRECISION) ON COMMIT DELETE ROWS")
+                    with cur.copy("COPY clip_incoming FROM STDIN") as copy:
+                        for r in rows:
+                            if not r["e"] or not r["m"]:
+                                continue
+                            v = decode_embedding(r["e"])
+                            dims.add(len(v))
+                            copy.write_row((r["photo_id"], r["m"], len(v), vector_text(v), r["t"]))
+                    cur.execute("INSERT INTO clip_embeddings SELECT photo_id, model, dim, embedding::vector, "
+                                "updated_at FROM clip_incoming ON CONFLICT (photo_id) DO UPDATE SET "
+                                "model = EXCLUDED.model, dim = EXCLUDED.dim, embedding = EXCLUDED.embedding, "
+                                "updated_at = EXCLUDED.updated_at")
+                steps.step_advance("search index", len(chunk))
+            for dim in sorted(dims):
+                self._hnsw_index(dim)
+            steps.step_done("search index")
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        return {"added": len(todo), "removed": removed}
+
+    def _hnsw_index(self, dim: int) -> None:
+        with self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            self.db.execute(
+                f"CREATE INDEX IF NOT EXISTS clip_embeddings_hnsw_{int(dim)} ON clip_embeddings USING hnsw "
+                f"((embedding::vector({int(dim)})) vector_cosine_ops) WITH (m = {HNSW_M}, "
+                f"ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE dim = {int(dim)}")
+
+    def vector_count(self, model: str) -> int:
+        return self._rows("SELECT count(*) AS n FROM clip_embeddings WHERE model = %s", (model,))[0]["n"]
+
+    def search_vectors(self, model: str, query: Any, k: int, allowed: set[int] | None = None,
+                       exact: bool = False) -> list[tuple[int, float]]:
+        """(photo id, cosine) best first, computed in the database: the HNSW index (approximate, iterative
+        scan so that filters still return ``k`` hits), or with ``exact`` (or a small ``allowed`` set) a
+        full scan of the candidates. Photos whose file is gone are left out."""
+        import numpy as np
+
+        q = np.asarray(query, dtype=np.float32).ravel()
+        q = q / (float(np.linalg.norm(q)) or 1.0)
+        dim, text = len(q), vector_text(q)
+        where, params = "e.dim = %s AND e.model = %s AND p.missing_since IS NULL", [dim, model]
+        if allowed is not None:
+            where += " AND e.photo_id = ANY(%s)"
+            params.append(list(allowed))
+            exact = exact or len(allowed) <= 20_000
+        # the index is used only when the ORDER BY matches its expression (embedding::vector(dim))
+        distance = "e.embedding <=> %s::vector" if exact else f"e.embedding::vector({dim}) <=> %s::vector({dim})"
+        try:
+            with self.db.transaction():
+                if not exact:
+                    self.db.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(k))}")
+                    if self._iterative_scan():
+                        self.db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                rows = self.db.execute(
+                    f"SELECT e.photo_id, 1 - ({distance}) AS score FROM clip_embeddings e "
+                    f"JOIN photos p ON p.id = e.photo_id WHERE {where} ORDER BY {distance} LIMIT %s",
+                    [text, *params, text, int(k)]).fetchall()
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        hits = [(r["photo_id"], float(r["score"])) for r in rows]
+        hits.sort(key=lambda h: -h[1])    # relaxed_order: nearly sorted
+        return hits
+
+    def _iterative_scan(self) -> bool:
+        """pgvector >= 0.8 walks the HNSW graph on until enough rows pass the filters."""
+        if not hasattr(self, "_iterative"):
+            row = self._rows("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            version = tuple(int(x) for x in re.findall(r"\d+", row[0]["extversion"])[:2]) if row else (0, 0)
+            self._iterative = version >= (0, 8)
+        return self._iterative
+
     # -- whole-catalog copy ----------------------------------------------------------------------
     def tables(self) -> list[str]:
         """The catalog's tables in creation order (parents before the tables that reference them)."""
         rows = self._rows("SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                           "WHERE c.relkind = 'r' AND n.nspname = current_schema() "
                           "AND c.relname <> 'imgengine_schema' ORDER BY c.oid")
-        return [r["name"] for r in rows]
+        return [r["name"] for r in rows if r["name"] not in DERIVED_TABLES]
 
     def _columns(self, table: str) -> list[str]:
         return [r["column_name"] for r in self._rows(

@@ -63,6 +63,35 @@ class SqliteStoreQueries:
         row = self.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
         return (bytes(row[0]), row[1]) if row else None
 
+    # -- CLIP embeddings (the in-process search index reads them from the ``clip`` results) -------------
+    has_vector = False   # no search in the database: ``search.store.EmbeddingStore`` keeps the index
+
+    def clip_models(self) -> dict[str, int]:
+        """{CLIP model: number of stored embeddings it produced}."""
+        rows = self.db.execute("SELECT json_extract(data, '$.model') AS m, count(*) AS n FROM results "
+                               "WHERE analyzer = 'clip' AND data IS NOT NULL GROUP BY m")
+        return {row[0]: row[1] for row in rows if row[0]}
+
+    def embedding_stamps(self, model: str) -> list[tuple[int, float]]:
+        """(photo id, result updated_at) of every stored embedding of ``model``: what a sync compares."""
+        return [(r[0], r[1] or 0.0) for r in self.db.execute(
+            "SELECT photo_id, updated_at FROM results WHERE analyzer = 'clip' AND data IS NOT NULL "
+            "AND json_extract(data, '$.model') = ?", (model,))]
+
+    def embeddings_of(self, photo_ids: list[int]) -> Iterator[tuple[int, str]]:
+        """(photo id, encoded embedding) of these photos' ``clip`` results."""
+        for start in range(0, len(photo_ids), 5000):
+            chunk = photo_ids[start:start + 5000]
+            for r in self.db.execute(
+                    "SELECT photo_id, json_extract(data, '$.embedding') FROM results WHERE analyzer = 'clip' "
+                    f"AND photo_id IN ({','.join('?' * len(chunk))})", chunk):
+                if r[1]:
+                    yield r[0], r[1]
+
+    def missing_ids(self) -> set[int]:
+        """Ids of the photos whose file is gone."""
+        return {r[0] for r in self.db.execute("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+
     # -- whole-catalog copy --------------------------------------------------------------------------
     def _virtual_tables(self) -> set[str]:
         return {r[0] for r in self.db.execute(

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core.catalog import Catalog, key_to_path, path_key
+from ..core.catalog import Catalog, key_to_path
 from ..core.photo import display_path
 from ..errors import ModelUnavailableError, UsageError
 from ..settings import Settings
-from .store import EmbeddingStore, catalog_models
+from .store import catalog_models, vector_store
 
 QUALITY_ORDER = ("poor", "average", "good", "excellent")
 
@@ -130,10 +130,9 @@ def filter_only(catalog: Catalog, filters: Filters, limit: int) -> list[SearchHi
             rank[row[0]] = -float(row[1])
     hits = []
     for photo_id in ids:
-        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = catalog.photo_path(photo_id)
         if row is not None:
-            hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"],
-                                  rank.get(photo_id, 1.0)))
+            hits.append(SearchHit(photo_id, key_to_path(row[0]), row[1], rank.get(photo_id, 1.0)))
     hits.sort(key=lambda h: (-h.score, h.display_path))
     return hits[:limit]
 
@@ -205,10 +204,9 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     if like is not None:
         if not Path(like).is_file():
             raise UsageError(f"--like {display_path(like)}: no such file")
-        row = catalog.db.execute("SELECT id FROM photos WHERE path = ?", (path_key(like),)).fetchone()
-        like_id = row[0] if row else None
+        like_id = catalog.photo_id(like)
     model = pick_model(catalog, settings, need_encoder=bool(text))
-    store = EmbeddingStore(catalog, model, backend=backend)
+    store = vector_store(catalog, model, backend)
     report = store.sync(progress)
     if report.total == 0:
         raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
@@ -232,15 +230,15 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     allowed = filtered_ids(catalog, filters) if filters.active() else None
     if allowed is not None and like_id is not None:
         allowed.discard(like_id)
-    gone = {row[0] for row in catalog.db.execute("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+    gone = catalog.missing_ids()
     want = limit + (1 if like_id is not None and allowed is None else 0) + (len(gone) if allowed is None else 0)
     ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id and i not in gone][:limit]
     hits = []
     for photo_id, score in ranked:
-        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = catalog.photo_path(photo_id)
         if row is None:
             continue
-        hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"], score))
+        hits.append(SearchHit(photo_id, key_to_path(row[0]), row[1], score))
     info = {"model": model, "embeddings": report.total, "index": report.index, "added": report.added,
             "removed": report.removed, "filtered_to": None if allowed is None else len(allowed),
             "text_encoder": text_path}
