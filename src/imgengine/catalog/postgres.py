@@ -584,6 +584,8 @@ class PostgresCatalog:
     def _hnsw_index(self, dim: int) -> None:
         with self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            # the graph built in memory (not page by page on disk): 100k x 512 floats need ~250 MB
+            self.db.execute("SET LOCAL maintenance_work_mem = '512MB'")
             self.db.execute(
                 f"CREATE INDEX IF NOT EXISTS clip_embeddings_hnsw_{int(dim)} ON clip_embeddings USING hnsw "
                 f"((embedding::vector({int(dim)})) vector_cosine_ops) WITH (m = {HNSW_M}, "
