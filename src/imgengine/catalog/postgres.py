@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile, path_key
 from ..core.photo import display_path
 from ..errors import CatalogError
+from .dialect import PostgresDialect
 from .rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, photo_record, result_value
 
 _LOCK_ID = 0x1A6E4E61  # pg_advisory_xact_lock key that serialises migrations across processes
@@ -71,6 +72,20 @@ def _trigger(m: re.Match) -> str:
             f"EXECUTE FUNCTION {name}_fn();")
 
 
+# the primary keys of the tables written with INSERT OR REPLACE (an upsert on PostgreSQL)
+_CONFLICT_KEYS = {"plugin_sync": ("photo_id", "analyzer"), "album_photos": ("album_id", "photo_id"),
+                  "results": ("photo_id", "analyzer"), "runs": ("id",)}
+# tables whose rows get an identity id: an INSERT returns it (the cursor's lastrowid, as on SQLite)
+_ID_TABLES = {"photos", "people", "face_clusters", "faces", "albums"}
+
+
+def _upsert(m: re.Match) -> str:
+    table, cols, rest = m.group(1), m.group(2), m.group(3).rstrip().rstrip(";")
+    keys = _CONFLICT_KEYS[table.lower()]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (c.strip() for c in cols.split(",")) if c not in keys)
+    return f"INSERT INTO {table} ({cols}){rest} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+
+
 def translate_sql(sql: str) -> str:
     """One SQLite DDL/DML text in PostgreSQL's dialect (types, ``?`` placeholders, FTS5 tables, triggers,
     NOCASE collation dropped); PRAGMAs dropped."""
@@ -78,7 +93,12 @@ def translate_sql(sql: str) -> str:
                  flags=re.IGNORECASE | re.DOTALL)
     out = re.sub(r"CREATE\s+TRIGGER\s+(\w+)\s+(AFTER|BEFORE)\s+(DELETE|INSERT|UPDATE)(\s+OF\s+[\w\s,]+?)?\s+ON\s+"
                  r"(\w+)\s+BEGIN\s+(.*?)\bEND\s*;", _trigger, out, flags=re.IGNORECASE | re.DOTALL)
+    # case-insensitive comparisons and orderings: lower() on both sides (DDL's column collation is dropped)
+    out = re.sub(r"([\w.]+)\s*=\s*(\?|%s)\s+COLLATE\s+NOCASE\b", r"lower(\1) = lower(\2)", out, flags=re.IGNORECASE)
+    out = re.sub(r"ORDER\s+BY\s+([\w.]+)\s+COLLATE\s+NOCASE\b", r"ORDER BY lower(\1)", out, flags=re.IGNORECASE)
     out = re.sub(r"\s+COLLATE\s+NOCASE\b", "", out, flags=re.IGNORECASE)
+    out = re.sub(r"\bINSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)(.*)", _upsert, out,
+                 flags=re.IGNORECASE | re.DOTALL)
     for pattern, repl in _DDL:
         out = re.sub(pattern, repl, out, flags=re.IGNORECASE)
     out = re.sub(r"^\s*PRAGMA[^;]*;?", "", out, flags=re.IGNORECASE | re.MULTILINE)
@@ -123,6 +143,81 @@ class _MigrationConnection:
         return None
 
 
+class _Row(dict):
+    """A row readable by column name and by position, as ``sqlite3.Row``."""
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+
+def _row_factory(cursor):
+    names = [c.name for c in cursor.description] if cursor.description else []
+    return lambda values: _Row(zip(names, values, strict=True))
+
+
+class _Result:
+    """What ``PgSession.execute`` returns: a cursor's reads, ``rowcount`` and (after an INSERT) ``lastrowid``."""
+
+    def __init__(self, cur, lastrowid: int | None = None, rowcount: int | None = None):
+        self.cur = cur
+        self.lastrowid = lastrowid
+        self.rowcount = cur.rowcount if rowcount is None else rowcount
+
+    def fetchone(self):
+        return self.cur.fetchone() if self.cur.description else None
+
+    def fetchall(self) -> list:
+        return self.cur.fetchall() if self.cur.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+class PgSession:
+    """The PostgreSQL catalog's connection as modules with their own SQL use a ``sqlite3.Connection``:
+    ``execute``/``executemany`` of SQLite-flavoured SQL (translated), rows by name or position,
+    ``lastrowid``, and ``with session:`` as one transaction."""
+
+    def __init__(self, catalog: PostgresCatalog):
+        self.catalog = catalog
+        self._tx: list[Any] = []
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Result:
+        params = tuple(params)
+        text = translate_sql(sql.replace("%", "%%") if params else sql)
+        table = re.match(r"\s*INSERT\s+INTO\s+(\w+)", text, flags=re.IGNORECASE)
+        returning = bool(table and table.group(1).lower() in _ID_TABLES and "RETURNING" not in text.upper())
+        if returning:
+            text = text.rstrip().rstrip(";") + " RETURNING id"
+        cur = self.catalog.db.cursor(row_factory=_row_factory)
+        try:
+            cur.execute(text, params or None)
+            lastrowid = cur.fetchone()["id"] if returning else None
+        except self.catalog._psycopg.Error as exc:
+            raise self.catalog._error(exc)
+        return _Result(cur, lastrowid, 1 if returning else None)
+
+    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> _Result:
+        result, total = None, 0
+        for params in seq:
+            result = self.execute(sql, params)
+            total += max(0, result.rowcount)
+        if result is None:
+            return _Result(self.catalog.db.cursor(), None, 0)
+        return _Result(result.cur, result.lastrowid, total)
+
+    def __enter__(self) -> PgSession:
+        tx = self.catalog.db.transaction()
+        tx.__enter__()
+        self._tx.append(tx)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._tx.pop().__exit__(*exc)
+
+
 def vector_text(v: Any) -> str:
     """A vector in pgvector's text form ``[x,y,...]`` (float32 precision)."""
     return "[" + ",".join(map(repr, v.astype("float32").tolist())) + "]"
@@ -144,6 +239,15 @@ def _prefix_range(root: os.PathLike | str) -> tuple[bytes, bytes]:
 
 class PostgresCatalog:
     """The PostgreSQL catalog store (see ``catalog.store.CatalogStore``)."""
+
+    dialect = PostgresDialect
+
+    @property
+    def session(self) -> PgSession:
+        """What modules with their own SQL over the catalog's tables (faces, OCR, albums) run it on."""
+        if not hasattr(self, "_session"):
+            self._session = PgSession(self)
+        return self._session
 
     def __init__(self, url: str, readonly: bool = False):
         try:

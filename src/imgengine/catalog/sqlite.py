@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .dialect import SqliteDialect
+
 
 def _key(path: os.PathLike | str) -> bytes:
     return os.fsencode(os.path.abspath(path))
@@ -23,6 +25,12 @@ def _prefix(root: Path) -> bytes:
 
 class SqliteStoreQueries:
     db: sqlite3.Connection
+    dialect = SqliteDialect
+
+    @property
+    def session(self) -> sqlite3.Connection:
+        """What modules with their own SQL over the catalog's tables (faces, OCR, albums) run it on."""
+        return self.db
 
     def photos_under(self, root: Path, ok_only: bool = True) -> Iterator[dict[str, Any]]:
         """Photo rows under ``root`` (or the single file ``root``), in path order; with ``ok_only`` only

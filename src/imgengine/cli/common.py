@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..core.photo import escape_control
-from ..errors import ImgEngineError
+from ..errors import ImgEngineError, UsageError
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -101,6 +101,26 @@ def settings_from(config: Path | None, **flags: Any) -> Settings:
     from ..settings import load_settings
 
     return load_settings(config, overrides=flags)
+
+
+def open_existing_catalog(settings: Settings, directory: Path | None = None, start: Path | None = None):
+    """The catalog a reading command uses: ``--catalog``/config/env (a SQLite file or a ``postgresql://`` URL),
+    else ``directory``'s catalog, else the nearest one at or above ``start`` (default: the current folder).
+    A SQLite catalog that does not exist is a usage error (nothing is created)."""
+    from ..catalog import catalog_exists, is_catalog_url, open_catalog
+    from ..workspace import existing_catalog_path
+
+    if settings.catalog is not None:
+        spec = settings.catalog if is_catalog_url(settings.catalog) else Path(settings.catalog)
+    elif directory is not None:
+        spec = settings.catalog_path(directory)
+    else:
+        spec = existing_catalog_path(start or Path.cwd())
+    if spec is None or not catalog_exists(spec):
+        where = f" at {spec}" if spec else ""
+        hint = f"`imgengine analyze {directory}`" if directory else "`imgengine analyze <dir>`"
+        raise UsageError(f"no catalog found{where}; run {hint} first, or pass --catalog")
+    return open_catalog(spec)
 
 
 def safe_text(text: Any) -> str:
