@@ -55,6 +55,8 @@ class Settings:
     blur_threshold: float = 100.0      # variance of Laplacian below this = blurry
     # locations
     catalog: Path | str | None = None  # default <dir>/.imgengine/catalog.db; or a postgresql:// URL
+    roots: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named library roots -> this machine's
+                                       # mount points: one photo is one row whichever machine sees it
     log_dir: Path = field(default_factory=workspace.default_log_dir)        # ~/.local/state/imgengine/logs
     models_dir: Path = field(default_factory=workspace.default_models_dir)  # ~/.local/share/imgengine/models
     # vision (used by the ML stage)
@@ -167,6 +169,11 @@ def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settin
             continue
         if name == "plugins":
             changes[name] = merge_plugin_sections(settings.plugins, value, source)
+            continue
+        if name == "roots":
+            from .catalog.roots import parse_roots
+
+            changes[name] = parse_roots(value, source)
             continue
         changes[name] = _coerce(name, types[name], value)
     return settings.replace(**changes, warnings=tuple(warnings))

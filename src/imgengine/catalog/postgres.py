@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile, path_key
+from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile
 from ..core.photo import display_path
 from ..errors import CatalogError
 from .dialect import PostgresDialect
-from .rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, photo_record, result_value
+from .roots import IDENTITY, RootMap, RootMapped
+from .rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, result_value
 
 _LOCK_ID = 0x1A6E4E61  # pg_advisory_xact_lock key that serialises migrations across processes
 
@@ -231,13 +232,7 @@ def _redact(url: str) -> str:
     return url
 
 
-def _prefix_range(root: os.PathLike | str) -> tuple[bytes, bytes]:
-    """[lo, hi) of the path keys under ``root``: an index range on the bytea column."""
-    prefix = path_key(root).rstrip(b"/") + b"/"
-    return prefix, prefix[:-1] + b"0"   # "0" is the byte after "/"
-
-
-class PostgresCatalog:
+class PostgresCatalog(RootMapped):
     """The PostgreSQL catalog store (see ``catalog.store.CatalogStore``)."""
 
     dialect = PostgresDialect
@@ -249,7 +244,7 @@ class PostgresCatalog:
             self._session = PgSession(self)
         return self._session
 
-    def __init__(self, url: str, readonly: bool = False):
+    def __init__(self, url: str, readonly: bool = False, roots: dict | None = None):
         try:
             import psycopg
             from psycopg.rows import dict_row
@@ -260,6 +255,7 @@ class PostgresCatalog:
         self.path = url                 # what opens it again (RunResult.catalog_path)
         self.label = _redact(url)       # what messages show: the password hidden
         self.readonly = readonly
+        self.roots = RootMap(roots) if roots else IDENTITY   # named library roots (catalog/roots.py)
         try:
             self.db = psycopg.connect(url, row_factory=dict_row, connect_timeout=15, autocommit=True)
         except psycopg.Error as exc:
@@ -343,13 +339,17 @@ class PostgresCatalog:
             raise self._error(exc)
 
     # -- reads -----------------------------------------------------------------------------------
-    @staticmethod
-    def _where(root: Path | None, include_missing: bool) -> tuple[str, tuple]:
+    def _prefix_range(self, root: os.PathLike | str) -> tuple[bytes, bytes]:
+        """[lo, hi) of the stored keys under ``root``: an index range on the bytea column."""
+        prefix = self.stored_prefix(root)
+        return prefix, prefix[:-1] + b"0"   # "0" is the byte after "/"
+
+    def _where(self, root: Path | None, include_missing: bool) -> tuple[str, tuple]:
         """The WHERE clause (on ``photos p``) of the photos under ``root``, present ones only unless
         ``include_missing``."""
         where, params = ["TRUE"], ()
         if root is not None:
-            where, params = ["p.path >= %s AND p.path < %s"], _prefix_range(root)
+            where, params = ["p.path >= %s AND p.path < %s"], self._prefix_range(root)
         if not include_missing:
             where.append("p.missing_since IS NULL")
         return "WHERE " + " AND ".join(where), params
@@ -357,16 +357,16 @@ class PostgresCatalog:
     def known_files(self, root: Path | None = None) -> dict[bytes, KnownFile]:
         where, params = "", ()
         if root is not None:
-            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
+            where, params = "WHERE p.path >= %s AND p.path < %s", self._prefix_range(root)
         rows = self._rows(KNOWN_FILES_SQL.format(agg="string_agg", sep="chr(31)", where=where), params)
-        return {bytes(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
+        return {self.local_key(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
                                               parse_versions(row["versions"])) for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         return [self._photo_row(r) for r in self._rows("SELECT * FROM photos WHERE sha256 = %s", (sha256,))]
 
     def get(self, path: os.PathLike | str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM photos WHERE path = %s", (path_key(path),))
+        rows = self._rows("SELECT * FROM photos WHERE path = %s", (self.stored_key(path),))
         return self._record(rows[0]) if rows else None
 
     def get_by_id(self, photo_id: int) -> dict[str, Any] | None:
@@ -398,14 +398,14 @@ class PostgresCatalog:
         file is gone are left out unless ``include_missing``."""
         where, params = self._where(root, include_missing)
         try:
-            yield from group_records(self.db.cursor().stream(RECORDS_SQL.format(where=where), params))
+            yield from group_records(self.db.cursor().stream(RECORDS_SQL.format(where=where), params), self.local_key)
         except self._psycopg.Error as exc:
             raise self._error(exc)
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         where, params = "", (analyzer,)
         if root is not None:
-            where, params = "AND p.path >= %s AND p.path < %s", (analyzer, *_prefix_range(root))
+            where, params = "AND p.path >= %s AND p.path < %s", (analyzer, *self._prefix_range(root))
         for row in self._rows(
                 "SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
                 f"WHERE r.analyzer = %s AND r.data IS NOT NULL AND p.missing_since IS NULL {where} "
@@ -429,35 +429,33 @@ class PostgresCatalog:
     def photos_under(self, root: Path, ok_only: bool = True) -> Iterator[dict[str, Any]]:
         root = Path(root)
         if root.is_file():
-            where, params = "WHERE path = %s", (path_key(root),)
+            where, params = "WHERE path = %s", (self.stored_key(root),)
         else:
-            where, params = "WHERE path >= %s AND path < %s", _prefix_range(root)
+            where, params = "WHERE path >= %s AND path < %s", self._prefix_range(root)
         if ok_only:
             where += " AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL"
         for row in self._rows("SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error "
                               f"FROM photos {where} ORDER BY path", params):
-            row["path"] = bytes(row["path"])
+            row["path"] = self.local_key(row["path"])
             yield row
 
     def result_value_counts(self, analyzer: str, key: str, root: Path | None = None) -> dict[Any, int]:
         where, params = "", [key, analyzer]
         if root is not None and Path(root).is_dir():
             where = "AND p.path >= %s AND p.path < %s"
-            params += list(_prefix_range(root))
+            params += list(self._prefix_range(root))
         rows = self._rows(
             "SELECT (r.data::jsonb) -> %s AS v, count(*) AS n FROM results r JOIN photos p ON p.id = r.photo_id "
             f"WHERE r.analyzer = %s AND r.data IS NOT NULL AND p.missing_since IS NULL {where} GROUP BY v", params)
         return {row["v"]: row["n"] for row in rows}
 
     def photo_id(self, path: os.PathLike | str) -> int | None:
-        rows = self._rows("SELECT id FROM photos WHERE path = %s", (path_key(path),))
+        rows = self._rows("SELECT id FROM photos WHERE path = %s", (self.stored_key(path),))
         return rows[0]["id"] if rows else None
 
     def photo_path(self, photo_id: int) -> tuple[bytes, str] | None:
         rows = self._rows("SELECT path, display_path FROM photos WHERE id = %s", (photo_id,))
-        return (bytes(rows[0]["path"]), rows[0]["display_path"]) if rows else None
-
-    _photo_row = staticmethod(photo_record)
+        return (self.local_key(rows[0]["path"]), rows[0]["display_path"]) if rows else None
 
     @staticmethod
     def _result_value(r: dict[str, Any]) -> dict[str, Any]:
@@ -473,7 +471,7 @@ class PostgresCatalog:
     def write_outcomes(self, outcomes: Iterable[Any]) -> None:
         """A batch of analysis outcomes in one transaction. Each photo is an upsert on its path, so two
         machines writing the same file concurrently leave one row (the later write wins)."""
-        outcomes = sorted(outcomes, key=lambda o: path_key(o.path))   # one lock order for every writer
+        outcomes = sorted(outcomes, key=lambda o: self.stored_key(o.path))   # one lock order for every writer
         for attempt in range(5):
             try:
                 return self._write_outcomes(outcomes)
@@ -500,7 +498,7 @@ class PostgresCatalog:
                     "sha256 = coalesce(EXCLUDED.sha256, photos.sha256), status = EXCLUDED.status, "
                     "error = EXCLUDED.error, analyzed_at = EXCLUDED.analyzed_at, "
                     "updated_at = EXCLUDED.updated_at, missing_since = NULL RETURNING id, (xmax = 0) AS inserted",
-                    [(path_key(o.path), display_path(o.path), o.size, o.mtime_ns, o.format,
+                    [(self.stored_key(o.path), display_path(o.path), o.size, o.mtime_ns, o.format,
                       int(o.extension_mismatch), o.sha256, o.status, o.error, now, now) for o in outcomes],
                     returning=True)
                 rows = []
@@ -532,7 +530,8 @@ class PostgresCatalog:
                 cur = self.db.execute(
                     "UPDATE photos SET path=%s, display_path=%s, mtime_ns=coalesce(%s, mtime_ns), updated_at=%s, "
                     "missing_since=NULL WHERE path=%s",
-                    (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(), path_key(old)))
+                    (self.stored_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
+                     self.stored_key(old)))
                 moved = cur.rowcount > 0
             return moved
         except self._psycopg.errors.UniqueViolation:
@@ -549,8 +548,8 @@ class PostgresCatalog:
         now = time.time() if now is None else now
         gone, back = [], []
         for row in self._rows("SELECT id, path, missing_since FROM photos WHERE path >= %s AND path < %s",
-                              _prefix_range(root)):
-            key = bytes(row["path"])
+                              self._prefix_range(root)):
+            key = self.local_key(row["path"])
             if key in seen:
                 if row["missing_since"] is not None:
                     back.append(row["id"])
@@ -571,14 +570,14 @@ class PostgresCatalog:
         try:
             with self.db.transaction():
                 return self.db.execute("UPDATE photos SET missing_since = %s WHERE path = ANY(%s) AND "
-                                       "missing_since IS NULL", (now, list(keys))).rowcount
+                                       "missing_since IS NULL", (now, [self.roots.to_stored(k) for k in keys])).rowcount
         except self._psycopg.Error as exc:
             raise self._error(exc)
 
     def missing(self, root: Path | None = None) -> list[dict[str, Any]]:
         where, params = "", ()
         if root is not None:
-            where, params = "AND path >= %s AND path < %s", _prefix_range(root)
+            where, params = "AND path >= %s AND path < %s", self._prefix_range(root)
         return [self._photo_row(r) for r in self._rows(
             f"SELECT * FROM photos WHERE missing_since IS NOT NULL {where} ORDER BY missing_since, path", params)]
 
@@ -603,7 +602,7 @@ class PostgresCatalog:
 
     def remove(self, path: os.PathLike | str) -> bool:
         with self.db.transaction():
-            n = self.db.execute("DELETE FROM photos WHERE path = %s", (path_key(path),)).rowcount
+            n = self.db.execute("DELETE FROM photos WHERE path = %s", (self.stored_key(path),)).rowcount
         return n > 0
 
     def record_run(self, run_id: str, command: str, root: str, started_at: float, finished_at: float,

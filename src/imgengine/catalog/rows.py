@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,12 @@ def parse_versions(text: str | None) -> dict[str, str]:
     return dict(v.split("=", 1) for v in text.split("\x1f")) if text else {}
 
 
-def photo_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The photo fields of a record (``path`` as a ``Path`` rebuilt from the stored bytes)."""
+def photo_record(row: Mapping[str, Any], local: Callable[[bytes], bytes] = bytes) -> dict[str, Any]:
+    """The photo fields of a record (``path`` as a ``Path`` rebuilt from the stored bytes, made a path on this
+    machine by ``local``: see ``catalog.roots``)."""
     return {
-        "id": row["id"], "path": Path(os.fsdecode(bytes(row["path"]))), "display_path": row["display_path"],
+        "id": row["id"], "path": Path(os.fsdecode(local(bytes(row["path"])))),
+        "display_path": row["display_path"],
         "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
         "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
         "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
@@ -49,14 +51,15 @@ def result_value(data: str | None, version: str, error: str | None) -> dict[str,
     return value
 
 
-def group_records(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+def group_records(rows: Iterable[Mapping[str, Any]], local: Callable[[bytes], bytes] = bytes
+                  ) -> Iterator[dict[str, Any]]:
     """Full records (photo fields + ``results``) from the rows of ``RECORDS_SQL``, one photo at a time."""
     rec: dict[str, Any] | None = None
     for row in rows:
         if rec is None or rec["id"] != row["id"]:
             if rec is not None:
                 yield rec
-            rec = photo_record(row)
+            rec = photo_record(row, local)
             rec["results"] = {}
         if row["r_analyzer"] is not None:
             rec["results"][row["r_analyzer"]] = result_value(row["r_data"], row["r_version"], row["r_error"])

@@ -15,14 +15,6 @@ from typing import Any
 from .dialect import SqliteDialect
 
 
-def _key(path: os.PathLike | str) -> bytes:
-    return os.fsencode(os.path.abspath(path))
-
-
-def _prefix(root: Path) -> bytes:
-    return _key(root).rstrip(b"/") + b"/"
-
-
 class SqliteStoreQueries:
     db: sqlite3.Connection
     dialect = SqliteDialect
@@ -37,9 +29,9 @@ class SqliteStoreQueries:
         those that analysed without error and have a format."""
         root = Path(root)
         if root.is_file():
-            where, params = "WHERE path = ?", (_key(root),)
+            where, params = "WHERE path = ?", (self.stored_key(root),)
         else:
-            prefix = _prefix(root)
+            prefix = self.stored_prefix(root)
             where, params = "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
         if ok_only:
             where += " AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL"
@@ -47,14 +39,14 @@ class SqliteStoreQueries:
                 "SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error FROM photos "
                 f"{where} ORDER BY path", params):
             d = dict(row)
-            d["path"] = bytes(d["path"])
+            d["path"] = self.local_key(d["path"])
             yield d
 
     def result_value_counts(self, analyzer: str, key: str, root: Path | None = None) -> dict[Any, int]:
         """{value of ``key`` in the analyzer's result: number of photos} over successful results."""
         where, params = "", [f"$.{key}", analyzer]
         if root is not None and Path(root).is_dir():
-            prefix = _prefix(root)
+            prefix = self.stored_prefix(root)
             where = "AND substr(p.path, 1, ?) = ?"
             params += [len(prefix), prefix]
         rows = self.db.execute(
@@ -64,12 +56,12 @@ class SqliteStoreQueries:
         return {row[0]: row[1] for row in rows}
 
     def photo_id(self, path: os.PathLike | str) -> int | None:
-        row = self.db.execute("SELECT id FROM photos WHERE path = ?", (_key(path),)).fetchone()
+        row = self.db.execute("SELECT id FROM photos WHERE path = ?", (self.stored_key(path),)).fetchone()
         return row[0] if row else None
 
     def photo_path(self, photo_id: int) -> tuple[bytes, str] | None:
         row = self.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
-        return (bytes(row[0]), row[1]) if row else None
+        return (self.local_key(row[0]), row[1]) if row else None
 
     # -- CLIP embeddings (the in-process search index reads them from the ``clip`` results) -------------
     has_vector = False   # no search in the database: ``search.store.EmbeddingStore`` keeps the index

@@ -295,7 +295,7 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,
                               soft_wrap=True)
         if output is not None or json_out:
-            with open_catalog(result.catalog_path) as cat:
+            with open_catalog(result.catalog_path, roots=settings.roots) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
             if output is not None:
                 write_output(records, output, result.summary, writers=writers,
@@ -364,7 +364,7 @@ def register(app: typer.Typer) -> None:
         cat_path = settings.catalog_path(root)
         if not catalog_exists(cat_path):
             raise UsageError(f"no catalog at {cat_path}; run `imgengine analyze {display_path(root)}` first")
-        with open_catalog(cat_path) as cat:
+        with open_catalog(cat_path, roots=settings.roots) as cat:
             data = catalog_stats(cat, root if directory else None)
         if json_out:
             sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

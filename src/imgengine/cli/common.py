@@ -120,7 +120,7 @@ def open_existing_catalog(settings: Settings, directory: Path | None = None, sta
         where = f" at {spec}" if spec else ""
         hint = f"`imgengine analyze {directory}`" if directory else "`imgengine analyze <dir>`"
         raise UsageError(f"no catalog found{where}; run {hint} first, or pass --catalog")
-    return open_catalog(spec)
+    return open_catalog(spec, roots=settings.roots)
 
 
 def safe_text(text: Any) -> str:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..catalog.rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, photo_record, result_value
+from ..catalog.roots import IDENTITY, RootMap, RootMapped
+from ..catalog.rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, result_value
 from ..catalog.sqlite import SqliteStoreQueries
 from ..errors import CatalogError
 from .photo import display_path
@@ -208,9 +209,10 @@ def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
     return CatalogError(f"catalog {path}: {text}")
 
 
-class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
-    def __init__(self, path: Path, readonly: bool = False):
+class Catalog(SqliteStoreQueries, RootMapped):  # store-interface queries: catalog/sqlite.py
+    def __init__(self, path: Path, readonly: bool = False, roots: dict | None = None):
         self.path = Path(path)
+        self.roots = RootMap(roots) if roots else IDENTITY   # named library roots (catalog/roots.py)
         try:
             if readonly:
                 uri = f"file:{self.path}?mode=ro"
@@ -272,11 +274,11 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         params: tuple = ()
         where = ""
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where = "WHERE substr(p.path, 1, ?) = ?"
             params = (len(prefix), prefix)
         rows = self.db.execute(KNOWN_FILES_SQL.format(agg="group_concat", sep="char(31)", where=where), params)
-        return {bytes(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
+        return {self.local_key(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
                                               parse_versions(row["versions"])) for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
@@ -284,7 +286,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         return [self._photo_row(r) for r in rows]
 
     def get(self, path: os.PathLike | str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM photos WHERE path = ?", (path_key(path),)).fetchone()
+        row = self.db.execute("SELECT * FROM photos WHERE path = ?", (self.stored_key(path),)).fetchone()
         return self._record(row) if row else None
 
     def get_by_id(self, photo_id: int) -> dict[str, Any] | None:
@@ -303,7 +305,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
             return
         where, params = "WHERE 1", ()
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
         if not include_missing:
             where += " AND p.missing_since IS NULL"
@@ -323,17 +325,17 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         out unless ``include_missing``."""
         where, params = "WHERE 1", ()
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
         if not include_missing and self._tracks_missing():
             where += " AND p.missing_since IS NULL"
-        yield from group_records(self.db.execute(RECORDS_SQL.format(where=where), params))
+        yield from group_records(self.db.execute(RECORDS_SQL.format(where=where), params), self.local_key)
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         """(photo fields, analyzer data) for every photo with a successful result of ``analyzer``."""
         where, params = "", (analyzer,)
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "AND substr(p.path, 1, ?) = ?", (analyzer, len(prefix), prefix)
         for row in self.db.execute(
                 f"SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
@@ -357,8 +359,6 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         where = "" if include_missing else " WHERE missing_since IS NULL"
         return self.db.execute(f"SELECT count(*) FROM photos{where}").fetchone()[0]
 
-    _photo_row = staticmethod(photo_record)
-
     @staticmethod
     def _result_value(r: sqlite3.Row) -> dict[str, Any]:
         return result_value(r["data"], r["version"], r["error"])
@@ -376,7 +376,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         try:
             with self.db:
                 for o in outcomes:
-                    key = path_key(o.path)
+                    key = self.stored_key(o.path)
                     row = self.db.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()
                     fields = (o.size, o.mtime_ns, o.format, int(o.extension_mismatch), o.sha256, o.status,
                               o.error, now, now)
@@ -411,7 +411,8 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
                 cur = self.db.execute(
                     "UPDATE photos SET path=?, display_path=?, mtime_ns=coalesce(?, mtime_ns), updated_at=?, "
                     "missing_since=NULL WHERE path=?",
-                    (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(), path_key(old)))
+                    (self.stored_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
+                     self.stored_key(old)))
                 return cur.rowcount > 0
         except sqlite3.IntegrityError:
             raise CatalogError(f"catalog already has an entry for {display_path(new)}")
@@ -424,11 +425,11 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         are unmarked. A folder the scan could not see at all (unplugged drive, no permission) keeps its
         photos. Returns (newly missing, back again)."""
         now = time.time() if now is None else now
-        prefix = path_key(root).rstrip(b"/") + b"/"
+        prefix = self.stored_prefix(root)
         gone, back = [], []
         for pid, key, since in self.db.execute(
                 "SELECT id, path, missing_since FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)):
-            key = bytes(key)
+            key = self.local_key(key)
             if key in seen:
                 if since is not None:
                     back.append(pid)
@@ -447,8 +448,9 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         now = time.time() if now is None else now
         try:
             with self.db:
-                return self.db.executemany("UPDATE photos SET missing_since = ? WHERE path = ? AND "
-                                           "missing_since IS NULL", [(now, k) for k in keys]).rowcount
+                return self.db.executemany(
+                    "UPDATE photos SET missing_since = ? WHERE path = ? AND missing_since IS NULL",
+                    [(now, self.roots.to_stored(k)) for k in keys]).rowcount
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
 
@@ -456,7 +458,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         """Photos marked missing (under ``root`` when given), oldest first."""
         where, params = "", ()
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "AND substr(path, 1, ?) = ?", (len(prefix), prefix)
         rows = self.db.execute(f"SELECT * FROM photos WHERE missing_since IS NOT NULL {where} "
                                "ORDER BY missing_since, path", params)
@@ -483,7 +485,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
 
     def remove(self, path: os.PathLike | str) -> bool:
         with self.db:
-            return self.db.execute("DELETE FROM photos WHERE path = ?", (path_key(path),)).rowcount > 0
+            return self.db.execute("DELETE FROM photos WHERE path = ?", (self.stored_key(path),)).rowcount > 0
 
     def record_run(self, run_id: str, command: str, root: str, started_at: float, finished_at: float,
                    summary: dict[str, Any]) -> None:

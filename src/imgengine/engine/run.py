@@ -169,7 +169,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     for w in setup_warnings:
         logger.warning(w)
     own_catalog = catalog is None
-    catalog = catalog or open_catalog(settings.catalog_path(root if root.is_dir() else root.parent))
+    catalog = catalog or open_catalog(settings.catalog_path(root if root.is_dir() else root.parent),
+                                   roots=settings.roots)
     started = time.time()
     t_start = time.perf_counter()
     stage_seconds: dict[str, float] = {}      # wall seconds: per-file stages summed over files, + scan/write

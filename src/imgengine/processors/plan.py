@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..analyzers.base import AnalysisInput
 from ..analyzers.metadata import MetadataAnalyzer
-from ..core.catalog import Catalog, path_key
+from ..core.catalog import Catalog
 from ..core.formats import CANDIDATE_EXTENSIONS, RAW_EXTENSIONS, sniff
 from ..core.photo import Photo, display_path
 from ..core.scan import ScanProblem, scan
@@ -149,7 +149,7 @@ def _base_key(name: str) -> tuple[str, str]:
 def _metadata_rows(catalog: Catalog, root: Path) -> dict[str, tuple[dict, dict]]:
     """path -> (photo fields, {"metadata": data}) for every catalogued photo below root, in one lean
     query (the plan of 10,000 photos must take well under 2 s); falls back to the public API."""
-    prefix = path_key(root).rstrip(b"/") + b"/"
+    prefix = catalog.stored_prefix(root)   # the catalog's keys (named roots: catalog/roots.py)
     out: dict[str, tuple[dict, dict]] = {}
     try:
         rows = catalog.session.execute(   # SQLite, or PostgreSQL translated (substr works on bytea too)
@@ -158,7 +158,7 @@ def _metadata_rows(catalog: Catalog, root: Path) -> dict[str, tuple[dict, dict]]
             "AND p.missing_since IS NULL AND substr(p.path, 1, ?) = ?", (len(prefix), prefix))
         for path, size, mtime_ns, status, fmt, sha, data in rows:
             rec = {"size": size, "mtime_ns": mtime_ns, "status": status, "format": fmt, "sha256": sha}
-            out[os.fsdecode(bytes(path))] = (rec, {"metadata": json.loads(data)})
+            out[os.fsdecode(catalog.local_key(path))] = (rec, {"metadata": json.loads(data)})
     except sqlite3.Error:
         for rec, data in catalog.results_of("metadata", root):
             out[str(rec["path"])] = (rec, {"metadata": data})
