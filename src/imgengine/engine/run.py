@@ -183,6 +183,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     catalog_error: CatalogError | None = None
     missing_counts = {"gone": 0, "back": 0, "purged": 0}
     written = [0]  # outcomes committed to the catalog
+    executor_stats: dict[str, Any] | None = None
     plan_made = False
     info = RunInfo(run_id, root, settings, list(analyzers), list(batch_analyzers))
     _emit(manager, logger, "run_started", run=info)
@@ -260,8 +261,11 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         try:
             if plan.tasks:
                 with make_executor(ctx, len(plan.tasks)) as executor:
-                    for outcome in executor.map(plan.tasks):
-                        handle(outcome)
+                    try:
+                        for outcome in executor.map(plan.tasks):
+                            handle(outcome)
+                    finally:   # the Ray engine: workers lost, files retried or failed because of it
+                        executor_stats = executor.stats() if hasattr(executor, "stats") else None
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted by the user; results so far are saved, the next run resumes")
@@ -317,6 +321,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
         "vision": vision_summary,
+        "executor": executor_stats,
         "plugin_problems": [f"{p.name}: {p.error}" for p in manager.problems],
         "warnings": setup_warnings,
         "interrupted": interrupted,
