@@ -82,6 +82,8 @@ class Settings:
                                        # per analyzer: plugins: {name: {timeout: 30}}
     executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool | ray (--engine ray)
     ray_address: str = ""              # --ray-address: "" = a local Ray on this machine; auto | ray://host:10001
+    gpus_per_actor: float = -1.0       # --gpus-per-actor: GPUs of each Ray actor of the batch (vision) stage;
+                                       # negative = auto (1 when the Ray cluster has GPUs, else 0)
     warnings: tuple[str, ...] = ()     # problems found while loading the config (unknown keys)
 
     def replace(self, **changes: Any) -> Settings:

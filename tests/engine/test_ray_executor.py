@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from imgengine.catalog import open_catalog
 from imgengine.engine.run import run_analysis
 from tests.plugins.helpers import BRIGHTNESS_PLUS, write_plugin
@@ -48,15 +46,6 @@ KILLER = '''
     def register_analyzers():
         return [Killer]
 '''
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'imgengine[scale]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
 
 
 def _records(spec: str) -> list[dict]:

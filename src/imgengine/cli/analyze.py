@@ -250,6 +250,9 @@ def register(app: typer.Typer) -> None:
                                           "(Ray tasks; needs imgengine[scale])."),
         ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (auto, "
                                                "ray://host:10001); default: start Ray on this machine."),
+        gpus_per_actor: float | None = typer.Option(None, "--gpus-per-actor", help="With --engine ray: GPUs "
+                                                    "per actor of the batch (vision) stage; default 1 when "
+                                                    "the cluster has GPUs, else 0."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
@@ -261,6 +264,7 @@ def register(app: typer.Typer) -> None:
         if engine not in (None, "local", "ray"):
             raise UsageError(f"--engine {engine!r}: use local or ray")
         settings = settings_from(config, executor="ray" if engine == "ray" else None, ray_address=ray_address,
+                                 gpus_per_actor=gpus_per_actor,
                                  workers=workers, force=force or None, retry_failed=retry_failed or None,
                                  catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,

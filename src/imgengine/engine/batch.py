@@ -118,6 +118,13 @@ def run_batch_stage(root: Path, settings: Settings, catalog: Catalog, logger: Ru
 
     # 2. load the analyzers that have work (torch from here on)
     needed = {name for p in todo for name in p.wants}
+    if getattr(settings, "executor", "auto") == "ray":   # in Ray actors (GPU actors on a GPU cluster)
+        from .ray_batch import process_batches_on_ray
+
+        work = {name: a for name, a in usable.items() if name in needed}
+        summary.update(process_batches_on_ray(todo, work, versions, settings, catalog, logger, origins, progress))
+        summary["seconds"] = round(time.perf_counter() - t0, 3)
+        return summary
     from ..analyzers.vision.engine import resolve_device
 
     try:
