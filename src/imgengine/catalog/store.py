@@ -1,8 +1,8 @@
 """The catalog store interface: the queries the product needs, independent of the database.
 
-Everything outside ``core/catalog.py`` and ``catalog/postgres.py`` talks to the catalog through these
-methods; database-specific SQL (SQLite's ``json_extract`` and byte-prefix ``substr``, PostgreSQL's
-``bytea`` ranges and ``jsonb``) lives only in the stores.
+Everything outside ``core/catalog.py`` and ``catalog/`` talks to the catalog through these methods;
+database-specific SQL (SQLite's ``json_extract``, FTS5 and byte-prefix ``substr``, PostgreSQL's ``bytea``
+ranges, ``jsonb``, full-text search and pgvector) lives only in the stores and ``catalog/dialect.py``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,26 @@ class CatalogStore(Protocol):
     def remove(self, path: os.PathLike | str) -> bool: ...
     def record_run(self, run_id: str, command: str, root: str, started_at: float, finished_at: float,
                    summary: dict[str, Any]) -> None: ...
+
+    # CLIP embeddings (search): the in-process index reads them through these; ``has_vector`` stores (PostgreSQL
+    # with pgvector) also have ``sync_vectors``, ``vector_count`` and ``search_vectors`` (search in the database)
+    has_vector: bool
+    def clip_models(self) -> dict[str, int]: ...
+    def embedding_stamps(self, model: str) -> list[tuple[int, float]]: ...
+    def embeddings_of(self, photo_ids: list[int]) -> Iterator[tuple[int, str]]: ...
+    def missing_ids(self) -> set[int]: ...
+
+    # modules with their own SQL over the catalog's tables (faces, OCR, albums, search filters): SQLite-flavoured
+    # SQL run on ``session`` (a sqlite3.Connection, or a translating PostgreSQL session), ``dialect`` for the
+    # expressions that differ (catalog/dialect.py)
+    @property
+    def session(self) -> Any: ...
+    dialect: Any
+
+    # named library roots (catalog/roots.py): this machine's path <-> the stored key
+    def stored_key(self, path: os.PathLike | str) -> bytes: ...
+    def stored_prefix(self, root: os.PathLike | str) -> bytes: ...
+    def local_key(self, stored: bytes) -> bytes: ...
 
     # whole-catalog copy (``imgengine catalog migrate``)
     def export_rows(self, table: str) -> Iterator[dict[str, Any]]: ...
