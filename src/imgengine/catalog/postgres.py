@@ -23,7 +23,15 @@ from ..core.photo import display_path
 from ..errors import CatalogError
 from .dialect import PostgresDialect
 from .roots import IDENTITY, RootMap, RootMapped
-from .rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, result_value
+from .rows import (
+    KNOWN_FILES_SQL,
+    RECORDS_SQL,
+    group_records,
+    missing_changes,
+    parse_versions,
+    purge_choice,
+    result_value,
+)
 
 _LOCK_ID = 0x1A6E4E61  # pg_advisory_xact_lock key that serialises migrations across processes
 
@@ -543,18 +551,10 @@ class PostgresCatalog(RootMapped):
     def mark_missing(self, root: Path, seen: set[bytes], now: float | None = None) -> tuple[int, int]:
         """As ``core.catalog.Catalog.mark_missing``: unseen photos under ``root`` whose file is gone are
         marked missing, seen ones unmarked. Returns (newly missing, back again)."""
-        from ..core.catalog import file_is_gone
-
         now = time.time() if now is None else now
-        gone, back = [], []
-        for row in self._rows("SELECT id, path, missing_since FROM photos WHERE path >= %s AND path < %s",
-                              self._prefix_range(root)):
-            key = self.local_key(row["path"])
-            if key in seen:
-                if row["missing_since"] is not None:
-                    back.append(row["id"])
-            elif row["missing_since"] is None and file_is_gone(key):
-                gone.append(row["id"])
+        gone, back = missing_changes(((r["id"], self.local_key(r["path"]), r["missing_since"]) for r in self._rows(
+            "SELECT id, path, missing_since FROM photos WHERE path >= %s AND path < %s", self._prefix_range(root))),
+            seen)
         try:
             with self.db.transaction():
                 if gone:
@@ -583,13 +583,7 @@ class PostgresCatalog(RootMapped):
 
     def purge_missing(self, older_than: float | None = None, root: Path | None = None,
                       now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        cutoff = now - older_than if older_than is not None else float("inf")
-        forget, back = [], []
-        for rec in self.missing(root):
-            if rec["missing_since"] > cutoff:
-                continue
-            (back if os.path.lexists(rec["path"]) else forget).append(rec["id"])
+        forget, back = purge_choice(self.missing(root), older_than, time.time() if now is None else now)
         try:
             with self.db.transaction():
                 if forget:

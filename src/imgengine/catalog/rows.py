@@ -65,3 +65,41 @@ def group_records(rows: Iterable[Mapping[str, Any]], local: Callable[[bytes], by
             rec["results"][row["r_analyzer"]] = result_value(row["r_data"], row["r_version"], row["r_error"])
     if rec is not None:
         yield rec
+
+
+def file_is_gone(key: bytes) -> bool:
+    """True only when the file's folder can be listed and the name is not in it: a folder that cannot be
+    reached (unplugged drive, dangling link, no permission) says nothing about its files."""
+    try:
+        os.lstat(key)
+        return False
+    except FileNotFoundError:  # ENOENT; a folder we may not search gives EACCES instead
+        return os.path.isdir(os.path.dirname(key))
+    except OSError:
+        return False
+
+
+def missing_changes(rows: Iterable[tuple[int, bytes, float | None]], seen: set[bytes]) -> tuple[list[int], list[int]]:
+    """(ids newly missing, ids back again) of the photos under a scanned folder, from (id, this machine's path
+    key, missing_since): unseen photos whose file is gone are missing, seen ones are present."""
+    gone, back = [], []
+    for photo_id, key, since in rows:
+        if key in seen:
+            if since is not None:
+                back.append(photo_id)
+        elif since is None and file_is_gone(key):
+            gone.append(photo_id)
+    return gone, back
+
+
+def purge_choice(missing: Iterable[dict[str, Any]], older_than: float | None, now: float
+                 ) -> tuple[list[int], list[int]]:
+    """(ids to forget, ids back in place) of the missing photos marked longer than ``older_than`` seconds ago
+    (all of them when None): one whose file is there again is unmarked instead of forgotten."""
+    cutoff = now - older_than if older_than is not None else float("inf")
+    forget, back = [], []
+    for rec in missing:
+        if rec["missing_since"] > cutoff:
+            continue
+        (back if os.path.lexists(rec["path"]) else forget).append(rec["id"])
+    return forget, back

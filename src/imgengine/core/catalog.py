@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog.roots import IDENTITY, RootMap, RootMapped
-from ..catalog.rows import KNOWN_FILES_SQL, RECORDS_SQL, group_records, parse_versions, result_value
+from ..catalog.rows import (  # noqa: F401 - file_is_gone: re-exported
+    KNOWN_FILES_SQL,
+    RECORDS_SQL,
+    file_is_gone,
+    group_records,
+    missing_changes,
+    parse_versions,
+    purge_choice,
+    result_value,
+)
 from ..catalog.sqlite import SqliteStoreQueries
 from ..errors import CatalogError
 from .photo import display_path
@@ -177,18 +186,6 @@ def path_key(path: os.PathLike | str) -> bytes:
 
 def key_to_path(key: bytes) -> Path:
     return Path(os.fsdecode(key))
-
-
-def file_is_gone(key: bytes) -> bool:
-    """True only when the file's folder can be listed and the name is not in it: a folder that cannot be
-    reached (unplugged drive, dangling link, no permission) says nothing about its files."""
-    try:
-        os.lstat(key)
-        return False
-    except FileNotFoundError:  # ENOENT; a folder we may not search gives EACCES instead
-        return os.path.isdir(os.path.dirname(key))
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -426,15 +423,8 @@ class Catalog(SqliteStoreQueries, RootMapped):  # store-interface queries: catal
         photos. Returns (newly missing, back again)."""
         now = time.time() if now is None else now
         prefix = self.stored_prefix(root)
-        gone, back = [], []
-        for pid, key, since in self.db.execute(
-                "SELECT id, path, missing_since FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)):
-            key = self.local_key(key)
-            if key in seen:
-                if since is not None:
-                    back.append(pid)
-            elif since is None and file_is_gone(key):
-                gone.append(pid)
+        gone, back = missing_changes(((pid, self.local_key(key), since) for pid, key, since in self.db.execute(
+            "SELECT id, path, missing_since FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))), seen)
         try:
             with self.db:
                 self.db.executemany("UPDATE photos SET missing_since = ? WHERE id = ?", [(now, i) for i in gone])
@@ -468,17 +458,11 @@ class Catalog(SqliteStoreQueries, RootMapped):  # store-interface queries: catal
                       now: float | None = None) -> int:
         """Forget photos marked missing for longer than ``older_than`` seconds (all of them when None);
         one whose file is back in place is unmarked instead."""
-        now = time.time() if now is None else now
-        cutoff = now - older_than if older_than is not None else float("inf")
-        forget, back = [], []
-        for rec in self.missing(root):
-            if rec["missing_since"] > cutoff:
-                continue
-            (back if os.path.lexists(rec["path"]) else forget).append((rec["id"],))
+        forget, back = purge_choice(self.missing(root), older_than, time.time() if now is None else now)
         try:
             with self.db:
-                self.db.executemany("DELETE FROM photos WHERE id = ?", forget)
-                self.db.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", back)
+                self.db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in forget])
+                self.db.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", [(i,) for i in back])
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
         return len(forget)
