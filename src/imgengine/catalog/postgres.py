@@ -21,8 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile
 from ..core.photo import display_path
 from ..errors import CatalogError
+from .base import StoreBase
 from .dialect import PostgresDialect
-from .roots import IDENTITY, RootMap, RootMapped
+from .roots import IDENTITY, RootMap
 from .rows import (
     KNOWN_FILES_SQL,
     RECORDS_SQL,
@@ -240,7 +241,7 @@ def _redact(url: str) -> str:
     return url
 
 
-class PostgresCatalog(RootMapped):
+class PostgresCatalog(StoreBase):
     """The PostgreSQL catalog store (see ``catalog.store.CatalogStore``)."""
 
     dialect = PostgresDialect
@@ -290,12 +291,6 @@ class PostgresCatalog(RootMapped):
             self.db.close()
         except self._psycopg.Error:
             pass
-
-    def __enter__(self) -> PostgresCatalog:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _current_version(self) -> int:
         self.db.execute("CREATE TABLE IF NOT EXISTS imgengine_schema (version BIGINT NOT NULL)")

@@ -83,25 +83,3 @@ class RootMap:
 
 IDENTITY = RootMap()
 
-
-class RootMapped:
-    """What both stores use to translate paths at their boundary (``self.roots``)."""
-
-    roots: RootMap = IDENTITY
-
-    def stored_key(self, path: os.PathLike | str) -> bytes:
-        """The stored key of a path on this machine."""
-        return self.roots.to_stored(os.fsencode(os.path.abspath(path)))
-
-    def stored_prefix(self, root: os.PathLike | str) -> bytes:
-        """The stored keys under the folder ``root`` start with this."""
-        return self.stored_key(root).rstrip(b"/") + b"/"
-
-    def local_key(self, stored: bytes | memoryview) -> bytes:
-        """A stored key as this machine's path key."""
-        return self.roots.to_local(bytes(stored))
-
-    def _photo_row(self, row: Any) -> dict[str, Any]:
-        from .rows import photo_record
-
-        return photo_record(row, self.local_key)

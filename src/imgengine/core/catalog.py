@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..catalog.roots import IDENTITY, RootMap, RootMapped
+from ..catalog.base import StoreBase
+from ..catalog.roots import IDENTITY, RootMap
 from ..catalog.rows import (  # noqa: F401 - file_is_gone: re-exported
     KNOWN_FILES_SQL,
     RECORDS_SQL,
@@ -206,7 +207,7 @@ def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
     return CatalogError(f"catalog {path}: {text}")
 
 
-class Catalog(SqliteStoreQueries, RootMapped):  # store-interface queries: catalog/sqlite.py
+class Catalog(SqliteStoreQueries, StoreBase):  # store-interface queries: catalog/sqlite.py
     def __init__(self, path: Path, readonly: bool = False, roots: dict | None = None):
         self.path = Path(path)
         self.roots = RootMap(roots) if roots else IDENTITY   # named library roots (catalog/roots.py)
@@ -235,12 +236,6 @@ class Catalog(SqliteStoreQueries, RootMapped):  # store-interface queries: catal
             self.db.close()
         except sqlite3.Error:
             pass
-
-    def __enter__(self) -> Catalog:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _migrate(self) -> None:
         current = self.db.execute("PRAGMA user_version").fetchone()[0]
