@@ -4,10 +4,11 @@ their boundary (named library roots, ``catalog/roots.py``) with the photo-row ma
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .roots import IDENTITY, RootMap
-from .rows import photo_record
+from .rows import photo_record, result_value
 
 
 class StoreBase:
@@ -38,3 +39,13 @@ class StoreBase:
 
     def _photo_row(self, row: Any) -> dict[str, Any]:
         return photo_record(row, self.local_key)
+
+    def _with_results(self, photos: Iterable[Any], results: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        """Full records from photo rows (in order) and the ``results`` rows of those photos."""
+        by_photo: dict[int, dict[str, Any]] = {}
+        for r in results:
+            by_photo.setdefault(r["photo_id"], {})[r["analyzer"]] = result_value(r["data"], r["version"], r["error"])
+        for row in photos:
+            rec = self._photo_row(row)
+            rec["results"] = by_photo.get(row["id"], {})
+            yield rec

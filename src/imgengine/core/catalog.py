@@ -302,14 +302,8 @@ class Catalog(SqliteStoreQueries, StoreBase):  # store-interface queries: catalo
         if not include_missing:
             where += " AND p.missing_since IS NULL"
         photos = self.db.execute(f"SELECT * FROM photos p {where} ORDER BY p.path", params).fetchall()
-        results: dict[int, dict[str, Any]] = {}
-        for r in self.db.execute(
-                f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params):
-            results.setdefault(r["photo_id"], {})[r["analyzer"]] = self._result_value(r)
-        for row in photos:
-            rec = self._photo_row(row)
-            rec["results"] = results.get(row["id"], {})
-            yield rec
+        yield from self._with_results(
+            photos, self.db.execute(f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params))
 
     def stream_records(self, root: Path | None = None, include_missing: bool = False) -> Iterator[dict[str, Any]]:
         """Full records in path order, one photo at a time (constant memory: one joined query read as it
