@@ -69,9 +69,12 @@ def gallery(
         query = Albums(cat).get(album).query
         filter_ = f"({query}) and ({filter_})" if filter_ else query
         title = title or album
+    from ..plugins.builtin.thumbnails import cache_dir_from
+
     opts = GalleryOptions(title=title or "Photos", filter=filter_, thumb_format=thumb_format.lower(),
                           preview_size=preview_size, tile_url=tile_url, workers=workers,
-                          max_pixels=settings.max_pixels)
+                          max_pixels=settings.max_pixels,
+                          cache_dir=cache_dir_from((settings.plugins or {}).get("thumbnails")))
     with cat, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err_console,
                        transient=True, disable=not err_console.is_terminal) as bar:
@@ -88,6 +91,7 @@ def gallery(
                                opts, root=root, progress=progress)
     console.print(f"gallery: {report.photos:,} photos in {display_path(out)}/index.html "
                   f"({report.thumbnails_made:,} thumbnails made, {report.thumbnails_reused:,} reused"
+                  + (f", {report.thumbnails_cached:,} from analyze's cache" if report.thumbnails_cached else "")
                   + (f", {report.excluded_by_filter:,} left out by the filter" if report.excluded_by_filter else "")
                   + f", {report.seconds:.1f} s)", highlight=False, soft_wrap=True)
     for name, msg in report.thumbnail_failures[:5]:
