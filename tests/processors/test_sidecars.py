@@ -207,3 +207,54 @@ def test_capture_date_keeps_the_offset():
     assert d.xmp == "2023-07-04T18:32:11+02:00"
     assert capture_date("2023-07-04T18:32:11").xmp == "2023-07-04T18:32:11"
     assert capture_date("garbage") is None
+
+
+@needs_exiftool
+def test_both_backends_write_the_same_regions(tmp_path):
+    """libexiv2 (JPEG, sidecars) and ExifTool (HEIC/AVIF) write the same MWG regions; names with ExifTool's
+    structure characters survive."""
+    from imgengine.metadata import exiv2_backend
+    from imgengine.metadata.exiftool import ExifTool
+    from imgengine.metadata.fields import Region, Regions, TagEdit
+
+    src = tmp_path / "a.jpg"
+    src.write_bytes(jpeg_bytes(Image.new("RGB", (400, 300), "grey"), camera_exif()))
+    edit = TagEdit(regions=Regions(400, 300, (Region(0.25, 0.4, 0.1, 0.2, "Anna, {the} [first]|x=1"),
+                                              Region(0.75, 0.5, 0.12, 0.16))))
+    (tmp_path / "exiv2.jpg").write_bytes(exiv2_backend.rewrite(src.read_bytes(), edit, "jpeg"))
+    with ExifTool() as et:
+        et.write_to(src, tmp_path / "exiftool.jpg", edit, fmt="jpeg")
+    docs = [_exiftool(tmp_path / n)["XMP-mwg-rs:RegionInfo"] for n in ("exiv2.jpg", "exiftool.jpg")]
+    for doc in docs:
+        assert doc["AppliedToDimensions"] == {"W": 400, "H": 300, "Unit": "pixel"}
+        regions = doc["RegionList"]
+        assert [r.get("Name") for r in regions] == ["Anna, {the} [first]|x=1", None]
+        assert [r["Type"] for r in regions] == ["Face", "Face"]
+        assert [(r["Area"]["X"], r["Area"]["Y"], r["Area"]["W"], r["Area"]["H"]) for r in regions] == \
+            [(0.25, 0.4, 0.1, 0.2), (0.75, 0.5, 0.12, 0.16)]
+    cleared = exiv2_backend.rewrite((tmp_path / "exiv2.jpg").read_bytes(), TagEdit(regions=Regions(400, 300)), "jpeg")
+    (tmp_path / "cleared.jpg").write_bytes(cleared)
+    assert "XMP-mwg-rs:RegionInfo" not in _exiftool(tmp_path / "cleared.jpg")
+
+
+def test_lightroom_pair_gives_the_sidecar_to_the_raw(tmp_path):
+    """IMG_1.CR2 + IMG_1.JPG share IMG_1.xmp in Lightroom's naming: the RAW gets it, whichever comes first."""
+    from imgengine.processors.sidecars import plan_sidecars
+
+    recs = []
+    for name, fmt in (("IMG_1.CR2", "raw"), ("IMG_1.JPG", "jpeg"), ("IMG_2.JPG", "jpeg")):
+        path = tmp_path / name
+        path.write_bytes(b"x" * 10)
+        st = path.stat()
+        recs.append({"id": len(recs) + 1, "path": path, "format": fmt, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                     "sha256": None, "results": {"metadata": {"title": name}}})
+    for order in (recs, recs[::-1]):
+        plan = plan_sidecars(order, "lightroom")
+        assert sorted(a.photo.name for a in plan.actions) == ["IMG_1.CR2", "IMG_2.JPG"]
+        assert [(p.name, "IMG_1.CR2" in why) for p, why in plan.skipped] == [("IMG_1.JPG", True)]
+        assert {a.target.path.name for a in plan.actions} == {"IMG_1.xmp", "IMG_2.xmp"}
+    plan = plan_sidecars(recs, "digikam")
+    assert sorted(a.target.path.name for a in plan.actions) == ["IMG_1.CR2.xmp", "IMG_1.JPG.xmp", "IMG_2.JPG.xmp"]
+    (tmp_path / "IMG_2.JPG").write_bytes(b"changed!!!!")
+    plan = plan_sidecars(recs, "digikam")
+    assert [(p.name, "analyze" in why) for p, why in plan.skipped] == [("IMG_2.JPG", True)]

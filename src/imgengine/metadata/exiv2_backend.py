@@ -485,9 +485,9 @@ def _regions(b: _Blocks, regions: Regions) -> None:
     """``mwg-rs:Regions`` (the Metadata Working Group's face regions, which digiKam, Lightroom, Picasa and
     ExifTool's MWG module read), replacing any the file had."""
     root = "Xmp.mwg-rs.Regions"
-    for d in list(b.xmp):                 # the struct's fields are separate keys below the root
-        if d.key() == root or d.key().startswith(root + "/"):
-            b.xmp_del(d.key())
+    # the struct's fields are separate keys below the root; keys first (erasing invalidates the iterator)
+    for key in [k for k in (d.key() for d in b.xmp) if k == root or k.startswith(root + "/")]:
+        b.xmp_del(key)
     if not regions.items:
         return
     dims = f"{root}/mwg-rs:AppliedToDimensions"
