@@ -78,6 +78,11 @@ def _region(doc: dict) -> tuple[dict, list[dict]]:
 @needs_exiftool
 def test_sidecars_preview_then_apply_and_exiftool_reads_every_field(library):
     root, cat, facts = library
+    from imgengine.core.catalog import Catalog
+
+    with Catalog(cat, readonly=True) as c:       # the catalog itself knows the label and the hierarchy
+        md = next(r for r in c.stream_records() if r["path"].name == "astro.jpg")["results"]["metadata"]
+    assert md["label"] == "Red" and md["hierarchical_keywords"] == ["Events|NASA|STS-93"]
     out = _export(root, cat)
     assert "nothing changed" in out and not list(root.glob("*.xmp"))
     _export(root, cat, "--apply", "-q")

@@ -24,8 +24,9 @@ from typing import Any
 
 from ..core.photo import display_path
 from ..errors import UsageError
+from ..metadata.exiv2_backend import new_sidecar
 from ..metadata.fields import CaptureDate, Gps, TagEdit, regions_from_upright
-from ..metadata.writer import MetadataWriter, Target
+from ..metadata.writer import MetadataWriter, Target, embedded_xmp
 from .journal import Journal, Step, StepResult
 from .tag import ANALYSIS_KINDS, TagAction, TagPlan, keywords_from_results
 
@@ -151,12 +152,12 @@ def plan_sidecars(records: Iterable[dict[str, Any]], style: str, overwrite: bool
     return plan
 
 
-def sidecar_steps(plan: TagPlan, writer: MetadataWriter) -> list[Step]:
+def sidecar_steps(plan: TagPlan, writer: MetadataWriter | None = None) -> list[Step]:
     """Journal steps: a new sidecar is created without replacing anything (``write-new``); an existing one
     (``--overwrite``) is rewritten in place with its old bytes kept for undo."""
     steps = []
     for a in plan.actions:
-        fresh = writer.producer(Target(a.photo, a.target.fmt, "sidecar-new", a.target.path), a.edit)
+        fresh = _new_sidecar(a.photo, a.edit)
         note = {"note": a.edit.summary()}
         if a.target.how == "sidecar-new":
             sha = getattr(a, "sha256", None)
@@ -174,6 +175,15 @@ def sidecar_steps(plan: TagPlan, writer: MetadataWriter) -> list[Step]:
     return steps
 
 
-def apply_sidecars(plan: TagPlan, journal: Journal, writer: MetadataWriter,
+def _new_sidecar(photo: Path, edit: TagEdit) -> Callable[[bytes | None, Path], bytes]:
+    """The producer of one sidecar: the photo's embedded XMP (read once, from the file's head) with ``edit``
+    on top. Unlike ``MetadataWriter``'s new-sidecar producer it does not parse the photo's metadata again for
+    IPTC-only keywords: the catalog's keywords, IPTC ones included, are already in the edit."""
+    def produce(_data: bytes | None, _tmp: Path) -> bytes:
+        return new_sidecar(edit, seed=embedded_xmp(photo))
+    return produce
+
+
+def apply_sidecars(plan: TagPlan, journal: Journal, writer: MetadataWriter | None = None,
                    progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
     return journal.run(sidecar_steps(plan, writer), progress=progress)
