@@ -182,7 +182,7 @@ def export_sidecars(
     keep = compile_filter(filter_)
     cat = _open_catalog(source, catalog, config)
     root = source if source.is_dir() else None
-    with cat:
+    with cat, err_console.status("planning the sidecars from the catalog", spinner="dots"):
         names = names_by_face(cat)
         records = (r for r in with_people(cat, cat.stream_records(root), sync=False) if keep(r))
         plan = plan_sidecars(records, style, overwrite,
@@ -220,7 +220,7 @@ def export_keywords(
     keep = compile_filter(filter_)
     cat = _open_catalog(source, catalog, config)
     root = source if source.is_dir() else None
-    with cat:
+    with cat, err_console.status("collecting the catalog's keywords", spinner="dots"):
         keywords = catalog_keywords(r for r in with_people(cat, cat.stream_records(root), sync=False) if keep(r))
     text = lightroom_keyword_list(keywords)
     try:
