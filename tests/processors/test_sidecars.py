@@ -43,6 +43,16 @@ def library(tmp_path_factory) -> tuple[Path, Path, dict]:
     people; a catalog analysed with metadata + faces."""
     skdata = pytest.importorskip("skimage.data")
     tmp = tmp_path_factory.mktemp("sidecars")
+    with pytest.MonkeyPatch.context() as mp:    # module scope runs before the per-test private HOME
+        for var, sub in (("HOME", ""), ("XDG_STATE_HOME", ".local/state"), ("XDG_DATA_HOME", ".local/share"),
+                         ("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
+            mp.setenv(var, str(tmp / "home" / sub))
+        for var in ("IMGENGINE_STATE_DIR", "IMGENGINE_RUN_INDEX", "IMGENGINE_LOG_DIR", "IMGENGINE_MODELS_DIR"):
+            mp.delenv(var, raising=False)
+        return _make_library(skdata, tmp)
+
+
+def _make_library(skdata, tmp: Path) -> tuple[Path, Path, dict]:
     root = tmp / "photos"
     root.mkdir()
     astro = Image.fromarray(skdata.astronaut())
