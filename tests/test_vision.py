@@ -275,8 +275,8 @@ def test_models_cli_list_import_path(tiny_models, tmp_path):
 def test_gpu_path_orientation_and_resize_match_the_cpu_decoder(orientation):
     """The nvJPEG path orients and resizes tensors itself; its maths is device-agnostic, so it is checked
     here on CPU tensors against the CPU decoder's PIL transposes (nvJPEG itself needs a GPU)."""
-    from imgengine.analyzers.vision.inputs import InputSpec, _orient, gpu_prepare
     from imgengine.core.decode import _apply_orientation
+    from imgengine.engine.loader import InputSpec, _orient, gpu_prepare
 
     arr = np.random.default_rng(orientation).integers(0, 255, (6, 10, 3), dtype=np.uint8)
     want = np.asarray(_apply_orientation(Image.fromarray(arr), orientation))

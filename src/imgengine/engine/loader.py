@@ -1,4 +1,5 @@
-"""Turning photo files into model inputs: one decode shared by every batch analyzer, done in loader workers.
+"""The batch stage's loader: photo files into model inputs, one decode shared by every batch analyzer,
+done in loader workers (any :class:`~imgengine.analyzers.base.BatchAnalyzer` is fed from here).
 
 Each batch analyzer declares an :class:`imgengine.analyzers.base.InputSpec` (a centre crop, CLIP-style, or
 a long-side resize with a pixel mask, DETR-style); the loader spec holds them by analyzer name.
@@ -22,9 +23,9 @@ from typing import Any
 
 from PIL import Image
 
-from ...core.decode import decode_for_analysis
-from ...core.photo import Photo, display_path
-from ..base import InputSpec as ModelInput
+from ..analyzers.base import InputSpec as ModelInput
+from ..core.decode import decode_for_analysis
+from ..core.photo import Photo, display_path
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class PhotoRef:
-    """A catalogued photo the vision stage will look at."""
+    """A catalogued photo the batch stage will look at."""
 
     photo_id: int
     path: Path
