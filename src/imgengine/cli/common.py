@@ -18,6 +18,7 @@ from ..core.photo import escape_control
 from ..errors import ImgEngineError
 
 if TYPE_CHECKING:
+    from ..plugins.manager import MoveEvents
     from ..settings import Settings
 
 
@@ -101,6 +102,22 @@ def settings_from(config: Path | None, **flags: Any) -> Settings:
     from ..settings import load_settings
 
     return load_settings(config, overrides=flags)
+
+
+def move_events(settings: Settings | None = None) -> MoveEvents | None:
+    """The plugins' ``file_moved`` listeners for a command that moves files through the journal (pass it as
+    the journal's ``on_moved``); None when no plugin listens."""
+    from ..plugins.manager import get_manager
+
+    return get_manager(settings).move_listener()
+
+
+def warn_event_failures(events: MoveEvents | None, *more: list[str]) -> None:
+    """One warning line per listener failure (the moves themselves stand)."""
+    lines = (events.failure_lines() if events is not None else []) + [line for group in more for line in group]
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {safe_text(line)}; the file moves stand", highlight=False,
+                          soft_wrap=True)
 
 
 def safe_text(text: Any) -> str:

@@ -147,13 +147,22 @@ def photo_analyzed(path: Any, results: dict[str, Any]) -> None:
 
 
 @hookspec
-def file_moved(src: Any, dst: Any) -> None:
-    """A catalogued file moved: today emitted by ``analyze`` when it recognises a moved file by its sha256
-    (the journal's moves in rename/organize/duplicates are to become events too; see PLUGINS_ROADMAP.md).
+def file_moved(src: Any, dst: Any, kind: str) -> None:
+    """A file moved. ``kind`` says how:
+
+    * ``"move"``: imgengine moved it through its journal (``rename``, ``organize``, ``duplicates --move``,
+      ``process``); announced once per file, after the move is durable;
+    * ``"trash"``: the journal moved it into the run's trash (``duplicates --trash``); undo can bring it back;
+    * ``"undo"``: ``imgengine undo`` put it back where it was (``src`` is where it had gone);
+    * ``"found"``: ``analyze`` recognised a catalogued file at a new path by its sha256 (moved by hand).
+
+    A listener that raises is reported (a warning line naming the plugin; in ``analyze`` also the run log)
+    and never stops or undoes the move. ``kind`` is optional: a listener may take only ``src`` and ``dst``.
 
     Example::
 
         @hookimpl
-        def file_moved(src, dst):
-            gallery.update_link(src, dst)
+        def file_moved(src, dst, kind):
+            if kind != "trash":
+                gallery.update_link(src, dst)
     """
