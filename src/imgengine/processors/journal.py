@@ -80,6 +80,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from ..core.atomic import fsync_dir, remove_quietly
 from ..core.catalog import Catalog
 from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
@@ -135,19 +136,6 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
 
 
 _renameat2 = _load_renameat2()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -227,6 +215,19 @@ def rename_noreplace(src: Path, dst: Path) -> str:
     return "link"
 
 
+def move_noreplace(src: Path, dst: Path, expect_sha256: str | None) -> str:
+    """Move without ever replacing ``dst``: a rename, or across file systems a verified copy (see
+    :func:`copy_verified`) and then the source removed. Returns how. Raises FileExistsError."""
+    try:
+        return rename_noreplace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    copy_verified(src, dst, expect_sha256)
+    os.unlink(src)
+    return "copy+unlink"
+
+
 def _case_only_rename(src: Path, dst: Path) -> str:
     """``IMG.JPG`` -> ``img.jpg`` on a case-insensitive file system: through a temporary name."""
     tmp = src.with_name(f"{TEMP_MARK}case-{secrets.token_hex(4)}-{src.name}")
@@ -270,13 +271,10 @@ def copy_verified(src: Path, dst: Path, expect_sha256: str | None, sync_folder: 
             pass
         rename_noreplace(tmp, dst)
         if sync_folder:
-            _fsync_dir(dst.parent)
+            fsync_dir(dst.parent)
         return digest
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
 
 
@@ -436,7 +434,7 @@ def announce_moves(on_moved: MoveListener | None, moved: list[tuple[Path, Path, 
     if on_moved is None or not moved:
         return
     for folder in {p.parent for src, dst, _kind in moved for p in (src, dst)}:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     for src, dst, kind in moved:
         try:
             on_moved(src, dst, kind)
@@ -492,7 +490,7 @@ class Journal:
                   "args": args, "started_at": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
                   "pid_start": _process_start(os.getpid()),
                   "catalog": str(catalog.path) if catalog is not None else None}, sync=True)
-        _fsync_dir(jdir)
+        fsync_dir(jdir)
         run_index.register(state_dir, run_id, command)  # so that `undo` works from any folder
         return j
 
@@ -627,7 +625,7 @@ class Journal:
                         progress(res)
                 self._drop_staged()
                 for folder in getattr(self, "_dirty_dirs", ()):
-                    _fsync_dir(folder)
+                    fsync_dir(folder)
                 self._dirty_dirs = set()
             finally:    # also when a full disk or Ctrl-C stops the chunk: what moved is announced
                 self._announce(moved)
@@ -687,10 +685,7 @@ class Journal:
             except OSError as exc:
                 for n, value in list(staged.items()):
                     if isinstance(value, tuple):
-                        try:
-                            os.unlink(value[0])
-                        except OSError:
-                            pass
+                        remove_quietly(value[0])
                         staged[n] = exc
         return staged
 
@@ -698,10 +693,7 @@ class Journal:
         """Temporary files staged for steps that will not be done (a full disk stopped the run)."""
         for value in getattr(self, "_staged", {}).values():
             if isinstance(value, tuple):
-                try:
-                    os.unlink(value[0])
-                except OSError:
-                    pass
+                remove_quietly(value[0])
         self._staged = {}
 
     def _take_staged(self, n: int) -> tuple[Path, str | None, str | None] | None:
@@ -811,10 +803,7 @@ class Journal:
             if times:
                 os.utime(tmp, ns=tuple(times))
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             raise
         return new_sha
 
@@ -833,10 +822,7 @@ class Journal:
             tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
             new_sha = self._stage(n, step, data, tmp, src)
         if new_sha is None or new_sha == sha:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             self._write({"type": "step", "n": n, "status": "skipped", "reason": "already as asked"})
             return StepResult(n, step.op, src, src, "skipped", "already as asked")
         mkdirs: list[Path] = []
@@ -851,15 +837,9 @@ class Journal:
             self._write({"type": "staged", "n": n, "new_sha256": new_sha, "sha256": sha})
             os.replace(tmp, src)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             if os.path.lexists(backup) and not os.path.lexists(tmp) and sha256_of(src) == sha:
-                try:
-                    os.unlink(backup)
-                except OSError:
-                    pass
+                remove_quietly(backup)
                 _remove_empty_dirs(mkdirs)
             raise
         self._dirty_dirs.add(src.parent)
@@ -896,10 +876,7 @@ class Journal:
                 dst = next_free_name(dst)       # appeared since this chunk was planned
                 rename_noreplace(tmp, dst)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             _remove_empty_dirs(mkdirs)
             raise
         self._dirty_dirs.add(dst.parent)
@@ -917,23 +894,15 @@ class Journal:
             mkdirs = _makedirs(dst.parent)
             try:
                 try:
-                    how = rename_noreplace(src, dst)
+                    how = move_noreplace(src, dst, sha)
                 except FileExistsError:
                     if step.on_exists != "suffix":
                         raise
                     dst = next_free_name(dst)   # appeared since this chunk was planned
-                    how = rename_noreplace(src, dst)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    _remove_empty_dirs(mkdirs)
-                    raise
-                try:
-                    copy_verified(src, dst, sha)
-                except BaseException:
-                    _remove_empty_dirs(mkdirs)
-                    raise
-                os.unlink(src)
-                how = "copy+unlink"
+                    how = move_noreplace(src, dst, sha)
+            except BaseException:
+                _remove_empty_dirs(mkdirs)      # only the folders it made, and only when still empty
+                raise
             done = {"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
                     "mkdirs": [encode_path(d) for d in mkdirs]}
             if step.op == "trash":
@@ -1543,13 +1512,7 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         if os.path.lexists(src) and not _is_case_only_rename(dst, src):
             return f"{shown}: cannot restore, another file now has that name; {display_path(dst)} left as it is"
         _makedirs(src.parent)
-        try:
-            rename_noreplace(dst, src)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            copy_verified(dst, src, st.sha256)
-            os.unlink(dst)
+        move_noreplace(dst, src, st.sha256)
         if catalog is not None:
             try:
                 if st.op == "trash" and st.catalog_record is not None:
@@ -1619,15 +1582,9 @@ def _undo_rewrite(st: _StepState, report: UndoReport) -> str | None:
                 raise JournalError(f"{shown}: the restored copy does not read back identically")
         os.replace(tmp, src)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
-    try:
-        os.unlink(backup)
-    except OSError:
-        pass
+    remove_quietly(backup)
     report.restored += 1
     return None
 
@@ -1644,13 +1601,7 @@ def _undo_write_new(st: _StepState, report: UndoReport) -> str | None:
     if trash is None:
         return f"{display_path(dst)}: no trash folder known for this run; kept"
     _makedirs(trash.parent)
-    try:
-        rename_noreplace(dst, trash)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        copy_verified(dst, trash, st.new_sha256)
-        os.unlink(dst)
+    move_noreplace(dst, trash, st.new_sha256)
     report.removed_copies += 1
     return None
 

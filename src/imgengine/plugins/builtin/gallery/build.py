@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ....core.atomic import replacing
 from ....core.photo import Photo
 from ....errors import UsageError
 from ....search.filterlang import QUALITY_ORDER, compile_filter
@@ -190,16 +191,8 @@ def _make_thumbs(task: tuple[str, str, int, int, str, dict[str, str], GalleryOpt
 
 def _save_atomic(img, target: Path, kwargs: dict[str, Any]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
-    try:
+    with replacing(target, target.with_name(target.name + f".{os.getpid()}.tmp")) as tmp:
         img.save(tmp, **kwargs)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _pool_context():
