@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import signal
 import sys
@@ -126,6 +127,11 @@ def safe_text(text: Any) -> str:
     from rich.markup import escape
 
     return escape(escape_control(str(text)))
+
+
+def print_json(doc: Any) -> None:
+    """A ``--json`` document: one line of UTF-8 JSON on stdout (for programs; people get tables)."""
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -3,9 +3,7 @@ plan; changes nothing without --apply; every change goes through the journal and
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +19,7 @@ from .common import (
     err_console,
     handle_errors,
     move_events,
+    print_json,
     safe_text,
     settings_from,
     warn_event_failures,
@@ -39,7 +38,7 @@ def _list(manager, json_out: bool) -> None:
              else getattr(p, "runs_as", None) or "(no plan: not run by `imgengine process`)"}
             for name, (p, plugin) in procs.items()]
     if json_out:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        print_json(rows)
         return
     from rich.table import Table
 
@@ -127,7 +126,7 @@ def register(app: typer.Typer) -> None:
             plan = plan_processor(processor, plugin, paths, settings, cat)
             if not apply or not plan.steps:
                 if json_out:
-                    sys.stdout.write(json.dumps({**plan.to_dict(), "applied": False}, ensure_ascii=False) + "\n")
+                    print_json({**plan.to_dict(), "applied": False})
                 elif not quiet:
                     _preview(plan, limit)
                     console.print("[bold]nothing changed[/]" + (" (a preview); add [bold]--apply[/] to do it."
@@ -162,7 +161,7 @@ def register(app: typer.Typer) -> None:
                                             "dst": display_path(r.dst) if r.dst else None} for r in done],
                                "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in skipped],
                                "failed": [{"src": display_path(r.src), "reason": r.reason} for r in failed]}}
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            print_json(doc)
         elif not quiet:
             console.print(f"[green]{len(done)} change(s) done[/] in {seconds:.2f}s; run [bold]{journal.run_id}[/]")
             for r in skipped:
