@@ -238,3 +238,33 @@ def test_processor_plans_are_checked(tmp_path: Path):
             plan_processor(Broken(), "x", [root], None, cat)
         with pytest.raises(UsageError, match="makes no plan"):
             plan_processor(NoPlan(), "x", [root], None, cat)
+
+
+def test_moves_of_a_killed_run_are_announced_when_it_is_settled(tmp_path: Path):
+    """The process died after a rename but before its done record (and before announcing it): the next
+    journal on that state folder settles the run and announces that move, once."""
+    import hashlib
+    import os
+
+    from imgengine.processors.journal import encode_path
+
+    b = write_jpeg(tmp_path / "b.jpg", size=(32, 24))
+    state = tmp_path / ".imgengine"
+    j = Journal.begin(state, "test", {})
+    j._n += 1
+    j._write({"type": "step", "n": j._n, "op": "move", "src": encode_path(b), "dst": encode_path(tmp_path / "o.jpg"),
+              "size": b.stat().st_size, "sha256": hashlib.sha256(b.read_bytes()).hexdigest(), "status": "planned"},
+             sync=True)
+    os.rename(b, tmp_path / "o.jpg")
+    j._fh.close()
+    lines = j.path.read_bytes().splitlines(keepends=True)
+    begin = json.loads(lines[0])
+    begin["pid"] = 2 ** 22 + 12347            # a process that does not exist
+    j.path.write_bytes(json.dumps(begin).encode() + b"\n" + b"".join(lines[1:]))
+    heard: list[tuple[Path, Path, str]] = []
+    with Journal.begin(state, "next", {}, on_moved=lambda s, d, k: heard.append((s, d, k))):
+        pass
+    assert heard == [(b, tmp_path / "o.jpg", "move")]
+    with Journal.begin(state, "again", {}, on_moved=lambda s, d, k: heard.append((s, d, k))):
+        pass
+    assert len(heard) == 1

@@ -82,14 +82,28 @@ def register_layouts() -> list[Any]:
 @hookspec
 def register_processors() -> list[Any]:
     """Processors: planners that turn catalog records into file changes (move, copy, tag, convert...).
-    Their plans go through the journal, so dry run, apply and undo work the same as for ``organize``.
-    Objects with ``name``, ``description`` and ``plan(records, settings) -> list of journal operations``.
+    Objects with ``name``, ``description`` and ``plan(records, settings)`` returning
+    :class:`imgengine.processors.journal.Step` objects. ``imgengine process NAME PATH`` passes the catalog
+    records of the photos under PATH and the settings (``settings.plugins[NAME]`` holds the processor's
+    section with its declared defaults), checks the steps, previews them, and with ``--apply`` runs them
+    through the journal, so dry run, apply and undo work the same as for ``organize``. A processor without
+    ``plan`` (the built-in albums) may say how it runs in ``runs_as``.
 
     Example::
 
+        from imgengine.processors.journal import Step
+
+        class PoorToReview:
+            name = "poor-to-review"
+            description = "photos rated poor into _review/"
+
+            def plan(self, records, settings):
+                return [Step("move", r["path"], r["path"].parent / "_review" / r["path"].name)
+                        for r in records if (r["results"].get("content") or {}).get("quality") == "poor"]
+
         @hookimpl
         def register_processors():
-            return [PrivacyScrubber()]
+            return [PoorToReview()]
     """
 
 
