@@ -268,3 +268,27 @@ def test_moves_of_a_killed_run_are_announced_when_it_is_settled(tmp_path: Path):
     with Journal.begin(state, "again", {}, on_moved=lambda s, d, k: heard.append((s, d, k))):
         pass
     assert len(heard) == 1
+
+
+def test_duplicates_delete_and_move_fire_file_moved(library: Path, tmp_path: Path):
+    import shutil
+
+    runner = CliRunner()
+    events = tmp_path / "events.jsonl"
+    shutil.copy2(library / "a1.jpg", library / "a1 copy.jpg")
+    shutil.copy2(library / "a0.jpg", library / "sub" / "a0 copy.jpg")
+    res = runner.invoke(app, ["duplicates", str(library), "--exact-only", "--delete", "--confirm", "delete",
+                              "--apply", "-q"], env=ENV)
+    assert res.exit_code == 0, res.output
+    ev = _events(events)
+    assert len(ev) == 2 and {e["kind"] for e in ev} == {"trash"}
+    assert all(".imgengine/trash/" in e["dst"] and e["dst_exists"] and not e["src_exists"] for e in ev)
+    res = runner.invoke(app, ["undo", "--state-dir", str(library / ".imgengine")], env=ENV)
+    assert res.exit_code == 0, res.output
+    assert [e["kind"] for e in _events(events)[2:]] == ["undo", "undo"]
+    res = runner.invoke(app, ["duplicates", str(library), "--exact-only", "--move-to", str(tmp_path / "dups"),
+                              "--apply", "-q"], env=ENV)
+    assert res.exit_code == 0, res.output
+    ev = _events(events)[4:]
+    assert len(ev) == 2 and {e["kind"] for e in ev} == {"move"}
+    assert all(Path(e["dst"]).parent.is_relative_to(tmp_path / "dups") for e in ev)
