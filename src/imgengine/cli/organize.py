@@ -68,7 +68,7 @@ def preview(plan: Plan, limit: int) -> None:
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
              args: dict, quiet: bool, library_catalog: Path | None = None, settings: Settings | None = None) -> None:
-    from ..processors.journal import Journal
+    from ..processors.journal import Journal, by_status
     from ..processors.plan import apply_plan
     from .analyze import RichProgress
 
@@ -117,10 +117,8 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
                     lib_cat.close()
     seconds = time.perf_counter() - t0
     warn_event_failures(events, journal.event_problems)
-    done = [r for r in results if r.status == "done"]
-    skipped = [r for r in results if r.status == "skipped"]
-    failed = [r for r in results if r.status == "failed"]
-    undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
+    done, skipped, failed = by_status(results)
+    undo_hint = journal.undo_hint
     if json_out:
         doc = plan.to_dict()
         doc.update(applied=True, run_id=journal.run_id, journal=display_path(journal.path), undo=undo_hint,

@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a plugin's processor over analysed photos: preview first, --apply to change files (undoable)."""
         from ..plugins.manager import get_manager
-        from ..processors.journal import Journal, StepResult
+        from ..processors.journal import Journal, StepResult, by_status
         from ..processors.process import plan_processor, processor_config
         from .analyze import RichProgress
         from .organize import _state_dir
@@ -149,10 +149,8 @@ def register(app: typer.Typer) -> None:
                 results = journal.run(plan.steps, progress=advance)
         seconds = time.perf_counter() - t0
         warn_event_failures(events, journal.event_problems)
-        done = [r for r in results if r.status == "done"]
-        skipped = [r for r in results if r.status == "skipped"]
-        failed = [r for r in results if r.status == "failed"]
-        undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(sdir)}"
+        done, skipped, failed = by_status(results)
+        undo_hint = journal.undo_hint
         if json_out:
             doc = {**plan.to_dict(), "applied": True, "run_id": journal.run_id, "undo": undo_hint,
                    "seconds": round(seconds, 3),

@@ -361,6 +361,14 @@ class StepResult:
     how: str | None = None
 
 
+def by_status(results: Iterable[StepResult]) -> tuple[list[StepResult], list[StepResult], list[StepResult]]:
+    """A run's step results as (done, skipped, failed), each in step order."""
+    out: dict[str, list[StepResult]] = {"done": [], "skipped": [], "failed": []}
+    for r in results:
+        out[r.status].append(r)
+    return out["done"], out["skipped"], out["failed"]
+
+
 @dataclass
 class RunInfo:
     run_id: str
@@ -631,6 +639,11 @@ class Journal:
                 self._announce(moved)
         self._sync()
         return results
+
+    @property
+    def undo_hint(self) -> str:
+        """The command that reverts this run, from any folder."""
+        return f"imgengine undo {self.run_id} --state-dir {display_path(self.state_dir)}"
 
     def _announce(self, moved: list[tuple[Path, Path, str]]) -> None:
         if self.on_moved is None or not moved:
