@@ -441,8 +441,10 @@ def announce_moves(on_moved: MoveListener | None, moved: list[tuple[Path, Path, 
     has fsynced the journal), then one call per file. What a listener raises goes to ``problems``."""
     if on_moved is None or not moved:
         return
-    for folder in {p.parent for src, dst, _kind in moved for p in (src, dst)}:
-        fsync_dir(folder)
+    try:    # one syncfs per file system (Linux) rather than one fsync per folder: one journal commit
+        sync_files(sorted({p.parent for src, dst, _kind in moved for p in (src, dst)}))
+    except OSError:
+        pass
     for src, dst, kind in moved:
         try:
             on_moved(src, dst, kind)
