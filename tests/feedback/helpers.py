@@ -28,14 +28,10 @@ def register_analyzers():
 '''
 
 
-def plugin_source(body: str, header: str = HEADER) -> str:
-    """A plugin module: the imports, the analyzer classes of ``body``, and a ``register_analyzers`` that
-    returns every Analyzer subclass the module defines (so it still registers after a rewrite)."""
-    return header + textwrap.dedent(body) + REGISTER
-
-
 def write_plugin(folder: Path, name: str, body: str) -> Path:
-    return write_plugin_file(folder, name, plugin_source(body))
+    """The imports, the analyzer classes of ``body``, and a ``register_analyzers`` that returns every
+    Analyzer subclass the module defines (so it still registers after a rewrite)."""
+    return write_plugin_file(folder, name, HEADER + textwrap.dedent(body) + REGISTER)
 
 
 def photo(path: Path, seed: int = 0, black: bool = False) -> Path:

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,6 @@ import pytest
 pytest.importorskip("imgengine.plugins")
 
 from imgengine.testing.samples import camera_exif, jpeg_bytes, scene  # noqa: E402
-
-from ..plugins.helpers import write_plugin as write_plugin_file  # noqa: E402
-from .helpers import plugin_source  # noqa: E402
 
 HEAD = """\
 from dataclasses import dataclass
@@ -184,6 +182,12 @@ def test_black_frames_are_rejected_loudly():
 '''
 
 
+def _plugin_source(name: str, body: str) -> str:
+    cls = next(line.split()[1].split("(")[0] for line in textwrap.dedent(body).splitlines()
+               if line.startswith("class ") and "(Analyzer)" in line)
+    return HEAD + textwrap.dedent(body).lstrip("\n") + f"\n\n@hookimpl\ndef register_analyzers():\n    return [{cls}]\n"
+
+
 def _imgengine(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from imgengine.cli.app import main; main()", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -201,7 +205,7 @@ def test_feedback_loop_end_to_end(tmp_path):
     plugins.mkdir()
     (plugins / "tests").mkdir()
     for name, body in PLUGINS.items():
-        write_plugin_file(plugins, name, plugin_source(body, HEAD))
+        (plugins / f"{name}.py").write_text(_plugin_source(name, body), encoding="utf-8")
     (plugins / "tests" / "test_strict.py").write_text(STRICT_TEST, encoding="utf-8")
     originals = {p.name: p.read_bytes() for p in plugins.glob("*.py")}
 
