@@ -234,7 +234,8 @@ def test_processor_plans_are_checked(tmp_path: Path):
         name = "noplan"
 
     with Catalog(tmp_path / "cat.db") as cat:
-        with pytest.raises(ProcessorError, match=r"'broken' \(plugin x\) failed to plan: KeyError: 'width'"):
+        with pytest.raises(ProcessorError, match=r"'broken' \(plugin x\) failed to plan: KeyError: 'width' "
+                           rf"\(at {__file__}:\d+\); nothing was changed"):
             plan_processor(Broken(), "x", [root], None, cat)
         with pytest.raises(UsageError, match="makes no plan"):
             plan_processor(NoPlan(), "x", [root], None, cat)

@@ -131,6 +131,8 @@ def register(app: typer.Typer) -> None:
                     _preview(plan, limit)
                     console.print("[bold]nothing changed[/]" + (" (a preview); add [bold]--apply[/] to do it."
                                                                  if plan.steps else ": nothing to do."))
+                if plan.refused and not plan.steps:     # nothing could be done: say so in the exit code too
+                    raise typer.Exit(1)
                 return
             if not json_out and not quiet:
                 _preview(plan, min(limit, 10) if limit > 0 else 10)

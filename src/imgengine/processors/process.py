@@ -17,7 +17,9 @@ never touched.
 
 from __future__ import annotations
 
+import inspect
 import os
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +131,18 @@ def check_steps(raw: Any, roots: Sequence[Path], records: Iterable[dict[str, Any
     return steps, refused
 
 
+def _own_line(processor: Any, exc: BaseException) -> str | None:
+    """``file:line`` of the deepest frame of the traceback in the processor's own source file (the line a
+    plugin author wants, not one inside a library it called)."""
+    try:
+        own = inspect.getsourcefile(type(processor))
+    except TypeError:
+        return None
+    own = os.path.realpath(own) if own else None
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.realpath(f.filename) == own]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+
+
 def plan_processor(processor: Any, plugin: str | None, paths: Sequence[Path], settings: Any,
                    catalog: Catalog) -> ProcessorPlan:
     """Ask ``processor`` for its plan over the catalogued photos of ``paths`` and check it."""
@@ -145,7 +159,8 @@ def plan_processor(processor: Any, plugin: str | None, paths: Sequence[Path], se
         raise
     except Exception as exc:  # noqa: BLE001 - a processor's bug is one line, nothing changed
         text = str(exc).splitlines()[0] if str(exc) else ""
+        where = _own_line(processor, exc)
         raise ProcessorError(f"processor {name!r} (plugin {plugin}) failed to plan: {type(exc).__name__}: "
-                             f"{text}; nothing was changed") from exc
+                             f"{text}{f' (at {where})' if where else ''}; nothing was changed") from exc
     steps, refused = check_steps(raw, roots, records, name)
     return ProcessorPlan(name, plugin, roots, len(records), steps, refused)
