@@ -115,6 +115,10 @@ def test_process_previews_applies_and_undoes_through_the_journal(library: Path, 
     assert listed["small-photos"]["plugin"] == "small_photos"
     assert listed["small-photos"]["runs"] == "imgengine process small-photos"
     assert "albums" in listed and "process" not in listed["albums"]["runs"]   # a processor without a plan
+    res = runner.invoke(app, ["plugins", "list", "--json"], env=ENV)
+    info = {p["name"]: p for p in json.loads(res.stdout)["plugins"]}["small_photos"]
+    assert info["processors"] == ["small-photos"] and "processor" in info["categories"]
+    assert info["config_defaults"] == {"small-photos": {"min_width": 500}} and info["version"] == "0.2"
 
     # the preview changes nothing
     res = runner.invoke(app, ["process", "small-photos", str(library)], env=ENV)

@@ -60,6 +60,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     analyzers: list[str] = field(default_factory=list)
+    processors: list[str] = field(default_factory=list)   # for `imgengine process NAME`
     config_defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     error: str | None = None       # why it did not load (one line)
@@ -253,7 +254,10 @@ class PluginManager:
 
     def processors(self) -> dict[str, tuple[Any, str]]:
         """{processor name: (processor, plugin name)}."""
-        return self._named("register_processors", "processor")
+        out = self._named("register_processors", "processor")
+        for info in self.infos.values():
+            info.processors = [name for name, (_p, plugin) in out.items() if plugin == info.name]
+        return out
 
     def config_defaults(self) -> dict[str, dict[str, Any]]:
         """Every declared config section: analyzers' ``config_defaults`` and the ``config_defaults`` hook."""
@@ -316,6 +320,7 @@ class PluginManager:
 
     def all_infos(self) -> list[PluginInfo]:
         self.analyzer_classes()
+        self.processors()
         self.config_defaults()
         return list(self.infos.values()) + [p for p in self.problems if p.name not in self.infos]
 
