@@ -31,24 +31,15 @@ from ..core.photo import Photo, display_path
 @dataclass(frozen=True)
 class InputSpec:
     """What the loader prepares from each photo's one decode: ``inputs`` = ((key, ModelInput), ...), one
-    per batch analyzer. Picklable, sent once to every loader worker. ``clip_*``/``detr_*`` are shorthands
-    for the CLIP crop and the DETR resize (keys "clip" and "detr"), kept for the search command."""
+    per batch analyzer (the key is the analyzer's name). Picklable, sent once to every loader worker."""
 
-    clip_size: int | None = None       # side of CLIP's square centre crop (224 for ViT-B/32); None = no CLIP
-    clip_resize: int = 0               # CLIP resizes the shortest edge to this before cropping
-    detr_size: int | None = None       # long side of DETR's input; None = no DETR
     max_pixels: int = 180_000_000
     jpeg_bytes: bool = False           # send JPEGs as compressed bytes (GPU decode) instead of pixels
     inputs: tuple[tuple[str, ModelInput], ...] = ()
 
     @property
     def entries(self) -> tuple[tuple[str, ModelInput], ...]:
-        out = list(self.inputs)
-        if self.clip_size:
-            out.append(("clip", ModelInput(self.clip_size, crop=True, resize=self.clip_resize)))
-        if self.detr_size:
-            out.append(("detr", ModelInput(self.detr_size, crop=False, resample="bilinear")))
-        return tuple(out)
+        return self.inputs
 
     @property
     def decode_size(self) -> int:
@@ -146,7 +137,7 @@ class PhotoDataset:
         return load_item(self.refs[index], self.spec)
 
 
-def collate(items: list[dict[str, Any]], crop_keys: tuple[str, ...] = ("clip",)) -> dict[str, Any]:
+def collate(items: list[dict[str, Any]], crop_keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """Per input key: stack the crops, or pad the resized images to the batch's largest with a pixel mask
     (``<key>_mask``). Rows follow ``pixel_index`` (the CPU-decoded items)."""
     import torch
