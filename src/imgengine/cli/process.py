@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -78,6 +80,15 @@ def _preview(plan: ProcessorPlan, limit: int) -> None:
         err_console.print(f"[yellow]refused[/] {_rel(src, base)}: {safe_text(reason)}", highlight=False)
 
 
+@contextmanager
+def _planning(show: bool, name: str) -> Iterator[None]:
+    if not show:
+        yield
+        return
+    with err_console.status(f"{safe_text(name)}: reading the catalog and planning ..."):
+        yield
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
@@ -122,8 +133,10 @@ def register(app: typer.Typer) -> None:
                              f"{display_path(folder)}` first (or give --catalog)")
         processor, plugin = procs[name]
         settings = processor_config(settings, name, manager.config_defaults())
+        show = not (json_out or quiet) and err_console.is_terminal
         with Catalog(Path(cat_path)) as cat:
-            plan = plan_processor(processor, plugin, paths, settings, cat)
+            with _planning(show, name):   # the catalog read and the plugin's plan: a spinner, not silence
+                plan = plan_processor(processor, plugin, paths, settings, cat)
             if not apply or not plan.steps:
                 if json_out:
                     print_json({**plan.to_dict(), "applied": False})
@@ -142,7 +155,7 @@ def register(app: typer.Typer) -> None:
             journal = Journal.begin(sdir, plan.command, {"processor": name, "plugin": plugin,
                                                          "paths": [str(p) for p in plan.roots]},
                                     cat, on_moved=events)
-            with journal, RichProgress(not (json_out or quiet) and err_console.is_terminal) as bar:
+            with journal, RichProgress(show) as bar:
                 bar.step_start(plan.command, len(plan.steps))
 
                 def advance(_res: StepResult) -> None:
