@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from ..core.photo import escape_control
 from ..errors import ImgEngineError
 
 if TYPE_CHECKING:
+    from ..plugins.manager import MoveEvents
     from ..settings import Settings
 
 
@@ -124,12 +126,33 @@ def catalog_for(settings: Settings, directory: Path | None = None, start: Path |
     return path
 
 
+def move_events(settings: Settings | None = None) -> MoveEvents | None:
+    """The plugins' ``file_moved`` listeners for a command that moves files through the journal (pass it as
+    the journal's ``on_moved``); None when no plugin listens."""
+    from ..plugins.manager import get_manager
+
+    return get_manager(settings).move_listener()
+
+
+def warn_event_failures(events: MoveEvents | None, *more: list[str]) -> None:
+    """One warning line per listener failure (the moves themselves stand)."""
+    lines = (events.failure_lines() if events is not None else []) + [line for group in more for line in group]
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {safe_text(line)}; the file moves stand", highlight=False,
+                          soft_wrap=True)
+
+
 def safe_text(text: Any) -> str:
     """Text from outside (file names, error reasons) fit for a rich line: control characters escaped and
     rich markup brackets taken literally."""
     from rich.markup import escape
 
     return escape(escape_control(str(text)))
+
+
+def print_json(doc: Any) -> None:
+    """A ``--json`` document: one line of UTF-8 JSON on stdout (for programs; people get tables)."""
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
 
 def fail(message: str, code: int = 1) -> None:

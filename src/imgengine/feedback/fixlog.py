@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import fsync_dir, replacing
 from ..errors import ImgEngineError
 
 
@@ -50,19 +51,6 @@ def unified_diff(old: str, new: str, path: str) -> str:
                                         f"a/{path}", f"b/{path}"))
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path``'s content: temp file in the same folder, fsync, keep the mode, os.replace."""
     path = Path(path)
@@ -70,21 +58,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".imgengine-tmp", dir=path.parent)
-    try:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".imgengine-tmp", dir=path.parent)
+    with replacing(path, name) as tmp:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def now_iso() -> str:
@@ -175,7 +156,7 @@ class FixLog:
             fh.write(old)
             fh.flush()
             os.fsync(fh.fileno())
-        _fsync_dir(folder)
+        fsync_dir(folder)
         event = {"event": "begin", "id": fix_id, "time": now_iso(), **info, "file": str(file),
                  "old_sha256": sha256_bytes(old), "new_sha256": sha256_bytes(new), "backup": str(backup)}
         self._append(event)

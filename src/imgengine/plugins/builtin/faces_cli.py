@@ -6,13 +6,11 @@ nothing changed), so it works right after `imgengine analyze`.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
 
-from ...cli.common import ConfigOption, catalog_for, console, err_console, handle_errors, settings_from
+from ...cli.common import ConfigOption, catalog_for, console, err_console, handle_errors, print_json, settings_from
 from ...core.catalog import Catalog
 from . import faces_index as fi
 
@@ -38,10 +36,6 @@ def sync(cat: Catalog, eps: float = fi.DEFAULT_EPS, min_faces: int = fi.DEFAULT_
         return fi.sync_faces(cat, eps, min_faces)
 
 
-def _emit(doc) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-
-
 @faces_app.command("list")
 @handle_errors
 def list_cmd(directory: Path | None = DirOption, catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
@@ -52,7 +46,7 @@ def list_cmd(directory: Path | None = DirOption, catalog: Path | None = CatalogO
         clusters = fi.list_clusters(cat)
         unclustered = cat.db.execute("SELECT count(*) FROM faces WHERE cluster_id IS NULL").fetchone()[0]
     if json_out:
-        _emit({"clusters": [c.to_dict() for c in clusters], "unclustered_faces": unclustered,
+        print_json({"clusters": [c.to_dict() for c in clusters], "unclustered_faces": unclustered,
                "sync": report.__dict__})
         return
     if not clusters:
@@ -82,7 +76,7 @@ def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces lis
         faces = fi.cluster_faces(cat, cluster)
         info = next((c for c in fi.list_clusters(cat, sample=0) if c.id == cluster), None)
     if json_out:
-        _emit({"cluster": cluster, "person": info.person if info else None, "faces": faces})
+        print_json({"cluster": cluster, "person": info.person if info else None, "faces": faces})
         return
     from rich.table import Table
 
@@ -150,6 +144,6 @@ def split_cmd(cluster: int = typer.Argument(...),
 
 def _done(json_out: bool, doc: dict, message: str) -> None:
     if json_out:
-        _emit(doc)
+        print_json(doc)
     else:
         console.print(message, highlight=False)
