@@ -206,9 +206,9 @@ def export_keywords(
 ) -> None:
     """A Lightroom keyword list (tab-indented hierarchy) of the catalog's keywords, scenes, objects, people and
     places."""
+    from ..core.atomic import write_atomic
     from ..core.photo import display_path
     from ..errors import UsageError
-    from ..feedback.fixlog import write_atomic
     from ..plugins.builtin.faces_index import with_people
     from ..plugins.builtin.keyword_list import catalog_keywords, lightroom_keyword_list
     from ..search.filterlang import compile_filter

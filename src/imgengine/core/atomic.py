@@ -5,6 +5,7 @@ loop's source rewrites and the journal (which adds its own never-overwrite rules
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,3 +45,20 @@ def replacing(target: os.PathLike | str, tmp: os.PathLike | str) -> Iterator[Pat
     except BaseException:
         remove_quietly(tmp)
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content: temp file in the same folder, fsync, keep the mode, os.replace."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".imgengine-tmp", dir=path.parent)
+    with replacing(path, name) as tmp:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+    fsync_dir(path.parent)

@@ -22,12 +22,11 @@ import hashlib
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import fsync_dir, replacing
+from ..core.atomic import fsync_dir, replacing, write_atomic  # noqa: F401  (write_atomic: re-exported)
 from ..errors import ImgEngineError
 
 
@@ -49,23 +48,6 @@ def sha256_file(path: Path) -> str | None:
 def unified_diff(old: str, new: str, path: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         f"a/{path}", f"b/{path}"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content: temp file in the same folder, fsync, keep the mode, os.replace."""
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".imgengine-tmp", dir=path.parent)
-    with replacing(path, name) as tmp:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-    fsync_dir(path.parent)
 
 
 def now_iso() -> str:
