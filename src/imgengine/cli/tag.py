@@ -28,7 +28,8 @@ from .common import console, err_console, handle_errors, settings_from
 
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                        dir_okay=False)
-HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar"}
+HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar",
+       "sidecar-replace": "replaced sidecar"}
 
 
 def state_dir_for(flag: Path | None, paths: list[Path]) -> Path:

@@ -59,8 +59,8 @@ class BatchActor:
     def __init__(self, settings: Any, recipes: dict[str, dict], origins: dict[str, PluginOrigin], run_id: str):
         import os
 
-        from ..analyzers.vision.engine import resolve_device
         from ..plugins.manager import get_manager
+        from .batching import resolve_device
 
         classes = get_manager(settings).analyzer_classes()
         self.settings, self.origins, self.run_id = settings, origins, run_id

@@ -113,13 +113,8 @@ def plugin_origins(analyzers: dict[str, Analyzer], manager: Any) -> dict[str, Pl
 
 def _emit(manager: Any, logger: RunLogger, hook: str, **kwargs: Any) -> None:
     """Call an event hook; a listener that raises is logged and costs nothing else."""
-    caller = getattr(manager.hook, hook)
-    for impl in caller.get_hookimpls():
-        try:
-            impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-        except Exception as exc:  # noqa: BLE001
-            logger.warning(f"plugin {manager.pm.get_name(impl.plugin)}: {hook} raised "
-                           f"{type(exc).__name__}: {exc}")
+    for line in manager.emit(hook, **kwargs):
+        logger.warning(line)
 
 
 def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = None,
@@ -203,7 +198,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         for old_key, new_path in plan.moved:
             catalog.move_path(os.fsdecode(old_key), new_path)
             logger.info(f"moved: {display_path(os.fsdecode(old_key))} -> {display_path(new_path)}")
-            _emit(manager, logger, "file_moved", src=Path(os.fsdecode(old_key)), dst=new_path)
+            _emit(manager, logger, "file_moved", src=Path(os.fsdecode(old_key)), dst=new_path, kind="found")
         if root.is_dir():  # photos gone since the last run: marked, left out of reports, purged after a while
             gone, back = catalog.mark_missing(root, plan.seen_keys)
             purged = catalog.purge_missing(MISSING_GRACE_SECONDS, root)

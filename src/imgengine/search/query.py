@@ -169,11 +169,12 @@ class ClipEncoder:
         return self.runner.text_embeddings([text])[0].cpu().numpy()
 
     def image(self, path: Path) -> np.ndarray:
-        from ..analyzers.vision.inputs import InputSpec, prepare_pixels
+        from ..analyzers.base import InputSpec as ModelInput
         from ..core.decode import decode_for_analysis
         from ..core.photo import Photo
+        from ..engine.loader import InputSpec, prepare_pixels
 
-        spec = InputSpec(clip_size=self.runner.crop, clip_resize=self.runner.resize)
+        spec = InputSpec(inputs=(("clip", ModelInput(self.runner.crop, crop=True, resize=self.runner.resize)),))
         decoded = decode_for_analysis(Photo.from_path(path), None, spec.decode_size, self.max_pixels)
         pixels = prepare_pixels(decoded.image, spec)["clip"].unsqueeze(0)
         return self.runner.image_embeddings(pixels)[0].cpu().numpy()

@@ -15,6 +15,7 @@ class AlbumsProcessor:
 
     name = "albums"
     description = "smart albums: saved queries materialised as folders of symlinks or hard links"
+    runs_as = "refreshed after every `imgengine analyze`, and by `imgengine albums refresh`"
 
     def refresh(self, catalog: Any, name: str | None = None) -> list[Any]:
         from ...processors.albums import Albums

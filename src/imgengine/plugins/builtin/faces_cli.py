@@ -6,14 +6,20 @@ nothing changed), so it works right after `imgengine analyze`.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
 
 from ...catalog import CatalogStore
-from ...cli.common import ConfigOption, console, err_console, handle_errors, open_existing_catalog, settings_from
+from ...cli.common import (
+    ConfigOption,
+    console,
+    err_console,
+    handle_errors,
+    open_existing_catalog,
+    print_json,
+    settings_from,
+)
 from . import faces_index as fi
 
 faces_app = typer.Typer(help="People: face clusters found by the faces analyzer; name, merge, split them.",
@@ -38,10 +44,6 @@ def sync(cat: CatalogStore, eps: float = fi.DEFAULT_EPS, min_faces: int = fi.DEF
         return fi.sync_faces(cat, eps, min_faces)
 
 
-def _emit(doc) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-
-
 @faces_app.command("list")
 @handle_errors
 def list_cmd(directory: Path | None = DirOption, catalog: str | None = CatalogOption, json_out: bool = JsonOption,
@@ -52,7 +54,7 @@ def list_cmd(directory: Path | None = DirOption, catalog: str | None = CatalogOp
         clusters = fi.list_clusters(cat)
         unclustered = cat.session.execute("SELECT count(*) FROM faces WHERE cluster_id IS NULL").fetchone()[0]
     if json_out:
-        _emit({"clusters": [c.to_dict() for c in clusters], "unclustered_faces": unclustered,
+        print_json({"clusters": [c.to_dict() for c in clusters], "unclustered_faces": unclustered,
                "sync": report.__dict__})
         return
     if not clusters:
@@ -82,7 +84,7 @@ def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces lis
         faces = fi.cluster_faces(cat, cluster)
         info = next((c for c in fi.list_clusters(cat, sample=0) if c.id == cluster), None)
     if json_out:
-        _emit({"cluster": cluster, "person": info.person if info else None, "faces": faces})
+        print_json({"cluster": cluster, "person": info.person if info else None, "faces": faces})
         return
     from rich.table import Table
 
@@ -150,6 +152,6 @@ def split_cmd(cluster: int = typer.Argument(...),
 
 def _done(json_out: bool, doc: dict, message: str) -> None:
     if json_out:
-        _emit(doc)
+        print_json(doc)
     else:
         console.print(message, highlight=False)
