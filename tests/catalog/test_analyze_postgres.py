@@ -95,5 +95,11 @@ def test_search_albums_and_faces_commands_on_postgres_match_sqlite(photo_dir, tm
     assert pg == sq and "All: 7 photos (+0" in pg      # add filled it already
     pg, sq = both("albums", "list", "--json", "--library", str(photo_dir))
     assert [(a["name"], a["photos"]) for a in pg] == [(a["name"], a["photos"]) for a in sq] == [("All", 7)]
+    from tests.conftest import write_jpeg
+
+    write_jpeg(photo_dir / "new.jpg", size=(160, 120), seed=42)      # the albums plugin refreshes after analyze
+    both("analyze", photo_dir, "--json", "--no-vision", "-w", "1", "--log-dir", str(tmp_path / "logs"))
+    pg, sq = both("albums", "list", "--json", "--library", str(photo_dir))
+    assert [a["photos"] for a in pg] == [a["photos"] for a in sq] == [8]
     pg, sq = both("faces", "list", "--json")
     assert pg == sq

@@ -336,7 +336,7 @@ def register(app: typer.Typer) -> None:
         cat_path = Path(catalog) if catalog is not None else existing_catalog_path(file.parent)
         rec = None
         if cat_path is not None and Path(cat_path).is_file():
-            with Catalog(cat_path) as cat:
+            with Catalog(cat_path, roots=settings.roots) as cat:
                 rec = cat.get(file)
                 st = file.stat()
                 if rec is not None and (rec["size"], rec["mtime_ns"]) != (st.st_size, st.st_mtime_ns):

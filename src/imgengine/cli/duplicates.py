@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
             if apply:
                 sdir = state_dir or directory / STATE_FOLDER
                 events = move_events(settings)
-                with Catalog(cat_path) as cat:
+                with Catalog(cat_path, roots=settings.roots) as cat:
                     journal = Journal.begin(sdir, "duplicates", {
                         "dir": str(directory.resolve()), "action": action,
                         "move_to": str(move_to.resolve()) if move_to else None,

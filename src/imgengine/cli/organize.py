@@ -109,7 +109,8 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             def advance(_res: StepResult) -> None:
                 bar.step_advance(plan.command)
 
-            lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
+            lib_cat = Catalog(library_catalog, roots=settings.roots) \
+                if library_catalog is not None and catalog is not None else None
             try:
                 results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat)
             finally:
@@ -154,8 +155,8 @@ def _state_dir(flag: Path | None, folder: Path) -> Path:
     return Path(env) if env else folder / STATE_FOLDER
 
 
-def _open_catalog(path: Path) -> Catalog | None:
-    return Catalog(path) if Path(path).is_file() else None
+def _open_catalog(path: Path, roots: dict | None = None) -> Catalog | None:
+    return Catalog(path, roots=roots) if Path(path).is_file() else None
 
 
 def register(app: typer.Typer) -> None:
@@ -188,7 +189,7 @@ def register(app: typer.Typer) -> None:
         if not directory.is_dir():
             raise UsageError(f"{display_path(directory)}: no such folder")
         settings = settings_from(config, catalog=catalog)
-        cat = _open_catalog(settings.catalog_path(directory))
+        cat = _open_catalog(settings.catalog_path(directory), settings.roots)
         try:
             plan = plan_rename(directory, template, settings, cat, normalize_ext=normalize_ext,
                                shift=parse_shift(shift_time), tz=parse_timezone(timezone))
@@ -240,7 +241,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"{display_path(dest)}: exists and is not a folder")
         src_abs, dest_abs = source.resolve(), dest.resolve()
         settings = settings_from(config, catalog=catalog)
-        cat = _open_catalog(settings.catalog_path(source))
+        cat = _open_catalog(settings.catalog_path(source), settings.roots)
         # the library's own catalog receives the analysis of what is filed there (no re-analysis)
         lib_cat_path = settings.catalog_path(dest)
         if cat is None or Path(os.path.abspath(lib_cat_path)) == Path(os.path.abspath(cat.path)):

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         processor, plugin = procs[name]
         settings = processor_config(settings, name, manager.config_defaults())
         show = not (json_out or quiet) and err_console.is_terminal
-        with Catalog(Path(cat_path)) as cat:
+        with Catalog(Path(cat_path), roots=settings.roots) as cat:
             with _planning(show, name):   # the catalog read and the plugin's plan: a spinner, not silence
                 plan = plan_processor(processor, plugin, paths, settings, cat)
             if not apply or not plan.steps:
