@@ -28,7 +28,8 @@ from .common import console, err_console, handle_errors, settings_from
 
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                        dir_okay=False)
-HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar"}
+HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar",
+       "sidecar-replace": "replaced sidecar"}
 
 
 def state_dir_for(flag: Path | None, paths: list[Path]) -> Path:
@@ -183,7 +184,7 @@ def register(app: typer.Typer) -> None:
             if not Path(cat_path).is_file():
                 raise UsageError(f"--from-analysis: no catalog at {display_path(cat_path)}; run `imgengine analyze` "
                                  "first (or give --catalog)")
-            cat = Catalog(cat_path)
+            cat = Catalog(cat_path, roots=settings.roots)
             edit_for = edits_from_analysis(cat, paths, edit, [k.strip() for k in only.split(",") if k.strip()],
                                            min_confidence)
         else:

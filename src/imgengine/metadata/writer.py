@@ -113,7 +113,7 @@ class MetadataWriter:
             return update_sidecar
 
         def new_sidecar(data: bytes | None, tmp: Path) -> bytes:
-            return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo),
+            return exiv2_backend.new_sidecar(edit, seed=embedded_xmp(target.photo),
                                              seed_keywords=_embedded_keywords(target.photo))
         return new_sidecar
 
@@ -140,7 +140,7 @@ class MetadataWriter:
                 pass
 
 
-def _embedded_xmp(photo: Path) -> bytes | None:
+def embedded_xmp(photo: Path) -> bytes | None:
     """The photo's own XMP packet, so that a new sidecar starts from what the photo already says."""
     try:
         with open(photo, "rb") as f:
