@@ -45,7 +45,8 @@ class AnalysisInput:
         self._decoded: DecodedImage | None = None    # the one decode (at decode_size)
         self._pixel_error: Exception | None = None
         self.decodes = 0               # how many times the file was decoded (1 in an engine run)
-        self._sized: dict[int, Any] = {}
+        self._sized: dict[int, Any] = {}      # numpy arrays per long side
+        self._images: dict[int, Any] = {}     # Pillow images per long side
         self.decode_seconds = 0.0      # wall time spent decoding (perf_counter)
         self.decode_cpu_seconds = 0.0  # CPU time of this thread spent decoding (thread_time)
         # long side of the one decode: the largest ``pixel_size`` any selected analyzer asked for
@@ -112,16 +113,14 @@ class AnalysisInput:
             self.decode_cpu_seconds += time.thread_time() - c0
         return self._decoded
 
-    def pixels_at(self, long_side: int | None = None):
-        """Upright RGB uint8 numpy array (H, W, 3), long side at most ``long_side`` (None = the shared
-        analysis size): the pixels a decode to that size gives, made from the file's one decode; cached per
-        size. The engine decodes at the largest ``pixel_size`` of the run's analyzers; a direct caller that
-        asks for more than ``decode_size`` gets one larger decode (counted in ``decodes``)."""
+    def image_at(self, long_side: int | None = None):
+        """Upright RGB Pillow image, long side at most ``long_side`` (None = the shared analysis size): the
+        pixels a decode to that size gives, made from the file's one decode; cached per size. The engine
+        decodes at the largest ``pixel_size`` of the run's analyzers; a direct caller that asks for more than
+        ``decode_size`` gets one larger decode (counted in ``decodes``)."""
         size = long_side or self.settings.analysis_size
-        arr = self._sized.get(size)
-        if arr is None:
-            import numpy as np
-
+        img = self._images.get(size)
+        if img is None:
             if self._pixel_error is not None:
                 raise self._pixel_error
             if size == self.settings.analysis_size:
@@ -132,7 +131,17 @@ class AnalysisInput:
                     self._decode(size)
                 decoded = self._decoded or self._decode(self.decode_size)
                 img = decoded.at_size(size)
-            arr = self._sized[size] = np.asarray(img)
+            self._images[size] = img
+        return img
+
+    def pixels_at(self, long_side: int | None = None):
+        """:meth:`image_at` as an RGB uint8 numpy array (H, W, 3); cached per size."""
+        size = long_side or self.settings.analysis_size
+        arr = self._sized.get(size)
+        if arr is None:
+            import numpy as np
+
+            arr = self._sized[size] = np.asarray(self.image_at(size))
         return arr
 
 

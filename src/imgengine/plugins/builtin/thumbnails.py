@@ -81,7 +81,7 @@ class ThumbnailsAnalyzer(ConfiguredAnalyzer):
         targets = thumb_paths(cache_dir_from(self.config), key, opts)
         made = not all(p.is_file() for p in targets.values())
         if made:
-            render_thumbs(item.pixels.image, targets, opts)
+            render_thumbs(item.image_at(self.pixel_size), targets, opts)
         return ThumbnailsResult(key, opts.thumb_format, opts.preview_size, made)
 
 
