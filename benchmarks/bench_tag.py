@@ -59,7 +59,7 @@ def run_imgengine(folder: Path, state: Path) -> tuple[float, int]:
     with MetadataWriter() as w:
         plan = plan_tag([folder], Settings(), w, lambda _p: TagEdit(add_keywords=KEYWORDS))
         with Journal.begin(state, "tag", {}) as j:
-            results = apply_tag(plan, j, w)
+            results = apply_tag(plan, j, w, workers=Settings().effective_workers())
     seconds = time.perf_counter() - t0
     done = sum(r.status == "done" for r in results)
     return seconds, done

@@ -85,7 +85,8 @@ def register(app: typer.Typer) -> None:
             with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
                 with bar:
                     task = bar.add_task("scrub", total=len(plan.actions))
-                    results = apply_scrub(plan, journal, writer, progress=lambda _r: bar.advance(task))
+                    results = apply_scrub(plan, journal, writer, progress=lambda _r: bar.advance(task),
+                                          workers=settings.effective_workers())
         seconds = time.perf_counter() - t0
         done = [r for r in results if r.status == "done"]
         other = [r for r in results if r.status != "done"]

@@ -56,28 +56,51 @@ def _exiv2():
 
 
 class _Collect(logging.Handler):
+    """Routes each thread's libexiv2 warnings to the innermost ``exiv2_warnings`` block of that thread."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+        self.local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        stack = getattr(self.local, "stack", None)
+        if stack:
+            stack[-1].append(record.getMessage())
+
+
+_collect = _Collect()
+_collect_lock = threading.Lock()
+_collect_users = 0
+_collect_propagate = True
 
 
 @contextlib.contextmanager
 def exiv2_warnings() -> Iterator[list[str]]:
     """libexiv2's warnings during a call, collected instead of printed on the terminal (python-exiv2
-    sends them to the ``exiv2`` logger); the logger is left as it was afterwards."""
+    sends them to the ``exiv2`` logger); the logger is left as it was once the last block (of any
+    thread: the journal runs producers in threads) ends."""
+    global _collect_users, _collect_propagate
     logger = logging.getLogger("exiv2")
-    handler = _Collect()
-    propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+    with _collect_lock:
+        if _collect_users == 0:
+            _collect_propagate = logger.propagate
+            logger.addHandler(_collect)
+            logger.propagate = False
+        _collect_users += 1
+    stack = getattr(_collect.local, "stack", None)
+    if stack is None:
+        stack = _collect.local.stack = []
+    messages: list[str] = []
+    stack.append(messages)
     try:
-        yield handler.messages
+        yield messages
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+        stack.pop()
+        with _collect_lock:
+            _collect_users -= 1
+            if _collect_users == 0:
+                logger.removeHandler(_collect)
+                logger.propagate = _collect_propagate
 
 
 def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False) -> bytes:

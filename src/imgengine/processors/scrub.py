@@ -113,7 +113,7 @@ def _producer(a: ScrubAction, plan: ScrubPlan, writer: MetadataWriter) -> Callab
 
 
 def apply_scrub(plan: ScrubPlan, journal: Journal, writer: MetadataWriter,
-                progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
+                progress: Callable[[StepResult], None] | None = None, workers: int = 1) -> list[StepResult]:
     steps = []
     for a in plan.actions:
         produce = _producer(a, plan, writer)
@@ -124,4 +124,4 @@ def apply_scrub(plan: ScrubPlan, journal: Journal, writer: MetadataWriter,
         else:
             steps.append(Step("write-new", a.src, a.dst, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                               produce=produce, meta={"note": note}))
-    return journal.run(steps, progress=progress)
+    return journal.run(steps, progress=progress, workers=workers)
