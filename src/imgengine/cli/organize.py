@@ -66,7 +66,7 @@ def preview(plan: Plan, limit: int) -> None:
 
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
-             args: dict, quiet: bool, library_catalog: Path | None = None) -> None:
+             args: dict, quiet: bool, library_catalog: Path | None = None, workers: int = 1) -> None:
     from ..processors.journal import Journal
     from ..processors.plan import apply_plan
     from .analyze import RichProgress
@@ -78,6 +78,9 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
             preview(plan, limit)
+            if plan.shift:
+                console.print(f"with --apply the photos' capture times are also shifted by "
+                              f"{safe_text(str(plan.shift))} in their metadata (undoable)")
             console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
         if not plan.todo and plan.blocked:  # nothing could be done: say so in the exit code too
             raise typer.Exit(1)
@@ -97,6 +100,8 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         return
     if not json_out and not quiet:
         preview(plan, min(limit, 10) if limit > 0 else 10)
+        if plan.shift:
+            console.print(f"capture times will be shifted by {safe_text(str(plan.shift))} in the photos' metadata")
     show = not (json_out or quiet) and err_console.is_terminal
     t0 = time.perf_counter()
     journal = Journal.begin(state_dir, plan.command, args, catalog)
@@ -109,20 +114,24 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
 
             lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
             try:
-                results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat)
+                results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat,
+                                     workers=workers)
             finally:
                 if lib_cat is not None:
                     lib_cat.close()
     seconds = time.perf_counter() - t0
+    retimed = [r for r in results if r.op in ("rewrite", "write-new")]    # --shift-time: metadata written
+    results = [r for r in results if r.op not in ("rewrite", "write-new")]
     done = [r for r in results if r.status == "done"]
-    skipped = [r for r in results if r.status == "skipped"]
-    failed = [r for r in results if r.status == "failed"]
+    skipped = [r for r in results if r.status == "skipped"] + [r for r in retimed if r.status == "skipped"]
+    failed = [r for r in results + retimed if r.status == "failed"]
     undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
     if json_out:
         doc = plan.to_dict()
         doc.update(applied=True, run_id=journal.run_id, journal=display_path(journal.path), undo=undo_hint,
                    seconds=round(seconds, 3),
                    results={"done": len(done),
+                            "times_shifted": sum(r.status == "done" for r in retimed),
                             "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
                                         for r in done],
                             "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in skipped],
@@ -132,6 +141,9 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         verb = "renamed" if plan.command == "rename" else "filed"
         console.print(f"[green]{len(done)} file(s) {verb}[/] in {seconds:.2f}s "
                       f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
+        if plan.shift:
+            console.print(f"capture times shifted by {safe_text(str(plan.shift))} in the metadata of "
+                          f"{sum(r.status == 'done' for r in retimed)} photo(s) (as `imgengine tag --shift-time`)")
         for r in skipped:
             console.print(f"[yellow]skipped[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
                           highlight=False)
@@ -194,7 +206,8 @@ def register(app: typer.Typer) -> None:
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
                      state_dir=_state_dir(state_dir, directory), catalog=cat,
                      args={"dir": str(directory.resolve()), "template": template, "normalize_ext": normalize_ext,
-                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet)
+                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet,
+                     workers=settings.effective_workers())
         finally:
             if cat is not None:
                 cat.close()
@@ -256,7 +269,7 @@ def register(app: typer.Typer) -> None:
                      state_dir=_state_dir(state_dir, dest), catalog=cat, library_catalog=lib_cat_path,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
                            "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
-                           "timezone": timezone}, quiet=quiet)
+                           "timezone": timezone}, quiet=quiet, workers=settings.effective_workers())
         finally:
             if cat is not None:
                 cat.close()

@@ -79,7 +79,7 @@ def preview(plan: TagPlan, limit: int) -> None:
 
 def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out: bool, limit: int,
                  state_dir: Path, catalog: Catalog | None, args: dict, quiet: bool,
-                 apply_fn=apply_tag) -> list[StepResult]:
+                 apply_fn=apply_tag, workers: int = 1) -> list[StepResult]:
     """Preview, or apply through the journal and report; shared by tag and scrub --in-place."""
     if not apply:
         if json_out:
@@ -105,7 +105,7 @@ def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out
     with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
         with bar:
             task = bar.add_task(plan.command, total=len(plan.actions))
-            results = apply_fn(plan, journal, writer, progress=lambda _r: bar.advance(task))
+            results = apply_fn(plan, journal, writer, progress=lambda _r: bar.advance(task), workers=workers)
     seconds = time.perf_counter() - t0
     done = [r for r in results if r.status == "done"]
     skipped = [r for r in results if r.status == "skipped"]
@@ -198,7 +198,8 @@ def register(app: typer.Typer) -> None:
                 run_tag_plan(plan, writer, apply=apply, json_out=json_out, limit=limit,
                              state_dir=state_dir_for(state_dir, paths), catalog=cat,
                              args={"paths": [os.path.abspath(p) for p in paths], "changes": edit.summary(),
-                                   "from_analysis": from_analysis}, quiet=quiet)
+                                   "from_analysis": from_analysis}, quiet=quiet,
+                             workers=settings.effective_workers())
         finally:
             if cat is not None:
                 cat.close()

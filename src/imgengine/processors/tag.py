@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,20 @@ def steps_for(plan: TagPlan, writer: MetadataWriter) -> list[Step]:
 
 
 def apply_tag(plan: TagPlan, journal: Journal, writer: MetadataWriter,
-              progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-    return journal.run(steps_for(plan, writer), progress=progress)
+              progress: Callable[[StepResult], None] | None = None, workers: int = 1) -> list[StepResult]:
+    """``workers``: threads making the new contents (libexiv2, hashing and file I/O run outside the GIL)."""
+    return journal.run(steps_for(plan, writer), progress=progress, workers=workers)
+
+
+def shift_capture_times(journal: Journal, photos: Iterable[Path], shift: timedelta, workers: int = 1
+                        ) -> list[StepResult]:
+    """``organize``/``rename --shift-time``: the photos a run just filed get their capture and creation
+    times shifted in their metadata by the same writer and journal steps as ``tag --shift-time``
+    (embedded, or the XMP sidecar of a RAW), in that run's journal, so that one ``undo`` reverts all."""
+    edit = TagEdit(shift=shift)
+    with MetadataWriter() as writer:
+        plan = plan_tag(list(photos), Settings(), writer, lambda _p: edit)
+        return apply_tag(plan, journal, writer, workers=workers)
 
 
 # ---------------------------------------------------------------------------------------- from analysis
