@@ -230,3 +230,25 @@ def test_non_utf8_iptc_is_converted_not_garbled(tmp_path):
         doc = et.read_json(photo)
     assert doc["IPTC:Keywords"] == "neu" and doc["IPTC:CodedCharacterSet"] == "UTF8"
     assert doc["IPTC:Caption-Abstract"] == "Café crème"
+
+
+@needs_exiftool
+def test_png_carries_xmp_in_itxt_and_exif_in_exif_chunk_and_says_it_has_no_iptc(tmp_path):
+    """PNG: what it can carry is written where readers look (XMP in iTXt, EXIF in eXIf), read back by
+    ExifTool; IPTC, which PNG has no standard place for, is not written, and the plan says so."""
+    photo = make_image(tmp_path / "a.png", "PNG")           # no metadata at all to start from
+    with ExifTool() as et:
+        warnings_before = et.validate(photo)
+        plan, results, run_id = tag([photo], FULL, tmp_path)
+        assert results[0].status == "done", results[0].reason
+        assert "no standard IPTC" in plan.actions[0].target.note
+        assert verify_write(et, photo, FULL, "png", warnings_before) == []
+        doc = et.read_json(photo, "-n")
+        chunks, _ = et.run(["-v1", os.fspath(photo)])
+    assert "PNG eXIf" in chunks and "PNG iTXt" in chunks and "Raw profile" not in chunks
+    assert doc["XMP-dc:Subject"][:3] == ["Beach, sunny", "Ünïcode café", "🐶 dog"]
+    assert doc["XMP-dc:Title"] == FULL.title and doc["XMP-xmp:Label"] == "Red"
+    assert doc["ExifIFD:DateTimeOriginal"] == "2024:05:06 07:08:09" and doc["ExifIFD:OffsetTimeOriginal"] == "-03:30"
+    assert doc["GPS:GPSLatitudeRef"] == "S" and doc["Composite:GPSLatitude"] == pytest.approx(-33.8688197, abs=1e-6)
+    assert not [k for k in doc if k.startswith("IPTC")]
+    assert undo(tmp_path / "state", run_id).ok

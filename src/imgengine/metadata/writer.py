@@ -13,6 +13,7 @@ Where an edit goes:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,12 @@ EMBED_EXIV2 = frozenset({"jpeg", "png", "webp", "tiff"})
 EMBED_EXIFTOOL = frozenset({"heic", "avif"})
 
 Producer = Callable[[bytes | None, Path], bytes | None]
+# what a format cannot carry, said in the plan (PNG: XMP in an iTXt chunk, EXIF in eXIf; WebP: its EXIF
+# and XMP chunks; neither has a standard IPTC block, and libexiv2's "Raw profile type iptc" text chunk is
+# an ImageMagick convention most readers ignore, so it is not written)
+_NO_IPTC = ("has no standard IPTC block: keywords, title, description, artist and copyright go to XMP (and "
+            "EXIF); IPTC not written")
+NO_IPTC_NOTE = {"png": f"PNG {_NO_IPTC}", "webp": f"WebP {_NO_IPTC}"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class MetadataWriter:
         self.exiftool_available = use_exiftool and exiftool_path() is not None
         self.sidecar_only = sidecar_only
         self._et: ExifTool | None = None
+        self._et_lock = threading.Lock()     # producers run in the journal's threads
 
     def __enter__(self) -> MetadataWriter:
         return self
@@ -65,15 +73,16 @@ class MetadataWriter:
 
     @property
     def exiftool(self) -> ExifTool:
-        if self._et is None:
-            self._et = ExifTool()
-        return self._et
+        with self._et_lock:
+            if self._et is None:
+                self._et = ExifTool()
+            return self._et
 
     def target(self, photo: Path, fmt: str) -> Target:
         photo = Path(photo)
         if not self.sidecar_only:
             if fmt in EMBED_EXIV2:
-                return Target(photo, fmt, "exiv2", photo)
+                return Target(photo, fmt, "exiv2", photo, NO_IPTC_NOTE.get(fmt))
             if fmt in EMBED_EXIFTOOL and self.exiftool_available:
                 return Target(photo, fmt, "exiftool", photo)
         naming = self.sidecar_naming
