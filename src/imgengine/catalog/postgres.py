@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile, key_to_path, path_key
+from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, SIDECAR_READER, KnownFile, key_to_path, path_key
 from ..core.photo import display_path
 from ..errors import CatalogError
 
@@ -211,12 +211,14 @@ class PostgresCatalog:
             where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
         rows = self._rows(
             "SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-            "string_agg(r.analyzer || '=' || r.version, chr(31)) AS versions "
+            "string_agg(r.analyzer || '=' || r.version, chr(31)) AS versions, "
+            f"max(CASE WHEN r.analyzer = '{SIDECAR_READER}' THEN (r.data::jsonb) ->> 'sidecar_stamp' END) AS sidecar "
             f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
         out = {}
         for row in rows:
             versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
-            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
+            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions,
+                                                row["sidecar"] or "")
         return out
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:

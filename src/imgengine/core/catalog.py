@@ -30,6 +30,8 @@ SCHEMA_VERSION = 4
 MISSING_GRACE_SECONDS = 30 * 24 * 3600
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+# the analyzer whose results say which XMP sidecar they were read with (``sidecar_stamp``)
+SIDECAR_READER = "metadata"
 
 
 def migration(version: int):
@@ -196,6 +198,7 @@ class KnownFile:
     mtime_ns: int
     status: str
     versions: dict[str, str]
+    sidecar_stamp: str = ""       # the stamp of the XMP sidecar the metadata result was read with ("" none)
 
 
 def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
@@ -276,12 +279,14 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
             params = (len(prefix), prefix)
         rows = self.db.execute(
             f"SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-            f"group_concat(r.analyzer || '=' || r.version, char(31)) AS versions "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
+            f"group_concat(r.analyzer || '=' || r.version, char(31)) AS versions, "
+            f"max(CASE WHEN r.analyzer = '{SIDECAR_READER}' THEN json_extract(r.data, '$.sidecar_stamp') END) "
+            f"AS sidecar FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
         out = {}
         for row in rows:
             versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
-            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
+            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions,
+                                                row["sidecar"] or "")
         return out
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
