@@ -71,19 +71,23 @@ class _Collect(logging.Handler):
 _collect = _Collect()
 _collect_lock = threading.Lock()
 _collect_users = 0
-_collect_propagate = True
+_collect_saved: tuple[bool, Any] = (True, None)
 
 
 @contextlib.contextmanager
 def exiv2_warnings() -> Iterator[list[str]]:
-    """libexiv2's warnings during a call, collected instead of printed on the terminal (python-exiv2
-    sends them to the ``exiv2`` logger); the logger is left as it was once the last block (of any
-    thread: the journal runs producers in threads) ends."""
-    global _collect_users, _collect_propagate
+    """libexiv2's errors during a call, collected instead of printed on the terminal (python-exiv2 sends
+    them to the ``exiv2`` logger). Its warnings ("unexpected next pointer; ignored" and the like, which
+    nobody reads here) are not even formatted: libexiv2's log level is raised to errors for the block,
+    which saves a Python logging call per warning. Logger and level are left as they were once the last
+    block (of any thread: the journal runs producers in threads) ends."""
+    global _collect_users, _collect_saved
     logger = logging.getLogger("exiv2")
     with _collect_lock:
         if _collect_users == 0:
-            _collect_propagate = logger.propagate
+            log = _exiv2().LogMsg
+            _collect_saved = (logger.propagate, log.level())
+            log.setLevel(log.Level.error)
             logger.addHandler(_collect)
             logger.propagate = False
         _collect_users += 1
@@ -100,7 +104,8 @@ def exiv2_warnings() -> Iterator[list[str]]:
             _collect_users -= 1
             if _collect_users == 0:
                 logger.removeHandler(_collect)
-                logger.propagate = _collect_propagate
+                logger.propagate, level = _collect_saved
+                _exiv2().LogMsg.setLevel(level)
 
 
 def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False) -> bytes:
