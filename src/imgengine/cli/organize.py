@@ -14,7 +14,9 @@ import typer
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
+from ..workspace import state_dir_for
 from .common import console, err_console, handle_errors, safe_text, settings_from
+from .journalled import Applied, report
 
 if TYPE_CHECKING:  # the planners import Pillow and the analyzers: only when a command runs
     from ..processors.journal import StepResult
@@ -121,48 +123,23 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
                     lib_cat.close()
     seconds = time.perf_counter() - t0
     retimed = [r for r in results if r.op in ("rewrite", "write-new")]    # --shift-time: metadata written
-    results = [r for r in results if r.op not in ("rewrite", "write-new")]
-    done = [r for r in results if r.status == "done"]
-    skipped = [r for r in results if r.status == "skipped"] + [r for r in retimed if r.status == "skipped"]
-    failed = [r for r in results + retimed if r.status == "failed"]
-    undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
-    if json_out:
-        doc = plan.to_dict()
-        doc.update(applied=True, run_id=journal.run_id, journal=display_path(journal.path), undo=undo_hint,
-                   seconds=round(seconds, 3),
-                   results={"done": len(done),
-                            "times_shifted": sum(r.status == "done" for r in retimed),
-                            "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
-                                        for r in done],
-                            "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in skipped],
-                            "failed": [{"src": display_path(r.src), "reason": r.reason} for r in failed]})
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    elif not quiet:
-        verb = "renamed" if plan.command == "rename" else "filed"
-        console.print(f"[green]{len(done)} file(s) {verb}[/] in {seconds:.2f}s "
-                      f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
-        if plan.shift:
-            console.print(f"capture times shifted by {safe_text(str(plan.shift))} in the metadata of "
-                          f"{sum(r.status == 'done' for r in retimed)} photo(s) (as `imgengine tag --shift-time`)")
-        for r in skipped:
-            console.print(f"[yellow]skipped[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
-                          highlight=False)
-        for r in failed:
-            err_console.print(f"[red]failed[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
-                              highlight=False)
-        console.print(f"undo with: {undo_hint}", highlight=False)
-    if failed:
-        raise typer.Exit(1)
+    filed = [r for r in results if r.op not in ("rewrite", "write-new")]
+    shifted = sum(r.status == "done" for r in retimed)
+    notes = (f"capture times shifted by {safe_text(str(plan.shift))} in the metadata of {shifted} photo(s) "
+             "(as `imgengine tag --shift-time`)",) if plan.shift else ()
+    report(Applied(journal, state_dir, results, seconds), plan.to_dict(), {
+        "done": sum(r.status == "done" for r in filed), "times_shifted": shifted,
+        "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
+                    for r in filed if r.status == "done"],
+        "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in results if r.status == "skipped"],
+        "failed": [{"src": display_path(r.src), "reason": r.reason} for r in results if r.status == "failed"]},
+        json_out=json_out, quiet=quiet, done_line="renamed" if plan.command == "rename" else "filed",
+        done_count=sum(r.status == "done" for r in filed), notes=notes)
 
 
 def _state_dir(flag: Path | None, folder: Path) -> Path:
     """--state-dir, else IMGENGINE_STATE_DIR, else <folder>/.imgengine (see USAGE.md, "Where the journal lives")."""
-    from ..processors.plan import STATE_FOLDER
-
-    if flag is not None:
-        return flag
-    env = os.environ.get("IMGENGINE_STATE_DIR")
-    return Path(env) if env else folder / STATE_FOLDER
+    return state_dir_for(folder, flag)
 
 
 def _open_catalog(path: Path) -> Catalog | None:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
@@ -21,24 +18,14 @@ from ..metadata.fields import TagEdit, clean_keyword, parse_capture_date, parse_
 from ..metadata.sidecar import NAMINGS
 from ..metadata.writer import MetadataWriter
 from ..processors.dates import parse_shift, parse_timezone
-from ..processors.journal import Journal, StepResult
-from ..processors.plan import STATE_FOLDER
-from ..processors.tag import ANALYSIS_KINDS, TagPlan, apply_tag, edits_from_analysis, plan_tag
-from .common import console, err_console, handle_errors, settings_from
+from ..processors.journal import StepResult
+from ..processors.tag import ANALYSIS_KINDS, TagAction, TagPlan, apply_tag, edits_from_analysis, plan_tag
+from .common import console, handle_errors, settings_from
+from .journalled import apply_in_journal, preview_table, report, show_plan, state_dir_for
 
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                        dir_okay=False)
 HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar"}
-
-
-def state_dir_for(flag: Path | None, paths: list[Path]) -> Path:
-    if flag is not None:
-        return flag
-    env = os.environ.get("IMGENGINE_STATE_DIR")
-    if env:
-        return Path(env)
-    first = Path(os.path.abspath(paths[0]))
-    return (first if first.is_dir() else first.parent) / STATE_FOLDER
 
 
 def build_edit(add_keyword: list[str], remove_keyword: list[str], title: str | None, description: str | None,
@@ -58,35 +45,25 @@ def build_edit(add_keyword: list[str], remove_keyword: list[str], title: str | N
 
 def preview(plan: TagPlan, limit: int) -> None:
     s = plan.summary()
-    t = Table(title=f"imgengine {plan.command}: {s['files']} file(s) to change ({s['embedded']} embedded, "
-              f"{s['sidecars']} sidecars), {s['left_alone']} left alone", title_justify="left")
-    t.add_column("photo", overflow="fold")
-    t.add_column("written to", overflow="fold")
-    t.add_column("changes", overflow="fold")
-    shown = plan.actions if limit <= 0 else plan.actions[:limit]
-    for a in shown:
+
+    def row(a: TagAction) -> tuple[str, str, str]:
         where = HOW.get(a.target.how, a.target.how)
         if a.target.how.startswith("sidecar"):
             where += f" {a.target.path.name}"
-        t.add_row(display_path(a.photo), where + (f"\n[dim]{a.target.note}[/]" if a.target.note else ""),
-                  a.edit.summary())
-    console.print(t)
-    if len(shown) < len(plan.actions):
-        console.print(f"... and {len(plan.actions) - len(shown)} more (--limit 0 shows all, --json for scripts)")
-    for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
-        console.print(f"[dim]left alone[/] {display_path(p)}: {reason}", highlight=False)
+        return (display_path(a.photo), where + (f"\n[dim]{a.target.note}[/]" if a.target.note else ""),
+                a.edit.summary())
+
+    preview_table(f"imgengine {plan.command}: {s['files']} file(s) to change ({s['embedded']} embedded, "
+                  f"{s['sidecars']} sidecars), {s['left_alone']} left alone", ("photo", "written to", "changes"),
+                  plan.actions, row, plan.skipped, limit)
 
 
 def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out: bool, limit: int,
                  state_dir: Path, catalog: Catalog | None, args: dict, quiet: bool,
                  apply_fn=apply_tag, workers: int = 1) -> list[StepResult]:
-    """Preview, or apply through the journal and report; shared by tag and scrub --in-place."""
+    """Preview, or apply through the journal and report."""
     if not apply:
-        if json_out:
-            sys.stdout.write(json.dumps({**plan.to_dict(), "applied": False}, ensure_ascii=False) + "\n")
-        else:
-            preview(plan, limit)
-            console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
+        show_plan(plan.to_dict(), json_out, lambda: preview(plan, limit))
         return []
     if not plan.actions:
         if json_out:
@@ -97,37 +74,16 @@ def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out
             for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
                 console.print(f"[dim]left alone[/] {display_path(p)}: {reason}", highlight=False)
         return []
-    show = not (json_out or quiet) and err_console.is_terminal
-    t0 = time.perf_counter()
-    journal = Journal.begin(state_dir, plan.command, args, catalog)
-    bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console, transient=True, disable=not show)
-    with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
-        with bar:
-            task = bar.add_task(plan.command, total=len(plan.actions))
-            results = apply_fn(plan, journal, writer, progress=lambda _r: bar.advance(task), workers=workers)
-    seconds = time.perf_counter() - t0
-    done = [r for r in results if r.status == "done"]
-    skipped = [r for r in results if r.status == "skipped"]
-    failed = [r for r in results if r.status == "failed"]
-    undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
-    if json_out:
-        doc = {**plan.to_dict(), "applied": True, "run_id": journal.run_id, "undo": undo_hint,
-               "seconds": round(seconds, 3),
-               "results": {"done": len(done), "changed": [display_path(r.dst or r.src) for r in done],
-                           "skipped": [{"path": display_path(r.src), "reason": r.reason} for r in skipped],
-                           "failed": [{"path": display_path(r.src), "reason": r.reason} for r in failed]}}
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    elif not quiet:
-        console.print(f"[green]{len(done)} file(s) written[/] in {seconds:.2f}s "
-                      f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
-        for r in skipped:
-            console.print(f"[yellow]skipped[/] {display_path(r.src)}: {r.reason}", highlight=False)
-        for r in failed:
-            err_console.print(f"[red]failed[/] {display_path(r.src)}: {r.reason}", highlight=False)
-        console.print(f"undo with: {undo_hint}", highlight=False)
-    if failed:
-        raise typer.Exit(1)
+    applied = apply_in_journal(plan.command, len(plan.actions), state_dir, args, catalog,
+                               lambda j, progress: apply_fn(plan, j, writer, progress=progress, workers=workers),
+                               json_out=json_out, quiet=quiet)
+    results = applied.results
+    report(applied, plan.to_dict(), {
+        "done": len(applied.by_status("done")),
+        "changed": [display_path(r.dst or r.src) for r in applied.by_status("done")],
+        "skipped": [{"path": display_path(r.src), "reason": r.reason} for r in applied.by_status("skipped")],
+        "failed": [{"path": display_path(r.src), "reason": r.reason} for r in applied.by_status("failed")]},
+        json_out=json_out, quiet=quiet, done_line="written")
     return results
 
 
