@@ -24,7 +24,7 @@ from ..core.scan import ScanProblem
 from ..errors import DecodeError, ImgEngineError, MetadataError, UsageError
 from ..settings import Settings
 from .journal import Journal, Step, StepResult
-from .tag import gather_files
+from .tag import FileAction, gather_files
 
 TARGETS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "heic": ".heic", "avif": ".avif"}
 ALIASES = {"jpg": "jpeg", "heif": "heic", "tif": "tiff"}
@@ -54,13 +54,7 @@ class ConvertOptions:
         return ConvertOptions(to, self.quality, self.max_size, self.speed)
 
 
-@dataclass
-class ConvertAction:
-    src: Path
-    dst: Path
-    fmt: str
-    size: int
-    mtime_ns: int
+ConvertAction = FileAction
 
 
 @dataclass

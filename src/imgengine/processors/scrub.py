@@ -19,18 +19,12 @@ from ..metadata.scrub import LEVELS, exiftool_args, scrub_bytes
 from ..metadata.writer import EMBED_EXIFTOOL, EMBED_EXIV2, MetadataWriter
 from ..settings import Settings
 from .journal import Journal, Step, StepResult
-from .tag import gather_files
+from .tag import FileAction, gather_files
 
 SUFFIX = "_scrubbed"
 
 
-@dataclass
-class ScrubAction:
-    src: Path
-    dst: Path
-    fmt: str
-    size: int
-    mtime_ns: int
+ScrubAction = FileAction
 
 
 @dataclass

@@ -10,7 +10,7 @@ the ``places`` result's country, region and city).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -57,6 +57,18 @@ class TagPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "summary": self.summary(), "actions": [a.to_dict() for a in self.actions],
                 "left_alone": [{"path": display_path(p), "reason": r} for p, r in self.skipped]}
+
+
+@dataclass
+class FileAction:
+    """One file a planner reads (``src``) and writes (``dst``: a new file, or ``src`` itself in place), with
+    its format and its size and mtime when planned (``convert``, ``scrub``)."""
+
+    src: Path
+    dst: Path
+    fmt: str
+    size: int
+    mtime_ns: int
 
 
 def gather_files(paths: Iterable[Path], settings: Settings, problems: list[ScanProblem] | None = None
@@ -171,32 +183,34 @@ def keywords_from_results(results: dict[str, Any], only: Iterable[str] = ANALYSI
         if k not in out:
             out.append(k)
 
-    clip = results.get("clip") or {}
-    if "scenes" in only:
-        for entry in clip.get("scenes") or ():
+    def labels(analyzer: str, key: str, root: str) -> Iterator[str]:
+        for entry in (results.get(analyzer) or {}).get(key) or ():
             label, score = _label(entry)
             if label and score >= min_confidence:
-                add(f"Scenes|{label}")
-    detr = results.get("detr") or {}
-    if "objects" in only:
-        for entry in detr.get("objects") or ():
-            label, score = _label(entry)
-            if label and score >= min_confidence:
-                add(f"Objects|{label}")
-    content = results.get("content") or {}
-    if "quality" in only and isinstance(content.get("quality"), str):
-        add(f"Quality|{content['quality']}")
-    faces = results.get("faces") or {}
-    if "people" in only:
-        for person in faces.get("people") or ():
-            label, score = _label(person)
-            if label and score >= min_confidence:
-                add(f"People|{label}")
-    places = results.get("places") or {}
-    if "places" in only:
+                yield f"{root}|{label}"
+
+    def quality() -> Iterator[str]:
+        value = (results.get("content") or {}).get("quality")
+        if isinstance(value, str):
+            yield f"Quality|{value}"
+
+    def place() -> Iterator[str]:
+        places = results.get("places") or {}
         parts = [str(places[k]).strip() for k in ("country", "region", "city") if places.get(k)]
         if parts:
-            add("Places|" + "|".join(p.replace("|", "/") for p in parts))
+            yield "Places|" + "|".join(p.replace("|", "/") for p in parts)
+
+    sources = {
+        "scenes": lambda: labels("clip", "scenes", "Scenes"),
+        "objects": lambda: labels("detr", "objects", "Objects"),
+        "quality": quality,
+        "people": lambda: labels("faces", "people", "People"),
+        "places": place,
+    }
+    for kind in ANALYSIS_KINDS:                  # in this order: scenes, objects, quality, people, places
+        if kind in only:
+            for keyword in sources[kind]():
+                add(keyword)
     return out
 
 
