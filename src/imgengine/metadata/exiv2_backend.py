@@ -249,8 +249,8 @@ class _Blocks:
 
     # exif
     def exif_get(self, key: str) -> str | None:
-        it = self.exif.findKey(self.x.ExifKey(key))
-        return None if it == self.exif.end() else it.toString()
+        d = _find(self.exif, self.x.ExifKey(key))
+        return None if d is None else d.toString()
 
     def exif_set(self, key: str, value: str | None) -> None:
         if value is None:
@@ -259,9 +259,7 @@ class _Blocks:
             self.exif[key] = value
 
     def exif_del(self, key: str) -> None:
-        it = self.exif.findKey(self.x.ExifKey(key))
-        if it != self.exif.end():
-            self.exif.erase(it)
+        _erase_all(self.exif, self.x.ExifKey(key))
 
     # iptc
     def iptc_all(self, key: str) -> list[str]:
@@ -276,17 +274,13 @@ class _Blocks:
         self._utf8()
 
     def iptc_del(self, key: str) -> None:
-        while True:
-            it = self.iptc.findKey(self.x.IptcKey(key))
-            if it == self.iptc.end():
-                return
-            self.iptc.erase(it)
+        _erase_all(self.iptc, self.x.IptcKey(key))
 
     def _utf8(self) -> None:
         """Mark IPTC as UTF-8; text written before in another character set (no marker: Latin-1/cp1252 by
         convention) is converted first, so that the marker does not garble it."""
-        it = self.iptc.findKey(self.x.IptcKey("Iptc.Envelope.CharacterSet"))
-        if it != self.iptc.end() and it.toString() == IPTC_UTF8:
+        marker = _find(self.iptc, self.x.IptcKey("Iptc.Envelope.CharacterSet"))
+        if marker is not None and marker.toString() == IPTC_UTF8:
             return
         for d in self.iptc:
             if d.typeId() != self.x.TypeId.string or not d.key().startswith("Iptc.Application2."):
@@ -300,10 +294,8 @@ class _Blocks:
 
     # xmp
     def xmp_list(self, key: str) -> list[str]:
-        it = self.xmp.findKey(self.x.XmpKey(key))
-        if it == self.xmp.end():
-            return []
-        return [it.toString(i) for i in range(it.count())]
+        d = _find(self.xmp, self.x.XmpKey(key))
+        return [] if d is None else [d.toString(i) for i in range(d.count())]
 
     def xmp_array(self, key: str, values: list[str], kind: str = "bag") -> None:
         self.xmp_del(key)
@@ -324,8 +316,8 @@ class _Blocks:
             self.xmp[key] = v
 
     def xmp_get(self, key: str) -> str | None:
-        it = self.xmp.findKey(self.x.XmpKey(key))
-        return None if it == self.xmp.end() else it.toString()
+        d = _find(self.xmp, self.x.XmpKey(key))
+        return None if d is None else d.toString()
 
     def xmp_lang(self, key: str, value: str | None) -> None:
         self.xmp_del(key)
@@ -335,11 +327,7 @@ class _Blocks:
             self.xmp[key] = v
 
     def xmp_del(self, key: str) -> None:
-        while True:
-            it = self.xmp.findKey(self.x.XmpKey(key))
-            if it == self.xmp.end():
-                return
-            self.xmp.erase(it)
+        _erase_all(self.xmp, self.x.XmpKey(key))
 
     def offsets_written(self) -> None:
         """OffsetTime* exist since EXIF 2.31: raise an older ExifVersion so that the file stays valid."""
@@ -388,6 +376,18 @@ class _Blocks:
             self.exif["Exif.GPSInfo.GPSVersionID"] = "2 3 0 0"
         if self.gps_written and self.fmt == "tiff" and self.exif_get("Exif.GPSInfo.GPSProcessingMethod") is None:
             self.exif["Exif.GPSInfo.GPSProcessingMethod"] = "charset=Ascii MANUAL"   # TIFF/EP requires it
+
+
+def _find(data: Any, key: Any) -> Any:
+    """The datum of ``key`` in an ExifData/IptcData/XmpData, or None (the binding's iterator compare)."""
+    it = data.findKey(key)
+    return None if it == data.end() else it
+
+
+def _erase_all(data: Any, key: Any) -> None:
+    """Every datum of ``key`` (IPTC and XMP may repeat one)."""
+    while (it := data.findKey(key)) != data.end():
+        data.erase(it)
 
 
 def _dedupe(items: list[str]) -> list[str]:
