@@ -252,3 +252,22 @@ def test_png_carries_xmp_in_itxt_and_exif_in_exif_chunk_and_says_it_has_no_iptc(
     assert doc["GPS:GPSLatitudeRef"] == "S" and doc["Composite:GPSLatitude"] == pytest.approx(-33.8688197, abs=1e-6)
     assert not [k for k in doc if k.startswith("IPTC")]
     assert undo(tmp_path / "state", run_id).ok
+
+
+def test_shift_time_on_a_raw_writes_the_shifted_capture_time_into_its_sidecar(tmp_path):
+    """The RAW is never written, so its sidecar carries the shifted time (seeded from the RAW's EXIF);
+    `analyze` then reads the sidecar's time over the embedded one."""
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.analyzers.metadata import MetadataAnalyzer
+    from imgengine.core.photo import Photo
+
+    photo = raw_file(tmp_path / "DSC_2.NEF")
+    before = photo.read_bytes()
+    assert read_metadata(photo).datetime_original.startswith("2023-07-04T18:32:11")
+    for _ in range(2):            # a new sidecar, then the existing one updated: each shift counts once
+        _plan, results, _run = tag([photo], TagEdit(shift=dt.timedelta(hours=1)), tmp_path)
+        assert results[0].status == "done", results[0].reason
+    assert photo.read_bytes() == before
+    st = photo.stat()
+    meta = MetadataAnalyzer().analyze(AnalysisInput(Photo(photo, st.st_size, st.st_mtime_ns, "raw"), Settings()))
+    assert meta.datetime_original.startswith("2023-07-04T20:32:11") and meta.date_source.startswith("sidecar")

@@ -108,14 +108,17 @@ def exiv2_warnings() -> Iterator[list[str]]:
                 _exiv2().LogMsg.setLevel(level)
 
 
-def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False) -> bytes:
+def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False,
+            seed_date: str | None = None) -> bytes:
     """The file's bytes with ``edit`` applied; the same bytes object when nothing would change.
     ``lock_exif``: leave the EXIF block exactly as it is (ExifTool wrote that part already).
     ``repair``: a JPEG whose EXIF cannot be read at all gets a new, clean EXIF block instead of a refusal
-    (what was unreadable is lost; the journal keeps the original for undo)."""
+    (what was unreadable is lost; the journal keeps the original for undo).
+    ``seed_date`` (sidecars): the photo's capture time, written first when the sidecar has none, so that
+    ``--shift-time`` has a time to shift (a RAW's own EXIF is never written)."""
     with exiv2_warnings():
         try:
-            return _rewrite(data, edit, fmt, lock_exif)
+            return _rewrite(data, edit, fmt, lock_exif, seed_date)
         except MetadataError as exc:
             if not (repair and fmt == "jpeg" and "cannot be read" in str(exc)):
                 raise
@@ -125,7 +128,7 @@ def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repai
             return _rewrite(stripped, edit, fmt, lock_exif)
 
 
-def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> bytes:
+def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, seed_date: str | None = None) -> bytes:
     exiv2 = _exiv2()
     try:
         img = exiv2.ImageFactory.open(data)
@@ -136,12 +139,23 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> b
     with_exif = edit.touches_exif() and not lock_exif
     before = snapshot(img, with_exif)
     try:
+        if seed_date and fmt == "xmp":
+            _seed_date(_Blocks(img, fmt), seed_date)
         apply_edit(img, edit, fmt, lock_exif)
     except (ValueError, TypeError, exiv2.Exiv2Error) as exc:
         raise MetadataError(f"cannot set the values ({_why(exc)}); not changed") from exc
     if snapshot(img, with_exif) == before:
         return data
     try:
+        if fmt == "xmp":
+            # libexiv2 converts a sidecar's exif: properties to EXIF when reading and back when writing, and
+            # then puts back any date whose day did not change ("#1112"): a shifted exif:DateTimeOriginal
+            # would come back unshifted. The packet is encoded here and written as it is.
+            flag = exiv2.XmpParser.XmpFormatFlags
+            flags = flag.useCompactFormat | flag.omitPacketWrapper        # libexiv2 adds the wrapper
+            encoded = exiv2.XmpParser.encode(img.xmpData(), flags)
+            img.setXmpPacket(encoded[-1] if isinstance(encoded, (list, tuple)) else encoded)
+            img.writeXmpFromPacket(True)
         img.writeMetadata()
     except exiv2.Exiv2Error as exc:
         raise MetadataError(f"cannot write the metadata ({_why(exc)}); not changed") from exc
@@ -154,14 +168,23 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> b
     return out
 
 
-def new_sidecar(edit: TagEdit, seed: bytes | None = None, seed_keywords: tuple[str, ...] = ()) -> bytes:
+def new_sidecar(edit: TagEdit, seed: bytes | None = None, seed_keywords: tuple[str, ...] = (),
+                seed_date: str | None = None) -> bytes:
     """A new XMP sidecar holding ``edit`` (on top of the photo's embedded XMP when ``seed`` is given,
-    so that a sidecar never hides values that were only embedded)."""
+    so that a sidecar never hides values that were only embedded; ``seed_date``: see ``rewrite``)."""
     with exiv2_warnings():
-        return _new_sidecar(edit, seed, seed_keywords)
+        return _new_sidecar(edit, seed, seed_keywords, seed_date)
 
 
-def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ...]) -> bytes:
+def _seed_date(b: _Blocks, date: str) -> None:
+    """A sidecar without a capture time gets the photo's (ISO 8601), in both places readers look."""
+    if b.xmp_get("Xmp.exif.DateTimeOriginal") is None and b.xmp_get("Xmp.photoshop.DateCreated") is None:
+        b.xmp_text("Xmp.exif.DateTimeOriginal", date)
+        b.xmp_text("Xmp.photoshop.DateCreated", date)
+
+
+def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ...],
+                 seed_date: str | None = None) -> bytes:
     exiv2 = _exiv2()
     img = exiv2.ImageFactory.create(exiv2.ImageType.xmp)
     if seed:
@@ -173,6 +196,8 @@ def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ..
             pass
     if seed_keywords and img.xmpData().findKey(exiv2.XmpKey("Xmp.dc.subject")) == img.xmpData().end():
         _Blocks(img, "xmp").xmp_array("Xmp.dc.subject", list(seed_keywords))   # IPTC-only keywords
+    if seed_date:
+        _seed_date(_Blocks(img, "xmp"), seed_date)
     apply_edit(img, edit, "xmp")
     try:
         img.writeMetadata()

@@ -118,12 +118,13 @@ class MetadataWriter:
         if target.how == "sidecar":
             def update_sidecar(data: bytes | None, tmp: Path) -> bytes:
                 assert data is not None
-                return exiv2_backend.rewrite(data, edit, "xmp")
+                return exiv2_backend.rewrite(data, edit, "xmp", seed_date=_capture_time(target.photo, edit))
             return update_sidecar
 
         def new_sidecar(data: bytes | None, tmp: Path) -> bytes:
             return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo),
-                                             seed_keywords=_embedded_keywords(target.photo))
+                                             seed_keywords=_embedded_keywords(target.photo),
+                                             seed_date=_capture_time(target.photo, edit))
         return new_sidecar
 
 
@@ -158,6 +159,19 @@ def _embedded_xmp(photo: Path) -> bytes | None:
     except (OSError, ValueError, MetadataError):
         return None
     return bytes(blocks.xmp[0]) if blocks.xmp else None
+
+
+def _capture_time(photo: Path, edit: TagEdit) -> str | None:
+    """For a shift or a zone written to a sidecar: the photo's own capture time (ISO 8601, from its EXIF),
+    which the sidecar then carries shifted; None when the edit moves no time or the photo has none."""
+    if not (edit.shift or edit.timezone is not None) or edit.date is not None:
+        return None
+    from ..analyzers.metadata import read_metadata
+
+    try:
+        return read_metadata(photo).datetime_original
+    except OSError:
+        return None
 
 
 def _embedded_keywords(photo: Path) -> tuple[str, ...]:
