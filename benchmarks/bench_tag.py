@@ -59,6 +59,14 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def fresh_copy(src: Path, dst: Path) -> Path:
+    """A copy of the photos, flushed to disk before timing: imgengine's one ``syncfs`` per chunk would
+    otherwise also write out the copy just made (ExifTool does not sync), which is not its work."""
+    shutil.copytree(src, dst)
+    os.sync()
+    return dst
+
+
 def run_imgengine(folder: Path, state: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds of this process and its threads, files done)."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -112,8 +120,7 @@ def main() -> None:
         ours: list[tuple[float, float]] = []
         best: dict[str, list[tuple[float, float]]] = {"DIR": [], "-fast DIR": [], f"{cores} processes": []}
         for r in range(args.rounds):
-            work = root / f"ours{r}"
-            shutil.copytree(src, work)
+            work = fresh_copy(src, root / f"ours{r}")
             wall, cpu, done = run_imgengine(work, root / f"state{r}")
             if done != args.n:
                 raise SystemExit(f"imgengine wrote {done} of {args.n} files")
@@ -128,12 +135,10 @@ def main() -> None:
             if exiftool is None:
                 continue
             for name, flags in (("DIR", []), ("-fast DIR", ["-fast"])):
-                work = root / f"et{r}"
-                shutil.copytree(src, work)
+                work = fresh_copy(src, root / f"et{r}")
                 best[name].append(run_exiftool([[exiftool, *flags, *exiftool_args(), str(work)]]))
                 shutil.rmtree(work)
-            work = root / f"split{r}"
-            shutil.copytree(src, work)
+            work = fresh_copy(src, root / f"split{r}")
             files = sorted(str(p) for p in work.iterdir())
             best[f"{cores} processes"].append(
                 run_exiftool([[exiftool, *exiftool_args(), *files[i::cores]] for i in range(cores)]))
@@ -145,8 +150,7 @@ def main() -> None:
         if exiftool is None:
             print("ExifTool is not installed: no comparison (apt-get install libimage-exiftool-perl)")
             return
-        per = root / "per_file"
-        shutil.copytree(src, per)
+        per = fresh_copy(src, root / "per_file")
         sample = sorted(per.iterdir())[: args.per_file_sample]
         per_wall, per_cpu = run_exiftool([[exiftool, *exiftool_args(), str(p)] for p in sample[:1]])
         for p in sample[1:]:
