@@ -9,9 +9,11 @@ One run of a command (rename, organize, the duplicate actions) is one journal fi
 * ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
   path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
 * ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
-* ``{"type": "staged", "n", "new_sha256"}`` (``rewrite``/``write-new``): the new content is complete and
-  fsynced in a temporary file and is about to be put in place; settling a crash compares the file on disk
-  with this hash to tell "old bytes" from "new bytes" (a file is never half-written).
+* ``{"type": "staged", "n", "new_sha256", "sha256"}`` (``rewrite``/``write-new``): the new content is
+  complete in a temporary file and the original is kept; these records, the temporary files and the backup
+  links are made durable together (one ``syncfs``) before anything is put in place; settling a crash
+  compares the file on disk with these hashes to tell "old bytes" from "new bytes" (a file is never
+  half-written).
 * ``{"type": "rmdir", "path"}`` (a source folder a move emptied and removed; undo recreates it) and
   ``{"type": "catalog_export", "catalog", "paths"}`` (records copied into the library's catalog).
 * ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
@@ -25,7 +27,8 @@ Using it (every file-changing processor)::
         j.trash(path)             # "delete", undoable
         j.rewrite(path, produce)  # new content in place (temp -> fsync -> os.replace); original kept for undo
         j.write_new(src, dst, produce)   # a created file (convert output, new sidecar); undo trashes it
-        j.run([Step(...), ...])   # many steps: one fsync per 256 planned records (fast path)
+        j.run([Step(...), ...], workers=N)   # many steps: one fsync per 256 planned records; new contents
+                                             # made in N threads, made durable by one syncfs per chunk
     undo(state_dir, run_id, catalog); history(state_dir); resume_or_rollback(state_dir, run_id, mode)
 
 Rewriting in place (``rewrite``, used by ``tag`` and ``scrub --in-place``): the original is hard-linked
