@@ -240,3 +240,25 @@ def test_settle_keeps_the_backup_of_a_file_that_holds_neither_old_nor_new_bytes(
     assert backup.read_bytes() == b"original"
     steps = [_json.loads(x) for x in path.read_text().splitlines() if '"step"' in x]
     assert steps[-1]["status"] == "failed" and "neither" in steps[-1]["reason"]
+
+
+def test_a_producer_bug_in_a_thread_stops_the_run_with_nothing_changed_and_no_temp_left(tmp_path):
+    files = []
+    for i in range(6):
+        f = tmp_path / f"f{i}.bin"
+        f.write_bytes(b"data %d" % i)
+        files.append(f)
+
+    def buggy(data, tmp):
+        if data.endswith(b"3"):
+            raise RuntimeError("a bug in a plugin's producer")
+        return data.upper()
+
+    state = tmp_path / ".imgengine"
+    with pytest.raises(RuntimeError), Journal.begin(state, "tag", {}) as j:
+        j.run([Step("rewrite", f, produce=buggy) for f in files], workers=2)
+    assert [f.read_bytes() for f in files] == [b"data %d" % i for i in range(6)]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".imgengine-tmp")]
+    assert not any((state / "backup").rglob("*.bin"))
+    (run,) = history(state)
+    assert run.status == "failed" and run.steps_done == 0

@@ -74,7 +74,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -721,6 +721,7 @@ class Journal:
                 return n, exc
 
         done: list[tuple[int, Any]] = []
+        futures: list[Future] = []
         try:
             if pool is not None and len(work) > 1:
                 futures = [pool.submit(one, item) for item in work]
@@ -729,13 +730,11 @@ class Journal:
             else:
                 for item in work:
                     done.append(one(item))
-        except BaseException:
-            if pool is not None:
-                for fut in futures:
-                    fut.cancel()
-                for fut in futures:
-                    if not fut.cancelled():
-                        done.append(fut.result())
+        except BaseException:                      # Ctrl-C, or a producer's own bug: no temp file left
+            for fut in futures:
+                fut.cancel()
+            done = [fut.result() for fut in futures
+                    if not fut.cancelled() and fut.exception() is None] if futures else done
             for _n, value in done:
                 if isinstance(value, _Staged):
                     _unlink_quietly(value.tmp)
