@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -116,8 +117,13 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
 
             lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
             try:
+                def shifting(total: int) -> Callable[[StepResult], None]:
+                    bar.step_done(plan.command)
+                    bar.step_start("shift times", total)
+                    return lambda _res: bar.step_advance("shift times")
+
                 results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat,
-                                     workers=workers)
+                                     workers=workers, shift_progress=shifting)
             finally:
                 if lib_cat is not None:
                     lib_cat.close()

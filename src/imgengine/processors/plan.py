@@ -531,12 +531,14 @@ def order_for_chains(plan: Plan) -> None:
 
 
 def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None,
-               library_catalog: Catalog | None = None, workers: int = 1) -> list[StepResult]:
+               library_catalog: Catalog | None = None, workers: int = 1,
+               shift_progress: Callable[[int], Callable[[StepResult], None]] | None = None) -> list[StepResult]:
     """Apply through the journal. ``library_catalog``: the catalog of DEST, which receives the analysis
     of the photos placed there (from the journal's catalog), so that the library needs no re-analysis.
     With ``plan.shift`` the photos (and RAW sidecars) then get their capture times shifted through the
     metadata writer, as ``tag --shift-time`` does, in the same run: one ``undo`` reverts both. Those
-    steps come back as ``rewrite``/``write-new`` results."""
+    steps come back as ``rewrite``/``write-new`` results (``shift_progress(total)`` gives their progress
+    callback)."""
     steps = [Step(a.op, a.src, a.dst, sha256=a.sha256, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                   on_exists="suffix") for a in plan.todo]
     results = journal.run(steps, progress=progress)
@@ -555,5 +557,5 @@ def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], No
                   and role.get(r.src) in ("photo", "raw")]
         photos += [a.src for a in plan.actions if a.status == "skip" and a.note == "already in place"
                    and a.role in ("photo", "raw")]
-        results += shift_capture_times(journal, photos, plan.shift, workers=workers)
+        results += shift_capture_times(journal, photos, plan.shift, workers=workers, progress=shift_progress)
     return results

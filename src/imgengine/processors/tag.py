@@ -144,15 +144,16 @@ def apply_tag(plan: TagPlan, journal: Journal, writer: MetadataWriter,
     return journal.run(steps_for(plan, writer), progress=progress, workers=workers)
 
 
-def shift_capture_times(journal: Journal, photos: Iterable[Path], shift: timedelta, workers: int = 1
-                        ) -> list[StepResult]:
+def shift_capture_times(journal: Journal, photos: Iterable[Path], shift: timedelta, workers: int = 1,
+                        progress: Callable[[int], Callable[[StepResult], None]] | None = None) -> list[StepResult]:
     """``organize``/``rename --shift-time``: the photos a run just filed get their capture and creation
     times shifted in their metadata by the same writer and journal steps as ``tag --shift-time``
     (embedded, or the XMP sidecar of a RAW), in that run's journal, so that one ``undo`` reverts all."""
     edit = TagEdit(shift=shift)
     with MetadataWriter() as writer:
         plan = plan_tag(list(photos), Settings(), writer, lambda _p: edit)
-        return apply_tag(plan, journal, writer, workers=workers)
+        advance = progress(len(plan.actions)) if progress is not None and plan.actions else None
+        return apply_tag(plan, journal, writer, progress=advance, workers=workers)
 
 
 # ---------------------------------------------------------------------------------------- from analysis
