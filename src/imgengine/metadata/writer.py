@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.metadata_segments import find_metadata_blocks
 from ..errors import MetadataError
@@ -24,6 +25,9 @@ from . import exiv2_backend
 from .exiftool import ExifTool, exiftool_path
 from .fields import TagEdit
 from .sidecar import find_sidecar, shared_stem_conflict, sidecar_path
+
+if TYPE_CHECKING:
+    from ..analyzers.metadata import MetadataResult
 
 EMBED_EXIV2 = frozenset({"jpeg", "png", "webp", "tiff"})
 EMBED_EXIFTOOL = frozenset({"heic", "avif"})
@@ -115,16 +119,18 @@ class MetadataWriter:
             def via_exiftool(data: bytes | None, tmp: Path) -> None:
                 self.exiftool.write_to(target.photo, tmp, edit, fmt=target.fmt)
             return via_exiftool
+        moves_time = bool(edit.shift or edit.timezone is not None) and edit.date is None
         if target.how == "sidecar":
             def update_sidecar(data: bytes | None, tmp: Path) -> bytes:
                 assert data is not None
-                return exiv2_backend.rewrite(data, edit, "xmp", seed_date=_capture_time(target.photo, edit))
+                seed_date = _embedded(target.photo).datetime_original if moves_time else None
+                return exiv2_backend.rewrite(data, edit, "xmp", seed_date=seed_date)
             return update_sidecar
 
         def new_sidecar(data: bytes | None, tmp: Path) -> bytes:
-            return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo),
-                                             seed_keywords=_embedded_keywords(target.photo),
-                                             seed_date=_capture_time(target.photo, edit))
+            meta = _embedded(target.photo)          # one read for the keywords and the capture time
+            return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo), seed_keywords=meta.keywords,
+                                             seed_date=meta.datetime_original if moves_time else None)
         return new_sidecar
 
 
@@ -161,23 +167,12 @@ def _embedded_xmp(photo: Path) -> bytes | None:
     return bytes(blocks.xmp[0]) if blocks.xmp else None
 
 
-def _capture_time(photo: Path, edit: TagEdit) -> str | None:
-    """For a shift or a zone written to a sidecar: the photo's own capture time (ISO 8601, from its EXIF),
-    which the sidecar then carries shifted; None when the edit moves no time or the photo has none."""
-    if not (edit.shift or edit.timezone is not None) or edit.date is not None:
-        return None
-    from ..analyzers.metadata import read_metadata
+def _embedded(photo: Path) -> MetadataResult:
+    """What the photo itself says (a new sidecar starts from its keywords; a time shifted in a sidecar
+    starts from its capture time, ISO 8601 from its EXIF: a RAW is never written)."""
+    from ..analyzers.metadata import MetadataResult, read_metadata
 
     try:
-        return read_metadata(photo).datetime_original
+        return read_metadata(photo)
     except OSError:
-        return None
-
-
-def _embedded_keywords(photo: Path) -> tuple[str, ...]:
-    from ..analyzers.metadata import read_metadata
-
-    try:
-        return read_metadata(photo).keywords
-    except OSError:
-        return ()
+        return MetadataResult()
