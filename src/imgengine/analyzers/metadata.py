@@ -56,9 +56,11 @@ class MetadataResult(Result):
     flash: int | None = None                  # raw EXIF Flash value
     flash_fired: bool | None = None
     keywords: tuple[str, ...] = ()
+    hierarchical_keywords: tuple[str, ...] = ()   # lr:hierarchicalSubject ("Places|France|Paris")
     title: str | None = None
     description: str | None = None
     rating: int | None = None
+    label: str | None = None                  # XMP colour label (Lightroom/digiKam: Red, Yellow, ...)
     has_exif: bool = False
     has_xmp: bool = False
     has_iptc: bool = False
@@ -92,7 +94,8 @@ class MetadataAnalyzer(Analyzer):
 
 
 # fields an XMP sidecar can hold that win over the embedded values (digiKam's rule: sidecar over embedded)
-_SIDECAR_FIELDS = ("artist", "copyright", "keywords", "title", "description", "rating", "gps_latitude",
+_SIDECAR_FIELDS = ("artist", "copyright", "keywords", "title", "description", "rating", "label",
+                   "hierarchical_keywords", "gps_latitude",
                    "gps_longitude", "gps_altitude")
 
 
@@ -397,6 +400,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     rating = _int(f.num(ifd0.get(0x4746), "Rating"))
     if rating is None:
         rating = _int(xnum("xmp:Rating"))
+    label = xtext("xmp:Label")
+    hierarchical = _keywords(xmp.get("lr:hierarchicalSubject"))
 
     return MetadataResult(
         make=make, model=model, lens_model=lens_model, software=software, artist=artist,
@@ -406,7 +411,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
         iso=iso, exposure_time=exposure, f_number=fnumber, focal_length=focal, focal_length_35mm=focal35,
         flash=flash, flash_fired=bool(flash & 1) if flash is not None else None,
         keywords=keywords, title=title, description=description, rating=rating,
-        has_exif=has_exif, has_xmp=bool(xmp), has_iptc=bool(iptc), warnings=tuple(warnings),
+        label=label, hierarchical_keywords=hierarchical, has_exif=has_exif, has_xmp=bool(xmp), has_iptc=bool(iptc),
+        warnings=tuple(warnings),
         camera=camera_name(make, model),
     )
 

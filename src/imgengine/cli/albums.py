@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -29,7 +31,17 @@ def _catalog(library: Path, catalog: Path | None, config: Path | None):
     return Catalog(path)
 
 
-def _report(results, quiet_if_unchanged: bool = False) -> bool:
+@contextmanager
+def _albums(library: Path, catalog: Path | None, config: Path | None) -> Iterator:
+    """The library's albums (``processors.albums.Albums``) over its catalog, closed on exit."""
+    from ..processors.albums import Albums
+
+    with _catalog(library, catalog, config) as cat:
+        yield Albums(cat)
+
+
+def _report(results, quiet_if_unchanged: bool = False) -> None:
+    """Print each album's refresh; exit 1 after printing when any album had problems."""
     problems = False
     for r in results:
         if not (quiet_if_unchanged and not r.added and not r.removed and not r.problems):
@@ -40,7 +52,8 @@ def _report(results, quiet_if_unchanged: bool = False) -> bool:
         if len(r.problems) > 5:
             err_console.print(f"… and {len(r.problems) - 5} more", highlight=False)
         problems = problems or bool(r.problems)
-    return problems
+    if problems:
+        raise typer.Exit(1)
 
 
 @albums_app.command("add")
@@ -56,16 +69,14 @@ def add(
     config: Path | None = ConfigOption,
 ) -> None:
     """Save a smart album and fill its folder."""
-    from ..processors.albums import Albums, folder_name
+    from ..processors.albums import folder_name
 
-    with _catalog(library, catalog, config) as cat:
-        albums = Albums(cat)
+    with _albums(library, catalog, config) as albums:
         if folder is None and link != "none":
             folder = library / "Albums" / folder_name(name)
         album = albums.add(name, query, link=link, folder=folder)
-        problems = _report(albums.refresh(album.name))
-    if problems:
-        raise typer.Exit(1)
+        results = albums.refresh(album.name)
+    _report(results)
 
 
 @albums_app.command("list")
@@ -79,10 +90,8 @@ def list_(
     """List the albums with their queries and sizes."""
     from rich.table import Table
 
-    from ..processors.albums import Albums
-
-    with _catalog(library, catalog, config) as cat:
-        items = [a.to_dict() for a in Albums(cat).list()]
+    with _albums(library, catalog, config) as albums:
+        items = [a.to_dict() for a in albums.list()]
     if json_out:
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=2) + "\n")
         return
@@ -108,10 +117,8 @@ def show(
 ) -> None:
     """The photos in an album."""
     from ..core.photo import display_path
-    from ..processors.albums import Albums
 
-    with _catalog(library, catalog, config) as cat:
-        albums = Albums(cat)
+    with _albums(library, catalog, config) as albums:
         album = albums.get(name)
         paths = albums.member_paths(album)
     if json_out:
@@ -132,14 +139,11 @@ def refresh(
     config: Path | None = ConfigOption,
 ) -> None:
     """Re-evaluate albums now (analyze does this after every run)."""
-    from ..processors.albums import Albums
-
-    with _catalog(library, catalog, config) as cat:
-        results = Albums(cat).refresh(name)
+    with _albums(library, catalog, config) as albums:
+        results = albums.refresh(name)
     if not results:
         console.print("no albums yet: `imgengine albums add NAME QUERY`")
-    if _report(results):
-        raise typer.Exit(1)
+    _report(results)
 
 
 @albums_app.command("remove")
@@ -152,13 +156,10 @@ def remove(
     config: Path | None = ConfigOption,
 ) -> None:
     """Forget an album and remove its links (never a photo, never a file imgengine did not make)."""
-    from ..processors.albums import Albums
-
-    with _catalog(library, catalog, config) as cat:
-        result = Albums(cat).remove(name, keep_folder=keep_folder)
+    with _albums(library, catalog, config) as albums:
+        result = albums.remove(name, keep_folder=keep_folder)
     console.print(f"album {result.album!r} removed ({result.links_removed:,} links removed)", highlight=False)
-    if _report([result], quiet_if_unchanged=True):
-        raise typer.Exit(1)
+    _report([result], quiet_if_unchanged=True)
 
 
 def register(app: typer.Typer) -> None:

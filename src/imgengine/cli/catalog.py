@@ -13,8 +13,7 @@ import typer
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
-from ..workspace import existing_catalog_path
-from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
+from .common import ConfigOption, catalog_for, console, err_console, handle_errors, safe_text, settings_from
 
 catalog_app = typer.Typer(help="Look after the catalog (forget photos that are gone; copy it between SQLite and "
                           "PostgreSQL).", no_args_is_help=True)
@@ -31,10 +30,7 @@ def prune(
     config: Path | None = ConfigOption,
 ) -> None:
     """Forget photos marked missing (their files were deleted); files that are back are kept."""
-    settings = settings_from(config, catalog=catalog)
-    cat_path = Path(settings.catalog) if settings.catalog else existing_catalog_path(directory)
-    if cat_path is None or not Path(cat_path).is_file():
-        raise UsageError(f"no catalog for {display_path(directory)}; run `imgengine analyze` there first")
+    cat_path = catalog_for(settings_from(config, catalog=catalog), start=directory)
     root = directory.resolve() if directory.is_dir() and catalog is None else None
     with Catalog(cat_path) as cat:
         missing = cat.missing(root)

@@ -103,6 +103,27 @@ def settings_from(config: Path | None, **flags: Any) -> Settings:
     return load_settings(config, overrides=flags)
 
 
+def catalog_for(settings: Settings, directory: Path | None = None, start: Path | None = None) -> Path:
+    """The catalog a command reads: ``--catalog`` (or the config's/environment's), else ``directory``'s own
+    catalog, else the nearest one from ``start`` (default: the current folder) upwards, a read-only folder's
+    per-user catalog included. A usage error (one line) when there is none."""
+    from ..core.photo import display_path
+    from ..errors import UsageError
+    from ..workspace import existing_catalog_path
+
+    if settings.catalog:
+        path: Path | None = Path(settings.catalog)
+    elif directory is not None:
+        path = Path(settings.catalog_path(directory))
+    else:
+        path = existing_catalog_path(start if start is not None else Path.cwd())
+    if path is None or not path.is_file():
+        where = f" at {display_path(path)}" if path is not None else \
+            f" for {display_path(start if start is not None else Path.cwd())}"
+        raise UsageError(f"no catalog found{where}; run `imgengine analyze <folder>` first, or pass --catalog")
+    return path
+
+
 def safe_text(text: Any) -> str:
     """Text from outside (file names, error reasons) fit for a rich line: control characters escaped and
     rich markup brackets taken literally."""

@@ -11,15 +11,7 @@ import typer
 
 from ..core.catalog import Catalog
 from ..errors import UsageError
-from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
-
-
-def _find_catalog(start: Path) -> Path | None:
-    start = start.resolve()
-    for parent in [start, *start.parents]:
-        if (parent / ".imgengine" / "catalog.db").is_file():
-            return parent / ".imgengine" / "catalog.db"
-    return None
+from .common import ConfigOption, catalog_for, console, err_console, handle_errors, safe_text, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -58,10 +50,7 @@ def register(app: typer.Typer) -> None:
         if index != "auto" and index not in BACKENDS:
             raise UsageError(f"--index {index}: use auto or one of {', '.join(BACKENDS)}")
         settings = settings_from(config, catalog=catalog)
-        cat_path = catalog or (settings.catalog_path(directory) if directory else _find_catalog(Path.cwd()))
-        if cat_path is None or not Path(cat_path).is_file():
-            raise UsageError(f"no catalog found{' at ' + str(cat_path) if cat_path else ''}; run "
-                             "`imgengine analyze <dir>` first, or pass --dir/--catalog")
+        cat_path = catalog_for(settings, directory)
         filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality,
                           person=person, text=ocr_text, place=place)
         from .analyze import RichProgress

@@ -25,7 +25,8 @@ from .journalled import apply_in_journal, preview_table, report, show_plan, stat
 
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
                        dir_okay=False)
-HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar"}
+HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar",
+       "sidecar-replace": "replaced sidecar"}
 
 
 def build_edit(add_keyword: list[str], remove_keyword: list[str], title: str | None, description: str | None,

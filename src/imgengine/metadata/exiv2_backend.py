@@ -21,6 +21,7 @@ from .fields import (
     SHIFTED_XMP_DATES,
     CaptureDate,
     Gps,
+    Regions,
     TagEdit,
     format_offset,
     leaf,
@@ -188,10 +189,10 @@ def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ..
     exiv2 = _exiv2()
     img = exiv2.ImageFactory.create(exiv2.ImageType.xmp)
     if seed:
-        xmp = exiv2.XmpData()
-        try:
-            exiv2.XmpParser.decode(xmp, seed.decode("utf-8", "replace"))
-            img.setXmpData(xmp)
+        try:                                   # the packet parsed as an XMP file (the binding has no decode)
+            parsed = exiv2.ImageFactory.open(bytes(seed))
+            parsed.readMetadata()
+            img.setXmpData(parsed.xmpData())
         except exiv2.Exiv2Error:
             pass
     if seed_keywords and img.xmpData().findKey(exiv2.XmpKey("Xmp.dc.subject")) == img.xmpData().end():
@@ -463,6 +464,8 @@ def apply_edit(img: Any, edit: TagEdit, fmt: str, lock_exif: bool = False) -> No
         _set_date(b, edit.date, exif, iptc)
     if edit.shift or edit.timezone is not None:
         _shift(b, edit, exif, iptc)
+    if edit.regions is not None:
+        _regions(b, edit.regions)
     b.required_tags()
 
 
@@ -529,6 +532,32 @@ def _gps(b: _Blocks, gps: Gps, exif: bool) -> None:
             b.xmp_text("Xmp.exif.GPSAltitudeRef", "1" if gps.alt < 0 else "0")
             b.xmp_text("Xmp.exif.GPSAltitude", f"{round(abs(gps.alt) * 100)}/100")
         b.xmp_text("Xmp.exif.GPSVersionID", "2.3.0.0")
+
+
+def _regions(b: _Blocks, regions: Regions) -> None:
+    """``mwg-rs:Regions`` (the Metadata Working Group's face regions, which digiKam, Lightroom, Picasa and
+    ExifTool's MWG module read), replacing any the file had."""
+    root = "Xmp.mwg-rs.Regions"
+    # the struct's fields are separate keys below the root; keys first (erasing invalidates the iterator)
+    for key in [k for k in (d.key() for d in b.xmp) if k == root or k.startswith(root + "/")]:
+        b.xmp_del(key)
+    if not regions.items:
+        return
+    dims = f"{root}/mwg-rs:AppliedToDimensions"
+    b.xmp[f"{dims}/stDim:w"] = str(regions.width)
+    b.xmp[f"{dims}/stDim:h"] = str(regions.height)
+    b.xmp[f"{dims}/stDim:unit"] = "pixel"
+    bag = b.x.XmpTextValue()
+    bag.setXmpArrayType(b.x.XmpValue.XmpArrayType.xaBag)
+    b.xmp.add(b.x.XmpKey(f"{root}/mwg-rs:RegionList"), bag)
+    for i, r in enumerate(regions.items, 1):
+        item = f"{root}/mwg-rs:RegionList[{i}]"
+        for axis, value in (("x", r.x), ("y", r.y), ("w", r.w), ("h", r.h)):
+            b.xmp[f"{item}/mwg-rs:Area/stArea:{axis}"] = f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+        b.xmp[f"{item}/mwg-rs:Area/stArea:unit"] = "normalized"
+        b.xmp[f"{item}/mwg-rs:Type"] = r.kind
+        if r.name:
+            b.xmp_text(f"{item}/mwg-rs:Name", r.name)
 
 
 def _set_date(b: _Blocks, date: CaptureDate, exif: bool, iptc: bool) -> None:

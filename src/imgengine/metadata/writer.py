@@ -129,7 +129,7 @@ class MetadataWriter:
 
         def new_sidecar(data: bytes | None, tmp: Path) -> bytes:
             meta = _embedded(target.photo)          # one read for the keywords and the capture time
-            return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo), seed_keywords=meta.keywords,
+            return exiv2_backend.new_sidecar(edit, seed=embedded_xmp(target.photo), seed_keywords=meta.keywords,
                                              seed_date=meta.datetime_original if moves_time else None)
         return new_sidecar
 
@@ -156,7 +156,7 @@ class MetadataWriter:
                 pass
 
 
-def _embedded_xmp(photo: Path) -> bytes | None:
+def embedded_xmp(photo: Path) -> bytes | None:
     """The photo's own XMP packet, so that a new sidecar starts from what the photo already says."""
     try:
         with open(photo, "rb") as f:

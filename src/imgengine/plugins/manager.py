@@ -33,7 +33,7 @@ from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 
 BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
-                   "albums", "exports")
+                   "albums", "exports", "thumbnails")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")  # the default; $XDG_CONFIG_HOME moves it (workspace)
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import typer
 
-from ...cli.common import ConfigOption, console, err_console, handle_errors, settings_from
+from ...cli.common import ConfigOption, catalog_for, console, err_console, handle_errors, settings_from
 from ...core.catalog import Catalog
-from ...errors import UsageError
 from . import faces_index as fi
 
 faces_app = typer.Typer(help="People: face clusters found by the faces analyzer; name, merge, split them.",
@@ -29,21 +28,8 @@ EpsOption = typer.Option(fi.DEFAULT_EPS, "--eps", help="Clustering distance for 
 MinFacesOption = typer.Option(fi.DEFAULT_MIN_FACES, "--min-faces", help="Faces needed to start a new cluster.")
 
 
-def find_catalog(start: Path) -> Path | None:
-    start = start.resolve()
-    for parent in [start, *start.parents]:
-        if (parent / ".imgengine" / "catalog.db").is_file():
-            return parent / ".imgengine" / "catalog.db"
-    return None
-
-
 def open_catalog(directory: Path | None, catalog: Path | None, config: Path | None) -> Catalog:
-    settings = settings_from(config, catalog=catalog)
-    path = catalog or (settings.catalog_path(directory) if directory else find_catalog(Path.cwd()))
-    if path is None or not Path(path).is_file():
-        raise UsageError(f"no catalog found{' at ' + str(path) if path else ''}; run "
-                         "`imgengine analyze <dir>` first, or pass --dir/--catalog")
-    return Catalog(Path(path))
+    return Catalog(catalog_for(settings_from(config, catalog=catalog), directory))
 
 
 def sync(cat: Catalog, eps: float = fi.DEFAULT_EPS, min_faces: int = fi.DEFAULT_MIN_FACES) -> fi.SyncReport:

@@ -325,10 +325,27 @@ def people_by_photo(catalog: Catalog, sync: bool = True) -> dict[int, list[str]]
     return out
 
 
+def names_by_face(catalog: Catalog) -> dict[tuple[int, int], str]:
+    """Each face's person, keyed by (photo id, index in the faces result): the name given to its cluster,
+    else the person recognised from known_faces_dir. Faces nobody named are left out."""
+    try:
+        rows = catalog.db.execute(
+            "SELECT f.photo_id, f.face_index, coalesce(pe.name, f.known_person) AS who FROM faces f "
+            "LEFT JOIN face_clusters c ON c.id = f.cluster_id LEFT JOIN people pe ON pe.id = c.person_id "
+            "WHERE coalesce(pe.name, f.known_person) IS NOT NULL").fetchall()
+    except Exception:  # noqa: BLE001 - a catalog from before the faces migration
+        return {}
+    return {(row[0], row[1]): row[2] for row in rows}
+
+
 def with_people(catalog: Catalog, records, sync: bool = True):
     """``records`` with ``rec["people"]`` set from the faces index (names given to clusters included), so
     filters and exports see the people a user named, not only those recognised at analysis time."""
     people = people_by_photo(catalog, sync=sync)
     for rec in records:
-        rec["people"] = people.get(rec["id"], [])
+        names = people.get(rec["id"])
+        if names is None:          # not in the index (a read-only catalog never synced): the analyzer's names
+            faces = (rec.get("results") or {}).get(ANALYZER) or {}
+            names = sorted({str(p) for p in faces.get("people") or ()})
+        rec["people"] = names
         yield rec
