@@ -212,12 +212,10 @@ def has_maker_note(data: bytes) -> bool:
     rebuild the EXIF block, and for some makes (Canon, Nikon, Sanyo, Minolta) that moves data ExifTool then
     reports as broken; such files get their EXIF changes through ExifTool when it is installed."""
     exiv2 = _exiv2()
+    img = _read_image(data)
+    if img is None:
+        return False
     with exiv2_warnings():
-        try:
-            img = exiv2.ImageFactory.open(data)
-            img.readMetadata()
-        except exiv2.Exiv2Error:
-            return False
         exif = img.exifData()
         return exif.findKey(exiv2.ExifKey("Exif.Photo.MakerNote")) != exif.end() or \
             any(d.groupName() not in ("Image", "Photo", "GPSInfo", "Iop", "Thumbnail", "Image2", "Image3")
@@ -630,14 +628,20 @@ _SIZE_TAGS = ("Exif.Image.ImageWidth", "Exif.Image.ImageLength", "Exif.Image.Str
 
 def source_metadata(path: str) -> tuple[Any, Any, Any] | None:
     """(exif, iptc, xmp) data of a file, or None when libexiv2 cannot read it."""
+    img = _read_image(path)
+    return None if img is None else (img.exifData(), img.iptcData(), img.xmpData())
+
+
+def _read_image(source: bytes | str) -> Any:
+    """An exiv2 image (bytes or a path) with its metadata read, or None when libexiv2 cannot read it."""
     exiv2 = _exiv2()
     with exiv2_warnings():
         try:
-            img = exiv2.ImageFactory.open(path)
+            img = exiv2.ImageFactory.open(source)
             img.readMetadata()
         except exiv2.Exiv2Error:
             return None
-        return img.exifData(), img.iptcData(), img.xmpData()
+    return img
 
 
 def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "", orientation: bool = True) -> Any:
