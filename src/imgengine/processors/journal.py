@@ -1603,13 +1603,7 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         if os.path.lexists(src) and not _is_case_only_rename(dst, src):
             return f"{shown}: cannot restore, another file now has that name; {display_path(dst)} left as it is"
         _makedirs(src.parent)
-        try:
-            rename_noreplace(dst, src)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            copy_verified(dst, src, st.sha256)
-            os.unlink(dst)
+        _move_back(dst, src, st.sha256)
         if catalog is not None:
             try:
                 if st.op == "trash" and st.catalog_record is not None:
@@ -1704,15 +1698,20 @@ def _undo_write_new(st: _StepState, report: UndoReport) -> str | None:
     if trash is None:
         return f"{display_path(dst)}: no trash folder known for this run; kept"
     _makedirs(trash.parent)
+    _move_back(dst, trash, st.new_sha256)
+    report.removed_copies += 1
+    return None
+
+
+def _move_back(src: Path, dst: Path, sha256: str | None) -> None:
+    """Undo's move: a rename that never replaces, or across file systems a verified copy, then the unlink."""
     try:
-        rename_noreplace(dst, trash)
+        rename_noreplace(src, dst)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        copy_verified(dst, trash, st.new_sha256)
-        os.unlink(dst)
-    report.removed_copies += 1
-    return None
+        copy_verified(src, dst, sha256)
+        os.unlink(src)
 
 
 def _remove_empty_dirs(dirs: Iterable[Path]) -> int:
