@@ -89,17 +89,24 @@ def gather_files(paths: Iterable[Path], settings: Settings, problems: list[ScanP
     return out
 
 
+def sniffed(files: Iterable[tuple[Path, int, int]], skipped: list[tuple[Path, str]]
+            ) -> Iterator[tuple[Path, int, int, str | None]]:
+    """(path, size, mtime_ns, format by magic bytes); a file that cannot be read is left alone, with why."""
+    for path, size, mtime_ns in files:
+        try:
+            fmt = sniff(path)
+        except OSError as exc:
+            skipped.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        yield path, size, mtime_ns, fmt
+
+
 def plan_tag(paths: Iterable[Path], settings: Settings, writer: MetadataWriter,
              edit_for: Callable[[Path], TagEdit | None], command: str = "tag") -> TagPlan:
     plan = TagPlan(command)
     problems: list[ScanProblem] = []
     sidecars: dict[str, Path] = {}
-    for path, size, mtime_ns in gather_files(paths, settings, problems):
-        try:
-            fmt = sniff(path)
-        except OSError as exc:
-            plan.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
-            continue
+    for path, size, mtime_ns, fmt in sniffed(gather_files(paths, settings, problems), plan.skipped):
         if fmt not in WRITABLE:
             plan.skipped.append((path, "not a photo format tag writes (JPEG, PNG, WebP, TIFF, HEIC, AVIF, RAW)"
                                  if fmt else "not an image"))
