@@ -15,10 +15,18 @@ from ..core.photo import display_path
 from ..errors import UsageError
 from ..processors.convert import ConvertOptions, ConvertPlan, apply_convert, plan_convert
 from .common import console, handle_errors, settings_from
-from .journalled import apply_in_journal, not_done, preview_table, report, show_plan, state_dir_for
-
-_CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
-                       dir_okay=False)
+from .journalled import (
+    CONFIG,
+    JSON_OUT,
+    LIMIT,
+    QUIET,
+    apply_in_journal,
+    not_done,
+    preview_table,
+    report,
+    show_plan,
+    state_dir_for,
+)
 
 
 def preview(plan: ConvertPlan, limit: int) -> None:
@@ -47,11 +55,11 @@ def register(app: typer.Typer) -> None:
                                      "trash (undo brings it back)."),
         apply: bool = typer.Option(False, "--apply", help="Convert (default: only show the plan)."),
         workers: int = typer.Option(0, "--workers", help="Encoding processes (0: all cores)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
-        limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
+        json_out: bool = JSON_OUT,
+        limit: int = LIMIT,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes.")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
-        config: Annotated[Path | None, _CONFIG] = None,
+        quiet: bool = QUIET,
+        config: Annotated[Path | None, CONFIG] = None,
     ) -> None:
         """Convert photos to JPEG, PNG, WebP, HEIC or AVIF as new files (metadata kept). Undoable."""
         if out is not None and out.exists() and not out.is_dir():

@@ -21,6 +21,12 @@ from ..processors.journal import Journal, StepResult
 from ..workspace import state_dir_for as workspace_state_dir
 from .common import console, err_console, safe_text
 
+# the options tag, scrub and convert share
+JSON_OUT = typer.Option(False, "--json", help="Print the plan (and results) as JSON.")
+LIMIT = typer.Option(40, "--limit", help="Rows in the preview (0: all).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line.")
+CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).", dir_okay=False)
+
 Progress = Callable[[StepResult], None]
 T = TypeVar("T")
 

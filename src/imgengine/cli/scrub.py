@@ -15,10 +15,18 @@ from ..metadata.scrub import parse_keep
 from ..metadata.writer import MetadataWriter
 from ..processors.scrub import ScrubPlan, apply_scrub, plan_scrub
 from .common import console, handle_errors, settings_from
-from .journalled import apply_in_journal, not_done, preview_table, report, show_plan, state_dir_for
-
-_CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
-                       dir_okay=False)
+from .journalled import (
+    CONFIG,
+    JSON_OUT,
+    LIMIT,
+    QUIET,
+    apply_in_journal,
+    not_done,
+    preview_table,
+    report,
+    show_plan,
+    state_dir_for,
+)
 
 
 def preview(plan: ScrubPlan, level: str, in_place: bool, limit: int) -> None:
@@ -43,11 +51,11 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Write the copies here (default: "
                                                  "NAME_scrubbed.EXT beside each photo).")] = None,
         apply: bool = typer.Option(False, "--apply", help="Do it (default: only show the plan)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
-        limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
+        json_out: bool = JSON_OUT,
+        limit: int = LIMIT,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes.")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
-        config: Annotated[Path | None, _CONFIG] = None,
+        quiet: bool = QUIET,
+        config: Annotated[Path | None, CONFIG] = None,
     ) -> None:
         """Remove GPS, serial numbers, owner names, editing history and old thumbnails before sharing."""
         if gps_only and all_:

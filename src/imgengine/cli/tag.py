@@ -21,10 +21,18 @@ from ..processors.dates import parse_shift, parse_timezone
 from ..processors.journal import StepResult
 from ..processors.tag import ANALYSIS_KINDS, TagAction, TagPlan, apply_tag, edits_from_analysis, plan_tag
 from .common import console, handle_errors, settings_from
-from .journalled import apply_in_journal, preview_table, report, show_plan, state_dir_for
+from .journalled import (
+    CONFIG,
+    JSON_OUT,
+    LIMIT,
+    QUIET,
+    apply_in_journal,
+    preview_table,
+    report,
+    show_plan,
+    state_dir_for,
+)
 
-_CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
-                       dir_okay=False)
 HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar",
        "sidecar-replace": "replaced sidecar"}
 
@@ -119,13 +127,13 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(False, "--repair", help="A JPEG whose EXIF cannot be read gets a new, clean "
                                     "EXIF block instead of being refused (undo restores the original)."),
         apply: bool = typer.Option(False, "--apply", help="Write (default: only show the plan)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
-        limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
+        json_out: bool = JSON_OUT,
+        limit: int = LIMIT,
         catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog for --from-analysis.")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <folder>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
-        config: Annotated[Path | None, _CONFIG] = None,
+        quiet: bool = QUIET,
+        config: Annotated[Path | None, CONFIG] = None,
     ) -> None:
         """Write metadata into photos (losslessly; sidecars for RAW). Preview first; --apply; undoable."""
         if sidecar_naming not in NAMINGS:
