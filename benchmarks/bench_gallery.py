@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from imgengine.samples import camera_exif, scene  # noqa: E402
+from imgengine.testing.samples import camera_exif, scene  # noqa: E402
 
 
 def make_photos(folder: Path, n: int, size: tuple[int, int], start: int = 0) -> None:

@@ -14,12 +14,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from imgengine.analyzers.vision.embedding import decode_embedding  # noqa: E402
-from imgengine.analyzers.vision.random_models import build_clip  # noqa: E402
 from imgengine.core.catalog import Catalog  # noqa: E402
 from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.errors import ModelUnavailableError  # noqa: E402
 from imgengine.plugins.builtin.aesthetics import AestheticsAnalyzer, build_head  # noqa: E402
 from imgengine.settings import Settings  # noqa: E402
+from imgengine.testing.models import build_clip  # noqa: E402
 
 DIM = 16  # the tiny random CLIP's embedding size
 

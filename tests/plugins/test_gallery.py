@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from imgengine.cli.app import app
 from imgengine.plugins.builtin.gallery.build import FIELDS, GalleryOptions, write_site
-from imgengine.samples import camera_exif
+from imgengine.testing.samples import camera_exif
 from tests.conftest import write_jpeg
 
 runner = CliRunner()

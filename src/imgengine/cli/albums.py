@@ -10,29 +10,22 @@ from pathlib import Path
 
 import typer
 
-from .common import ConfigOption, console, err_console, handle_errors, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, open_existing_catalog, settings_from
 
 albums_app = typer.Typer(help="Smart albums: saved queries (the --filter language), kept up to date as folders "
                               "of links.", no_args_is_help=True)
 
 DirArg = typer.Option(Path("."), "--library", "-l", help="The photo folder whose catalog holds the albums.")
-CatalogOpt = typer.Option(None, "--catalog", help="Catalog path (default: the library's catalog).")
+CatalogOpt = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL (default: the library's "
+                          "catalog).")
 
 
-def _catalog(library: Path, catalog: Path | None, config: Path | None):
-    from ..core.catalog import Catalog
-    from ..core.photo import display_path
-    from ..errors import UsageError
-
-    settings = settings_from(config, catalog=catalog)
-    path = settings.catalog_path(library)
-    if not Path(path).is_file():
-        raise UsageError(f"no catalog at {path}; run `imgengine analyze {display_path(library)}` first")
-    return Catalog(path)
+def _catalog(library: Path, catalog: str | None, config: Path | None):
+    return open_existing_catalog(settings_from(config, catalog=catalog), library)
 
 
 @contextmanager
-def _albums(library: Path, catalog: Path | None, config: Path | None) -> Iterator:
+def _albums(library: Path, catalog: str | None, config: Path | None) -> Iterator:
     """The library's albums (``processors.albums.Albums``) over its catalog, closed on exit."""
     from ..processors.albums import Albums
 
@@ -65,7 +58,7 @@ def add(
                              "or none (an album in the catalog only)."),
     folder: Path | None = typer.Option(None, "--folder", help="The album's folder (default <library>/Albums/<name>)."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """Save a smart album and fill its folder."""
@@ -84,7 +77,7 @@ def add(
 def list_(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """List the albums with their queries and sizes."""
@@ -112,7 +105,7 @@ def show(
     name: str = typer.Argument(..., help="Album name."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """The photos in an album."""
@@ -135,7 +128,7 @@ def show(
 def refresh(
     name: str | None = typer.Argument(None, help="Album name (default: every album)."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """Re-evaluate albums now (analyze does this after every run)."""
@@ -152,7 +145,7 @@ def remove(
     name: str = typer.Argument(..., help="Album name."),
     keep_folder: bool = typer.Option(False, "--keep-folder", help="Leave the album's links in place."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """Forget an album and remove its links (never a photo, never a file imgengine did not make)."""

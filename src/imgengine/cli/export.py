@@ -26,15 +26,15 @@ def _open_catalog(source: Path, catalog: Path | None, config: Path | None):
     from ..core.photo import display_path
     from ..errors import UsageError
 
-    if catalog is None and source.is_file() and source.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
-        return Catalog(source, readonly=True)
     settings = settings_from(config, catalog=catalog)
+    if catalog is None and source.is_file() and source.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return Catalog(source, readonly=True, roots=settings.roots)
     if not source.exists():
         raise UsageError(f"{display_path(source)}: no such folder")
     cat_path = settings.catalog_path(source)
     if not Path(cat_path).is_file():
         raise UsageError(f"no catalog at {cat_path}; run `imgengine analyze {display_path(source)}` first")
-    return Catalog(cat_path, readonly=True)
+    return Catalog(cat_path, readonly=True, roots=settings.roots)
 
 
 @export_app.command("gallery")
@@ -206,9 +206,9 @@ def export_keywords(
 ) -> None:
     """A Lightroom keyword list (tab-indented hierarchy) of the catalog's keywords, scenes, objects, people and
     places."""
+    from ..core.atomic import write_atomic
     from ..core.photo import display_path
     from ..errors import UsageError
-    from ..feedback.fixlog import write_atomic
     from ..plugins.builtin.faces_index import with_people
     from ..plugins.builtin.keyword_list import catalog_keywords, lightroom_keyword_list
     from ..search.filterlang import compile_filter

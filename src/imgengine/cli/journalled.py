@@ -55,7 +55,7 @@ class Applied:
 
     @property
     def undo_hint(self) -> str:
-        return f"imgengine undo {self.journal.run_id} --state-dir {display_path(self.state_dir)}"
+        return self.journal.undo_hint
 
     def by_status(self, status: str) -> list[StepResult]:
         return [r for r in self.results if r.status == status]

@@ -16,12 +16,13 @@ from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..workspace import state_dir_for
-from .common import console, err_console, handle_errors, safe_text, settings_from
+from .common import console, err_console, handle_errors, move_events, safe_text, settings_from, warn_event_failures
 from .journalled import Applied, report
 
 if TYPE_CHECKING:  # the planners import Pillow and the analyzers: only when a command runs
     from ..processors.journal import StepResult
     from ..processors.plan import Plan
+    from ..settings import Settings
 
 PREVIEW_ROWS = 40
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
@@ -69,7 +70,7 @@ def preview(plan: Plan, limit: int) -> None:
 
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
-             args: dict, quiet: bool, library_catalog: Path | None = None, workers: int = 1) -> None:
+             args: dict, quiet: bool, library_catalog: Path | None = None, settings: Settings | None = None) -> None:
     from ..processors.journal import Journal
     from ..processors.plan import apply_plan
     from .analyze import RichProgress
@@ -107,7 +108,8 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             console.print(f"capture times will be shifted by {safe_text(str(plan.shift))} in the photos' metadata")
     show = not (json_out or quiet) and err_console.is_terminal
     t0 = time.perf_counter()
-    journal = Journal.begin(state_dir, plan.command, args, catalog)
+    events = move_events(settings)
+    journal = Journal.begin(state_dir, plan.command, args, catalog, on_moved=events)
     with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
         with RichProgress(show) as bar:  # rate and ETA, as every long step
             bar.step_start(plan.command, len(plan.todo))
@@ -115,19 +117,22 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             def advance(_res: StepResult) -> None:
                 bar.step_advance(plan.command)
 
-            lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
+            lib_cat = Catalog(library_catalog, roots=settings.roots) \
+                if library_catalog is not None and catalog is not None else None
             try:
                 def shifting(total: int) -> Callable[[StepResult], None]:
                     bar.step_done(plan.command)
                     bar.step_start("shift times", total)
                     return lambda _res: bar.step_advance("shift times")
 
+                workers = settings.effective_workers() if settings is not None else 1
                 results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat,
                                      workers=workers, shift_progress=shifting)
             finally:
                 if lib_cat is not None:
                     lib_cat.close()
     seconds = time.perf_counter() - t0
+    warn_event_failures(events, journal.event_problems)
     retimed = [r for r in results if r.op in ("rewrite", "write-new")]    # --shift-time: metadata written
     filed = [r for r in results if r.op not in ("rewrite", "write-new")]
     shifted = sum(r.status == "done" for r in retimed)
@@ -148,8 +153,8 @@ def _state_dir(flag: Path | None, folder: Path) -> Path:
     return state_dir_for(folder, flag)
 
 
-def _open_catalog(path: Path) -> Catalog | None:
-    return Catalog(path) if Path(path).is_file() else None
+def _open_catalog(path: Path, roots: dict | None = None) -> Catalog | None:
+    return Catalog(path, roots=roots) if Path(path).is_file() else None
 
 
 def register(app: typer.Typer) -> None:
@@ -182,15 +187,14 @@ def register(app: typer.Typer) -> None:
         if not directory.is_dir():
             raise UsageError(f"{display_path(directory)}: no such folder")
         settings = settings_from(config, catalog=catalog)
-        cat = _open_catalog(settings.catalog_path(directory))
+        cat = _open_catalog(settings.catalog_path(directory), settings.roots)
         try:
             plan = plan_rename(directory, template, settings, cat, normalize_ext=normalize_ext,
                                shift=parse_shift(shift_time), tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
                      state_dir=_state_dir(state_dir, directory), catalog=cat,
                      args={"dir": str(directory.resolve()), "template": template, "normalize_ext": normalize_ext,
-                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet,
-                     workers=settings.effective_workers())
+                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet, settings=settings)
         finally:
             if cat is not None:
                 cat.close()
@@ -235,7 +239,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"{display_path(dest)}: exists and is not a folder")
         src_abs, dest_abs = source.resolve(), dest.resolve()
         settings = settings_from(config, catalog=catalog)
-        cat = _open_catalog(settings.catalog_path(source))
+        cat = _open_catalog(settings.catalog_path(source), settings.roots)
         # the library's own catalog receives the analysis of what is filed there (no re-analysis)
         lib_cat_path = settings.catalog_path(dest)
         if cat is None or Path(os.path.abspath(lib_cat_path)) == Path(os.path.abspath(cat.path)):
@@ -252,7 +256,7 @@ def register(app: typer.Typer) -> None:
                      state_dir=_state_dir(state_dir, dest), catalog=cat, library_catalog=lib_cat_path,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
                            "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
-                           "timezone": timezone}, quiet=quiet, workers=settings.effective_workers())
+                           "timezone": timezone}, quiet=quiet, settings=settings)
         finally:
             if cat is not None:
                 cat.close()

@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
             if not Path(cat_path).is_file():
                 raise UsageError(f"--from-analysis: no catalog at {display_path(cat_path)}; run `imgengine analyze` "
                                  "first (or give --catalog)")
-            cat = Catalog(cat_path)
+            cat = Catalog(cat_path, roots=settings.roots)
             edit_for = edits_from_analysis(cat, paths, edit, [k.strip() for k in only.split(",") if k.strip()],
                                            min_confidence)
         else:

@@ -40,6 +40,12 @@ bytes back, byte-identical. ``write-new`` (``convert``, new sidecars) creates a 
 The catalog follows: a move updates its path (``Catalog.move_path``), a trashed photo leaves the
 catalog (its record is kept in the journal, undo puts it back), and undo reverts both.
 
+Listeners (``on_moved``, e.g. the plugins' ``file_moved`` hook): every file the journal moves — a move, a
+trash, an undo putting one back, a killed run's move found done when it is settled — is announced once as
+``on_moved(src, dst, kind)`` (kind ``move`` | ``trash`` | ``undo``), after the move is durable (folder
+entries and the journal's done record fsynced). A listener that raises is recorded in ``event_problems``
+and costs nothing else: the move stands.
+
 Paths are stored as UTF-8 strings when the file-system bytes decode as UTF-8, otherwise as
 ``{"b64": ...}`` of the raw bytes, so that non-UTF-8 names round-trip exactly.
 
@@ -79,6 +85,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from ..core.atomic import fsync_dir, remove_quietly
 from ..core.catalog import Catalog
 from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
@@ -88,6 +95,8 @@ from . import run_index
 JOURNAL_VERSION = 1
 TEMP_MARK = ".imgengine-tmp-"
 CHUNK = 256           # steps whose "planned" records share one fsync in Journal.run
+
+MoveListener = Callable[[Path, Path, str], None]   # on_moved(src, dst, kind): see "Listeners" above
 
 # -- paths in JSON ------------------------------------------------------------------------------------
 
@@ -132,19 +141,6 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
 
 
 _renameat2 = _load_renameat2()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -250,6 +246,19 @@ def rename_noreplace(src: Path, dst: Path) -> str:
     return "link"
 
 
+def move_noreplace(src: Path, dst: Path, expect_sha256: str | None) -> str:
+    """Move without ever replacing ``dst``: a rename, or across file systems a verified copy (see
+    :func:`copy_verified`) and then the source removed. Returns how. Raises FileExistsError."""
+    try:
+        return rename_noreplace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    copy_verified(src, dst, expect_sha256)
+    os.unlink(src)
+    return "copy+unlink"
+
+
 def _case_only_rename(src: Path, dst: Path) -> str:
     """``IMG.JPG`` -> ``img.jpg`` on a case-insensitive file system: through a temporary name."""
     tmp = src.with_name(f"{TEMP_MARK}case-{secrets.token_hex(4)}-{src.name}")
@@ -293,13 +302,10 @@ def copy_verified(src: Path, dst: Path, expect_sha256: str | None, sync_folder: 
             pass
         rename_noreplace(tmp, dst)
         if sync_folder:
-            _fsync_dir(dst.parent)
+            fsync_dir(dst.parent)
         return digest
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
 
 
@@ -386,6 +392,14 @@ class StepResult:
     how: str | None = None
 
 
+def by_status(results: Iterable[StepResult]) -> tuple[list[StepResult], list[StepResult], list[StepResult]]:
+    """A run's step results as (done, skipped, failed), each in step order."""
+    out: dict[str, list[StepResult]] = {"done": [], "skipped": [], "failed": []}
+    for r in results:
+        out[r.status].append(r)
+    return out["done"], out["skipped"], out["failed"]
+
+
 @dataclass
 class RunInfo:
     run_id: str
@@ -414,6 +428,7 @@ class UndoReport:
     already_undone: int = 0
     problems: list[str] = field(default_factory=list)
     dirs_removed: int = 0
+    event_problems: list[str] = field(default_factory=list)   # listeners that raised; the undo stands
 
     @property
     def ok(self) -> bool:
@@ -441,8 +456,32 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(3)
 
 
+def _kept_path(state_dir: Path, store: str, run_id: str, path: Path) -> Path:
+    """Where a run keeps a file it took away (``trash``) or the original of one it rewrote (``backup``):
+    ``<state_dir>/<store>/<run-id>/<absolute path>``."""
+    return Path(state_dir) / store / run_id / os.fsdecode(os.fsencode(os.path.abspath(path)).lstrip(b"/"))
+
+
 def _jdump(rec: dict[str, Any]) -> bytes:
     return (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def announce_moves(on_moved: MoveListener | None, moved: list[tuple[Path, Path, str]],
+                   problems: list[str]) -> None:
+    """Tell ``on_moved`` about moves that are done: first make their folder entries durable (the caller
+    has fsynced the journal), then one call per file. What a listener raises goes to ``problems``."""
+    if on_moved is None or not moved:
+        return
+    try:    # one syncfs per file system (Linux) rather than one fsync per folder: one journal commit
+        sync_files(sorted({p.parent for src, dst, _kind in moved for p in (src, dst)}))
+    except OSError:
+        pass
+    for src, dst, kind in moved:
+        try:
+            on_moved(src, dst, kind)
+        except Exception as exc:  # noqa: BLE001 - a listener never undoes or breaks a move
+            problems.append(f"file_moved listener raised {type(exc).__name__}: {exc} "
+                            f"({display_path(src)} -> {display_path(dst)})")
 
 
 @dataclass
@@ -468,35 +507,33 @@ class _Staged:
         return self.ident == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _unlink_quietly(path: Path | None) -> None:
-    if path is None:
-        return
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 # -- the journal --------------------------------------------------------------------------------------
 
 
 class Journal:
     """One run of a file-changing command. Use ``Journal.begin``; every operation goes through it."""
 
-    def __init__(self, state_dir: Path, run_id: str, path: Path, fh, catalog: Catalog | None):
+    def __init__(self, state_dir: Path, run_id: str, path: Path, fh, catalog: Catalog | None,
+                 on_moved: MoveListener | None = None):
         self.state_dir = Path(state_dir)
         self.run_id = run_id
         self.path = path
         self._fh = fh
         self.catalog = catalog
+        self.on_moved = on_moved
+        self.event_problems: list[str] = []
         self._n = 0
         self.finished = False
         self.counts: dict[str, int] = {"done": 0, "skipped": 0, "failed": 0}
 
     @classmethod
-    def begin(cls, state_dir: Path, command: str, args: dict, catalog: Catalog | None = None) -> Journal:
+    def begin(cls, state_dir: Path, command: str, args: dict, catalog: Catalog | None = None, *,
+              on_moved: MoveListener | None = None) -> Journal:
+        """Start a run. ``on_moved(src, dst, kind)`` hears of every file this run moves (and of the moves
+        of a killed earlier run that settling finds done), once each, after the move is durable."""
         state_dir = Path(os.path.abspath(state_dir))
-        settle_interrupted(state_dir, catalog)
+        problems: list[str] = []
+        settle_interrupted(state_dir, catalog, on_moved=on_moved, problems=problems)
         jdir = journal_dir(state_dir)
         try:
             jdir.mkdir(parents=True, exist_ok=True)
@@ -511,12 +548,13 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot write the journal in {display_path(jdir)}: {exc.strerror or exc}; "
                                "choose another place with --state-dir")
-        j = cls(state_dir, run_id, path, fh, catalog)
+        j = cls(state_dir, run_id, path, fh, catalog, on_moved)
+        j.event_problems.extend(problems)
         j._write({"type": "begin", "version": JOURNAL_VERSION, "run_id": run_id, "command": command,
                   "args": args, "started_at": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
                   "pid_start": _process_start(os.getpid()),
                   "catalog": str(catalog.path) if catalog is not None else None}, sync=True)
-        _fsync_dir(jdir)
+        fsync_dir(jdir)
         run_index.register(state_dir, run_id, command)  # so that `undo` works from any folder
         return j
 
@@ -624,46 +662,67 @@ class Journal:
             self._sync()
             self._staged = self._stage_chunk(prepared, pool)
             self._dirty_dirs: set[Path] = set()
-            for i, (n, step, (dst, size, sha)) in enumerate(prepared):
-                try:
-                    res = self._execute(n, step, dst, size, sha)
-                except OSError as exc:
-                    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                    res = StepResult(n, step.op, step.src, dst, "failed",
-                                     ("the target disk is full" if full else (exc.strerror or str(exc))))
-                    self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
-                    self.counts["failed"] += 1
+            moved: list[tuple[Path, Path, str]] = []
+            try:
+                for i, (n, step, (dst, size, sha)) in enumerate(prepared):
+                    try:
+                        res = self._execute(n, step, dst, size, sha)
+                    except OSError as exc:
+                        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                        res = StepResult(n, step.op, step.src, dst, "failed",
+                                         ("the target disk is full" if full else (exc.strerror or str(exc))))
+                        self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
+                        self.counts["failed"] += 1
+                        results.append(res)
+                        if progress:
+                            progress(res)
+                        if full:
+                            # everything not yet done stays where it is; tell the user what to do
+                            for n2, _step2, _ready2 in prepared[i + 1:]:
+                                self._write({"type": "step", "n": n2, "status": "skipped",
+                                             "reason": "not attempted: disk full"})
+                            self._drop_staged()
+                            self.finish("failed")
+                            raise JournalError(
+                                f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
+                                f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
+                        continue
+                    except ImgEngineError as exc:      # JournalError, or a producer's MetadataError
+                        res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
+                        self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
+                        self.counts["failed"] += 1
+                        results.append(res)
+                        if progress:
+                            progress(res)
+                        continue
+                    self.counts[res.status] += 1
+                    if res.status == "done" and step.op in ("move", "trash") and res.dst is not None:
+                        moved.append((step.src, res.dst, step.op))
                     results.append(res)
                     if progress:
                         progress(res)
-                    if full:
-                        # everything not yet done stays where it is; tell the user what to do
-                        for n2, _step2, _ready2 in prepared[i + 1:]:
-                            self._write({"type": "step", "n": n2, "status": "skipped",
-                                         "reason": "not attempted: disk full"})
-                        self._drop_staged()
-                        self.finish("failed")
-                        raise JournalError(
-                            f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
-                            f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
-                    continue
-                except ImgEngineError as exc:      # JournalError, or a producer's MetadataError
-                    res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
-                    self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
-                    self.counts["failed"] += 1
-                    results.append(res)
-                    if progress:
-                        progress(res)
-                    continue
-                self.counts[res.status] += 1
-                results.append(res)
-                if progress:
-                    progress(res)
-            self._drop_staged()
-            self._sync_dirs(getattr(self, "_dirty_dirs", ()))
-            self._dirty_dirs = set()
+                self._drop_staged()
+                self._sync_dirs(getattr(self, "_dirty_dirs", ()))
+                self._dirty_dirs = set()
+            finally:    # also when a full disk or Ctrl-C stops the chunk: what moved is announced
+                self._announce(moved)
         self._sync()
         return results
+
+    @property
+    def undo_hint(self) -> str:
+        """The command that reverts this run, from any folder."""
+        return f"imgengine undo {self.run_id} --state-dir {display_path(self.state_dir)}"
+
+    def _announce(self, moved: list[tuple[Path, Path, str]]) -> None:
+        if self.on_moved is None or not moved:
+            return
+        if not self.finished:
+            try:
+                self._sync()            # the done records first: a listener never hears of an unrecorded move
+            except JournalError:
+                pass                    # the files are where they are; say so all the same
+        announce_moves(self.on_moved, moved, self.event_problems)
 
     @staticmethod
     def _sync_dirs(folders: Iterable[Path]) -> None:
@@ -675,7 +734,7 @@ class Journal:
             sync_files(folders)
         except OSError:
             for folder in folders:
-                _fsync_dir(folder)
+                fsync_dir(folder)
 
     def _stage_chunk(self, prepared: list, pool: ThreadPoolExecutor | None = None) -> dict[int, Any]:
         """rewrite / write-new steps of a chunk, in three phases, so that no file pays its own fsync:
@@ -737,7 +796,7 @@ class Journal:
                     if not fut.cancelled() and fut.exception() is None] if futures else done
             for _n, value in done:
                 if isinstance(value, _Staged):
-                    _unlink_quietly(value.tmp)
+                    remove_quietly(value.tmp)
             raise
         staged.update(done)
         self._staged = staged            # from here on _drop_staged cleans up after an interruption
@@ -754,7 +813,7 @@ class Journal:
                 try:
                     self._keep_original(step.src, dst, value)
                 except (OSError, ImgEngineError) as exc:
-                    _unlink_quietly(value.tmp)
+                    remove_quietly(value.tmp)
                     staged[n] = exc
                     continue
                 to_sync.append(dst.parent)
@@ -791,7 +850,7 @@ class Journal:
             return
         value.how, value.backup = "rewrite+link-backup", backup
         if not os.path.samefile(src, backup):    # replaced between the check and the link
-            _unlink_quietly(backup)
+            remove_quietly(backup)
             _remove_empty_dirs(value.mkdirs)
             value.backup = None
             raise JournalError("the file changed while it was being rewritten; not touched")
@@ -802,9 +861,9 @@ class Journal:
         for n, value in getattr(self, "_staged", {}).items():
             if not isinstance(value, _Staged):
                 continue
-            _unlink_quietly(value.tmp)
+            remove_quietly(value.tmp)
             if value.backup is not None and value.src_still_original():
-                _unlink_quietly(value.backup)
+                remove_quietly(value.backup)
                 _remove_empty_dirs(value.mkdirs)
             _remove_empty_dirs(getattr(self, "_chunk_mkdirs", {}).get(n, []))
         self._staged = {}
@@ -890,12 +949,10 @@ class Journal:
         return dst, st.st_size, sha
 
     def _trash_path(self, src: Path) -> Path:
-        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
-        return self.state_dir / "trash" / self.run_id / os.fsdecode(rel)
+        return _kept_path(self.state_dir, "trash", self.run_id, src)
 
     def _backup_path(self, src: Path) -> Path:
-        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
-        return self.state_dir / "backup" / self.run_id / os.fsdecode(rel)
+        return _kept_path(self.state_dir, "backup", self.run_id, src)
 
     def _stage(self, n: int, step: Step, data: bytes | None, tmp: Path, mode: int | None) -> str | None:
         """Make the new content in ``tmp`` and start writing it to disk (made durable later, for the
@@ -925,7 +982,7 @@ class Journal:
             if times:
                 os.utime(tmp, ns=tuple(times))
         except BaseException:
-            _unlink_quietly(tmp)
+            remove_quietly(tmp)
             raise
         return new_sha
 
@@ -934,7 +991,7 @@ class Journal:
         src = step.src
         value = self._take_staged(n)
         if value.new_sha is None or value.new_sha == value.sha or value.backup is None:
-            _unlink_quietly(value.tmp)
+            remove_quietly(value.tmp)
             self._write({"type": "step", "n": n, "status": "skipped", "reason": "already as asked"})
             return StepResult(n, step.op, src, src, "skipped", "already as asked")
         try:
@@ -942,9 +999,9 @@ class Journal:
                 raise JournalError("the file changed while it was being rewritten; not touched")
             os.replace(value.tmp, src)
         except BaseException:
-            _unlink_quietly(value.tmp)
+            remove_quietly(value.tmp)
             if value.src_still_original() or (os.path.lexists(src) and sha256_of(src) == value.sha):
-                _unlink_quietly(value.backup)        # nothing happened: the original is still in place
+                remove_quietly(value.backup)        # nothing happened: the original is still in place
                 _remove_empty_dirs(value.mkdirs)
             raise
         self._dirty_dirs.add(src.parent)
@@ -970,7 +1027,7 @@ class Journal:
                 dst = next_free_name(dst)       # appeared since this chunk was planned
                 rename_noreplace(value.tmp, dst)
         except BaseException:
-            _unlink_quietly(value.tmp)
+            remove_quietly(value.tmp)
             _remove_empty_dirs(mkdirs)
             raise
         self._dirty_dirs.add(dst.parent)
@@ -988,23 +1045,15 @@ class Journal:
             mkdirs = _makedirs(dst.parent)
             try:
                 try:
-                    how = rename_noreplace(src, dst)
+                    how = move_noreplace(src, dst, sha)
                 except FileExistsError:
                     if step.on_exists != "suffix":
                         raise
                     dst = next_free_name(dst)   # appeared since this chunk was planned
-                    how = rename_noreplace(src, dst)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    _remove_empty_dirs(mkdirs)
-                    raise
-                try:
-                    copy_verified(src, dst, sha)
-                except BaseException:
-                    _remove_empty_dirs(mkdirs)
-                    raise
-                os.unlink(src)
-                how = "copy+unlink"
+                    how = move_noreplace(src, dst, sha)
+            except BaseException:
+                _remove_empty_dirs(mkdirs)      # only the folders it made, and only when still empty
+                raise
             done = {"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
                     "mkdirs": [encode_path(d) for d in mkdirs]}
             if step.op == "trash":
@@ -1397,7 +1446,7 @@ def _settle_written(st: _StepState) -> tuple[str, str | None]:
         # original's sha256) is durable, so without one the file was never touched
         if st.dst is not None and os.path.lexists(st.dst) and (st.sha256 is None or now == st.sha256
                                                                 or os.path.samefile(st.src, st.dst)):
-            _unlink_quietly(st.dst)          # backup of a file that was never replaced
+            remove_quietly(st.dst)          # backup of a file that was never replaced
         elif st.dst is not None and os.path.lexists(st.dst):
             return "failed", (f"holds neither its old nor its new bytes; the original is kept in "
                               f"{display_path(st.dst)}")
@@ -1420,8 +1469,10 @@ def _ends_finished(path: Path) -> bool:
     return b'"type":"finish"' in tail or b'"type":"undo"' in tail
 
 
-def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[str]:
-    """Record the truth for every journal whose process died before ``finish``. Returns their run ids."""
+def settle_interrupted(state_dir: Path, catalog: Catalog | None = None, *, on_moved: MoveListener | None = None,
+                       problems: list[str] | None = None) -> list[str]:
+    """Record the truth for every journal whose process died before ``finish``. Returns their run ids.
+    The moves found done (the process died before announcing them) are announced to ``on_moved`` now."""
     settled = []
     for path in _journals(state_dir):
         if _ends_finished(path):
@@ -1433,6 +1484,7 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
         if p.finish is not None or _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")):
             continue
         recs = []
+        moved: list[tuple[Path, Path, str]] = []
         for st in sorted(p.steps.values(), key=lambda s: s.n):
             if st.status != "planned":
                 continue
@@ -1440,6 +1492,8 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
             if outcome == "done":
                 recs.append({"type": "step", "n": st.n, "status": "done", "how": "settled",
                              "dst": encode_path(st.dst) if st.dst else None, "reason": note})
+                if st.op in ("move", "trash") and st.dst is not None:
+                    moved.append((st.src, st.dst, st.op))
                 if catalog is not None and st.op == "move" and st.dst is not None:
                     try:
                         catalog.move_path(st.src, st.dst)
@@ -1450,24 +1504,27 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
                              "reason": note or "interrupted before it was done"})
         recs.append({"type": "finish", "status": "interrupted", "finished_at": time.time(), "settled": True})
         _append(path, recs)
+        announce_moves(on_moved, moved, problems if problems is not None else [])
         settled.append(p.header.get("run_id", path.stem))
     return settled
 
 
-def resume_or_rollback(state_dir: Path, run_id: str, mode: str = "rollback",
-                       catalog: Catalog | None = None) -> UndoReport | list[StepResult]:
+def resume_or_rollback(state_dir: Path, run_id: str, mode: str = "rollback", catalog: Catalog | None = None,
+                       *, on_moved: MoveListener | None = None) -> UndoReport | list[StepResult]:
     """An interrupted run: ``rollback`` undoes what it did; ``complete`` does the steps it had planned
     but not done (each checked against its recorded size and sha256 first)."""
-    settle_interrupted(state_dir, catalog)
     if mode == "rollback":
-        return undo(state_dir, run_id, catalog)
+        return undo(state_dir, run_id, catalog, on_moved=on_moved)   # settles killed runs first
     if mode != "complete":
         raise JournalError(f"unknown mode {mode!r}: use rollback or complete")
+    problems: list[str] = []
+    settle_interrupted(state_dir, catalog, on_moved=on_moved, problems=problems)
     p = _read_journal(_journal_path(state_dir, run_id))
     todo = [s for s in sorted(p.steps.values(), key=lambda s: s.n)
             if s.status == "skipped" and s.size is not None and s.op in ("move", "copy", "trash")]
     j = Journal.begin(state_dir, f"{p.header.get('command', '?')} (completing {run_id})",
-                      {"completes": run_id}, catalog)
+                      {"completes": run_id}, catalog, on_moved=on_moved)
+    j.event_problems[:0] = problems
     try:
         return j.run([Step(s.op, s.src, s.dst, expect_size=s.size) for s in todo])
     finally:
@@ -1495,12 +1552,14 @@ def _journal_path(state_dir: Path, run_id: str | None) -> Path:
 
 
 def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = None,
-         progress: Callable[[], None] | None = None) -> UndoReport:
+         progress: Callable[[], None] | None = None, *, on_moved: MoveListener | None = None) -> UndoReport:
     """Revert a run's done steps, last first. Each file is checked (sha256) before it is moved back;
     nothing is overwritten; a step that cannot be reverted safely is reported and left as it is.
-    Without ``run_id``: the latest run that still has something to undo."""
+    Without ``run_id``: the latest run that still has something to undo. ``on_moved`` hears of every
+    file moved back (kind ``undo``), after the undo is durable."""
     state_dir = Path(state_dir)
-    settle_interrupted(state_dir, catalog)
+    event_problems: list[str] = []
+    settle_interrupted(state_dir, catalog, on_moved=on_moved, problems=event_problems)
     if run_id is None:
         candidates = [r for r in history(state_dir) if r.steps_done > 0]
         if not candidates:
@@ -1510,7 +1569,7 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
         path = _journal_path(state_dir, run_id)
     p = _read_journal(path)
     rid = p.header.get("run_id", path.stem)
-    report = UndoReport(rid)
+    report = UndoReport(rid, event_problems=event_problems)
     if _status_of(p) == "running":
         raise JournalError(f"run {rid} is still running (process {p.header.get('pid')}); wait for it to end")
     steps = sorted(p.steps.values(), key=lambda s: s.n, reverse=True)
@@ -1525,28 +1584,34 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
             folder.mkdir(parents=True, exist_ok=True)      # folders the run emptied and removed
         except OSError:
             pass
+    moved: list[tuple[Path, Path, str]] = []
     with open(path, "ab", buffering=0) as fh:
         def mark(st: _StepState) -> None:
             fh.write(_jdump({"type": "step", "n": st.n, "status": "undone", "at": time.time()}))
 
-        for i, st in enumerate(steps):
-            if st.status != "done":
-                continue
-            if st.op == "write-new" and st.dst is not None:
-                st.trash = state_dir / "trash" / rid / os.fsdecode(os.fsencode(os.path.abspath(st.dst)).lstrip(b"/"))
-            try:
-                problem = _undo_step(st, catalog, report)
-            except OSError as exc:
-                problem = f"{display_path(st.src)}: {exc.strerror or exc}"
-            if problem:
-                report.problems.append(problem)
-            else:
-                mark(st)
-            if i % 256 == 255:
-                os.fsync(fh.fileno())
-            if progress:
-                progress()
-        os.fsync(fh.fileno())
+        try:
+            for i, st in enumerate(steps):
+                if st.status != "done":
+                    continue
+                if st.op == "write-new" and st.dst is not None:
+                    st.trash = _kept_path(state_dir, "trash", rid, st.dst)
+                try:
+                    problem = _undo_step(st, catalog, report)
+                except OSError as exc:
+                    problem = f"{display_path(st.src)}: {exc.strerror or exc}"
+                if problem:
+                    report.problems.append(problem)
+                else:
+                    mark(st)
+                    if st.op in ("move", "trash") and st.dst is not None:
+                        moved.append((st.dst, st.src, "undo"))
+                if i % 256 == 255:
+                    os.fsync(fh.fileno())
+                if progress:
+                    progress()
+        finally:    # what was moved back is announced even when Ctrl-C stops the undo
+            os.fsync(fh.fileno())
+            announce_moves(on_moved, moved, report.event_problems)
         # folders the run created, innermost first, only when empty
         dirs: list[Path] = []
         for st in steps:
@@ -1603,7 +1668,7 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         if os.path.lexists(src) and not _is_case_only_rename(dst, src):
             return f"{shown}: cannot restore, another file now has that name; {display_path(dst)} left as it is"
         _makedirs(src.parent)
-        _move_back(dst, src, st.sha256)
+        move_noreplace(dst, src, st.sha256)
         if catalog is not None:
             try:
                 if st.op == "trash" and st.catalog_record is not None:
@@ -1673,15 +1738,9 @@ def _undo_rewrite(st: _StepState, report: UndoReport) -> str | None:
                 raise JournalError(f"{shown}: the restored copy does not read back identically")
         os.replace(tmp, src)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
-    try:
-        os.unlink(backup)
-    except OSError:
-        pass
+    remove_quietly(backup)
     report.restored += 1
     return None
 
@@ -1698,20 +1757,9 @@ def _undo_write_new(st: _StepState, report: UndoReport) -> str | None:
     if trash is None:
         return f"{display_path(dst)}: no trash folder known for this run; kept"
     _makedirs(trash.parent)
-    _move_back(dst, trash, st.new_sha256)
+    move_noreplace(dst, trash, st.new_sha256)
     report.removed_copies += 1
     return None
-
-
-def _move_back(src: Path, dst: Path, sha256: str | None) -> None:
-    """Undo's move: a rename that never replaces, or across file systems a verified copy, then the unlink."""
-    try:
-        rename_noreplace(src, dst)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        copy_verified(src, dst, sha256)
-        os.unlink(src)
 
 
 def _remove_empty_dirs(dirs: Iterable[Path]) -> int:

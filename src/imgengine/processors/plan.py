@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..analyzers.base import AnalysisInput
 from ..analyzers.metadata import MetadataAnalyzer
-from ..core.catalog import Catalog, path_key
+from ..core.catalog import Catalog
 from ..core.formats import CANDIDATE_EXTENSIONS, RAW_EXTENSIONS, sniff
 from ..core.photo import Photo, display_path
 from ..core.scan import ScanProblem, scan
@@ -152,16 +152,16 @@ def _base_key(name: str) -> tuple[str, str]:
 def _metadata_rows(catalog: Catalog, root: Path) -> dict[str, tuple[dict, dict]]:
     """path -> (photo fields, {"metadata": data}) for every catalogued photo below root, in one lean
     query (the plan of 10,000 photos must take well under 2 s); falls back to the public API."""
-    prefix = path_key(root).rstrip(b"/") + b"/"
+    prefix = catalog.stored_prefix(root)   # the catalog's keys (named roots: catalog/roots.py)
     out: dict[str, tuple[dict, dict]] = {}
     try:
-        rows = catalog.db.execute(
+        rows = catalog.session.execute(   # SQLite, or PostgreSQL translated (substr works on bytea too)
             "SELECT p.path, p.size, p.mtime_ns, p.status, p.format, p.sha256, r.data FROM photos p "
             "JOIN results r ON r.photo_id = p.id WHERE r.analyzer = 'metadata' AND r.data IS NOT NULL "
-            "AND substr(p.path, 1, ?) = ?", (len(prefix), prefix))
+            "AND p.missing_since IS NULL AND substr(p.path, 1, ?) = ?", (len(prefix), prefix))
         for path, size, mtime_ns, status, fmt, sha, data in rows:
             rec = {"size": size, "mtime_ns": mtime_ns, "status": status, "format": fmt, "sha256": sha}
-            out[os.fsdecode(bytes(path))] = (rec, {"metadata": json.loads(data)})
+            out[os.fsdecode(catalog.local_key(path))] = (rec, {"metadata": json.loads(data)})
     except sqlite3.Error:
         for rec, data in catalog.results_of("metadata", root):
             out[str(rec["path"])] = (rec, {"metadata": data})
@@ -228,13 +228,12 @@ def fill_people(items: list[Item], catalog: Catalog | None) -> None:
     """``{person}``: the people the faces plugin found in each photo (named clusters, else recognised)."""
     if catalog is None:
         return
-    from ..core.catalog import path_key
     from ..plugins.builtin.faces_index import people_of_photo, sync_faces
 
     sync_faces(catalog)
     for it in items:
-        row = catalog.db.execute("SELECT id FROM photos WHERE path = ?", (path_key(it.path),)).fetchone()
-        names = people_of_photo(catalog, row[0]) if row else []
+        photo_id = catalog.photo_id(it.path)
+        names = people_of_photo(catalog, photo_id) if photo_id is not None else []
         if names:
             it.meta["person"] = ", ".join(names)
 

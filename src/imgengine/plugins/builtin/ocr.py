@@ -127,7 +127,7 @@ class OcrAnalyzer(ConfiguredAnalyzer):
 
 def sync_ocr_index(catalog: Catalog) -> int:
     """Copy new or changed OCR results into the FTS5 index; returns the photos updated."""
-    db = catalog.db
+    db = catalog.session   # SQLite, or PostgreSQL translated (catalog.dialect)
     stale = db.execute(
         "SELECT r.photo_id, r.data, r.updated_at FROM results r "
         "LEFT JOIN plugin_sync s ON s.photo_id = r.photo_id AND s.analyzer = r.analyzer "

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ....core.atomic import replacing
 from ....core.photo import Photo
 from ....errors import UsageError
 from ....search.filterlang import QUALITY_ORDER, compile_filter
@@ -215,16 +216,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def _save_atomic(img, target: Path, kwargs: dict[str, Any]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
-    try:
+    with replacing(target, target.with_name(target.name + f".{os.getpid()}.tmp")) as tmp:
         img.save(tmp, **kwargs)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _from_cache(cache: Path, key: str, targets: dict[str, Path], opts: GalleryOptions) -> bool:
