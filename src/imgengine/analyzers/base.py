@@ -202,6 +202,9 @@ class Analyzer:
     config_defaults: ClassVar[Mapping[str, Any]] = {}
     #: names of analyzers whose results it reads from ``item.results`` (they run first)
     requires: ClassVar[tuple[str, ...]] = ()
+    #: it also reads the photo's XMP sidecar: an incremental run redoes it when only the sidecar changed
+    #: (its result's ``sidecar_stamp`` is compared with the sidecar's name, size and mtime now)
+    reads_sidecars: ClassVar[bool] = False
     #: flat CSV columns: column name -> key (dotted path) in this analyzer's result dict
     csv_fields: ClassVar[Mapping[str, str]] = {}
     #: long side of the pixels it wants (None = the shared ``analysis_size``, 512 px)

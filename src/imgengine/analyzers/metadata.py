@@ -66,11 +66,13 @@ class MetadataResult(Result):
     has_iptc: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
     camera: str | None = None                 # display name: make + model without repeating the make
+    sidecar_stamp: str | None = None          # "name:size:mtime_ns" of the XMP sidecar read, if any
 
 
 class MetadataAnalyzer(Analyzer):
     name = "metadata"
-    version = "1"
+    version = "2"                             # 2: stamps the XMP sidecar it read (see reads_sidecars)
+    reads_sidecars = True
     needs_pixels = False
     description = "EXIF/XMP/IPTC: camera, lens, dates, GPS, exposure, keywords"
     csv_fields = {"make": "make", "model": "model", "lens": "lens_model", "datetime_original": "datetime_original",
@@ -84,8 +86,11 @@ class MetadataAnalyzer(Analyzer):
         # so only the header pages are read from disk
         data = item.data_if_read
         result = read_metadata(data if data is not None else item.photo.path)
-        packet = read_sidecar(item.photo.path)
-        return with_sidecar(result, packet) if packet else result
+        side = read_sidecar(item.photo.path)
+        if side is None:
+            return result
+        packet, stamp = side
+        return dataclasses.replace(with_sidecar(result, packet), sidecar_stamp=stamp)
 
 
 # fields an XMP sidecar can hold that win over the embedded values (digiKam's rule: sidecar over embedded)

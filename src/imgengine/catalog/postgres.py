@@ -26,6 +26,7 @@ from .dialect import PostgresDialect
 from .roots import IDENTITY, RootMap
 from .rows import (
     KNOWN_FILES_SQL,
+    POSTGRES_STAMP,
     RECORDS_SQL,
     group_records,
     missing_changes,
@@ -361,9 +362,11 @@ class PostgresCatalog(StoreBase):
         where, params = "", ()
         if root is not None:
             where, params = "WHERE p.path >= %s AND p.path < %s", self._prefix_range(root)
-        rows = self._rows(KNOWN_FILES_SQL.format(agg="string_agg", sep="chr(31)", where=where), params)
+        rows = self._rows(KNOWN_FILES_SQL.format(agg="string_agg", sep="chr(31)", where=where, stamp=POSTGRES_STAMP),
+                          params)
         return {self.local_key(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
-                                              parse_versions(row["versions"])) for row in rows}
+                                              parse_versions(row["versions"]), row["sidecar"] or "")
+                for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         return [self._photo_row(r) for r in self._rows("SELECT * FROM photos WHERE sha256 = %s", (sha256,))]

@@ -14,9 +14,15 @@ from typing import Any
 
 # one line per (photo, stored analyzer versions); ``{agg}`` is the dialect's string aggregate
 # (SQLite ``group_concat``, PostgreSQL ``string_agg``), ``{sep}`` the separator expression (chr 31)
+# ``sidecar``: the stamp of the XMP sidecar the metadata result was read with (``{stamp}``: the dialect's
+# JSON field access to ``sidecar_stamp`` in ``r.data``), so that a sidecar-only edit is seen as a change
+SIDECAR_READER = "metadata"
 KNOWN_FILES_SQL = ("SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-                   "{agg}(r.analyzer || '=' || r.version, {sep}) AS versions "
+                   "{agg}(r.analyzer || '=' || r.version, {sep}) AS versions, "
+                   f"max(CASE WHEN r.analyzer = '{SIDECAR_READER}' THEN {{stamp}} END) AS sidecar "
                    "FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id")
+SQLITE_STAMP = "json_extract(r.data, '$.sidecar_stamp')"
+POSTGRES_STAMP = "(r.data::jsonb) ->> 'sidecar_stamp'"
 
 # every photo with every result, one row per (photo, result), in path order: read by ``group_records``
 RECORDS_SQL = ("SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, "

@@ -21,6 +21,7 @@ from ..catalog.roots import IDENTITY, RootMap
 from ..catalog.rows import (  # noqa: F401 - file_is_gone: re-exported
     KNOWN_FILES_SQL,
     RECORDS_SQL,
+    SQLITE_STAMP,
     file_is_gone,
     group_records,
     missing_changes,
@@ -196,6 +197,7 @@ class KnownFile:
     mtime_ns: int
     status: str
     versions: dict[str, str]
+    sidecar_stamp: str = ""       # the stamp of the XMP sidecar the metadata result was read with ("" none)
 
 
 def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
@@ -269,9 +271,11 @@ class Catalog(SqliteStoreQueries, StoreBase):  # store-interface queries: catalo
             prefix = self.stored_prefix(root)
             where = "WHERE substr(p.path, 1, ?) = ?"
             params = (len(prefix), prefix)
-        rows = self.db.execute(KNOWN_FILES_SQL.format(agg="group_concat", sep="char(31)", where=where), params)
+        rows = self.db.execute(KNOWN_FILES_SQL.format(agg="group_concat", sep="char(31)", where=where,
+                                                      stamp=SQLITE_STAMP), params)
         return {self.local_key(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
-                                              parse_versions(row["versions"])) for row in rows}
+                                              parse_versions(row["versions"]), row["sidecar"] or "")
+                for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM photos WHERE sha256 = ?", (sha256,)).fetchall()

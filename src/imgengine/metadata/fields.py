@@ -114,29 +114,30 @@ def parse_capture_date(text: str) -> CaptureDate:
     return CaptureDate(local, parse_offset(m.group(7)) if m.group(7) else None)
 
 
-def parse_exif_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    m = re.match(r"\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", value)
+_EXIF_DATE = re.compile(r"\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_XMP_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(.*)$")
+
+
+def _match_datetime(pattern: re.Pattern[str], value: str | None) -> tuple[datetime, re.Match[str]] | None:
+    """Year, month, day, hour, minute and (optional) second from the first six groups of ``pattern``."""
+    m = pattern.match(value or "")
     if not m:
         return None
     try:
-        return datetime(*(int(g) for g in m.groups()))
+        return datetime(*(int(g) for g in m.groups()[:5]), int(m.group(6) or 0)), m
     except ValueError:
         return None
+
+
+def parse_exif_date(value: str | None) -> datetime | None:
+    found = _match_datetime(_EXIF_DATE, value)
+    return found[0] if found else None
 
 
 def parse_xmp_date(value: str | None) -> tuple[datetime, str] | None:
     """An XMP date -> (naive local time, the rest of the text after the seconds: fraction and offset)."""
-    if not value:
-        return None
-    m = re.match(r"\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(.*)$", value)
-    if not m:
-        return None
-    try:
-        return datetime(*(int(g) for g in m.groups()[:5]), int(m.group(6) or 0)), m.group(7).strip()
-    except ValueError:
-        return None
+    found = _match_datetime(_XMP_DATE, value)
+    return (found[0], found[1].group(7).strip()) if found else None
 
 
 @dataclass(frozen=True)

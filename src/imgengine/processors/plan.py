@@ -92,6 +92,8 @@ class Plan:
     dest: Path
     actions: list[Action] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)   # files left alone, and why
+    # --shift-time: written into the photos' metadata when applied (the writer of `tag --shift-time`)
+    shift: timedelta | None = None
 
     @property
     def todo(self) -> list[Action]:
@@ -123,6 +125,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": 1, "command": self.command, "root": display_path(self.root),
                 "dest": display_path(self.dest), "summary": self.summary(),
+                "shift_time_seconds": self.shift.total_seconds() if self.shift else None,
                 "actions": [a.to_dict() for a in self.actions],
                 "skipped": [{"path": display_path(p), "reason": r} for p, r in self.skipped]}
 
@@ -527,9 +530,14 @@ def order_for_chains(plan: Plan) -> None:
 
 
 def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None,
-               library_catalog: Catalog | None = None) -> list[StepResult]:
+               library_catalog: Catalog | None = None, workers: int = 1,
+               shift_progress: Callable[[int], Callable[[StepResult], None]] | None = None) -> list[StepResult]:
     """Apply through the journal. ``library_catalog``: the catalog of DEST, which receives the analysis
-    of the photos placed there (from the journal's catalog), so that the library needs no re-analysis."""
+    of the photos placed there (from the journal's catalog), so that the library needs no re-analysis.
+    With ``plan.shift`` the photos (and RAW sidecars) then get their capture times shifted through the
+    metadata writer, as ``tag --shift-time`` does, in the same run: one ``undo`` reverts both. Those
+    steps come back as ``rewrite``/``write-new`` results (``shift_progress(total)`` gives their progress
+    callback)."""
     steps = [Step(a.op, a.src, a.dst, sha256=a.sha256, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                   on_exists="suffix") for a in plan.todo]
     results = journal.run(steps, progress=progress)
@@ -540,4 +548,13 @@ def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], No
     if library_catalog is not None:
         journal.export_to_catalog(library_catalog, [(r.src, r.dst) for r in results
                                                     if r.status == "done" and r.dst is not None])
+    if plan.shift:
+        from .tag import shift_capture_times
+
+        role = {a.src: a.role for a in plan.actions}
+        photos = [r.dst for r in results if r.status == "done" and r.dst is not None
+                  and role.get(r.src) in ("photo", "raw")]
+        photos += [a.src for a in plan.actions if a.status == "skip" and a.note == "already in place"
+                   and a.role in ("photo", "raw")]
+        results += shift_capture_times(journal, photos, plan.shift, workers=workers, progress=shift_progress)
     return results

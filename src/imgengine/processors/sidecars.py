@@ -185,5 +185,5 @@ def _new_sidecar(photo: Path, edit: TagEdit) -> Callable[[bytes | None, Path], b
 
 
 def apply_sidecars(plan: TagPlan, journal: Journal, writer: MetadataWriter | None = None,
-                   progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-    return journal.run(sidecar_steps(plan, writer), progress=progress)
+                   progress: Callable[[StepResult], None] | None = None, workers: int = 1) -> list[StepResult]:
+    return journal.run(sidecar_steps(plan, writer), progress=progress, workers=workers)
