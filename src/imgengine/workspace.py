@@ -42,6 +42,11 @@ def data_home() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / APP
 
 
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/imgengine`` (default ``~/.cache/imgengine``): things safe to delete at any time."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / APP
+
+
 def config_file() -> Path:
     """``$XDG_CONFIG_HOME/imgengine/config.yaml`` (default ``~/.config/imgengine/config.yaml``)."""
     return _xdg("XDG_CONFIG_HOME", ".config") / APP / "config.yaml"

@@ -13,10 +13,8 @@ import typer
 
 from ..catalog import CatalogStore, catalog_exists, open_catalog
 from ..core.catalog import Catalog
-from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
 from ..core.photo import display_path, escape_control
 from ..errors import UsageError
-from ..logs import RunLogger
 from ..metadata.values import (
     aperture_text,
     camera_name,
@@ -33,6 +31,7 @@ STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --jso
 if TYPE_CHECKING:
     from ..engine.perfile import FileOutcome
     from ..engine.run import RunResult
+    from ..logs import RunLogger
 
 
 SHOW_FAILURES = 10  # failed files listed after the summary, one line each
@@ -255,7 +254,9 @@ def register(app: typer.Typer) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
+        from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
         from ..engine.run import run_analysis
+        from ..logs import RunLogger
         from ..plugins.manager import get_manager
 
         if engine not in (None, "local", "ray"):
@@ -324,6 +325,7 @@ def register(app: typer.Typer) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
+        from ..core.outputs import record_to_json
         from ..engine.run import run_analysis
 
         settings = settings_from(config, catalog=catalog).replace(quiet=True)
