@@ -69,22 +69,27 @@ def test_every_light_parameter_converts_like_typer():
     for path, p in light:
         desc = p.type_descriptor
         kind = coercion.light_kind(desc, _param_types)
-        key = (kind, repr(desc.parameter_info.__dict__) if kind == "path" else "")
+        info = desc.parameter_info
+        key = (kind, info.min, info.max, repr(info.__dict__) if kind.endswith("path") else "")
         if key in seen:
             continue
         seen.add(key)
         ours, theirs = typer_core.build_runtime_param(desc), FULL(desc)
         assert type(ours).__name__ == "LightRuntimeParam", (path, p.name)
-        for value in SAMPLES[kind]:
+        leaf = kind.removeprefix("list:")
+        values = SAMPLES[leaf] + [-1, 0, 10**6, "-1", "1000000"] * (leaf in ("int", "float"))
+        if kind.startswith("list:"):
+            values = [(v,) for v in values] + [tuple(values[:3]), (), "not a list"]
+        for value in values:
             assert _outcome(ours, value) == _outcome(theirs, value), (path, p.name, value)
 
 
-def test_choices_ranges_and_lists_stay_with_typer():
+def test_clamps_parsers_and_other_types_stay_with_typer():
     from typer import _coercion
     from typer.models import OptionInfo
 
-    for ann, info in [(int, OptionInfo(min=1)), (float, OptionInfo(max=2.0)), (list[str], OptionInfo()),
-                      (int, OptionInfo(parser=int))]:
+    for ann, info in [(int, OptionInfo(min=1, clamp=True)), (list[tuple[str, int]], OptionInfo()),
+                      (int, OptionInfo(parser=int)), (dict, OptionInfo())]:
         desc = _coercion.resolve_type_descriptor(ann, info)
         assert type(typer_core.build_runtime_param(desc)).__name__ != "LightRuntimeParam"
 

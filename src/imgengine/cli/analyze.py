@@ -50,6 +50,15 @@ class RichProgress:
     search index, applying a plan)."""
 
     def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.errors = 0
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.task = None
+        self._steps: dict[str, list[Any]] = {}   # step -> [task, start time, unit, done]
+        self.bar = None
+        if not enabled:  # -q, --json, not a terminal: no bar, and no rich update per file
+            return
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -59,39 +68,41 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
-        self.enabled = enabled
-        self.errors = 0
-        self.t0 = time.perf_counter()
-        self.done = 0
         self.bar = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
-            console=err_console.get(), transient=True, disable=not enabled,
+            console=err_console.get(), transient=True,
         )
-        self.task = None
-        self._steps: dict[str, list[Any]] = {}   # step -> [task, start time, unit, done]
 
     def __enter__(self):
-        self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
     def start(self, total: int, skipped: int) -> None:
         self.t0 = time.perf_counter()
-        self.task = self.bar.add_task("analysing", total=total, rate="", errs="")
+        if self.bar is not None:
+            self.task = self.bar.add_task("analysing", total=total, rate="", errs="")
 
     def advance(self, outcome: FileOutcome) -> None:
         self.done += 1
         if outcome.status == "error":
             self.errors += 1
+        if self.bar is None:
+            return
         rate = self.done / max(time.perf_counter() - self.t0, 1e-6)
         self.bar.update(self.task, advance=1, rate=f"{rate:,.1f} files/s",
                         errs=f"[red]{self.errors} errors[/]" if self.errors else "")
 
     # -- imgengine.progress.StepProgress ---------------------------------------------------------------
     def step_start(self, step: str, total: int, unit: str = "files") -> None:
+        if self.bar is None:  # no bar: the step's count is still kept
+            self._steps[step] = [None, time.perf_counter(), unit, 0]
+            return
         if self.task is not None and step in ("vision", "loading models"):
             self.bar.update(self.task, visible=False)  # the per-file bar is done: do not leave it frozen
         task = self.bar.add_task(step, total=total, rate="", errs="")
@@ -102,12 +113,16 @@ class RichProgress:
             return
         entry = self._steps[step]
         entry[3] += n
+        if self.bar is None:
+            return
         rate = entry[3] / max(time.perf_counter() - entry[1], 1e-6)
         self.bar.update(entry[0], advance=n, rate=f"{rate:,.1f} {entry[2]}/s")
 
     def step_done(self, step: str) -> None:
         if step in self._steps:
-            self.bar.update(self._steps.pop(step)[0], visible=False)
+            task = self._steps.pop(step)[0]
+            if self.bar is not None:
+                self.bar.update(task, visible=False)
 
 
 def short_vision_warning(vision: dict) -> str | None:

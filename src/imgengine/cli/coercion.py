@@ -6,9 +6,10 @@ benchmarks/bench_startup.py). Almost every imgengine parameter is a plain ``str`
 ``Path`` whose conversion is one Python call, so :func:`install` puts a light converter in front of typer's:
 
 - a value it can convert exactly as typer would (a ``str`` to ``str``; a ``bool`` as it is; digits to ``int``;
-  a decimal number to ``float``; a non-empty ``str`` to ``Path``, then typer's own path checks) is converted here;
-- anything else (another type, a value that does not parse, ranges, choices, parsers, dates, lists, files)
-  goes to typer's own pydantic converter, built only then, so errors read exactly as typer's.
+  a decimal number to ``float``; a non-empty ``str`` to ``Path``, then typer's own path checks; lists of those
+  for repeatable options) is converted here;
+- anything else (another type, a value that does not parse or is out of range, choices, parsers, dates,
+  files) goes to typer's own pydantic converter, built only then, so errors read exactly as typer's.
 
 tests/cli/test_coercion.py checks that both give the same value for every parameter of every built-in command.
 Older typer (click-based, no ``build_runtime_param``) is left alone.
@@ -51,11 +52,28 @@ def install() -> bool:
             return cached
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            out = light_value(self.kind, value)
+            leaf = self.kind[5:] if self.kind.startswith("list:") else None
+            if leaf is None:
+                out = self._one(self.kind, value, param, ctx)
+            elif isinstance(value, (list, tuple)):
+                out = [self._one(leaf, v, param, ctx) for v in value]
+                out = _NO if any(v is _NO for v in out) else out
+            else:
+                out = _NO
             if out is _NO:
                 return self._fallback()._coerce_value(value, param=param, ctx=ctx)
-            if self.kind == "path":
-                return _param_types.coerce_cli_path(out, self.parameter_info, path_type=Path, param=param, ctx=ctx)
+            return out
+
+        def _one(self, kind: str, value: Any, param: Any, ctx: Any) -> Any:
+            out = light_value(kind, value)
+            if out is _NO:
+                return out
+            info = self.parameter_info
+            if kind in ("int", "float") and ((info.min is not None and out < info.min)
+                                             or (info.max is not None and out > info.max)):
+                return _NO  # out of range: typer's converter says so in its own words
+            if kind == "path":
+                return _param_types.coerce_cli_path(out, info, path_type=Path, param=param, ctx=ctx)
             return out
 
     def light_build(descriptor: Any) -> Any:
@@ -72,20 +90,25 @@ def install() -> bool:
 
 
 def light_kind(descriptor: Any, param_types: Any) -> str | None:
-    """Which light conversion fits this parameter: "str", "bool", "int", "float", "path", or None (typer's
-    own)."""
+    """Which light conversion fits this parameter: "str", "bool", "int", "float", "path", "list:<one of
+    those>" (a repeatable option), or None (typer's own)."""
     info = descriptor.parameter_info
-    ann = descriptor.annotation
     if getattr(descriptor, "file_annotation", None) is not None or getattr(info, "parser", None) is not None:
         return None
+    ann = descriptor.annotation
+    if getattr(ann, "__origin__", None) is list and len(getattr(ann, "__args__", ())) == 1:
+        leaf = _leaf_kind(ann.__args__[0], info, param_types)
+        return f"list:{leaf}" if leaf is not None else None
+    return _leaf_kind(ann, info, param_types)
+
+
+def _leaf_kind(ann: Any, info: Any, param_types: Any) -> str | None:
     if ann is str:
         return "str"
     if ann is bool:
         return "bool"
     if ann in (int, float):
-        if info.min is not None or info.max is not None:
-            return None
-        return ann.__name__
+        return None if getattr(info, "clamp", False) else ann.__name__  # ranges are checked after converting
     if ann is Path and info.path_type in (None, Path) and param_types.routes_to_path(ann, info):
         return "path"
     return None
