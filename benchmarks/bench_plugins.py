@@ -106,18 +106,9 @@ def bench_faces(detector: str, tiles: int) -> None:
           f"astronaut vs cameraman {np.linalg.norm(vecs[0] - cam):.3f} (threshold 0.6, clustering eps 0.5)")
 
 
-def _edit(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def bench_ocr(samples: int) -> None:
     from PIL import Image, ImageDraw, ImageFont
+    from rapidfuzz.distance import Levenshtein
 
     from imgengine.plugins.builtin.ocr import OcrAnalyzer
 
@@ -142,7 +133,7 @@ def bench_ocr(samples: int) -> None:
         t0 = time.perf_counter()
         text = ocr.read(np.asarray(img)).text
         spent += time.perf_counter() - t0
-        errors += _edit(truth, text)
+        errors += Levenshtein.distance(truth, text)
         chars += len(truth)
     print(f"ocr: character accuracy {1 - errors / chars:.4f} on {samples} rendered pages ({chars} chars); "
           f"{samples / spent:.2f} images/s (one core)")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from rapidfuzz.distance import Levenshtein
 from typer.testing import CliRunner
 
 pytest.importorskip("rapidocr", reason="rapidocr is not installed")
@@ -32,18 +33,8 @@ def render(lines: list[str], size=(900, 420), seed=0) -> Image.Image:
     return img
 
 
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def char_accuracy(truth: str, found: str) -> float:
-    return 1.0 - edit_distance(truth, found) / len(truth)
+    return 1.0 - Levenshtein.distance(truth, found) / len(truth)
 
 
 @pytest.fixture(scope="module")
