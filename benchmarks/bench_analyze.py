@@ -62,21 +62,26 @@ def _base_jpeg(seed: int) -> bytes:
     return jpeg_bytes(scene(4000, 3000, seed=seed), quality=92)
 
 
+def camera_jpeg(i: int, bases: list[bytes]) -> bytes:
+    """File ``i`` of a generated set: one of the encoded ``bases`` with its own camera EXIF (camera, lens,
+    time, GPS, ISO), so every file has its own bytes and sha256."""
+    make, model, lens = CAMERAS[i % len(CAMERAS)]
+    exif = camera_exif(make, model, lens, dt.datetime(2022, 5, 1, 8, 0, 0) + dt.timedelta(minutes=7 * i),
+                       gps=(45.0 + i * 1e-4, 7.0 - i * 1e-4, 300.0 + i), iso=100 + i % 3200)
+    out = io.BytesIO()
+    piexif.insert(exif, bases[i % len(bases)], out)
+    return out.getvalue()
+
+
 def make_files(folder: Path, n: int) -> list[Path]:
     """n distinct 12 MP JPEGs: a few encoded scenes, each file with its own EXIF (so its own sha256)."""
     folder.mkdir(parents=True, exist_ok=True)
     with mp.get_context("fork").Pool() as pool:
         bases = pool.map(_base_jpeg, range(BASES))
     paths = []
-    t0 = dt.datetime(2022, 5, 1, 8, 0, 0)
     for i in range(n):
-        make, model, lens = CAMERAS[i % len(CAMERAS)]
-        exif = camera_exif(make, model, lens, t0 + dt.timedelta(minutes=7 * i),
-                           gps=(45.0 + i * 1e-4, 7.0 - i * 1e-4, 300.0 + i), iso=100 + i % 3200)
-        out = io.BytesIO()
-        piexif.insert(exif, bases[i % BASES], out)
         path = folder / f"DSC{i:05d}.JPG"
-        path.write_bytes(out.getvalue())
+        path.write_bytes(camera_jpeg(i, bases))
         paths.append(path)
     return paths
 
@@ -183,16 +188,10 @@ def make_camera_files(folder: Path, n: int, megapixels: float, per_folder: int =
     """n camera-like JPEGs (full EXIF with GPS, each its own), ``per_folder`` to a sub-folder."""
     w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
     bases = [jpeg_bytes(scene(w, w * 3 // 4, seed=s), quality=90) for s in range(BASES)]
-    t0 = dt.datetime(2022, 5, 1, 8, 0, 0)
     for i in range(n):
-        make, model, lens = CAMERAS[i % len(CAMERAS)]
-        exif = camera_exif(make, model, lens, t0 + dt.timedelta(minutes=7 * i),
-                           gps=(45.0 + i * 1e-4, 7.0 - i * 1e-4, 300.0 + i), iso=100 + i % 3200)
-        out = io.BytesIO()
-        piexif.insert(exif, bases[i % BASES], out)
         sub = folder / f"{i // per_folder:03d}"
         sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"DSC{i:05d}.JPG").write_bytes(out.getvalue())
+        (sub / f"DSC{i:05d}.JPG").write_bytes(camera_jpeg(i, bases))
 
 
 def _process_seconds(cmd: list[str]) -> tuple[float, float]:
