@@ -17,7 +17,6 @@ then the YAML config, then the defaults below (flags, environment and config rea
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -113,6 +112,8 @@ def _writable_folder(folder: Path) -> bool:
 def user_catalog_path(root: Path) -> Path:
     """Where the catalog of a read-only folder lives: ``$XDG_DATA_HOME/imgengine/catalogs/<folder name>-<hash
     of its absolute path>/catalog.db``."""
+    import hashlib  # here: loading OpenSSL costs ~3 ms of every command's start-up
+
     key = hashlib.sha1(os.fsencode(os.path.abspath(root))).hexdigest()[:12]
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(root).name)[:40] or "root"
     return data_home() / "catalogs" / f"{name}-{key}" / "catalog.db"

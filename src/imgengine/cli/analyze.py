@@ -387,7 +387,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
             return
         console.print(f"[bold]{data['photos']:,} photos[/] ({data['failed']:,} with errors), "
-                      f"{data['total_bytes'] / 1e9:.2f} GB, {data['gps_share']:.0%} with GPS")
+                      f"{data['total_bytes'] / 1e9:.2f} GB, {data['gps_share']:.0%} with GPS",
+                      highlight=False)  # no repr highlighting: its regexes are compiled afresh in each process
         for title in ("formats", "cameras", "lenses", "years", "quality"):
             items = data[title]
             if not items:
