@@ -114,3 +114,35 @@ def test_a_store_of_the_old_format_is_rebuilt(tmp_path: Path):
         again = EmbeddingStore(cat, MODEL)
         rep = again.sync()
         assert rep.added == 20 and again.vectors.dtype == np.float32
+
+
+def test_analyze_leaves_the_store_up_to_date(tmp_path: Path):
+    """After a vision run the store already holds every embedding: the first search reads none from SQLite."""
+    import json
+
+    import pytest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from imgengine.engine.run import run_analysis
+    from imgengine.search.query import pick_model
+    from imgengine.settings import Settings
+    from imgengine.testing.models import build_clip
+
+    from ..conftest import write_jpeg
+
+    clip = build_clip(tmp_path / "clip")
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_jpeg(photos / f"p{i}.jpg", seed=i)
+    s = Settings(clip_model=str(clip), detr_model="absent/detr", models_dir=tmp_path / "models", device="cpu",
+                 workers=1, log_dir=tmp_path / "logs", catalog=tmp_path / "cat.db")
+    run_analysis(photos, s)
+    manifest = json.loads((tmp_path / "search" / "manifest.json").read_text())
+    assert manifest["count"] == 3
+    with Catalog(tmp_path / "cat.db") as cat:
+        store = EmbeddingStore(cat, pick_model(cat, s, need_encoder=False))
+        rep = store.sync()
+        assert (rep.added, rep.removed, rep.total) == (0, 0, 3)
+        query = np.ones(store.vectors.shape[1], dtype=np.float32)
+        assert store.search(query, 3) == reference_ranking(cat, query, 3)
