@@ -150,6 +150,9 @@ def print_problems(result: RunResult, logger: RunLogger) -> None:
     """What went wrong, on the terminal: the first failures one line each, files still broken from an
     earlier run, folders that could not be read, and where the rest is written."""
     s = result.summary
+    if not (result.failures or result.failed or s.get("known_broken") or s.get("scan_problems")
+            or logger.write_failed):
+        return  # nothing to say (and no rich import for saying it)
     logs = f"{safe_text(display_path(logger.log_dir))}/{result.run_id}.log" if logger.summary_path else None
     for outcome in result.failures[:FAILURES_SHOWN]:
         name, error = escape_control(display_path(outcome.path)), outcome.error or "failed"

@@ -9,9 +9,9 @@ it was made from; it is used only while all of that is unchanged:
 - the key: imgengine's version, the interpreter, ``sys.path``, the plugin folders in force (``./plugins``,
   the config's ``plugin_dirs``, the user plugin folder) and the config file;
 - the stamps (mtime_ns and size) of imgengine's own ``cli`` and ``plugins`` sources, of every file in the
-  plugin folders (and the folders themselves: a plugin added or removed), of the ``sys.path`` folders
-  (installing or removing a distribution, hence an entry point, changes its folder) and of the source files
-  of the entry-point plugins that were loaded.
+  plugin folders (and the folders themselves: a plugin added or removed), of the ``sys.path`` folders and
+  every distribution's ``entry_points.txt`` (a distribution installed, removed or upgraded) and of the source
+  files of the entry-point plugins that were loaded.
 
 Anything else (no cache, a stale or unreadable one) lists the commands the slow, exact way and writes the
 cache again; a cache that cannot be written is skipped silently. Running a command never uses this list.
@@ -86,7 +86,9 @@ def _watched(folders: list[Path], extra: list[str]) -> list[str] | None:
         if files is None:
             return None
         paths.extend(files)
-    paths.extend(p or os.getcwd() for p in sys.path)
+    from ..plugins.manager import _distribution_stamps
+
+    paths.extend(_distribution_stamps())  # sys.path folders and every distribution's entry_points.txt
     paths.extend(extra)
     return list(dict.fromkeys(paths))
 
