@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from imgengine.plugins import discovery
 from imgengine.plugins import manager as manager_mod
-from imgengine.plugins.manager import installed_entry_points
+from imgengine.plugins.discovery import installed_entry_points
 
 GROUP = "imgengine.plugins"
 
@@ -61,7 +62,7 @@ def test_found_then_cached_then_rescanned_on_change(site: Path, monkeypatch):
 def test_a_broken_cache_file_is_rescanned(site: Path):
     fake_distribution(site, "imgengine_plugin_w", "0.3", f"[{GROUP}]\nw = plugin_w\n")
     installed_entry_points(GROUP)
-    cache = Path(os.environ["XDG_CACHE_HOME"]) / "imgengine" / manager_mod.EP_CACHE
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "imgengine" / discovery.EP_CACHE
     for junk in ("{", "[]", '{"x": 1}'):
         cache.write_text(junk)
         assert ("w", "plugin_w", "imgengine_plugin_w", "0.3") in installed_entry_points(GROUP)

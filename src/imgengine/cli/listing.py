@@ -39,7 +39,7 @@ def cache_path() -> Path:
 
 def _plugin_dirs() -> tuple[list[Path], str]:
     """The plugin folders in force and the config file (whose plugin_dirs chose some of them)."""
-    from ..plugins.manager import plugin_folders
+    from ..plugins.discovery import plugin_folders
     from ..workspace import config_file
 
     try:
@@ -86,7 +86,7 @@ def _watched(folders: list[Path], extra: list[str]) -> list[str] | None:
         if files is None:
             return None
         paths.extend(files)
-    from ..plugins.manager import _distribution_stamps
+    from ..plugins.discovery import _distribution_stamps
 
     paths.extend(_distribution_stamps())  # sys.path folders and every distribution's entry_points.txt
     paths.extend(extra)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 import os
 import sys
 import traceback
@@ -32,16 +31,16 @@ import pluggy
 
 from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
+from .discovery import (  # noqa: F401 - plugin_folders, user_plugin_dir: this module's API since issue 9
+    _distribution_stamps,
+    installed_entry_points,
+    plugin_folders,
+    user_plugin_dir,
+)
 
 BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
                    "albums", "exports")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")  # the default; $XDG_CONFIG_HOME moves it (workspace)
-
-
-def user_plugin_dir() -> Path:
-    from ..workspace import config_file
-
-    return config_file().parent / "plugins"
 
 
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
@@ -376,23 +375,6 @@ def dependency_order(requires: Mapping[str, Iterable[str]], registered: list[str
     return done
 
 
-def plugin_folders(extra: Iterable[os.PathLike | str] = (), cwd: Path | None = None) -> list[Path]:
-    """./plugins/, the configured ``plugin_dirs``, ~/.config/imgengine/plugins/ — existing ones, no repeats."""
-    cands = [Path(cwd or os.getcwd()) / "plugins", *(Path(p).expanduser() for p in extra),
-             user_plugin_dir()]
-    out, seen = [], set()
-    for c in cands:
-        try:
-            real = c.resolve()
-        except OSError:
-            continue
-        if real in seen or not c.is_dir():
-            continue
-        seen.add(real)
-        out.append(c)
-    return out
-
-
 _MANAGERS: dict[tuple, PluginManager] = {}
 
 
@@ -405,77 +387,6 @@ def get_manager(settings: Any = None, *, external: bool = True) -> PluginManager
     if manager is None:
         manager = _MANAGERS[key] = PluginManager(dirs, external=external)
     return manager
-
-
-EP_CACHE = "entry_points.json"
-
-
-def _distribution_stamps() -> dict[str, list[int] | None]:
-    """(mtime_ns, size) of every ``sys.path`` entry and of each distribution's ``entry_points.txt`` in it:
-    installing, removing, upgrading or editing a distribution changes one of them."""
-    out: dict[str, list[int] | None] = {}
-
-    def stamp(path: str) -> list[int] | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return [st.st_mtime_ns, st.st_size]
-
-    for entry in sys.path:
-        folder = entry or os.getcwd()
-        out[folder] = stamp(folder)
-        try:
-            names = [e.name for e in os.scandir(folder) if e.name.endswith((".dist-info", ".egg-info"))]
-        except OSError:  # a zip file or a missing folder: its own stamp above is all there is
-            continue
-        for name in names:
-            path = os.path.join(folder, name, "entry_points.txt")
-            out[path] = stamp(path)
-    return out
-
-
-def installed_entry_points(group: str) -> list[tuple[str, str, str | None, str | None]]:
-    """(name, value, distribution, version) of the installed entry points of ``group``.
-
-    Scanning every installed distribution's metadata (importlib.metadata: ~10-40 ms with a hundred packages,
-    more on a busy machine) is done once and kept in ``$XDG_CACHE_HOME/imgengine/entry_points.json`` with the
-    stamps of what it read (:func:`_distribution_stamps`); it is scanned again as soon as one differs."""
-    from ..workspace import cache_home
-
-    path = cache_home() / EP_CACHE
-    key = json.dumps([group, sys.path])
-    stamps = _distribution_stamps()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        entry = data.get(key) if isinstance(data, dict) else None
-        if isinstance(entry, dict) and entry.get("stamps") == stamps:
-            return [tuple(e) for e in entry["entries"]]  # type: ignore[misc]
-    except (OSError, ValueError, TypeError, KeyError):
-        data = {}
-    from importlib.metadata import entry_points
-
-    entries = []
-    for ep in entry_points(group=group):
-        dist = getattr(ep, "dist", None)
-        entries.append((ep.name, ep.value, dist.name if dist is not None else None,
-                        dist.version if dist is not None else None))
-    data = data if isinstance(data, dict) else {}
-    data.pop(key, None)
-    data[key] = {"stamps": stamps, "entries": entries}
-    while len(data) > 8:
-        data.pop(next(iter(data)))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:  # a cache that cannot be written: scan next time too
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-    return entries
 
 
 def _first_line(exc: BaseException) -> str:
