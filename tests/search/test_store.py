@@ -146,3 +146,18 @@ def test_analyze_leaves_the_store_up_to_date(tmp_path: Path):
         assert (rep.added, rep.removed, rep.total) == (0, 0, 3)
         query = np.ones(store.vectors.shape[1], dtype=np.float32)
         assert store.search(query, 3) == reference_ranking(cat, query, 3)
+
+
+def test_no_store_for_an_in_memory_catalog(tmp_path: Path, monkeypatch):
+    """`show` analyses an unknown photo in an in-memory catalog: no search folder appears anywhere."""
+    from imgengine.engine.run import refresh_search_store
+    from imgengine.logs import RunLogger
+    from imgengine.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    with Catalog(Path(":memory:")) as cat:
+        write_photos(cat, tmp_path, unit(np.random.default_rng(9), 3))
+        logger = RunLogger(tmp_path / "logs", command="test")
+        refresh_search_store(cat, Settings(log_dir=tmp_path / "logs"), logger)
+        logger.close()
+    assert not (tmp_path / "search").exists()

@@ -125,7 +125,10 @@ def _emit(manager: Any, logger: RunLogger, hook: str, **kwargs: Any) -> None:
 def refresh_search_store(catalog: Catalog, settings: Settings, logger: RunLogger, progress: Any = None) -> None:
     """Bring the search store (``.imgengine/search/``) up to date with the embeddings this run wrote, so the
     first ``search`` after ``analyze`` maps it instead of reading every embedding out of SQLite. The store is
-    a copy: when this fails, the next search rebuilds what it needs."""
+    a copy: when this fails, the next search rebuilds what it needs. An in-memory catalog (``show`` on a
+    photo no catalog knows) has no folder to keep one in."""
+    if not Path(catalog.path).is_file():
+        return
     try:
         from ..search.query import pick_model
         from ..search.store import EmbeddingStore
