@@ -91,6 +91,13 @@ def main() -> None:
     args = ap.parse_args()
     env = dict(os.environ)
     script = console_script()
+    # as pip does at install time: every module byte-compiled, so that no run compiles a source file that
+    # changed since its last .pyc was written (with PYTHONDONTWRITEBYTECODE set, nothing would ever write it)
+    import compileall
+
+    import imgengine
+
+    compileall.compile_dir(str(Path(imgengine.__file__).parent), quiet=1)
     work = Path(tempfile.mkdtemp(prefix="bench_startup_"))
     try:
         env["HOME"] = str(work)  # no user config file changes what is measured

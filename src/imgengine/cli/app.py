@@ -182,6 +182,13 @@ def main() -> None:
         raise exc
     finally:
         sys.stdout.flush()
+        # the command is done: the interpreter's last garbage collection at exit would walk every object
+        # of every module imported (typer, rich, sqlite...) only to free memory the OS takes back anyway,
+        # ~15-30 ms of a ~100 ms `stats`. Frozen objects are left out of it; atexit handlers, log flushing
+        # and module teardown still run.
+        import gc
+
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
