@@ -2,8 +2,10 @@
 
     python benchmarks/bench_gallery.py [-n 10000] [--size 4000x3000] [--rows 500000]
 
-1. Gallery build for N photos: thumbnails per second on all cores (preview 1600 px + 512/256-px WebP grid
-   thumbnails, one decode per photo), then the incremental rebuild after 100 new photos.
+1. Gallery build for N photos (preview 1600 px + 512/256-px WebP grid thumbnails), two ways: (A) the gallery
+   decodes every photo again after analyze, (B) analyze's thumbnails analyzer writes them from its own
+   decode and the gallery links them. Wall and CPU seconds and thumbnails/s, for the gallery step and end to
+   end; then the incremental analyze + rebuild after 100 changed photos, both ways.
    The photos are made from a few generated 12-MP scenes, each file with its own EXIF date, so every file
    has its own bytes (and thumbnails) while generation stays fast.
 2. `export catalog` of a synthetic catalog with --rows rows (records copied from a real analysed photo):
@@ -28,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from imgengine.samples import camera_exif, scene  # noqa: E402
+from imgengine.testing.samples import camera_exif, scene  # noqa: E402
 
 
 def make_photos(folder: Path, n: int, size: tuple[int, int], start: int = 0) -> None:
@@ -48,37 +50,84 @@ def make_photos(folder: Path, n: int, size: tuple[int, int], start: int = 0) -> 
         (folder / f"IMG_{i:06d}.jpg").write_bytes(out.getvalue())
 
 
-def run(cmd: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (analyze subprocesses, thumbnail workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def bench_gallery(n: int, size: tuple[int, int], workdir: Path) -> None:
+def timed(fn, *args):
+    """(result, wall seconds, CPU seconds) of ``fn(*args)``."""
+    t, c = time.perf_counter(), cpu_seconds()
+    out = fn(*args)
+    return out, time.perf_counter() - t, cpu_seconds() - c
+
+
+def analyze(photos: Path, cat: Path, thumbnails: bool, cache: Path) -> None:
+    cmd = [sys.executable, "-m", "imgengine.cli.app", "analyze", str(photos), "--catalog", str(cat), "--no-vision",
+           "--analyzers", "metadata,hashes" + (",thumbnails" if thumbnails else ""), "-q"]
+    env = {**os.environ, "IMGENGINE_PLUGINS__THUMBNAILS__CACHE_DIR": str(cache)}
+    res = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    if res.returncode != 0:
+        raise SystemExit(f"analyze failed: {res.stderr.strip()[-500:]}")
+
+
+def build(cat: Path, photos: Path, site: Path, cache: Path | None):
     from imgengine.core.catalog import Catalog
     from imgengine.plugins.builtin.gallery import GalleryOptions, build_gallery
 
-    photos, cat, site = workdir / "photos", workdir / "cat.db", workdir / "site"
+    with Catalog(cat, readonly=True) as c:
+        return build_gallery(c.stream_records(photos), site, GalleryOptions(cache_dir=cache), root=photos)
+
+
+def change_photos(folder: Path, n: int, size: tuple[int, int]) -> None:
+    """Give the first ``n`` photos new bytes (another scene and date): what an edit in another program does."""
+    import piexif
+
+    buf = io.BytesIO()
+    scene(*size, seed=99).save(buf, "JPEG", quality=90)
+    for i in range(n):
+        out = io.BytesIO()
+        piexif.insert(camera_exif(when=dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i)), buf.getvalue(), out)
+        (folder / f"IMG_{i:06d}.jpg").write_bytes(out.getvalue())
+
+
+def bench_gallery(n: int, size: tuple[int, int], workdir: Path, changed: int = 100) -> None:
+    """Two ways to the same site, on the same photos:
+
+    A. analyze (metadata + hashes, 1/8-scale draft decode), then the gallery decodes each photo again at
+       preview size (draft 1/2) and makes the thumbnails;
+    B. analyze with the thumbnails analyzer (one decode at preview size, thumbnails into the cache), then
+       the gallery links the cached files and decodes nothing.
+    Thumbnails/s are given for the gallery step alone and end to end (analyze + gallery), wall and CPU
+    (CPU includes the analyze subprocess and the thumbnail worker processes)."""
+    photos = workdir / "photos"
     t = time.perf_counter()
     make_photos(photos, n, size)
     print(f"generated {n} JPEGs of {size[0]}x{size[1]} in {time.perf_counter() - t:.1f} s")
-    exe = [sys.executable, "-m", "imgengine.cli.app"]
-    secs = run(exe + ["analyze", str(photos), "--catalog", str(cat), "--no-vision", "--analyzers", "metadata,hashes"])
-    print(f"analyze (metadata + hashes): {secs:.1f} s")
     cores = len(os.sched_getaffinity(0))
-    with Catalog(cat, readonly=True) as c:
-        report = build_gallery(c.stream_records(photos), site, GalleryOptions(), root=photos)
-    print(f"gallery build, {report.photos} photos on {cores} cores: {report.seconds:.1f} s; thumbnails "
-          f"{report.thumbnails_made} in {report.thumb_seconds:.1f} s = {report.thumbs_per_second:.1f} photos/s "
-          f"({report.thumbs_per_second / cores:.1f} per core); failures {len(report.thumbnail_failures)}")
-    data_mb = (site / "data" / "photos.js").stat().st_size / 1e6
-    print(f"data file: {data_mb:.2f} MB ({data_mb * 1e6 / max(1, report.photos):.0f} bytes per photo)")
-    make_photos(photos, 100, size, start=n)
-    run(exe + ["analyze", str(photos), "--catalog", str(cat), "--no-vision", "--analyzers", "metadata,hashes"])
-    with Catalog(cat, readonly=True) as c:
-        again = build_gallery(c.stream_records(photos), site, GalleryOptions(), root=photos)
-    print(f"incremental rebuild after 100 new photos: {again.seconds:.2f} s "
-          f"({again.thumbnails_made} made, {again.thumbnails_reused} reused)")
+    for label, thumbnails in (("A gallery decodes again", False), ("B thumbnails from analyze", True)):
+        tag = "b" if thumbnails else "a"
+        cat, site, cache = workdir / f"cat-{tag}.db", workdir / f"site-{tag}", workdir / f"cache-{tag}"
+        _, aw, ac = timed(analyze, photos, cat, thumbnails, cache)
+        report, gw, gc = timed(build, cat, photos, site, cache if thumbnails else None)
+        made = report.thumbnails_made + report.thumbnails_cached
+        print(f"{label}: analyze {aw:.1f} s wall / {ac:.1f} s CPU; gallery {gw:.1f} s wall / {gc:.1f} s CPU "
+              f"({report.thumbnails_made} decoded, {report.thumbnails_cached} from cache, "
+              f"{len(report.thumbnail_failures)} failures) on {cores} cores")
+        print(f"  thumbnails/s: gallery step {made / gw:.1f} (wall) {made / max(gc, 1e-9):.1f} (per CPU-s); "
+              f"end to end {made / (aw + gw):.1f} (wall) {made / max(ac + gc, 1e-9):.1f} (per CPU-s)")
+    change_photos(photos, changed, size)
+    for label, thumbnails in (("A", False), ("B", True)):
+        tag = "b" if thumbnails else "a"
+        cat, site, cache = workdir / f"cat-{tag}.db", workdir / f"site-{tag}", workdir / f"cache-{tag}"
+        _, aw, ac = timed(analyze, photos, cat, thumbnails, cache)
+        again, gw, gc = timed(build, cat, photos, site, cache if thumbnails else None)
+        print(f"incremental {label} after {changed} changed photos: analyze {aw:.1f} s wall / {ac:.1f} s CPU; "
+              f"gallery {gw:.2f} s wall / {gc:.2f} s CPU ({again.thumbnails_made} decoded, "
+              f"{again.thumbnails_cached} from cache, {again.thumbnails_reused} reused)")
+    data_mb = (workdir / "site-a" / "data" / "photos.js").stat().st_size / 1e6
+    print(f"data file: {data_mb:.2f} MB ({data_mb * 1e6 / max(1, n):.0f} bytes per photo)")
 
 
 def synthetic_catalog(path: Path, rows: int, template: dict) -> None:
@@ -152,6 +201,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=10_000, help="photos in the gallery build")
     ap.add_argument("--size", default="4000x3000", help="photo size WxH")
     ap.add_argument("--rows", type=int, default=500_000, help="catalog rows for the export benchmark")
+    ap.add_argument("--changed", type=int, default=100, help="photos changed before the incremental rebuild")
     ap.add_argument("--skip-gallery", action="store_true")
     ap.add_argument("--skip-export", action="store_true")
     args = ap.parse_args()
@@ -160,7 +210,7 @@ def main() -> None:
           f" load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_gallery:
-            bench_gallery(args.n, (w, h), Path(tmp))
+            bench_gallery(args.n, (w, h), Path(tmp), args.changed)
         if not args.skip_export:
             bench_export(args.rows, Path(tmp))
     print(f"benchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

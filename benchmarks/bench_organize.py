@@ -1,7 +1,8 @@
 """Benchmark: plan + apply + undo of `organize --move` for N generated small JPEGs (default 10,000).
 
 Prints files/s for each phase. Targets (issue 6): >= 2,000 files/s for moves on one file system, and a
-plan of 10,000 files from the catalog in <= 2 s.
+plan of 10,000 files from the catalog in <= 2 s. Also the cost of a ``file_moved`` listener on the same
+moves (issue 9), as a ratio to the moves without one in the same process.
 
     python benchmarks/bench_organize.py [--files 10000] [--dir /tmp] [--keep]
 
@@ -112,6 +113,25 @@ def main() -> None:
         print(f"undo: {rep.restored:,} files in {undo_s:.2f}s = {rep.restored / undo_s:,.0f} files/s")
         total = plan_s + apply_s + undo_s
         print(f"plan + apply + undo: {total:.2f}s for {todo:,} files = {todo / total:,.0f} files/s overall")
+
+        # the same moves with a file_moved listener (what a plugin implementing it costs: the moved files'
+        # folders fsynced once per chunk of 256 steps, then one call per file)
+        heard: list[tuple[Path, Path, str]] = []
+        plan = plan_organize(src, lib, settings, cat, by="date", layout="{date:%Y}/{date:%m}", op="move")
+        t = time.perf_counter()
+        j = Journal.begin(lib / ".imgengine", "organize", {"bench": "listener"}, cat,
+                          on_moved=lambda s, d, k: heard.append((s, d, k)))
+        results = apply_plan(plan, j)
+        j.finish()
+        listen_s = time.perf_counter() - t
+        done = sum(1 for r in results if r.status == "done")
+        assert len(heard) == done, (len(heard), done)
+        print(f"apply (move) with a file_moved listener: {done:,} files in {listen_s:.2f}s = "
+              f"{done / listen_s:,.0f} files/s ({listen_s / apply_s:.2f}x the time without)")
+        t = time.perf_counter()
+        rep = undo(lib / ".imgengine", j.run_id, catalog=cat, on_moved=lambda s, d, k: heard.append((s, d, k)))
+        assert rep.ok and len(heard) == 2 * done
+        print(f"undo with the listener: {rep.restored:,} files in {time.perf_counter() - t:.2f}s")
 
         # for comparison: --copy (each copy fsynced and read back to verify its sha256)
         plan = plan_organize(src, lib, settings, cat, by="date", layout="{date:%Y}/{date:%m}", op="copy")

@@ -124,7 +124,7 @@ def test_analyzer_reads_from_analysis_input(tmp_path):
     item = AnalysisInput(Photo.from_path(path), Settings())
     result = MetadataAnalyzer().analyze(item)
     assert result.model == "Canon EOS 40D" and result.iso == 400
-    assert MetadataAnalyzer.version == "1" and MetadataAnalyzer.needs_pixels is False
+    assert MetadataAnalyzer.version == "2" and MetadataAnalyzer.needs_pixels is False
     assert result.to_dict()["keywords"] == []
     # the path form (memory-mapped) and a stream give the same answer
     assert read_metadata(path) == result

@@ -400,3 +400,39 @@ def test_library_catalog_receives_the_analysis_and_undo_takes_it_back(tmp_path):
     assert r.exit_code == 0, r.output
     with Catalog(lib / ".imgengine" / "catalog.db") as lib_cat:
         assert lib_cat.count() == 0
+
+
+def test_shift_time_is_written_into_the_filed_photos_through_the_tag_writer_and_undone(tmp_path):
+    """`organize --shift-time` fixes the camera clock in the filed photos' metadata (the writer of
+    `tag --shift-time`), in the same journal run, so one undo restores the source byte for byte."""
+    from imgengine.analyzers.metadata import read_metadata
+
+    src, lib = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(src / "a.jpg", "2019:12:31 23:30:00", create="2019:12:31 23:30:00")
+    before = snapshot(src)
+    res = runner.invoke(app, ["organize", str(src), str(lib), "--move", "--shift-time", "+1h", "--apply",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["results"]["done"] == 1 and doc["results"]["times_shifted"] == 1
+    filed = lib / "2020" / "01" / "a.jpg"             # filed by the shifted date ...
+    meta = read_metadata(filed)
+    assert meta.datetime_original.startswith("2020-01-01T00:30:00")   # ... and the metadata says so too
+    assert meta.create_date.startswith("2020-01-01T00:30:00")
+    (run,) = history(lib / ".imgengine")
+    assert run.command == "organize" and run.steps_done == 2        # the move and the rewrite
+    rep = undo(lib / ".imgengine", run.run_id)
+    assert rep.ok, rep.problems
+    assert snapshot(src) == before and not filed.exists()
+
+
+def test_shift_time_with_copy_leaves_the_source_untouched(tmp_path):
+    from imgengine.analyzers.metadata import read_metadata
+
+    src, lib = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(src / "a.jpg", "2021:06:01 10:00:00")
+    before = snapshot(src)
+    plan, results = organize(src, lib, shift=__import__("datetime").timedelta(minutes=-30))
+    assert [r.op for r in results if r.status == "done"] == ["copy", "rewrite"]
+    assert snapshot(src) == before
+    assert read_metadata(lib / "2021" / "06" / "a.jpg").datetime_original.startswith("2021-06-01T09:30:00")

@@ -275,14 +275,16 @@ def test_models_cli_list_import_path(tiny_models, tmp_path):
 def test_gpu_path_orientation_and_resize_match_the_cpu_decoder(orientation):
     """The nvJPEG path orients and resizes tensors itself; its maths is device-agnostic, so it is checked
     here on CPU tensors against the CPU decoder's PIL transposes (nvJPEG itself needs a GPU)."""
-    from imgengine.analyzers.vision.inputs import InputSpec, _orient, gpu_prepare
+    from imgengine.analyzers.base import InputSpec as ModelInput
     from imgengine.core.decode import _apply_orientation
+    from imgengine.engine.loader import InputSpec, _orient, gpu_prepare
 
     arr = np.random.default_rng(orientation).integers(0, 255, (6, 10, 3), dtype=np.uint8)
     want = np.asarray(_apply_orientation(Image.fromarray(arr), orientation))
     got = _orient(torch.from_numpy(arr).permute(2, 0, 1), orientation).permute(1, 2, 0).numpy()
     assert np.array_equal(got, want)
     out = gpu_prepare(torch.from_numpy(np.array(want)).permute(2, 0, 1),
-                      InputSpec(clip_size=4, clip_resize=4, detr_size=8))
+                      InputSpec(inputs=(("clip", ModelInput(4, crop=True, resize=4)),
+                                        ("detr", ModelInput(8, crop=False, resample="bilinear")))))
     assert tuple(out["clip"].shape) == (3, 4, 4) and out["clip"].dtype == torch.uint8
     assert max(out["detr"].shape[1:]) == 8

@@ -55,6 +55,8 @@ class Settings:
     blur_threshold: float = 100.0      # variance of Laplacian below this = blurry
     # locations
     catalog: Path | str | None = None  # default <dir>/.imgengine/catalog.db; or a postgresql:// URL
+    roots: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named library roots -> this machine's
+                                       # mount points: one photo is one row whichever machine sees it
     log_dir: Path = field(default_factory=workspace.default_log_dir)        # ~/.local/state/imgengine/logs
     models_dir: Path = field(default_factory=workspace.default_models_dir)  # ~/.local/share/imgengine/models
     # vision (used by the ML stage)
@@ -80,6 +82,8 @@ class Settings:
                                        # per analyzer: plugins: {name: {timeout: 30}}
     executor: str = "auto"             # auto (pool, serial for tiny runs) | serial | pool | ray (--engine ray)
     ray_address: str = ""              # --ray-address: "" = a local Ray on this machine; auto | ray://host:10001
+    gpus_per_actor: float = -1.0       # --gpus-per-actor: GPUs of each Ray actor of the batch (vision) stage;
+                                       # negative = auto (1 when the Ray cluster has GPUs, else 0)
     warnings: tuple[str, ...] = ()     # problems found while loading the config (unknown keys)
 
     def replace(self, **changes: Any) -> Settings:
@@ -167,6 +171,11 @@ def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settin
             continue
         if name == "plugins":
             changes[name] = merge_plugin_sections(settings.plugins, value, source)
+            continue
+        if name == "roots":
+            from .catalog.roots import parse_roots
+
+            changes[name] = parse_roots(value, source)
             continue
         changes[name] = _coerce(name, types[name], value)
     return settings.replace(**changes, warnings=tuple(warnings))

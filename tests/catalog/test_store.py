@@ -143,3 +143,37 @@ def test_both_stores_hold_identical_records(tmp_path, postgres_url):
             return [{k: v for k, v in r.items() if k not in ("id", "analyzed_at")} for r in cat.iter_records()]
 
     assert records(str(tmp_path / "c.db")) == records(postgres_url)
+
+
+def test_missing_photos_are_left_out_of_every_read_but_known_files(store, tmp_path):
+    """The missing-photo contract, the same on both stores: a photo whose file is gone stays in the catalog,
+    marked, and is left out of records, listings, counts and results; the planner (``known_files``) still
+    sees it, so a file that comes back is recognised; writing or moving it makes it present again."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    here, gone, other = folder / "here.jpg", folder / "gone.jpg", folder / "other.jpg"
+    here.write_bytes(b"x")
+    store.write_outcomes([outcome(here, 0), outcome(gone, 1), outcome(other, 2)])
+    assert store.mark_missing(folder, {os.fsencode(here)}, now=100.0) == (2, 0)   # gone.jpg, other.jpg
+    assert {r["path"] for r in store.missing(folder)} == {gone, other}
+    assert store.get(gone)["missing_since"] == 100.0          # get by path still answers (journal, undo)
+    assert [r["path"] for r in store.iter_records()] == [here]
+    assert [r["path"] for r in store.iter_records(folder)] == [here]
+    assert [r["path"] for r in store.iter_records(paths=[here, gone])] == [here]
+    assert [r["path"] for r in store.iter_records(include_missing=True)] == [gone, here, other]
+    assert [r["path"] for r in store.stream_records(folder)] == [here]
+    assert [r["path"] for r in store.stream_records(include_missing=True)] == [gone, here, other]
+    assert [p["path"] for p, _ in store.results_of("metadata")] == [here]
+    assert [r["path"] for r in store.photos_under(folder)] == [os.fsencode(here)]
+    assert store.result_value_counts("metadata", "make") == {"Canon": 1}
+    assert (store.count(), store.count(include_missing=True)) == (1, 3)
+    assert set(store.known_files(folder)) == {os.fsencode(p) for p in (here, gone, other)}
+
+    store.write_outcomes([outcome(gone, 1)])                  # analysed again: present
+    assert store.get(gone)["missing_since"] is None
+    assert store.move_path(other, folder / "moved.jpg")       # moved by the journal: present at its new path
+    assert store.get(folder / "moved.jpg")["missing_since"] is None
+    assert store.count() == 3 and store.missing() == []
+    assert store.mark_gone({os.fsencode(here)}, now=200.0) == 1
+    assert store.purge_missing(older_than=50, now=300.0) == 0   # here.jpg exists: unmarked, not purged
+    assert store.count() == 3 and store.missing() == []

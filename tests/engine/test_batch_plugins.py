@@ -102,7 +102,7 @@ def test_batch_plugins_share_the_loader_and_read_requirements(tmp_path: Path, se
         assert head["warmth"] == pytest.approx(mc["rgb"][0] - mc["rgb"][2], abs=1e-3)
         assert head["brightness"] == res["content"]["brightness"]
         assert res["broken_batch"]["_error"] == "RuntimeError: model exploded"
-        assert res["metadata"]["_version"] == "1"
+        assert res["metadata"]["_version"] == "2"
     errs = [json.loads(x) for x in (s.log_dir / "errors.jsonl").read_text().splitlines()]
     broken = [e for e in errs if e["stage"] == "broken_batch"]
     assert len(broken) == 5 and {e["source_line"] for e in broken} == {line_of(plugin, "BROKEN-RUN")}

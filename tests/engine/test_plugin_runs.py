@@ -52,7 +52,7 @@ def test_folder_plugin_results_config_and_incremental(tmp_path: Path, settings):
     assert r.summary["analyzed"] == 3
     want = pytest.approx(content["p1.jpg"]["brightness"] * 3)
     assert by_name(s.catalog, "brightness_plus")["p1.jpg"]["value"] == want
-    assert by_name(s.catalog, "metadata")["p1.jpg"]["_version"] == "1"
+    assert by_name(s.catalog, "metadata")["p1.jpg"]["_version"] == "2"
     assert run_analysis(root, s3).summary["analyzed"] == 0
 
 

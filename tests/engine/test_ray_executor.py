@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from imgengine.catalog import open_catalog
 from imgengine.engine.run import run_analysis
 from tests.plugins.helpers import BRIGHTNESS_PLUS, write_plugin
@@ -34,11 +32,11 @@ KILLER = '''
         name = "killer"
         version = "1"
         needs_pixels = False
-        config_defaults = {"marker": ""}
+        config_defaults = {"marker": "", "always": False}
 
         def analyze(self, item):
             marker = Path(self.config["marker"])
-            if item.photo.path.name == "IMG_0002.jpg" and not marker.exists():
+            if item.photo.path.name == "IMG_0002.jpg" and (self.config["always"] or not marker.exists()):
                 marker.write_text(str(os.getpid()))
                 os.kill(os.getpid(), signal.SIGKILL)
             return Seen(item.photo.path.name)
@@ -48,15 +46,6 @@ KILLER = '''
     def register_analyzers():
         return [Killer]
 '''
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'imgengine[scale]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
 
 
 def _records(spec: str) -> list[dict]:
@@ -84,6 +73,37 @@ def test_worker_killed_mid_run_loses_nothing(ray_session, photo_dir, tmp_path, s
     result = run_analysis(photo_dir, s)
     assert marker.exists() and int(marker.read_text()) != os.getpid()   # a Ray worker really died
     assert (result.summary["ok"], result.summary["failed"]) == (7, 0)
+    assert result.summary["executor"]["worker_deaths"] >= 1 and result.summary["executor"]["files_retried"] >= 1
     recs = _records(str(tmp_path / "c.db"))
     assert len(recs) == 7
     assert sorted(r["results"]["killer"]["name"] for r in recs) == sorted(r["path"].name for r in recs)
+    deaths = _errors(s, "worker")                                  # recorded, not silent
+    assert deaths and {d["file"].rsplit("/", 1)[-1] for d in deaths} >= {"IMG_0002.jpg"}
+    assert all("retried" in d["message"] and d["exception_type"] == "WorkerLost" for d in deaths)
+
+
+def _errors(settings, stage: str) -> list[dict]:
+    import json
+
+    lines = (settings.log_dir / "errors.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["stage"] == stage]
+
+
+def test_a_file_that_always_kills_its_worker_is_reported_failed(ray_session, photo_dir, tmp_path, settings):
+    """Its worker dies on every attempt: after the retries it is reported failed (summary, errors.jsonl, the
+    catalog's status), and every other file of the run is analysed."""
+    write_plugin(tmp_path / "plug", "killer", KILLER)
+    s = settings.replace(vision=False, workers=2, executor="ray", catalog=tmp_path / "c.db",
+                         plugin_dirs=(str(tmp_path / "plug"),),
+                         plugins={"killer": {"marker": str(tmp_path / "m"), "always": True}})
+    result = run_analysis(photo_dir, s)
+    assert (result.summary["ok"], result.summary["failed"]) == (6, 1)
+    ex = result.summary["executor"]
+    assert ex["files_failed_worker_died"] == 1 and ex["worker_deaths"] >= 4      # first try + 3 retries
+    assert [f.path.name for f in result.failures] == ["IMG_0002.jpg"]
+    assert "the worker died 4 times" in result.failures[0].error
+    deaths = [d for d in _errors(s, "worker") if d["file"].endswith("IMG_0002.jpg")]
+    assert len(deaths) == 4 and "not retried" in deaths[-1]["message"]
+    with open_catalog(str(tmp_path / "c.db")) as cat:
+        assert cat.get(photo_dir / "IMG_0002.jpg")["status"] == "error"
+        assert cat.count() == 7

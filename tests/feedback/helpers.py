@@ -9,8 +9,10 @@ from imgengine.analyzers.base import AnalysisInput
 from imgengine.core.photo import Photo
 from imgengine.feedback.recheck import find_analyzer, load_module
 from imgengine.logs import RunLogger, error_record
-from imgengine.samples import jpeg_bytes, scene
 from imgengine.settings import Settings
+from imgengine.testing.samples import jpeg_bytes, scene
+
+from ..plugins.helpers import write_plugin as write_plugin_file
 
 HEADER = '''\
 from dataclasses import dataclass
@@ -27,10 +29,9 @@ def register_analyzers():
 
 
 def write_plugin(folder: Path, name: str, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
-    path.write_text(HEADER + textwrap.dedent(body) + REGISTER, encoding="utf-8")
-    return path
+    """The imports, the analyzer classes of ``body``, and a ``register_analyzers`` that returns every
+    Analyzer subclass the module defines (so it still registers after a rewrite)."""
+    return write_plugin_file(folder, name, HEADER + textwrap.dedent(body) + REGISTER)
 
 
 def photo(path: Path, seed: int = 0, black: bool = False) -> Path:

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("imgengine.plugins")
 
-from imgengine.samples import camera_exif, jpeg_bytes, scene  # noqa: E402
+from imgengine.testing.samples import camera_exif, jpeg_bytes, scene  # noqa: E402
 
 HEAD = """\
 from dataclasses import dataclass

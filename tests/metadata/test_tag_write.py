@@ -230,3 +230,44 @@ def test_non_utf8_iptc_is_converted_not_garbled(tmp_path):
         doc = et.read_json(photo)
     assert doc["IPTC:Keywords"] == "neu" and doc["IPTC:CodedCharacterSet"] == "UTF8"
     assert doc["IPTC:Caption-Abstract"] == "Café crème"
+
+
+@needs_exiftool
+def test_png_carries_xmp_in_itxt_and_exif_in_exif_chunk_and_says_it_has_no_iptc(tmp_path):
+    """PNG: what it can carry is written where readers look (XMP in iTXt, EXIF in eXIf), read back by
+    ExifTool; IPTC, which PNG has no standard place for, is not written, and the plan says so."""
+    photo = make_image(tmp_path / "a.png", "PNG")           # no metadata at all to start from
+    with ExifTool() as et:
+        warnings_before = et.validate(photo)
+        plan, results, run_id = tag([photo], FULL, tmp_path)
+        assert results[0].status == "done", results[0].reason
+        assert "no standard IPTC" in plan.actions[0].target.note
+        assert verify_write(et, photo, FULL, "png", warnings_before) == []
+        doc = et.read_json(photo, "-n")
+        chunks, _ = et.run(["-v1", os.fspath(photo)])
+    assert "PNG eXIf" in chunks and "PNG iTXt" in chunks and "Raw profile" not in chunks
+    assert doc["XMP-dc:Subject"][:3] == ["Beach, sunny", "Ünïcode café", "🐶 dog"]
+    assert doc["XMP-dc:Title"] == FULL.title and doc["XMP-xmp:Label"] == "Red"
+    assert doc["ExifIFD:DateTimeOriginal"] == "2024:05:06 07:08:09" and doc["ExifIFD:OffsetTimeOriginal"] == "-03:30"
+    assert doc["GPS:GPSLatitudeRef"] == "S" and doc["Composite:GPSLatitude"] == pytest.approx(-33.8688197, abs=1e-6)
+    assert not [k for k in doc if k.startswith("IPTC")]
+    assert undo(tmp_path / "state", run_id).ok
+
+
+def test_shift_time_on_a_raw_writes_the_shifted_capture_time_into_its_sidecar(tmp_path):
+    """The RAW is never written, so its sidecar carries the shifted time (seeded from the RAW's EXIF);
+    `analyze` then reads the sidecar's time over the embedded one."""
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.analyzers.metadata import MetadataAnalyzer
+    from imgengine.core.photo import Photo
+
+    photo = raw_file(tmp_path / "DSC_2.NEF")
+    before = photo.read_bytes()
+    assert read_metadata(photo).datetime_original.startswith("2023-07-04T18:32:11")
+    for _ in range(2):            # a new sidecar, then the existing one updated: each shift counts once
+        _plan, results, _run = tag([photo], TagEdit(shift=dt.timedelta(hours=1)), tmp_path)
+        assert results[0].status == "done", results[0].reason
+    assert photo.read_bytes() == before
+    st = photo.stat()
+    meta = MetadataAnalyzer().analyze(AnalysisInput(Photo(photo, st.st_size, st.st_mtime_ns, "raw"), Settings()))
+    assert meta.datetime_original.startswith("2023-07-04T20:32:11") and meta.date_source.startswith("sidecar")

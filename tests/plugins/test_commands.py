@@ -55,16 +55,8 @@ def test_plugin_command_joins_the_cli(tmp_path: Path):
 
 
 BY_MONTH_NAME = '''
-    from dataclasses import dataclass
-
     from imgengine.plugins import hookimpl
-
-
-    @dataclass(frozen=True)
-    class Layout:
-        name: str
-        description: str
-        template: str
+    from imgengine.plugins.builtin.layouts import Layout
 
 
     @hookimpl

@@ -108,6 +108,20 @@ def test_installed_example_runs_in_analyze(installed: Path, tmp_path: Path):
     res = {Path(x["path"]).name: x["results"] for x in doc["photos"]}
     assert res["warm_tilted.jpg"]["horizon_tilt"]["tilt_degrees"] is None   # 4 degrees is over max_tilt 2
 
+    # its processor, from the entry point: a preview, then the moves through the journal, then undo
+    p = cli(["process", "sort-by-cast", photos, "--json"], installed, tmp_path)
+    assert p.returncode == 0, p.stderr
+    plan = json.loads(p.stdout)
+    assert plan["plugin"] == "example" and not plan["applied"]
+    assert sorted(Path(s["dst"]).relative_to(photos).as_posix() for s in plan["steps"]) == [
+        "cool/cool_level.jpg", "warm/warm_tilted.jpg"]
+    p = cli(["process", "sort-by-cast", photos, "--apply", "--json"], installed, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["results"]["done"] == 2 and (photos / "warm" / "warm_tilted.jpg").is_file()
+    p = cli(["undo", "--state-dir", photos / ".imgengine"], installed, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (photos / "warm_tilted.jpg").is_file() and not (photos / "warm").exists()
+
 
 @pytest.mark.parametrize("tilt", [-7.0, -1.5, 0.0, 3.0, 10.0])
 def test_example_horizon_tilt_measures_the_angle(tilt: float, tmp_path: Path, monkeypatch):

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from imgengine.cli.app import app
 from imgengine.plugins.builtin.gallery.build import FIELDS, GalleryOptions, write_site
-from imgengine.samples import camera_exif
+from imgengine.testing.samples import camera_exif
 from tests.conftest import write_jpeg
 
 runner = CliRunner()
@@ -83,6 +83,42 @@ def test_build_thumbnails_upright_and_incremental(library, tmp_path):
     runner.invoke(app, ["analyze", str(root), "--catalog", str(cat), "--no-vision", "--workers", "1"])
     assert "2 thumbnails made, 9 reused" in _build(root, cat, site)
     assert len(_data(site)["photos"]) == 12
+
+
+def test_thumbnails_from_analyze_decode_nothing_again(tmp_path, monkeypatch):
+    """With the thumbnails plugin, analyze writes the previews from its own decode and the gallery links
+    them: no second decode, and the files are byte-identical to the ones the gallery would make itself."""
+    root = tmp_path / "photos"
+    for i in range(3):
+        write_jpeg(root / f"IMG_{i}.jpg", size=(2400, 1800), seed=i)
+    write_jpeg(root / "rotated.jpg", size=(1800, 1200), seed=9, orientation=6)
+    cat, cache = tmp_path / "cat.db", tmp_path / "cache"
+    monkeypatch.setenv("IMGENGINE_PLUGINS__THUMBNAILS__CACHE_DIR", str(cache))
+    res = runner.invoke(app, ["analyze", str(root), "--catalog", str(cat), "--no-vision", "--workers", "1",
+                              "--plugin", "thumbnails", "-q"])
+    assert res.exit_code == 0, res.output
+    assert len(list(cache.rglob("*.webp"))) == 4 * 3
+
+    from imgengine.core import decode
+
+    def no_decode(*_a, **_k):
+        raise AssertionError("the gallery decoded a photo that analyze had already decoded")
+
+    monkeypatch.setattr(decode, "decode_for_analysis", no_decode)
+    out = _build(root, cat, tmp_path / "site")
+    assert "0 thumbnails made, 0 reused, 4 from analyze's cache" in out
+    monkeypatch.undo()
+    monkeypatch.setenv("IMGENGINE_PLUGINS__THUMBNAILS__CACHE_DIR", str(tmp_path / "empty"))
+    assert "4 thumbnails made" in _build(root, cat, tmp_path / "own")
+    linked = sorted(p.relative_to(tmp_path / "site") for p in (tmp_path / "site").rglob("*.webp"))
+    own = sorted(p.relative_to(tmp_path / "own") for p in (tmp_path / "own").rglob("*.webp"))
+    assert linked == own and len(linked) == 12
+    for rel in linked:
+        assert (tmp_path / "site" / rel).read_bytes() == (tmp_path / "own" / rel).read_bytes(), rel
+    data = _data(tmp_path / "site")
+    rotated = next(p for p in data["photos"] if p[F["name"]] == "rotated.jpg")
+    with Image.open(tmp_path / "site" / "previews" / rotated[F["key"]][:2] / f"{rotated[F['key']]}-1600.webp") as im:
+        assert im.size == (1600, 1067)      # the 1800x1200 scene upright (stored 1200x1800 with orientation 6)
 
 
 def test_filter_and_bad_options(library, tmp_path):

@@ -20,12 +20,12 @@ def test_builtins_register_through_the_hooks():
     m = PluginManager(external=False)
     classes = m.analyzer_classes()
     assert list(classes) == ["metadata", "content", "hashes", "clip", "detr", "scene_custom", "faces", "places",
-                             "ocr", "aesthetics"]
+                             "ocr", "aesthetics", "thumbnails"]
     assert {n: p for n, (_c, p) in classes.items()} == {"metadata": "analyzers", "content": "analyzers",
                                                        "hashes": "analyzers", "clip": "vision", "detr": "vision",
                                                        "scene_custom": "vision",
                                                        "faces": "faces", "places": "places", "ocr": "ocr",
-                                                       "aesthetics": "aesthetics"}
+                                                       "aesthetics": "aesthetics", "thumbnails": "thumbnails"}
     assert set(m.writers()) == {".json", ".csv", ".parquet", ".sqlite", ".sqlite3"}
     assert set(m.layouts()) == {"date", "event", "tag", "camera", "place", "person"}
     assert all(i.source == "built-in" and i.loaded for i in m.infos.values())

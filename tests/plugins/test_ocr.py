@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from rapidfuzz.distance import Levenshtein
 from typer.testing import CliRunner
 
 pytest.importorskip("rapidocr", reason="rapidocr is not installed")
@@ -18,6 +17,7 @@ from imgengine.cli.app import app  # noqa: E402
 from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.errors import ConfigError  # noqa: E402
 from imgengine.plugins.builtin.ocr import OcrAnalyzer  # noqa: E402
+from imgengine.testing.text import char_accuracy  # noqa: E402
 
 runner = CliRunner()
 LINES = ["INVOICE 2023-0042", "Total due: 1,234.56 EUR", "Grüße aus München", "Order #A7-993 shipped"]
@@ -31,10 +31,6 @@ def render(lines: list[str], size=(900, 420), seed=0) -> Image.Image:
     for i, line in enumerate(lines):
         draw.text((30, 30 + i * 90), line, fill=tuple(int(v) for v in rng.integers(0, 60, 3)), font=font)
     return img
-
-
-def char_accuracy(truth: str, found: str) -> float:
-    return 1.0 - Levenshtein.distance(truth, found) / len(truth)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +98,49 @@ def test_corpus_poster_title(corpus, ocr):
     text = ocr.read(_load_rgb(corpus / "jpg" / "xmp" / "no_exif.jpg", 1600)).text
     for word in ("SABINE BOSS", "GOALIE", "PEDRO LENZ"):
         assert word in text
+
+
+def test_auto_detector_gate_skips_real_photos_without_text_and_reads_a_sign(tmp_path, settings):
+    """The second step of ``auto``: photos with plenty of edges but no text (scikit-image's rocket, a brick wall)
+    are skipped by the text detector at the gate size; the same photo with a sign in it is read. (The
+    detector does find boxes in many text-free photos - a cat's face, a cup's rim: the held-out figures are
+    in bench_plugins.py --only ocr-gate.)"""
+    from skimage import data
+
+    from imgengine.analyzers.base import AnalysisInput
+    from imgengine.core.photo import Photo
+    from imgengine.plugins.builtin.ocr import edge_density
+
+    auto = OcrAnalyzer()
+    for name in ("rocket", "brick"):
+        rgb = np.asarray(Image.fromarray(getattr(data, name)()).convert("RGB").resize((1200, 800)))
+        plain, signed = tmp_path / f"{name}.png", tmp_path / f"{name}-sign.png"
+        Image.fromarray(rgb).save(plain)
+        img = Image.fromarray(rgb)
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((700, 60, 1120, 150), fill=(250, 250, 245))
+        draw.text((720, 75), "MUSEUM 24", fill=(20, 20, 20), font=ImageFont.load_default(size=56))
+        img.save(signed)
+        assert edge_density(np.asarray(Image.fromarray(rgb).resize((512, 341)))) > auto.config["auto_min_edges"]
+        r = auto.analyze(AnalysisInput(Photo.from_path(plain), settings, decode_size=auto.pixel_size))
+        assert not r.ran and r.reason == "auto: no text found at 960 px", (name, r)
+        r = auto.analyze(AnalysisInput(Photo.from_path(signed), settings, decode_size=auto.pixel_size))
+        assert r.ran and "MUSEUM" in r.text, (name, r)
+        # a thumbnail of it: the reader enlarges small photos, so the gate looks at them enlarged too
+        small = tmp_path / f"{name}-thumb.png"
+        img.resize((200, 133)).save(small)
+        assert auto.gate(AnalysisInput(Photo.from_path(small), settings, decode_size=auto.pixel_size)) is None
+        assert "MUSEUM" in auto.analyze(AnalysisInput(Photo.from_path(small), settings)).text
+    from imgengine.plugins.builtin.ocr import gate_pixels
+
+    thumb = np.zeros((75, 100, 3), np.uint8)
+    assert gate_pixels(thumb, 960).shape == (720, 960, 3) and gate_pixels(rgb, 960) is rgb
+    # without the detector gate the edge test alone reads the photo
+    assert OcrAnalyzer(auto_gate_size=0).gate(AnalysisInput(Photo.from_path(tmp_path / "brick.png"), settings)) is None
+
+
+def test_char_accuracy_counts_single_character_edits():
+    from imgengine.testing.text import edit_distance
+
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
+    assert char_accuracy("INVOICE", "INVOICE") == 1.0 and char_accuracy("INVOICE", "INV0ICE") == 1 - 1 / 7

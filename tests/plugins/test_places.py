@@ -15,7 +15,7 @@ pytest.importorskip("reverse_geocode", reason="reverse-geocode is not installed"
 from imgengine.cli.app import app  # noqa: E402
 from imgengine.engine import run_analysis  # noqa: E402
 from imgengine.plugins.builtin.places import PlacesAnalyzer  # noqa: E402
-from imgengine.samples import camera_exif  # noqa: E402
+from imgengine.testing.samples import camera_exif  # noqa: E402
 
 from ..conftest import write_jpeg  # noqa: E402
 

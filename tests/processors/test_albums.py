@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from imgengine.cli.app import app
 from imgengine.core.catalog import Catalog
-from imgengine.samples import camera_exif
+from imgengine.testing.samples import camera_exif
 from tests.conftest import write_jpeg
 
 runner = CliRunner()

@@ -146,19 +146,21 @@ KILL_SCRIPT = textwrap.dedent("""
     print("started", flush=True)
     j.run([Step("rewrite", f, produce=slow) for f in files]
           + [Step("write-new", f, f.with_suffix(".out"), produce=slow) for f in files],
-          progress=lambda r: print(r.status, flush=True))
+          progress=lambda r: print(r.status, flush=True), workers=int(sys.argv[2]))
     j.finish()
 """)
 
 
-def test_kill_9_mid_run_leaves_every_file_old_or_new_and_undo_restores(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_9_mid_run_leaves_every_file_old_or_new_and_undo_restores(tmp_path, workers):
     originals = {}
     for i in range(300):
         f = tmp_path / f"f{i:03d}.bin"
         f.write_bytes(os.urandom(2000 + i))
         originals[f] = f.read_bytes()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path), str(workers)],
+                            stdout=subprocess.PIPE, env=env)
     assert proc.stdout.readline().strip() == b"started"
     for _ in range(100):                      # killed in the middle of the first chunk's replacements
         assert proc.stdout.readline().strip() == b"done"
@@ -179,3 +181,84 @@ def test_kill_9_mid_run_leaves_every_file_old_or_new_and_undo_restores(tmp_path)
     assert rep.ok, rep.problems
     assert {f: f.read_bytes() for f in originals} == originals
     assert not list(tmp_path.glob("*.out"))
+
+
+def test_threaded_staging_rewrites_every_file_and_undo_is_byte_identical(tmp_path):
+    files = {}
+    for i in range(40):
+        f = tmp_path / f"f{i:02d}.bin"
+        f.write_bytes(os.urandom(5000 + i))
+        files[f] = f.read_bytes()
+    state = tmp_path / ".imgengine"
+    with Journal.begin(state, "tag", {}) as j:
+        res = j.run([Step("rewrite", f, produce=upper) for f in files], workers=4)
+        run_id = j.run_id
+    assert [r.status for r in res] == ["done"] * 40
+    assert all(f.read_bytes() == old.upper() for f, old in files.items())
+    assert undo(state, run_id).ok and {f: f.read_bytes() for f in files} == files
+
+
+def test_a_file_replaced_while_its_new_content_is_made_is_not_touched(tmp_path):
+    """Someone saves the photo (a new inode at the same name) while tag works on the copy it read: the
+    journal refuses to replace the newer file and keeps no backup of it."""
+    f = tmp_path / "a.jpg"
+    f.write_bytes(b"as read")
+
+    def meanwhile(data, tmp):
+        side = tmp_path / "saved-by-an-editor"
+        side.write_bytes(b"the user's newer edit")
+        os.replace(side, f)
+        return data.upper()
+
+    state = tmp_path / ".imgengine"
+    with Journal.begin(state, "tag", {}) as j:
+        (res,) = j.run([Step("rewrite", f, produce=meanwhile)])
+    assert res.status == "failed" and "changed while" in res.reason
+    assert f.read_bytes() == b"the user's newer edit"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".imgengine-tmp")]
+    assert not any((state / "backup").rglob("a.jpg"))
+
+
+def test_settle_keeps_the_backup_of_a_file_that_holds_neither_old_nor_new_bytes(tmp_path):
+    """After a crash the journal says a rewrite was staged; the file holds something else (a failing disk,
+    or an edit during the crash): settling reports it and keeps the original in the backup."""
+    import json as _json
+
+    f = tmp_path / "a.jpg"
+    f.write_bytes(b"original")
+    state = tmp_path / ".imgengine"
+    with Journal.begin(state, "tag", {}) as j:
+        j.rewrite(f, upper)
+        run_id, path = j.run_id, j.path
+    recs = [_json.loads(x) for x in path.read_text().splitlines()]
+    recs = [r for r in recs if r["type"] != "finish" and not (r["type"] == "step" and r["status"] == "done")]
+    recs[0]["pid"] = 999999999                             # as if killed before "done": its process is gone
+    path.write_text("".join(_json.dumps(r) + "\n" for r in recs))
+    f.write_bytes(b"something else")
+    assert settle_interrupted(state) == [run_id]
+    (backup,) = (state / "backup" / run_id).rglob("a.jpg")
+    assert backup.read_bytes() == b"original"
+    steps = [_json.loads(x) for x in path.read_text().splitlines() if '"step"' in x]
+    assert steps[-1]["status"] == "failed" and "neither" in steps[-1]["reason"]
+
+
+def test_a_producer_bug_in_a_thread_stops_the_run_with_nothing_changed_and_no_temp_left(tmp_path):
+    files = []
+    for i in range(6):
+        f = tmp_path / f"f{i}.bin"
+        f.write_bytes(b"data %d" % i)
+        files.append(f)
+
+    def buggy(data, tmp):
+        if data.endswith(b"3"):
+            raise RuntimeError("a bug in a plugin's producer")
+        return data.upper()
+
+    state = tmp_path / ".imgengine"
+    with pytest.raises(RuntimeError), Journal.begin(state, "tag", {}) as j:
+        j.run([Step("rewrite", f, produce=buggy) for f in files], workers=2)
+    assert [f.read_bytes() for f in files] == [b"data %d" % i for i in range(6)]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".imgengine-tmp")]
+    assert not any((state / "backup").rglob("*.bin"))
+    (run,) = history(state)
+    assert run.status == "failed" and run.steps_done == 0

@@ -41,9 +41,12 @@ class AnalysisInput:
         self.photo = photo
         self.settings = settings
         self._data = data
-        self._pixels: DecodedImage | None = None
+        self._pixels: DecodedImage | None = None     # the analysis-size view of the one decode
+        self._decoded: DecodedImage | None = None    # the one decode (at decode_size)
         self._pixel_error: Exception | None = None
-        self._sized: dict[int, Any] = {}
+        self.decodes = 0               # how many times the file was decoded (1 in an engine run)
+        self._sized: dict[int, Any] = {}      # numpy arrays per long side
+        self._images: dict[int, Any] = {}     # Pillow images per long side
         self.decode_seconds = 0.0      # wall time spent decoding (perf_counter)
         self.decode_cpu_seconds = 0.0  # CPU time of this thread spent decoding (thread_time)
         # long side of the one decode: the largest ``pixel_size`` any selected analyzer asked for
@@ -73,38 +76,72 @@ class AnalysisInput:
 
     @property
     def pixels(self) -> DecodedImage:
+        """The shared analysis-size decode (long side ``settings.analysis_size``): the pixels a decode to that
+        size gives, even when the one decode was made larger for another analyzer (so enabling faces or
+        OCR does not change the content and hash results)."""
         if self._pixel_error is not None:
             raise self._pixel_error
         if self._pixels is None:
-            from ..core.decode import decode_for_analysis
-
-            t0, c0 = time.perf_counter(), time.thread_time()
-            try:
-                self._pixels = decode_for_analysis(self.photo, self.data, self.decode_size,
-                                                   self.settings.max_pixels)
-            except Exception as exc:
-                self._pixel_error = exc
-                raise
-            finally:
-                self.decode_seconds += time.perf_counter() - t0
-                self.decode_cpu_seconds += time.thread_time() - c0
+            decoded = self._decoded or self._decode(self.decode_size)
+            size = self.settings.analysis_size
+            if decoded.source_image is None:
+                self._pixels = decoded
+            else:
+                self._pixels = dataclasses.replace(decoded, image=decoded.at_size(size),
+                                                   pixels_source=decoded.source_label(size), source_image=None)
         return self._pixels
 
+    @property
+    def decoded(self) -> DecodedImage | None:
+        """The file's one decode if some analyzer asked for pixels (at ``decode_size``), else None."""
+        return self._decoded
+
+    def _decode(self, size: int) -> DecodedImage:
+        """The file's decode at ``size``, keeping the unfitted pixels when some analyzer wants other sizes."""
+        from ..core.decode import decode_for_analysis
+
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            self._decoded = decode_for_analysis(self.photo, self.data, size, self.settings.max_pixels,
+                                                keep_source=size > self.settings.analysis_size)
+            self.decodes += 1
+        except Exception as exc:
+            self._pixel_error = exc
+            raise
+        finally:
+            self.decode_seconds += time.perf_counter() - t0
+            self.decode_cpu_seconds += time.thread_time() - c0
+        return self._decoded
+
+    def image_at(self, long_side: int | None = None):
+        """Upright RGB Pillow image, long side at most ``long_side`` (None = the shared analysis size): the
+        pixels a decode to that size gives, made from the file's one decode; cached per size. The engine
+        decodes at the largest ``pixel_size`` of the run's analyzers; a direct caller that asks for more than
+        ``decode_size`` gets one larger decode (counted in ``decodes``)."""
+        size = long_side or self.settings.analysis_size
+        img = self._images.get(size)
+        if img is None:
+            if self._pixel_error is not None:
+                raise self._pixel_error
+            if size == self.settings.analysis_size:
+                img = self.pixels.image
+            else:
+                if size > self.decode_size:
+                    self.decode_size = size
+                    self._decode(size)
+                decoded = self._decoded or self._decode(self.decode_size)
+                img = decoded.at_size(size)
+            self._images[size] = img
+        return img
+
     def pixels_at(self, long_side: int | None = None):
-        """Upright RGB uint8 numpy array (H, W, 3), long side at most ``long_side`` (None = the shared
-        analysis size), made from the file's one decode; cached per size."""
+        """:meth:`image_at` as an RGB uint8 numpy array (H, W, 3); cached per size."""
         size = long_side or self.settings.analysis_size
         arr = self._sized.get(size)
         if arr is None:
             import numpy as np
-            from PIL import Image
 
-            img = self.pixels.image
-            if max(img.size) > size:
-                scale = size / max(img.size)
-                img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                                 Image.Resampling.BILINEAR)
-            arr = self._sized[size] = np.asarray(img)
+            arr = self._sized[size] = np.asarray(self.image_at(size))
         return arr
 
 
@@ -167,6 +204,9 @@ class Analyzer:
     config_defaults: ClassVar[Mapping[str, Any]] = {}
     #: names of analyzers whose results it reads from ``item.results`` (they run first)
     requires: ClassVar[tuple[str, ...]] = ()
+    #: it also reads the photo's XMP sidecar: an incremental run redoes it when only the sidecar changed
+    #: (its result's ``sidecar_stamp`` is compared with the sidecar's name, size and mtime now)
+    reads_sidecars: ClassVar[bool] = False
     #: flat CSV columns: column name -> key (dotted path) in this analyzer's result dict
     csv_fields: ClassVar[Mapping[str, str]] = {}
     #: long side of the pixels it wants (None = the shared ``analysis_size``, 512 px)

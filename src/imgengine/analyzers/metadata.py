@@ -56,19 +56,23 @@ class MetadataResult(Result):
     flash: int | None = None                  # raw EXIF Flash value
     flash_fired: bool | None = None
     keywords: tuple[str, ...] = ()
+    hierarchical_keywords: tuple[str, ...] = ()   # lr:hierarchicalSubject ("Places|France|Paris")
     title: str | None = None
     description: str | None = None
     rating: int | None = None
+    label: str | None = None                  # XMP colour label (Lightroom/digiKam: Red, Yellow, ...)
     has_exif: bool = False
     has_xmp: bool = False
     has_iptc: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
     camera: str | None = None                 # display name: make + model without repeating the make
+    sidecar_stamp: str | None = None          # "name:size:mtime_ns" of the XMP sidecar read, if any
 
 
 class MetadataAnalyzer(Analyzer):
     name = "metadata"
-    version = "1"
+    version = "2"                             # 2: stamps the XMP sidecar it read (see reads_sidecars)
+    reads_sidecars = True
     needs_pixels = False
     description = "EXIF/XMP/IPTC: camera, lens, dates, GPS, exposure, keywords"
     csv_fields = {"make": "make", "model": "model", "lens": "lens_model", "datetime_original": "datetime_original",
@@ -82,12 +86,16 @@ class MetadataAnalyzer(Analyzer):
         # so only the header pages are read from disk
         data = item.data_if_read
         result = read_metadata(data if data is not None else item.photo.path)
-        packet = read_sidecar(item.photo.path)
-        return with_sidecar(result, packet) if packet else result
+        side = read_sidecar(item.photo.path)
+        if side is None:
+            return result
+        packet, stamp = side
+        return dataclasses.replace(with_sidecar(result, packet), sidecar_stamp=stamp)
 
 
 # fields an XMP sidecar can hold that win over the embedded values (digiKam's rule: sidecar over embedded)
-_SIDECAR_FIELDS = ("artist", "copyright", "keywords", "title", "description", "rating", "gps_latitude",
+_SIDECAR_FIELDS = ("artist", "copyright", "keywords", "title", "description", "rating", "label",
+                   "hierarchical_keywords", "gps_latitude",
                    "gps_longitude", "gps_altitude")
 
 
@@ -392,6 +400,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
     rating = _int(f.num(ifd0.get(0x4746), "Rating"))
     if rating is None:
         rating = _int(xnum("xmp:Rating"))
+    label = xtext("xmp:Label")
+    hierarchical = _keywords(xmp.get("lr:hierarchicalSubject"))
 
     return MetadataResult(
         make=make, model=model, lens_model=lens_model, software=software, artist=artist,
@@ -401,7 +411,8 @@ def _build(blocks: MetadataBlocks, warnings: list[str]) -> MetadataResult:
         iso=iso, exposure_time=exposure, f_number=fnumber, focal_length=focal, focal_length_35mm=focal35,
         flash=flash, flash_fired=bool(flash & 1) if flash is not None else None,
         keywords=keywords, title=title, description=description, rating=rating,
-        has_exif=has_exif, has_xmp=bool(xmp), has_iptc=bool(iptc), warnings=tuple(warnings),
+        label=label, hierarchical_keywords=hierarchical, has_exif=has_exif, has_xmp=bool(xmp), has_iptc=bool(iptc),
+        warnings=tuple(warnings),
         camera=camera_name(make, model),
     )
 

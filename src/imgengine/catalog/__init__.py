@@ -21,14 +21,15 @@ def is_catalog_url(spec: object) -> bool:
 
 
 def open_catalog(spec: str | os.PathLike, readonly: bool = False, roots: dict | None = None) -> CatalogStore:
-    """The catalog store named by ``spec``: a PostgreSQL URL or a SQLite file path."""
+    """The catalog store named by ``spec``: a PostgreSQL URL or a SQLite file path. ``roots`` (the ``roots:``
+    setting) maps named library roots to this machine's mount points (``catalog.roots``)."""
     if is_catalog_url(spec):
         from .postgres import PostgresCatalog
 
-        return PostgresCatalog(str(spec), readonly=readonly)
+        return PostgresCatalog(str(spec), readonly=readonly, roots=roots)
     from ..core.catalog import Catalog
 
-    return Catalog(Path(spec), readonly=readonly)
+    return Catalog(Path(spec), readonly=readonly, roots=roots)
 
 
 def catalog_exists(spec: str | os.PathLike) -> bool:

@@ -9,6 +9,7 @@ Result data is stored as the same JSON text as in SQLite, so both stores return 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -17,11 +18,41 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile, key_to_path, path_key
+from ..core.catalog import MIGRATIONS, SCHEMA_VERSION, KnownFile
 from ..core.photo import display_path
 from ..errors import CatalogError
+from .base import StoreBase
+from .dialect import PostgresDialect
+from .roots import IDENTITY, RootMap
+from .rows import (
+    KNOWN_FILES_SQL,
+    POSTGRES_STAMP,
+    RECORDS_SQL,
+    group_records,
+    missing_changes,
+    parse_versions,
+    purge_choice,
+    result_value,
+)
 
 _LOCK_ID = 0x1A6E4E61  # pg_advisory_xact_lock key that serialises migrations across processes
+
+log = logging.getLogger(__name__)
+
+# With pgvector: the CLIP embeddings of the ``clip`` results as vectors, one row per photo, kept in step by
+# ``sync_vectors``. Derived data (rebuilt from the results), so not a numbered migration and not copied by
+# ``catalog migrate``. The column has no fixed dimension (a catalog may hold several CLIP models); each
+# dimension gets its own partial HNSW index on ``embedding::vector(dim)``: vector(512) for ViT-B/32.
+VECTOR_TABLE = """CREATE TABLE IF NOT EXISTS clip_embeddings (
+    photo_id BIGINT PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    embedding vector NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL)"""
+DERIVED_TABLES = ("clip_embeddings",)
+# HNSW build parameters (pgvector's defaults) and the candidate list a query walks: recall@10 against
+# exact search is measured by benchmarks/bench_scale.py --search
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 64, 100
 
 # SQLite DDL -> PostgreSQL DDL, in order (word-bounded, case-insensitive).
 _DDL = [
@@ -52,6 +83,20 @@ def _trigger(m: re.Match) -> str:
             f"EXECUTE FUNCTION {name}_fn();")
 
 
+# the primary keys of the tables written with INSERT OR REPLACE (an upsert on PostgreSQL)
+_CONFLICT_KEYS = {"plugin_sync": ("photo_id", "analyzer"), "album_photos": ("album_id", "photo_id"),
+                  "results": ("photo_id", "analyzer"), "runs": ("id",)}
+# tables whose rows get an identity id: an INSERT returns it (the cursor's lastrowid, as on SQLite)
+_ID_TABLES = {"photos", "people", "face_clusters", "faces", "albums"}
+
+
+def _upsert(m: re.Match) -> str:
+    table, cols, rest = m.group(1), m.group(2), m.group(3).rstrip().rstrip(";")
+    keys = _CONFLICT_KEYS[table.lower()]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (c.strip() for c in cols.split(",")) if c not in keys)
+    return f"INSERT INTO {table} ({cols}){rest} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+
+
 def translate_sql(sql: str) -> str:
     """One SQLite DDL/DML text in PostgreSQL's dialect (types, ``?`` placeholders, FTS5 tables, triggers,
     NOCASE collation dropped); PRAGMAs dropped."""
@@ -59,7 +104,12 @@ def translate_sql(sql: str) -> str:
                  flags=re.IGNORECASE | re.DOTALL)
     out = re.sub(r"CREATE\s+TRIGGER\s+(\w+)\s+(AFTER|BEFORE)\s+(DELETE|INSERT|UPDATE)(\s+OF\s+[\w\s,]+?)?\s+ON\s+"
                  r"(\w+)\s+BEGIN\s+(.*?)\bEND\s*;", _trigger, out, flags=re.IGNORECASE | re.DOTALL)
+    # case-insensitive comparisons and orderings: lower() on both sides (DDL's column collation is dropped)
+    out = re.sub(r"([\w.]+)\s*=\s*(\?|%s)\s+COLLATE\s+NOCASE\b", r"lower(\1) = lower(\2)", out, flags=re.IGNORECASE)
+    out = re.sub(r"ORDER\s+BY\s+([\w.]+)\s+COLLATE\s+NOCASE\b", r"ORDER BY lower(\1)", out, flags=re.IGNORECASE)
     out = re.sub(r"\s+COLLATE\s+NOCASE\b", "", out, flags=re.IGNORECASE)
+    out = re.sub(r"\bINSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)(.*)", _upsert, out,
+                 flags=re.IGNORECASE | re.DOTALL)
     for pattern, repl in _DDL:
         out = re.sub(pattern, repl, out, flags=re.IGNORECASE)
     out = re.sub(r"^\s*PRAGMA[^;]*;?", "", out, flags=re.IGNORECASE | re.MULTILINE)
@@ -104,6 +154,86 @@ class _MigrationConnection:
         return None
 
 
+class _Row(dict):
+    """A row readable by column name and by position, as ``sqlite3.Row``."""
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+
+def _row_factory(cursor):
+    names = [c.name for c in cursor.description] if cursor.description else []
+    return lambda values: _Row(zip(names, values, strict=True))
+
+
+class _Result:
+    """What ``PgSession.execute`` returns: a cursor's reads, ``rowcount`` and (after an INSERT) ``lastrowid``."""
+
+    def __init__(self, cur, lastrowid: int | None = None, rowcount: int | None = None):
+        self.cur = cur
+        self.lastrowid = lastrowid
+        self.rowcount = cur.rowcount if rowcount is None else rowcount
+
+    def fetchone(self):
+        return self.cur.fetchone() if self.cur.description else None
+
+    def fetchall(self) -> list:
+        return self.cur.fetchall() if self.cur.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+class PgSession:
+    """The PostgreSQL catalog's connection as modules with their own SQL use a ``sqlite3.Connection``:
+    ``execute``/``executemany`` of SQLite-flavoured SQL (translated), rows by name or position,
+    ``lastrowid``, and ``with session:`` as one transaction."""
+
+    def __init__(self, catalog: PostgresCatalog):
+        self.catalog = catalog
+        self._tx: list[Any] = []
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Result:
+        params = tuple(params)
+        text = translate_sql(sql.replace("%", "%%") if params else sql)
+        table = re.match(r"\s*INSERT\s+INTO\s+(\w+)", text, flags=re.IGNORECASE)
+        returning = bool(table and table.group(1).lower() in _ID_TABLES and "RETURNING" not in text.upper())
+        if returning:
+            text = text.rstrip().rstrip(";") + " RETURNING id"
+        cur = self.catalog.db.cursor(row_factory=_row_factory)
+        try:
+            cur.execute(text, params or None)
+            lastrowid = cur.fetchone()["id"] if returning else None
+        except self.catalog._psycopg.Error as exc:
+            raise self.catalog._error(exc)
+        return _Result(cur, lastrowid, 1 if returning else None)
+
+    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> _Result:
+        result, total = None, 0
+        for params in seq:
+            result = self.execute(sql, params)
+            total += max(0, result.rowcount)
+        if result is None:
+            return _Result(self.catalog.db.cursor(), None, 0)
+        return _Result(result.cur, result.lastrowid, total)
+
+    def __enter__(self) -> PgSession:
+        tx = self.catalog.db.transaction()
+        tx.__enter__()
+        self._tx.append(tx)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._tx.pop().__exit__(*exc)
+
+
+def vector_text(v: Any) -> str:
+    """A vector in pgvector's text form ``[x,y,...]`` (float32 precision)."""
+    return "[" + ",".join(map(repr, v.astype("float32").tolist())) + "]"
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -112,16 +242,19 @@ def _redact(url: str) -> str:
     return url
 
 
-def _prefix_range(root: os.PathLike | str) -> tuple[bytes, bytes]:
-    """[lo, hi) of the path keys under ``root``: an index range on the bytea column."""
-    prefix = path_key(root).rstrip(b"/") + b"/"
-    return prefix, prefix[:-1] + b"0"   # "0" is the byte after "/"
-
-
-class PostgresCatalog:
+class PostgresCatalog(StoreBase):
     """The PostgreSQL catalog store (see ``catalog.store.CatalogStore``)."""
 
-    def __init__(self, url: str, readonly: bool = False):
+    dialect = PostgresDialect
+
+    @property
+    def session(self) -> PgSession:
+        """What modules with their own SQL over the catalog's tables (faces, OCR, albums) run it on."""
+        if not hasattr(self, "_session"):
+            self._session = PgSession(self)
+        return self._session
+
+    def __init__(self, url: str, readonly: bool = False, roots: dict | None = None):
         try:
             import psycopg
             from psycopg.rows import dict_row
@@ -132,11 +265,13 @@ class PostgresCatalog:
         self.path = url                 # what opens it again (RunResult.catalog_path)
         self.label = _redact(url)       # what messages show: the password hidden
         self.readonly = readonly
+        self.roots = RootMap(roots) if roots else IDENTITY   # named library roots (catalog/roots.py)
         try:
             self.db = psycopg.connect(url, row_factory=dict_row, connect_timeout=15, autocommit=True)
         except psycopg.Error as exc:
             raise CatalogError(f"catalog {self.label}: cannot connect: {str(exc).strip().splitlines()[0]}")
         self.has_vector = False
+        self.no_vector_reason = "not checked"
         try:
             if readonly:
                 self.db.execute("SET default_transaction_read_only = on")
@@ -158,12 +293,6 @@ class PostgresCatalog:
         except self._psycopg.Error:
             pass
 
-    def __enter__(self) -> PostgresCatalog:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def _current_version(self) -> int:
         self.db.execute("CREATE TABLE IF NOT EXISTS imgengine_schema (version BIGINT NOT NULL)")
         row = self.db.execute("SELECT max(version) AS v FROM imgengine_schema").fetchone()
@@ -183,16 +312,25 @@ class PostgresCatalog:
 
     def _vector_ready(self) -> bool:
         """True when the server has pgvector (``CREATE EXTENSION vector`` allowed): embeddings then go into
-        a ``vector(512)`` column with an HNSW index, and search runs in the database."""
-        if self._rows("SELECT 1 FROM pg_extension WHERE extname = 'vector'"):
-            return True
-        if self.readonly:
-            return False
-        try:
-            self.db.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except self._psycopg.Error:
-            return False
-        return True
+        the ``clip_embeddings`` table with an HNSW index, and search runs in the database. Otherwise
+        ``no_vector_reason`` says why, and search uses the in-process index built from the stored vectors."""
+        self.no_vector_reason = ""
+        if not self._rows("SELECT 1 FROM pg_extension WHERE extname = 'vector'"):
+            if self.readonly:
+                self.no_vector_reason = "the pgvector extension is not created in this database"
+                return False
+            try:
+                self.db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except self._psycopg.Error as exc:
+                self.no_vector_reason = ("the server has no pgvector extension (" +
+                                         (str(exc).strip().splitlines() or ["CREATE EXTENSION vector failed"])[0] +
+                                         ")")
+                return False
+        if not self.readonly:
+            with self.db.transaction():
+                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                self.db.execute(VECTOR_TABLE)
+        return bool(self._rows("SELECT to_regclass('clip_embeddings') IS NOT NULL AS ok")[0]["ok"])
 
     @property
     def schema_version(self) -> int:
@@ -205,82 +343,74 @@ class PostgresCatalog:
             raise self._error(exc)
 
     # -- reads -----------------------------------------------------------------------------------
+    def _prefix_range(self, root: os.PathLike | str) -> tuple[bytes, bytes]:
+        """[lo, hi) of the stored keys under ``root``: an index range on the bytea column."""
+        prefix = self.stored_prefix(root)
+        return prefix, prefix[:-1] + b"0"   # "0" is the byte after "/"
+
+    def _where(self, root: Path | None, include_missing: bool) -> tuple[str, tuple]:
+        """The WHERE clause (on ``photos p``) of the photos under ``root``, present ones only unless
+        ``include_missing``."""
+        where, params = ["TRUE"], ()
+        if root is not None:
+            where, params = ["p.path >= %s AND p.path < %s"], self._prefix_range(root)
+        if not include_missing:
+            where.append("p.missing_since IS NULL")
+        return "WHERE " + " AND ".join(where), params
+
     def known_files(self, root: Path | None = None) -> dict[bytes, KnownFile]:
         where, params = "", ()
         if root is not None:
-            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
-        rows = self._rows(
-            "SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-            "string_agg(r.analyzer || '=' || r.version, chr(31)) AS versions "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
-        out = {}
-        for row in rows:
-            versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
-            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
-        return out
+            where, params = "WHERE p.path >= %s AND p.path < %s", self._prefix_range(root)
+        rows = self._rows(KNOWN_FILES_SQL.format(agg="string_agg", sep="chr(31)", where=where, stamp=POSTGRES_STAMP),
+                          params)
+        return {self.local_key(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
+                                              parse_versions(row["versions"]), row["sidecar"] or "")
+                for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         return [self._photo_row(r) for r in self._rows("SELECT * FROM photos WHERE sha256 = %s", (sha256,))]
 
     def get(self, path: os.PathLike | str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM photos WHERE path = %s", (path_key(path),))
+        rows = self._rows("SELECT * FROM photos WHERE path = %s", (self.stored_key(path),))
         return self._record(rows[0]) if rows else None
 
     def get_by_id(self, photo_id: int) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM photos WHERE id = %s", (photo_id,))
         return self._record(rows[0]) if rows else None
 
-    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None
-                     ) -> Iterator[dict[str, Any]]:
+    def iter_records(self, root: Path | None = None, paths: Iterable[os.PathLike] | None = None,
+                     include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """As ``core.catalog.Catalog.iter_records``: photos whose file is gone are left out unless
+        ``include_missing``."""
         if paths is not None:
             for p in paths:
                 rec = self.get(p)
-                if rec:
+                if rec and (include_missing or rec["missing_since"] is None):
                     yield rec
             return
-        where, params = "", ()
-        if root is not None:
-            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
+        where, params = self._where(root, include_missing)
         photos = self._rows(f"SELECT * FROM photos p {where} ORDER BY p.path", params)
-        results: dict[int, dict[str, Any]] = {}
-        for r in self._rows(f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params):
-            results.setdefault(r["photo_id"], {})[r["analyzer"]] = self._result_value(r)
-        for row in photos:
-            rec = self._photo_row(row)
-            rec["results"] = results.get(row["id"], {})
-            yield rec
+        yield from self._with_results(
+            photos, self._rows(f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params))
 
-    def stream_records(self, root: Path | None = None) -> Iterator[dict[str, Any]]:
-        """Full records in path order, one photo at a time (rows streamed from the server)."""
-        where, params = "", ()
-        if root is not None:
-            where, params = "WHERE p.path >= %s AND p.path < %s", _prefix_range(root)
-        rec: dict[str, Any] | None = None
+    def stream_records(self, root: Path | None = None, include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """Full records in path order, one photo at a time (rows streamed from the server); photos whose
+        file is gone are left out unless ``include_missing``."""
+        where, params = self._where(root, include_missing)
         try:
-            rows = self.db.cursor().stream(
-                "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
-                f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
-            for row in rows:
-                if rec is None or rec["id"] != row["id"]:
-                    if rec is not None:
-                        yield rec
-                    rec = self._photo_row(row)
-                    rec["results"] = {}
-                if row["r_analyzer"] is not None:
-                    rec["results"][row["r_analyzer"]] = self._result_value(
-                        {"data": row["r_data"], "version": row["r_version"], "error": row["r_error"]})
+            yield from group_records(self.db.cursor().stream(RECORDS_SQL.format(where=where), params), self.local_key)
         except self._psycopg.Error as exc:
             raise self._error(exc)
-        if rec is not None:
-            yield rec
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         where, params = "", (analyzer,)
         if root is not None:
-            where, params = "AND p.path >= %s AND p.path < %s", (analyzer, *_prefix_range(root))
+            where, params = "AND p.path >= %s AND p.path < %s", (analyzer, *self._prefix_range(root))
         for row in self._rows(
                 "SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
-                f"WHERE r.analyzer = %s AND r.data IS NOT NULL {where} ORDER BY p.path", params):
+                f"WHERE r.analyzer = %s AND r.data IS NOT NULL AND p.missing_since IS NULL {where} "
+                "ORDER BY p.path", params):
             yield self._photo_row(row), json.loads(row["rdata"])
 
     def results_for(self, photo_ids: Iterable[int], analyzers: Iterable[str]) -> dict[int, dict[str, dict]]:
@@ -293,58 +423,44 @@ class PostgresCatalog:
             out.setdefault(row["photo_id"], {})[row["analyzer"]] = json.loads(row["data"])
         return out
 
-    def count(self) -> int:
-        return self._rows("SELECT count(*) AS n FROM photos")[0]["n"]
+    def count(self, include_missing: bool = False) -> int:
+        where = "" if include_missing else " WHERE missing_since IS NULL"
+        return self._rows(f"SELECT count(*) AS n FROM photos{where}")[0]["n"]
 
     def photos_under(self, root: Path, ok_only: bool = True) -> Iterator[dict[str, Any]]:
         root = Path(root)
         if root.is_file():
-            where, params = "WHERE path = %s", (path_key(root),)
+            where, params = "WHERE path = %s", (self.stored_key(root),)
         else:
-            where, params = "WHERE path >= %s AND path < %s", _prefix_range(root)
+            where, params = "WHERE path >= %s AND path < %s", self._prefix_range(root)
         if ok_only:
             where += " AND status = 'ok' AND format IS NOT NULL AND missing_since IS NULL"
         for row in self._rows("SELECT id, path, size, mtime_ns, format, extension_mismatch, sha256, status, error "
                               f"FROM photos {where} ORDER BY path", params):
-            row["path"] = bytes(row["path"])
+            row["path"] = self.local_key(row["path"])
             yield row
 
     def result_value_counts(self, analyzer: str, key: str, root: Path | None = None) -> dict[Any, int]:
         where, params = "", [key, analyzer]
         if root is not None and Path(root).is_dir():
             where = "AND p.path >= %s AND p.path < %s"
-            params += list(_prefix_range(root))
+            params += list(self._prefix_range(root))
         rows = self._rows(
             "SELECT (r.data::jsonb) -> %s AS v, count(*) AS n FROM results r JOIN photos p ON p.id = r.photo_id "
             f"WHERE r.analyzer = %s AND r.data IS NOT NULL AND p.missing_since IS NULL {where} GROUP BY v", params)
         return {row["v"]: row["n"] for row in rows}
 
     def photo_id(self, path: os.PathLike | str) -> int | None:
-        rows = self._rows("SELECT id FROM photos WHERE path = %s", (path_key(path),))
+        rows = self._rows("SELECT id FROM photos WHERE path = %s", (self.stored_key(path),))
         return rows[0]["id"] if rows else None
 
     def photo_path(self, photo_id: int) -> tuple[bytes, str] | None:
         rows = self._rows("SELECT path, display_path FROM photos WHERE id = %s", (photo_id,))
-        return (bytes(rows[0]["path"]), rows[0]["display_path"]) if rows else None
-
-    @staticmethod
-    def _photo_row(row: dict[str, Any]) -> dict[str, Any]:
-        key = bytes(row["path"])
-        return {
-            "id": row["id"], "path": key_to_path(key), "display_path": row["display_path"],
-            "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
-            "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
-            "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
-            "missing_since": row.get("missing_since"),
-        }
+        return (self.local_key(rows[0]["path"]), rows[0]["display_path"]) if rows else None
 
     @staticmethod
     def _result_value(r: dict[str, Any]) -> dict[str, Any]:
-        if r["data"] is None:
-            return {"_version": r["version"], "_error": r["error"]}
-        data = json.loads(r["data"])
-        data["_version"] = r["version"]
-        return data
+        return result_value(r["data"], r["version"], r["error"])
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         rec = self._photo_row(row)
@@ -356,7 +472,7 @@ class PostgresCatalog:
     def write_outcomes(self, outcomes: Iterable[Any]) -> None:
         """A batch of analysis outcomes in one transaction. Each photo is an upsert on its path, so two
         machines writing the same file concurrently leave one row (the later write wins)."""
-        outcomes = sorted(outcomes, key=lambda o: path_key(o.path))   # one lock order for every writer
+        outcomes = sorted(outcomes, key=lambda o: self.stored_key(o.path))   # one lock order for every writer
         for attempt in range(5):
             try:
                 return self._write_outcomes(outcomes)
@@ -382,8 +498,8 @@ class PostgresCatalog:
                     "extension_mismatch = EXCLUDED.extension_mismatch, "
                     "sha256 = coalesce(EXCLUDED.sha256, photos.sha256), status = EXCLUDED.status, "
                     "error = EXCLUDED.error, analyzed_at = EXCLUDED.analyzed_at, "
-                    "updated_at = EXCLUDED.updated_at RETURNING id, (xmax = 0) AS inserted",
-                    [(path_key(o.path), display_path(o.path), o.size, o.mtime_ns, o.format,
+                    "updated_at = EXCLUDED.updated_at, missing_since = NULL RETURNING id, (xmax = 0) AS inserted",
+                    [(self.stored_key(o.path), display_path(o.path), o.size, o.mtime_ns, o.format,
                       int(o.extension_mismatch), o.sha256, o.status, o.error, now, now) for o in outcomes],
                     returning=True)
                 rows = []
@@ -413,9 +529,10 @@ class PostgresCatalog:
         try:
             with self.db.transaction():
                 cur = self.db.execute(
-                    "UPDATE photos SET path=%s, display_path=%s, mtime_ns=coalesce(%s, mtime_ns), updated_at=%s "
-                    "WHERE path=%s", (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
-                                      path_key(old)))
+                    "UPDATE photos SET path=%s, display_path=%s, mtime_ns=coalesce(%s, mtime_ns), updated_at=%s, "
+                    "missing_since=NULL WHERE path=%s",
+                    (self.stored_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
+                     self.stored_key(old)))
                 moved = cur.rowcount > 0
             return moved
         except self._psycopg.errors.UniqueViolation:
@@ -427,18 +544,10 @@ class PostgresCatalog:
     def mark_missing(self, root: Path, seen: set[bytes], now: float | None = None) -> tuple[int, int]:
         """As ``core.catalog.Catalog.mark_missing``: unseen photos under ``root`` whose file is gone are
         marked missing, seen ones unmarked. Returns (newly missing, back again)."""
-        from ..core.catalog import file_is_gone
-
         now = time.time() if now is None else now
-        gone, back = [], []
-        for row in self._rows("SELECT id, path, missing_since FROM photos WHERE path >= %s AND path < %s",
-                              _prefix_range(root)):
-            key = bytes(row["path"])
-            if key in seen:
-                if row["missing_since"] is not None:
-                    back.append(row["id"])
-            elif row["missing_since"] is None and file_is_gone(key):
-                gone.append(row["id"])
+        gone, back = missing_changes(((r["id"], self.local_key(r["path"]), r["missing_since"]) for r in self._rows(
+            "SELECT id, path, missing_since FROM photos WHERE path >= %s AND path < %s", self._prefix_range(root))),
+            seen)
         try:
             with self.db.transaction():
                 if gone:
@@ -454,26 +563,20 @@ class PostgresCatalog:
         try:
             with self.db.transaction():
                 return self.db.execute("UPDATE photos SET missing_since = %s WHERE path = ANY(%s) AND "
-                                       "missing_since IS NULL", (now, list(keys))).rowcount
+                                       "missing_since IS NULL", (now, [self.roots.to_stored(k) for k in keys])).rowcount
         except self._psycopg.Error as exc:
             raise self._error(exc)
 
     def missing(self, root: Path | None = None) -> list[dict[str, Any]]:
         where, params = "", ()
         if root is not None:
-            where, params = "AND path >= %s AND path < %s", _prefix_range(root)
+            where, params = "AND path >= %s AND path < %s", self._prefix_range(root)
         return [self._photo_row(r) for r in self._rows(
             f"SELECT * FROM photos WHERE missing_since IS NOT NULL {where} ORDER BY missing_since, path", params)]
 
     def purge_missing(self, older_than: float | None = None, root: Path | None = None,
                       now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        cutoff = now - older_than if older_than is not None else float("inf")
-        forget, back = [], []
-        for rec in self.missing(root):
-            if rec["missing_since"] > cutoff:
-                continue
-            (back if os.path.lexists(rec["path"]) else forget).append(rec["id"])
+        forget, back = purge_choice(self.missing(root), older_than, time.time() if now is None else now)
         try:
             with self.db.transaction():
                 if forget:
@@ -486,7 +589,7 @@ class PostgresCatalog:
 
     def remove(self, path: os.PathLike | str) -> bool:
         with self.db.transaction():
-            n = self.db.execute("DELETE FROM photos WHERE path = %s", (path_key(path),)).rowcount
+            n = self.db.execute("DELETE FROM photos WHERE path = %s", (self.stored_key(path),)).rowcount
         return n > 0
 
     def record_run(self, run_id: str, command: str, root: str, started_at: float, finished_at: float,
@@ -502,13 +605,133 @@ class PostgresCatalog:
         except self._psycopg.Error as exc:
             raise self._error(exc)
 
+    # -- CLIP embeddings -----------------------------------------------------------------------------
+    def clip_models(self) -> dict[str, int]:
+        rows = self._rows("SELECT (data::jsonb) ->> 'model' AS m, count(*) AS n FROM results "
+                          "WHERE analyzer = 'clip' AND data IS NOT NULL GROUP BY m")
+        return {r["m"]: r["n"] for r in rows if r["m"]}
+
+    def embedding_stamps(self, model: str) -> list[tuple[int, float]]:
+        return [(r["photo_id"], r["updated_at"] or 0.0) for r in self._rows(
+            "SELECT photo_id, updated_at FROM results WHERE analyzer = 'clip' AND data IS NOT NULL "
+            "AND (data::jsonb) ->> 'model' = %s", (model,))]
+
+    def embeddings_of(self, photo_ids: list[int]) -> Iterator[tuple[int, str]]:
+        for r in self._rows("SELECT photo_id, (data::jsonb) ->> 'embedding' AS e FROM results "
+                            "WHERE analyzer = 'clip' AND photo_id = ANY(%s)", (list(photo_ids),)):
+            if r["e"]:
+                yield r["photo_id"], r["e"]
+
+    def missing_ids(self) -> set[int]:
+        return {r["id"] for r in self._rows("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+
+    def sync_vectors(self, progress: Any = None) -> dict[str, int]:
+        """Bring ``clip_embeddings`` in step with the ``clip`` results (any writer's, any time: one anti-join
+        finds what is new or changed since it was copied); makes the HNSW index of each new dimension.
+        Returns {"added": n, "removed": n}. Needs pgvector (``has_vector``)."""
+        from ..analyzers.vision.embedding import decode_embedding
+        from ..progress import steps_of
+
+        steps = steps_of(progress)
+        try:
+            with self.db.transaction():
+                removed = self.db.execute(
+                    "DELETE FROM clip_embeddings e WHERE NOT EXISTS (SELECT 1 FROM results r WHERE "
+                    "r.photo_id = e.photo_id AND r.analyzer = 'clip' AND r.data IS NOT NULL)").rowcount
+            todo = [r["photo_id"] for r in self._rows(
+                "SELECT r.photo_id FROM results r LEFT JOIN clip_embeddings e ON e.photo_id = r.photo_id "
+                "WHERE r.analyzer = 'clip' AND r.data IS NOT NULL "
+                "AND (e.photo_id IS NULL OR e.updated_at < coalesce(r.updated_at, 0))")]
+            steps.step_start("search index", len(todo), "embeddings")
+            dims: set[int] = set()
+            for start in range(0, len(todo), 5000):
+                chunk = todo[start:start + 5000]
+                rows = self._rows("SELECT photo_id, (data::jsonb) ->> 'embedding' AS e, "
+                                  "(data::jsonb) ->> 'model' AS m, coalesce(updated_at, 0) AS t FROM results "
+                                  "WHERE analyzer = 'clip' AND photo_id = ANY(%s)", (chunk,))
+                with self.db.transaction(), self.db.cursor() as cur:
+                    cur.execute("CREATE TEMP TABLE IF NOT EXISTS clip_incoming (photo_id BIGINT, model TEXT, "
+                                "dim INTEGER, embedding TEXT, updated_at DOUBLE PRECISION) ON COMMIT DELETE ROWS")
+                    with cur.copy("COPY clip_incoming FROM STDIN") as copy:
+                        for r in rows:
+                            if not r["e"] or not r["m"]:
+                                continue
+                            v = decode_embedding(r["e"])
+                            dims.add(len(v))
+                            copy.write_row((r["photo_id"], r["m"], len(v), vector_text(v), r["t"]))
+                    cur.execute("INSERT INTO clip_embeddings SELECT photo_id, model, dim, embedding::vector, "
+                                "updated_at FROM clip_incoming ON CONFLICT (photo_id) DO UPDATE SET "
+                                "model = EXCLUDED.model, dim = EXCLUDED.dim, embedding = EXCLUDED.embedding, "
+                                "updated_at = EXCLUDED.updated_at")
+                steps.step_advance("search index", len(chunk))
+            for dim in sorted(dims):
+                self._hnsw_index(dim)
+            steps.step_done("search index")
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        return {"added": len(todo), "removed": removed}
+
+    def _hnsw_index(self, dim: int) -> None:
+        with self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            # the graph built in memory (not page by page on disk): 100k x 512 floats need ~250 MB
+            self.db.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            self.db.execute(
+                f"CREATE INDEX IF NOT EXISTS clip_embeddings_hnsw_{int(dim)} ON clip_embeddings USING hnsw "
+                f"((embedding::vector({int(dim)})) vector_cosine_ops) WITH (m = {HNSW_M}, "
+                f"ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE dim = {int(dim)}")
+
+    def vector_count(self, model: str) -> int:
+        return self._rows("SELECT count(*) AS n FROM clip_embeddings WHERE model = %s", (model,))[0]["n"]
+
+    def search_vectors(self, model: str, query: Any, k: int, allowed: set[int] | None = None,
+                       exact: bool = False) -> list[tuple[int, float]]:
+        """(photo id, cosine) best first, computed in the database: the HNSW index (approximate, iterative
+        scan so that filters still return ``k`` hits), or with ``exact`` (or a small ``allowed`` set) a
+        full scan of the candidates. Photos whose file is gone are left out."""
+        import numpy as np
+
+        q = np.asarray(query, dtype=np.float32).ravel()
+        q = q / (float(np.linalg.norm(q)) or 1.0)
+        dim, text = len(q), vector_text(q)
+        where, params = "e.dim = %s AND e.model = %s AND p.missing_since IS NULL", [dim, model]
+        if allowed is not None:
+            where += " AND e.photo_id = ANY(%s)"
+            params.append(list(allowed))
+            exact = exact or len(allowed) <= 20_000
+        # the index is used only when the ORDER BY matches its expression (embedding::vector(dim))
+        distance = "e.embedding <=> %s::vector" if exact else f"e.embedding::vector({dim}) <=> %s::vector({dim})"
+        try:
+            with self.db.transaction():
+                if not exact:
+                    self.db.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(k))}")
+                    if self._iterative_scan():
+                        self.db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                rows = self.db.execute(
+                    f"SELECT e.photo_id, 1 - ({distance}) AS score FROM clip_embeddings e "
+                    f"JOIN photos p ON p.id = e.photo_id WHERE {where} ORDER BY {distance} LIMIT %s",
+                    [text, *params, text, int(k)]).fetchall()
+        except self._psycopg.Error as exc:
+            raise self._error(exc)
+        hits = [(r["photo_id"], float(r["score"])) for r in rows]
+        hits.sort(key=lambda h: -h[1])    # relaxed_order: nearly sorted
+        return hits
+
+    def _iterative_scan(self) -> bool:
+        """pgvector >= 0.8 walks the HNSW graph on until enough rows pass the filters."""
+        if not hasattr(self, "_iterative"):
+            row = self._rows("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            version = tuple(int(x) for x in re.findall(r"\d+", row[0]["extversion"])[:2]) if row else (0, 0)
+            self._iterative = version >= (0, 8)
+        return self._iterative
+
     # -- whole-catalog copy ----------------------------------------------------------------------
     def tables(self) -> list[str]:
         """The catalog's tables in creation order (parents before the tables that reference them)."""
         rows = self._rows("SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                           "WHERE c.relkind = 'r' AND n.nspname = current_schema() "
                           "AND c.relname <> 'imgengine_schema' ORDER BY c.oid")
-        return [r["name"] for r in rows]
+        return [r["name"] for r in rows if r["name"] not in DERIVED_TABLES]
 
     def _columns(self, table: str) -> list[str]:
         return [r["column_name"] for r in self._rows(

@@ -4,32 +4,37 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from .common import ConfigOption, console, err_console, handle_errors, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, open_existing_catalog, settings_from
 
 albums_app = typer.Typer(help="Smart albums: saved queries (the --filter language), kept up to date as folders "
                               "of links.", no_args_is_help=True)
 
 DirArg = typer.Option(Path("."), "--library", "-l", help="The photo folder whose catalog holds the albums.")
-CatalogOpt = typer.Option(None, "--catalog", help="Catalog path (default: the library's catalog).")
+CatalogOpt = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL (default: the library's "
+                          "catalog).")
 
 
-def _catalog(library: Path, catalog: Path | None, config: Path | None):
-    from ..core.catalog import Catalog
-    from ..core.photo import display_path
-    from ..errors import UsageError
-
-    settings = settings_from(config, catalog=catalog)
-    path = settings.catalog_path(library)
-    if not Path(path).is_file():
-        raise UsageError(f"no catalog at {path}; run `imgengine analyze {display_path(library)}` first")
-    return Catalog(path)
+def _catalog(library: Path, catalog: str | None, config: Path | None):
+    return open_existing_catalog(settings_from(config, catalog=catalog), library)
 
 
-def _report(results, quiet_if_unchanged: bool = False) -> bool:
+@contextmanager
+def _albums(library: Path, catalog: str | None, config: Path | None) -> Iterator:
+    """The library's albums (``processors.albums.Albums``) over its catalog, closed on exit."""
+    from ..processors.albums import Albums
+
+    with _catalog(library, catalog, config) as cat:
+        yield Albums(cat)
+
+
+def _report(results, quiet_if_unchanged: bool = False) -> None:
+    """Print each album's refresh; exit 1 after printing when any album had problems."""
     problems = False
     for r in results:
         if not (quiet_if_unchanged and not r.added and not r.removed and not r.problems):
@@ -40,7 +45,8 @@ def _report(results, quiet_if_unchanged: bool = False) -> bool:
         if len(r.problems) > 5:
             err_console.print(f"… and {len(r.problems) - 5} more", highlight=False)
         problems = problems or bool(r.problems)
-    return problems
+    if problems:
+        raise typer.Exit(1)
 
 
 @albums_app.command("add")
@@ -52,20 +58,18 @@ def add(
                              "or none (an album in the catalog only)."),
     folder: Path | None = typer.Option(None, "--folder", help="The album's folder (default <library>/Albums/<name>)."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """Save a smart album and fill its folder."""
-    from ..processors.albums import Albums, folder_name
+    from ..processors.albums import folder_name
 
-    with _catalog(library, catalog, config) as cat:
-        albums = Albums(cat)
+    with _albums(library, catalog, config) as albums:
         if folder is None and link != "none":
             folder = library / "Albums" / folder_name(name)
         album = albums.add(name, query, link=link, folder=folder)
-        problems = _report(albums.refresh(album.name))
-    if problems:
-        raise typer.Exit(1)
+        results = albums.refresh(album.name)
+    _report(results)
 
 
 @albums_app.command("list")
@@ -73,16 +77,14 @@ def add(
 def list_(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """List the albums with their queries and sizes."""
     from rich.table import Table
 
-    from ..processors.albums import Albums
-
-    with _catalog(library, catalog, config) as cat:
-        items = [a.to_dict() for a in Albums(cat).list()]
+    with _albums(library, catalog, config) as albums:
+        items = [a.to_dict() for a in albums.list()]
     if json_out:
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=2) + "\n")
         return
@@ -103,15 +105,13 @@ def show(
     name: str = typer.Argument(..., help="Album name."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """The photos in an album."""
     from ..core.photo import display_path
-    from ..processors.albums import Albums
 
-    with _catalog(library, catalog, config) as cat:
-        albums = Albums(cat)
+    with _albums(library, catalog, config) as albums:
         album = albums.get(name)
         paths = albums.member_paths(album)
     if json_out:
@@ -128,18 +128,15 @@ def show(
 def refresh(
     name: str | None = typer.Argument(None, help="Album name (default: every album)."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """Re-evaluate albums now (analyze does this after every run)."""
-    from ..processors.albums import Albums
-
-    with _catalog(library, catalog, config) as cat:
-        results = Albums(cat).refresh(name)
+    with _albums(library, catalog, config) as albums:
+        results = albums.refresh(name)
     if not results:
         console.print("no albums yet: `imgengine albums add NAME QUERY`")
-    if _report(results):
-        raise typer.Exit(1)
+    _report(results)
 
 
 @albums_app.command("remove")
@@ -148,17 +145,14 @@ def remove(
     name: str = typer.Argument(..., help="Album name."),
     keep_folder: bool = typer.Option(False, "--keep-folder", help="Leave the album's links in place."),
     library: Path = DirArg,
-    catalog: Path | None = CatalogOpt,
+    catalog: str | None = CatalogOpt,
     config: Path | None = ConfigOption,
 ) -> None:
     """Forget an album and remove its links (never a photo, never a file imgengine did not make)."""
-    from ..processors.albums import Albums
-
-    with _catalog(library, catalog, config) as cat:
-        result = Albums(cat).remove(name, keep_folder=keep_folder)
+    with _albums(library, catalog, config) as albums:
+        result = albums.remove(name, keep_folder=keep_folder)
     console.print(f"album {result.album!r} removed ({result.links_removed:,} links removed)", highlight=False)
-    if _report([result], quiet_if_unchanged=True):
-        raise typer.Exit(1)
+    _report([result], quiet_if_unchanged=True)
 
 
 def register(app: typer.Typer) -> None:

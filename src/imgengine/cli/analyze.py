@@ -267,6 +267,9 @@ def register(app: typer.Typer) -> None:
                                           "(Ray tasks; needs imgengine[scale])."),
         ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (auto, "
                                                "ray://host:10001); default: start Ray on this machine."),
+        gpus_per_actor: float | None = typer.Option(None, "--gpus-per-actor", help="With --engine ray: GPUs "
+                                                    "per actor of the batch (vision) stage; default 1 when "
+                                                    "the cluster has GPUs, else 0."),
         config: Path | None = ConfigOption,
     ) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
@@ -280,6 +283,7 @@ def register(app: typer.Typer) -> None:
         if engine not in (None, "local", "ray"):
             raise UsageError(f"--engine {engine!r}: use local or ray")
         settings = settings_from(config, executor="ray" if engine == "ray" else None, ray_address=ray_address,
+                                 gpus_per_actor=gpus_per_actor,
                                  workers=workers, force=force or None, retry_failed=retry_failed or None,
                                  catalog=catalog,
                                  analyzers=analyzers, log_dir=log_dir, quiet=quiet or None,
@@ -314,7 +318,7 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]warning:[/] {safe_text(vision_warning)}", highlight=False,
                               soft_wrap=True)
         if output is not None or json_out:
-            with open_catalog(result.catalog_path) as cat:
+            with open_catalog(result.catalog_path, roots=settings.roots) as cat:
                 records = [r for r in _records_for(cat, directory) if r["status"] != "ignored"]
             if output is not None:
                 write_output(records, output, result.summary, writers=writers,
@@ -352,7 +356,7 @@ def register(app: typer.Typer) -> None:
         cat_path = Path(catalog) if catalog is not None else existing_catalog_path(file.parent)
         rec = None
         if cat_path is not None and Path(cat_path).is_file():
-            with Catalog(cat_path) as cat:
+            with Catalog(cat_path, roots=settings.roots) as cat:
                 rec = cat.get(file)
                 st = file.stat()
                 if rec is not None and (rec["size"], rec["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
@@ -384,7 +388,7 @@ def register(app: typer.Typer) -> None:
         cat_path = settings.catalog_path(root)
         if not catalog_exists(cat_path):
             raise UsageError(f"no catalog at {cat_path}; run `imgengine analyze {display_path(root)}` first")
-        with open_catalog(cat_path) as cat:
+        with open_catalog(cat_path, roots=settings.roots) as cat:
             data = catalog_stats(cat, root if directory else None)
         if json_out:
             sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -10,11 +10,9 @@ from typing import Annotated
 
 import typer
 
-from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
-from ..workspace import existing_catalog_path
-from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
+from .common import ConfigOption, console, err_console, handle_errors, open_existing_catalog, safe_text, settings_from
 
 catalog_app = typer.Typer(help="Look after the catalog (forget photos that are gone; copy it between SQLite and "
                           "PostgreSQL).", no_args_is_help=True)
@@ -25,20 +23,18 @@ catalog_app = typer.Typer(help="Look after the catalog (forget photos that are g
 def prune(
     directory: Annotated[Path, typer.Argument(help="Folder whose catalog to prune (default: the current "
                                               "folder's).")] = Path("."),
-    catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog path.")] = None,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="Catalog path or postgresql:// URL.")] = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be forgotten."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     config: Path | None = ConfigOption,
 ) -> None:
     """Forget photos marked missing (their files were deleted); files that are back are kept."""
     settings = settings_from(config, catalog=catalog)
-    cat_path = Path(settings.catalog) if settings.catalog else existing_catalog_path(directory)
-    if cat_path is None or not Path(cat_path).is_file():
-        raise UsageError(f"no catalog for {display_path(directory)}; run `imgengine analyze` there first")
     root = directory.resolve() if directory.is_dir() and catalog is None else None
-    with Catalog(cat_path) as cat:
+    with open_existing_catalog(settings, start=directory) as cat:
         missing = cat.missing(root)
         purged = 0 if dry_run else cat.purge_missing(None, root)
+        cat_path = getattr(cat, "label", cat.path)   # a PostgreSQL URL without its password
     if json_out:
         sys.stdout.write(json.dumps({"catalog": str(cat_path), "missing": [m["display_path"] for m in missing],
                                      "purged": purged, "dry_run": dry_run}, ensure_ascii=False) + "\n")

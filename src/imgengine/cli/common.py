@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import signal
 import sys
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..core.photo import escape_control
-from ..errors import ImgEngineError
+from ..errors import ImgEngineError, UsageError
 
 if TYPE_CHECKING:
+    from ..plugins.manager import MoveEvents
     from ..settings import Settings
 
 
@@ -106,12 +108,64 @@ def settings_from(config: Path | None, **flags: Any) -> Settings:
     return load_settings(config, overrides=flags)
 
 
+def catalog_for(settings: Settings, directory: Path | None = None, start: Path | None = None) -> Path | str:
+    """The catalog a command reads: ``--catalog`` (or the config's/environment's: a SQLite file or a
+    ``postgresql://`` URL), else ``directory``'s own catalog, else the nearest one from ``start`` (default: the
+    current folder) upwards, a read-only folder's per-user catalog included. A usage error (one line) when
+    there is none."""
+    from ..catalog import is_catalog_url
+    from ..core.photo import display_path
+    from ..workspace import existing_catalog_path
+
+    if is_catalog_url(settings.catalog):
+        return str(settings.catalog)   # a PostgreSQL catalog: the server says at open whether it is there
+    if settings.catalog:
+        path: Path | None = Path(settings.catalog)
+    elif directory is not None:
+        path = Path(settings.catalog_path(directory))
+    else:
+        path = existing_catalog_path(start if start is not None else Path.cwd())
+    if path is None or not path.is_file():
+        where = f" at {display_path(path)}" if path is not None else \
+            f" for {display_path(start if start is not None else Path.cwd())}"
+        raise UsageError(f"no catalog found{where}; run `imgengine analyze <folder>` first, or pass --catalog")
+    return path
+
+
+def open_existing_catalog(settings: Settings, directory: Path | None = None, start: Path | None = None):
+    """The catalog of ``catalog_for``, opened (with this machine's ``roots:``); nothing is created."""
+    from ..catalog import open_catalog
+
+    return open_catalog(catalog_for(settings, directory, start), roots=settings.roots)
+
+
+def move_events(settings: Settings | None = None) -> MoveEvents | None:
+    """The plugins' ``file_moved`` listeners for a command that moves files through the journal (pass it as
+    the journal's ``on_moved``); None when no plugin listens."""
+    from ..plugins.manager import get_manager
+
+    return get_manager(settings).move_listener()
+
+
+def warn_event_failures(events: MoveEvents | None, *more: list[str]) -> None:
+    """One warning line per listener failure (the moves themselves stand)."""
+    lines = (events.failure_lines() if events is not None else []) + [line for group in more for line in group]
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {safe_text(line)}; the file moves stand", highlight=False,
+                          soft_wrap=True)
+
+
 def safe_text(text: Any) -> str:
     """Text from outside (file names, error reasons) fit for a rich line: control characters escaped and
     rich markup brackets taken literally."""
     from rich.markup import escape
 
     return escape(escape_control(str(text)))
+
+
+def print_json(doc: Any) -> None:
+    """A ``--json`` document: one line of UTF-8 JSON on stdout (for programs; people get tables)."""
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
 
 def fail(message: str, code: int = 1) -> None:

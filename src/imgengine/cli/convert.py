@@ -6,39 +6,34 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from ..core.photo import display_path
 from ..errors import UsageError
 from ..processors.convert import ConvertOptions, ConvertPlan, apply_convert, plan_convert
-from ..processors.journal import Journal
-from .common import console, err_console, handle_errors, settings_from
-from .tag import state_dir_for
-
-_CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
-                       dir_okay=False)
+from .common import console, handle_errors, settings_from
+from .journalled import (
+    CONFIG,
+    JSON_OUT,
+    LIMIT,
+    QUIET,
+    apply_in_journal,
+    not_done,
+    preview_table,
+    report,
+    show_plan,
+    state_dir_for,
+)
 
 
 def preview(plan: ConvertPlan, limit: int) -> None:
-    t = Table(title=f"imgengine convert: {len(plan.actions)} file(s) to {plan.options.to.upper()}"
-              + (" (originals to the trash)" if plan.replace else "") + f", {len(plan.skipped)} left alone",
-              title_justify="left")
-    t.add_column("from", overflow="fold")
-    t.add_column("to", overflow="fold")
-    shown = plan.actions if limit <= 0 else plan.actions[:limit]
-    for a in shown:
-        t.add_row(display_path(a.src), display_path(a.dst))
-    console.print(t)
-    if len(shown) < len(plan.actions):
-        console.print(f"... and {len(plan.actions) - len(shown)} more (--limit 0 shows all)")
-    for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
-        console.print(f"[dim]left alone[/] {display_path(p)}: {reason}", highlight=False)
+    preview_table(f"imgengine convert: {len(plan.actions)} file(s) to {plan.options.to.upper()}"
+                  + (" (originals to the trash)" if plan.replace else "") + f", {len(plan.skipped)} left alone",
+                  ("from", "to"), plan.actions, lambda a: (display_path(a.src), display_path(a.dst)), plan.skipped,
+                  limit)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,11 +55,11 @@ def register(app: typer.Typer) -> None:
                                      "trash (undo brings it back)."),
         apply: bool = typer.Option(False, "--apply", help="Convert (default: only show the plan)."),
         workers: int = typer.Option(0, "--workers", help="Encoding processes (0: all cores)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
-        limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
+        json_out: bool = JSON_OUT,
+        limit: int = LIMIT,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes.")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
-        config: Annotated[Path | None, _CONFIG] = None,
+        quiet: bool = QUIET,
+        config: Annotated[Path | None, CONFIG] = None,
     ) -> None:
         """Convert photos to JPEG, PNG, WebP, HEIC or AVIF as new files (metadata kept). Undoable."""
         if out is not None and out.exists() and not out.is_dir():
@@ -73,11 +68,7 @@ def register(app: typer.Typer) -> None:
         plan = plan_convert(paths, settings, ConvertOptions(to, quality, max_size, speed), out=out, suffix=suffix,
                             replace=replace)
         if not apply:
-            if json_out:
-                sys.stdout.write(json.dumps({**plan.to_dict(), "applied": False}, ensure_ascii=False) + "\n")
-            else:
-                preview(plan, limit)
-                console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
+            show_plan(plan.to_dict(), json_out, lambda: preview(plan, limit))
             return
         if not plan.actions:
             if json_out:
@@ -85,35 +76,12 @@ def register(app: typer.Typer) -> None:
             elif not quiet:
                 console.print("nothing to convert.")
             return
-        sd = state_dir_for(state_dir, [out] if out is not None else paths)
-        show = not (json_out or quiet) and err_console.is_terminal
-        t0 = time.perf_counter()
-        journal = Journal.begin(sd, "convert", {"paths": [os.path.abspath(p) for p in paths], "to": plan.options.to,
-                                                "replace": replace}, None)
-        bar = Progress(TextColumn("[bold]convert"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed}"),
-                       console=err_console, transient=True, disable=not show)
-        with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
-            with bar:
-                task = bar.add_task("convert", total=len(plan.actions))
-                results = apply_convert(plan, journal, settings.effective_workers(),
-                                        progress=lambda _r: bar.advance(task))
-        seconds = time.perf_counter() - t0
-        done = [r for r in results if r.status == "done"]
-        failed = [r for r in results if r.status != "done"]
-        undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(sd)}"
-        if json_out:
-            sys.stdout.write(json.dumps({**plan.to_dict(), "applied": True, "run_id": journal.run_id,
-                                         "undo": undo_hint, "seconds": round(seconds, 3),
-                                         "results": {"done": len(done),
-                                                     "written": [display_path(r.dst) for r in done],
-                                                     "not_done": [{"path": display_path(r.src), "reason": r.reason}
-                                                                  for r in failed]}},
-                                        ensure_ascii=False) + "\n")
-        elif not quiet:
-            console.print(f"[green]{len(done)} file(s) converted[/] in {seconds:.2f}s "
-                          f"({len(done) / max(seconds, 1e-9):,.1f} files/s); run [bold]{journal.run_id}[/]")
-            for r in failed:
-                err_console.print(f"[red]{r.status}[/] {display_path(r.src)}: {r.reason}", highlight=False)
-            console.print(f"undo with: {undo_hint}", highlight=False)
-        if any(r.status == "failed" for r in failed):
-            raise typer.Exit(1)
+        applied = apply_in_journal(
+            "convert", len(plan.actions), state_dir_for(state_dir, [out] if out is not None else paths),
+            {"paths": [os.path.abspath(p) for p in paths], "to": plan.options.to, "replace": replace}, None,
+            lambda j, progress: apply_convert(plan, j, settings.effective_workers(), progress=progress),
+            json_out=json_out, quiet=quiet, rate=True)
+        written = [r for r in applied.by_status("done") if r.op == "write-new"]
+        report(applied, plan.to_dict(), {"done": len(written), "written": [display_path(r.dst) for r in written],
+                                         "not_done": not_done(applied.results)},
+               json_out=json_out, quiet=quiet, done_line="converted")

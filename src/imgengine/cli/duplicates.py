@@ -17,7 +17,16 @@ from ..errors import UsageError
 from ..logs import RunLogger
 from ..processors.dedup.params import DedupParams
 from .analyze import RichProgress
-from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
+from .common import (
+    ConfigOption,
+    console,
+    err_console,
+    handle_errors,
+    move_events,
+    safe_text,
+    settings_from,
+    warn_event_failures,
+)
 
 if TYPE_CHECKING:  # the finder imports numpy and the analyzers: only when the command runs
     from ..processors.dedup import FindResult
@@ -151,13 +160,15 @@ def register(app: typer.Typer) -> None:
             plan = plan_actions(result.groups, action, directory, move_to=move_to, merge_metadata=merge_metadata)
             if apply:
                 sdir = state_dir or directory / STATE_FOLDER
-                with Catalog(cat_path) as cat:
+                events = move_events(settings)
+                with Catalog(cat_path, roots=settings.roots) as cat:
                     journal = Journal.begin(sdir, "duplicates", {
                         "dir": str(directory.resolve()), "action": action,
                         "move_to": str(move_to.resolve()) if move_to else None,
-                        "merge_metadata": merge_metadata}, catalog=cat)
+                        "merge_metadata": merge_metadata}, catalog=cat, on_moved=events)
                     with journal:
                         report = apply_actions(plan, journal)
+                warn_event_failures(events, journal.event_problems)
         doc = result_document(result, directory, cat_path, plan.to_dict() if plan else None)
         if report is not None:
             doc["applied"] = report.to_dict()

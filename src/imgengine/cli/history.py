@@ -7,15 +7,19 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
-from ..errors import UsageError
+from ..errors import ImgEngineError, UsageError
 from ..processors import journal as jr
 from ..processors import run_index
-from .common import console, err_console, handle_errors, safe_text
+from .common import console, err_console, handle_errors, move_events, safe_text, settings_from, warn_event_failures
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 DirOption = typer.Option(None, "--dir", "-d", help="Folder whose runs to use: its .imgengine/ or the nearest "
                          "parent's.")
@@ -74,6 +78,14 @@ def _open_catalog(path: str | None) -> Catalog | None:
     return None
 
 
+def _settings_or_none() -> Settings | None:
+    """The config's settings (its plugin folders) for the file_moved listeners; undo works without them."""
+    try:
+        return settings_from(None)
+    except ImgEngineError:
+        return None
+
+
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
@@ -116,11 +128,13 @@ def register(app: typer.Typer) -> None:
                           + (" (already undone)" if target.steps_undone else ""))
             return
         catalog = _open_catalog(target.catalog)
+        events = move_events(_settings_or_none())
         try:
-            report = jr.undo(target_dir, target.run_id, catalog=catalog)
+            report = jr.undo(target_dir, target.run_id, catalog=catalog, on_moved=events)
         finally:
             if catalog is not None:
                 catalog.close()
+        warn_event_failures(events, report.event_problems)
         if json_out:
             doc = report.to_dict()
             doc["state_dir"] = display_path(target_dir)

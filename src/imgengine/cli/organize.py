@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,11 +15,14 @@ import typer
 from ..core.catalog import Catalog
 from ..core.photo import display_path
 from ..errors import UsageError
-from .common import console, err_console, handle_errors, safe_text, settings_from
+from ..workspace import state_dir_for
+from .common import console, err_console, handle_errors, move_events, safe_text, settings_from, warn_event_failures
+from .journalled import Applied, report
 
 if TYPE_CHECKING:  # the planners import Pillow and the analyzers: only when a command runs
     from ..processors.journal import StepResult
     from ..processors.plan import Plan
+    from ..settings import Settings
 
 PREVIEW_ROWS = 40
 _CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
@@ -66,7 +70,7 @@ def preview(plan: Plan, limit: int) -> None:
 
 
 def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: Path, catalog: Catalog | None,
-             args: dict, quiet: bool, library_catalog: Path | None = None) -> None:
+             args: dict, quiet: bool, library_catalog: Path | None = None, settings: Settings | None = None) -> None:
     from ..processors.journal import Journal
     from ..processors.plan import apply_plan
     from .analyze import RichProgress
@@ -78,6 +82,9 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
             preview(plan, limit)
+            if plan.shift:
+                console.print(f"with --apply the photos' capture times are also shifted by "
+                              f"{safe_text(str(plan.shift))} in their metadata (undoable)")
             console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
         if not plan.todo and plan.blocked:  # nothing could be done: say so in the exit code too
             raise typer.Exit(1)
@@ -97,9 +104,12 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
         return
     if not json_out and not quiet:
         preview(plan, min(limit, 10) if limit > 0 else 10)
+        if plan.shift:
+            console.print(f"capture times will be shifted by {safe_text(str(plan.shift))} in the photos' metadata")
     show = not (json_out or quiet) and err_console.is_terminal
     t0 = time.perf_counter()
-    journal = Journal.begin(state_dir, plan.command, args, catalog)
+    events = move_events(settings)
+    journal = Journal.begin(state_dir, plan.command, args, catalog, on_moved=events)
     with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
         with RichProgress(show) as bar:  # rate and ETA, as every long step
             bar.step_start(plan.command, len(plan.todo))
@@ -107,54 +117,44 @@ def run_plan(plan: Plan, *, apply: bool, json_out: bool, limit: int, state_dir: 
             def advance(_res: StepResult) -> None:
                 bar.step_advance(plan.command)
 
-            lib_cat = Catalog(library_catalog) if library_catalog is not None and catalog is not None else None
+            lib_cat = Catalog(library_catalog, roots=settings.roots) \
+                if library_catalog is not None and catalog is not None else None
             try:
-                results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat)
+                def shifting(total: int) -> Callable[[StepResult], None]:
+                    bar.step_done(plan.command)
+                    bar.step_start("shift times", total)
+                    return lambda _res: bar.step_advance("shift times")
+
+                workers = settings.effective_workers() if settings is not None else 1
+                results = apply_plan(plan, journal, progress=advance, library_catalog=lib_cat,
+                                     workers=workers, shift_progress=shifting)
             finally:
                 if lib_cat is not None:
                     lib_cat.close()
     seconds = time.perf_counter() - t0
-    done = [r for r in results if r.status == "done"]
-    skipped = [r for r in results if r.status == "skipped"]
-    failed = [r for r in results if r.status == "failed"]
-    undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
-    if json_out:
-        doc = plan.to_dict()
-        doc.update(applied=True, run_id=journal.run_id, journal=display_path(journal.path), undo=undo_hint,
-                   seconds=round(seconds, 3),
-                   results={"done": len(done),
-                            "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
-                                        for r in done],
-                            "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in skipped],
-                            "failed": [{"src": display_path(r.src), "reason": r.reason} for r in failed]})
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    elif not quiet:
-        verb = "renamed" if plan.command == "rename" else "filed"
-        console.print(f"[green]{len(done)} file(s) {verb}[/] in {seconds:.2f}s "
-                      f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
-        for r in skipped:
-            console.print(f"[yellow]skipped[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
-                          highlight=False)
-        for r in failed:
-            err_console.print(f"[red]failed[/] {safe_text(display_path(r.src))}: {safe_text(r.reason)}",
-                              highlight=False)
-        console.print(f"undo with: {undo_hint}", highlight=False)
-    if failed:
-        raise typer.Exit(1)
+    warn_event_failures(events, journal.event_problems)
+    retimed = [r for r in results if r.op in ("rewrite", "write-new")]    # --shift-time: metadata written
+    filed = [r for r in results if r.op not in ("rewrite", "write-new")]
+    shifted = sum(r.status == "done" for r in retimed)
+    notes = (f"capture times shifted by {safe_text(str(plan.shift))} in the metadata of {shifted} photo(s) "
+             "(as `imgengine tag --shift-time`)",) if plan.shift else ()
+    report(Applied(journal, state_dir, results, seconds), plan.to_dict(), {
+        "done": sum(r.status == "done" for r in filed), "times_shifted": shifted,
+        "changed": [{"src": display_path(r.src), "dst": display_path(r.dst), "op": r.op}
+                    for r in filed if r.status == "done"],
+        "skipped": [{"src": display_path(r.src), "reason": r.reason} for r in results if r.status == "skipped"],
+        "failed": [{"src": display_path(r.src), "reason": r.reason} for r in results if r.status == "failed"]},
+        json_out=json_out, quiet=quiet, done_line="renamed" if plan.command == "rename" else "filed",
+        done_count=sum(r.status == "done" for r in filed), notes=notes)
 
 
 def _state_dir(flag: Path | None, folder: Path) -> Path:
     """--state-dir, else IMGENGINE_STATE_DIR, else <folder>/.imgengine (see USAGE.md, "Where the journal lives")."""
-    from ..processors.plan import STATE_FOLDER
-
-    if flag is not None:
-        return flag
-    env = os.environ.get("IMGENGINE_STATE_DIR")
-    return Path(env) if env else folder / STATE_FOLDER
+    return state_dir_for(folder, flag)
 
 
-def _open_catalog(path: Path) -> Catalog | None:
-    return Catalog(path) if Path(path).is_file() else None
+def _open_catalog(path: Path, roots: dict | None = None) -> Catalog | None:
+    return Catalog(path, roots=roots) if Path(path).is_file() else None
 
 
 def register(app: typer.Typer) -> None:
@@ -187,14 +187,14 @@ def register(app: typer.Typer) -> None:
         if not directory.is_dir():
             raise UsageError(f"{display_path(directory)}: no such folder")
         settings = settings_from(config, catalog=catalog)
-        cat = _open_catalog(settings.catalog_path(directory))
+        cat = _open_catalog(settings.catalog_path(directory), settings.roots)
         try:
             plan = plan_rename(directory, template, settings, cat, normalize_ext=normalize_ext,
                                shift=parse_shift(shift_time), tz=parse_timezone(timezone))
             run_plan(plan, apply=apply, json_out=json_out, limit=limit,
                      state_dir=_state_dir(state_dir, directory), catalog=cat,
                      args={"dir": str(directory.resolve()), "template": template, "normalize_ext": normalize_ext,
-                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet)
+                           "shift_time": shift_time, "timezone": timezone}, quiet=quiet, settings=settings)
         finally:
             if cat is not None:
                 cat.close()
@@ -239,7 +239,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"{display_path(dest)}: exists and is not a folder")
         src_abs, dest_abs = source.resolve(), dest.resolve()
         settings = settings_from(config, catalog=catalog)
-        cat = _open_catalog(settings.catalog_path(source))
+        cat = _open_catalog(settings.catalog_path(source), settings.roots)
         # the library's own catalog receives the analysis of what is filed there (no re-analysis)
         lib_cat_path = settings.catalog_path(dest)
         if cat is None or Path(os.path.abspath(lib_cat_path)) == Path(os.path.abspath(cat.path)):
@@ -256,7 +256,7 @@ def register(app: typer.Typer) -> None:
                      state_dir=_state_dir(state_dir, dest), catalog=cat, library_catalog=lib_cat_path,
                      args={"source": str(src_abs), "dest": str(dest_abs), "by": by, "layout": layout,
                            "template": template, "op": "move" if move else "copy", "shift_time": shift_time,
-                           "timezone": timezone}, quiet=quiet)
+                           "timezone": timezone}, quiet=quiet, settings=settings)
         finally:
             if cat is not None:
                 cat.close()

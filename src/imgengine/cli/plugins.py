@@ -53,7 +53,8 @@ def list_plugins(json_out: bool = typer.Option(False, "--json", help="Print JSON
         if i.loaded and i.error:
             status += f" [yellow]({i.error})[/]"
         origin = i.source if i.source == "built-in" else f"{i.source}: {i.origin}"
-        provides = ", ".join(i.analyzers) or ", ".join(h.replace("register_", "") for h in i.hooks)
+        provides = ", ".join([*i.analyzers, *(f"process {p}" for p in i.processors)]) or \
+            ", ".join(h.replace("register_", "") for h in i.hooks)
         table.add_row(i.name, i.version or "-", ", ".join(i.categories) or "-", origin, provides or "-", status)
     console.print(table)
     problems = [p for p in manager.problems if p.name in manager.infos]

@@ -9,17 +9,8 @@ from pathlib import Path
 
 import typer
 
-from ..core.catalog import Catalog
 from ..errors import UsageError
-from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
-
-
-def _find_catalog(start: Path) -> Path | None:
-    start = start.resolve()
-    for parent in [start, *start.parents]:
-        if (parent / ".imgengine" / "catalog.db").is_file():
-            return parent / ".imgengine" / "catalog.db"
-    return None
+from .common import ConfigOption, console, err_console, handle_errors, open_existing_catalog, safe_text, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +36,7 @@ def register(app: typer.Typer) -> None:
                                          "country (places plugin)."),
         directory: Path | None = typer.Option(None, "--dir", help="Folder whose catalog to search "
                                                  "(default: the nearest .imgengine/ from here)."),
-        catalog: Path | None = typer.Option(None, "--catalog", help="Catalog path."),
+        catalog: str | None = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL."),
         index: str = typer.Option("auto", "--index", help="auto|numpy|hnswlib|usearch|faiss-ivf (auto: exact "
                                   "below 200,000 photos, the ANN index above)."),
         config: Path | None = ConfigOption,
@@ -58,15 +49,12 @@ def register(app: typer.Typer) -> None:
         if index != "auto" and index not in BACKENDS:
             raise UsageError(f"--index {index}: use auto or one of {', '.join(BACKENDS)}")
         settings = settings_from(config, catalog=catalog)
-        cat_path = catalog or (settings.catalog_path(directory) if directory else _find_catalog(Path.cwd()))
-        if cat_path is None or not Path(cat_path).is_file():
-            raise UsageError(f"no catalog found{' at ' + str(cat_path) if cat_path else ''}; run "
-                             "`imgengine analyze <dir>` first, or pass --dir/--catalog")
         filters = Filters(camera=camera, year=year, has_object=tuple(has_object or ()), min_quality=min_quality,
                           person=person, text=ocr_text, place=place)
         from .analyze import RichProgress
 
-        with Catalog(Path(cat_path)) as cat, RichProgress(not json_out and err_console.is_terminal) as progress:
+        with open_existing_catalog(settings, directory) as cat, \
+                RichProgress(not json_out and err_console.is_terminal) as progress:
             hits, info = run_search(cat, settings, text=text, like=like, filters=filters, limit=limit,
                                     backend=index, progress=progress)
         if json_out:

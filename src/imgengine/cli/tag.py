@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from ..core.catalog import Catalog
 from ..core.photo import display_path
@@ -21,24 +18,23 @@ from ..metadata.fields import TagEdit, clean_keyword, parse_capture_date, parse_
 from ..metadata.sidecar import NAMINGS
 from ..metadata.writer import MetadataWriter
 from ..processors.dates import parse_shift, parse_timezone
-from ..processors.journal import Journal, StepResult
-from ..processors.plan import STATE_FOLDER
-from ..processors.tag import ANALYSIS_KINDS, TagPlan, apply_tag, edits_from_analysis, plan_tag
-from .common import console, err_console, handle_errors, settings_from
+from ..processors.journal import StepResult
+from ..processors.tag import ANALYSIS_KINDS, TagAction, TagPlan, apply_tag, edits_from_analysis, plan_tag
+from .common import console, handle_errors, settings_from
+from .journalled import (
+    CONFIG,
+    JSON_OUT,
+    LIMIT,
+    QUIET,
+    apply_in_journal,
+    preview_table,
+    report,
+    show_plan,
+    state_dir_for,
+)
 
-_CONFIG = typer.Option("--config", help="YAML config file (default ~/.config/imgengine/config.yaml).",
-                       dir_okay=False)
-HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar"}
-
-
-def state_dir_for(flag: Path | None, paths: list[Path]) -> Path:
-    if flag is not None:
-        return flag
-    env = os.environ.get("IMGENGINE_STATE_DIR")
-    if env:
-        return Path(env)
-    first = Path(os.path.abspath(paths[0]))
-    return (first if first.is_dir() else first.parent) / STATE_FOLDER
+HOW = {"exiv2": "embedded", "exiftool": "embedded (ExifTool)", "sidecar": "sidecar", "sidecar-new": "new sidecar",
+       "sidecar-replace": "replaced sidecar"}
 
 
 def build_edit(add_keyword: list[str], remove_keyword: list[str], title: str | None, description: str | None,
@@ -58,35 +54,25 @@ def build_edit(add_keyword: list[str], remove_keyword: list[str], title: str | N
 
 def preview(plan: TagPlan, limit: int) -> None:
     s = plan.summary()
-    t = Table(title=f"imgengine {plan.command}: {s['files']} file(s) to change ({s['embedded']} embedded, "
-              f"{s['sidecars']} sidecars), {s['left_alone']} left alone", title_justify="left")
-    t.add_column("photo", overflow="fold")
-    t.add_column("written to", overflow="fold")
-    t.add_column("changes", overflow="fold")
-    shown = plan.actions if limit <= 0 else plan.actions[:limit]
-    for a in shown:
+
+    def row(a: TagAction) -> tuple[str, str, str]:
         where = HOW.get(a.target.how, a.target.how)
         if a.target.how.startswith("sidecar"):
             where += f" {a.target.path.name}"
-        t.add_row(display_path(a.photo), where + (f"\n[dim]{a.target.note}[/]" if a.target.note else ""),
-                  a.edit.summary())
-    console.print(t)
-    if len(shown) < len(plan.actions):
-        console.print(f"... and {len(plan.actions) - len(shown)} more (--limit 0 shows all, --json for scripts)")
-    for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
-        console.print(f"[dim]left alone[/] {display_path(p)}: {reason}", highlight=False)
+        return (display_path(a.photo), where + (f"\n[dim]{a.target.note}[/]" if a.target.note else ""),
+                a.edit.summary())
+
+    preview_table(f"imgengine {plan.command}: {s['files']} file(s) to change ({s['embedded']} embedded, "
+                  f"{s['sidecars']} sidecars), {s['left_alone']} left alone", ("photo", "written to", "changes"),
+                  plan.actions, row, plan.skipped, limit)
 
 
 def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out: bool, limit: int,
                  state_dir: Path, catalog: Catalog | None, args: dict, quiet: bool,
-                 apply_fn=apply_tag) -> list[StepResult]:
-    """Preview, or apply through the journal and report; shared by tag and scrub --in-place."""
+                 apply_fn=apply_tag, workers: int = 1) -> list[StepResult]:
+    """Preview, or apply through the journal and report."""
     if not apply:
-        if json_out:
-            sys.stdout.write(json.dumps({**plan.to_dict(), "applied": False}, ensure_ascii=False) + "\n")
-        else:
-            preview(plan, limit)
-            console.print("[bold]nothing changed[/] (a preview); add [bold]--apply[/] to do it.")
+        show_plan(plan.to_dict(), json_out, lambda: preview(plan, limit))
         return []
     if not plan.actions:
         if json_out:
@@ -97,37 +83,16 @@ def run_tag_plan(plan: TagPlan, writer: MetadataWriter, *, apply: bool, json_out
             for p, reason in plan.skipped[: max(limit, 0) or len(plan.skipped)]:
                 console.print(f"[dim]left alone[/] {display_path(p)}: {reason}", highlight=False)
         return []
-    show = not (json_out or quiet) and err_console.is_terminal
-    t0 = time.perf_counter()
-    journal = Journal.begin(state_dir, plan.command, args, catalog)
-    bar = Progress(TextColumn(f"[bold]{plan.command}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console, transient=True, disable=not show)
-    with journal:  # finishes the run: done, interrupted (Ctrl-C/SIGTERM) or failed
-        with bar:
-            task = bar.add_task(plan.command, total=len(plan.actions))
-            results = apply_fn(plan, journal, writer, progress=lambda _r: bar.advance(task))
-    seconds = time.perf_counter() - t0
-    done = [r for r in results if r.status == "done"]
-    skipped = [r for r in results if r.status == "skipped"]
-    failed = [r for r in results if r.status == "failed"]
-    undo_hint = f"imgengine undo {journal.run_id} --state-dir {display_path(state_dir)}"
-    if json_out:
-        doc = {**plan.to_dict(), "applied": True, "run_id": journal.run_id, "undo": undo_hint,
-               "seconds": round(seconds, 3),
-               "results": {"done": len(done), "changed": [display_path(r.dst or r.src) for r in done],
-                           "skipped": [{"path": display_path(r.src), "reason": r.reason} for r in skipped],
-                           "failed": [{"path": display_path(r.src), "reason": r.reason} for r in failed]}}
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    elif not quiet:
-        console.print(f"[green]{len(done)} file(s) written[/] in {seconds:.2f}s "
-                      f"({len(done) / max(seconds, 1e-9):,.0f} files/s); run [bold]{journal.run_id}[/]")
-        for r in skipped:
-            console.print(f"[yellow]skipped[/] {display_path(r.src)}: {r.reason}", highlight=False)
-        for r in failed:
-            err_console.print(f"[red]failed[/] {display_path(r.src)}: {r.reason}", highlight=False)
-        console.print(f"undo with: {undo_hint}", highlight=False)
-    if failed:
-        raise typer.Exit(1)
+    applied = apply_in_journal(plan.command, len(plan.actions), state_dir, args, catalog,
+                               lambda j, progress: apply_fn(plan, j, writer, progress=progress, workers=workers),
+                               json_out=json_out, quiet=quiet)
+    results = applied.results
+    report(applied, plan.to_dict(), {
+        "done": len(applied.by_status("done")),
+        "changed": [display_path(r.dst or r.src) for r in applied.by_status("done")],
+        "skipped": [{"path": display_path(r.src), "reason": r.reason} for r in applied.by_status("skipped")],
+        "failed": [{"path": display_path(r.src), "reason": r.reason} for r in applied.by_status("failed")]},
+        json_out=json_out, quiet=quiet, done_line="written")
     return results
 
 
@@ -162,13 +127,13 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(False, "--repair", help="A JPEG whose EXIF cannot be read gets a new, clean "
                                     "EXIF block instead of being refused (undo restores the original)."),
         apply: bool = typer.Option(False, "--apply", help="Write (default: only show the plan)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the plan (and results) as JSON."),
-        limit: int = typer.Option(40, "--limit", help="Rows in the preview (0: all)."),
+        json_out: bool = JSON_OUT,
+        limit: int = LIMIT,
         catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog for --from-analysis.")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the journal goes "
                                                        "(default <folder>/.imgengine).")] = None,
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and the result line."),
-        config: Annotated[Path | None, _CONFIG] = None,
+        quiet: bool = QUIET,
+        config: Annotated[Path | None, CONFIG] = None,
     ) -> None:
         """Write metadata into photos (losslessly; sidecars for RAW). Preview first; --apply; undoable."""
         if sidecar_naming not in NAMINGS:
@@ -183,7 +148,7 @@ def register(app: typer.Typer) -> None:
             if not Path(cat_path).is_file():
                 raise UsageError(f"--from-analysis: no catalog at {display_path(cat_path)}; run `imgengine analyze` "
                                  "first (or give --catalog)")
-            cat = Catalog(cat_path)
+            cat = Catalog(cat_path, roots=settings.roots)
             edit_for = edits_from_analysis(cat, paths, edit, [k.strip() for k in only.split(",") if k.strip()],
                                            min_confidence)
         else:
@@ -198,7 +163,8 @@ def register(app: typer.Typer) -> None:
                 run_tag_plan(plan, writer, apply=apply, json_out=json_out, limit=limit,
                              state_dir=state_dir_for(state_dir, paths), catalog=cat,
                              args={"paths": [os.path.abspath(p) for p in paths], "changes": edit.summary(),
-                                   "from_analysis": from_analysis}, quiet=quiet)
+                                   "from_analysis": from_analysis}, quiet=quiet,
+                             workers=settings.effective_workers())
         finally:
             if cat is not None:
                 cat.close()

@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
                 result = run_analysis(root, settings, progress=progress, logger=logger)
         finally:
             logger.close()
-        with Catalog(result.catalog_path) as cat:
+        with Catalog(result.catalog_path, roots=settings.roots) as cat:
             inv = inventory_from_catalog(cat, root, goal, tolerance)
         doc = inv.to_dict()
         if output is not None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 
 import typer
 
 from ..errors import UsageError
-from .common import console, err_console, handle_errors
+from .common import console, err_console, handle_errors, print_json
 from .history import DirOption, StateDirOption, resolve_state_dir
 
 trash_app = typer.Typer(help="The journal's trash: files that `duplicates --delete` (and replaced hard-link "
@@ -31,7 +29,7 @@ def list_(directory: Path | None = DirOption, state_dir: Path | None = StateDirO
     sdir = resolve_state_dir(directory, state_dir)
     runs = trash_contents(sdir)
     if json_out:
-        sys.stdout.write(json.dumps([t.__dict__ for t in runs]) + "\n")
+        print_json([t.__dict__ for t in runs])
         return
     if not runs:
         console.print("the trash is empty")
@@ -66,7 +64,7 @@ def empty(directory: Path | None = DirOption, state_dir: Path | None = StateDirO
     if json_out:
         doc = report.to_dict()
         doc["applied"] = apply
-        sys.stdout.write(json.dumps(doc) + "\n")
+        print_json(doc)
     else:
         verb = "deleted" if apply else "[bold]dry run[/]: would delete"
         console.print(f"{verb} {report.files_deleted} file(s) from the trash of {len(report.emptied)} run(s): "

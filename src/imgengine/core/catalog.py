@@ -16,6 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..catalog.base import StoreBase
+from ..catalog.roots import IDENTITY, RootMap
+from ..catalog.rows import (  # noqa: F401 - file_is_gone: re-exported
+    KNOWN_FILES_SQL,
+    RECORDS_SQL,
+    SQLITE_STAMP,
+    file_is_gone,
+    group_records,
+    missing_changes,
+    parse_versions,
+    purge_choice,
+    result_value,
+)
 from ..catalog.sqlite import SqliteStoreQueries
 from ..errors import CatalogError
 from .photo import display_path
@@ -177,18 +190,6 @@ def key_to_path(key: bytes) -> Path:
     return Path(os.fsdecode(key))
 
 
-def file_is_gone(key: bytes) -> bool:
-    """True only when the file's folder can be listed and the name is not in it: a folder that cannot be
-    reached (unplugged drive, dangling link, no permission) says nothing about its files."""
-    try:
-        os.lstat(key)
-        return False
-    except FileNotFoundError:  # ENOENT; a folder we may not search gives EACCES instead
-        return os.path.isdir(os.path.dirname(key))
-    except OSError:
-        return False
-
-
 @dataclass(frozen=True)
 class KnownFile:
     id: int
@@ -196,6 +197,7 @@ class KnownFile:
     mtime_ns: int
     status: str
     versions: dict[str, str]
+    sidecar_stamp: str = ""       # the stamp of the XMP sidecar the metadata result was read with ("" none)
 
 
 def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
@@ -207,9 +209,10 @@ def _catalog_error(exc: sqlite3.Error, path: Path) -> CatalogError:
     return CatalogError(f"catalog {path}: {text}")
 
 
-class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
-    def __init__(self, path: Path, readonly: bool = False):
+class Catalog(SqliteStoreQueries, StoreBase):  # store-interface queries: catalog/sqlite.py
+    def __init__(self, path: Path, readonly: bool = False, roots: dict | None = None):
         self.path = Path(path)
+        self.roots = RootMap(roots) if roots else IDENTITY   # named library roots (catalog/roots.py)
         try:
             if readonly:
                 uri = f"file:{self.path}?mode=ro"
@@ -235,12 +238,6 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
             self.db.close()
         except sqlite3.Error:
             pass
-
-    def __enter__(self) -> Catalog:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _migrate(self) -> None:
         current = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -271,25 +268,21 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         params: tuple = ()
         where = ""
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where = "WHERE substr(p.path, 1, ?) = ?"
             params = (len(prefix), prefix)
-        rows = self.db.execute(
-            f"SELECT p.id, p.path, p.size, p.mtime_ns, p.status, "
-            f"group_concat(r.analyzer || '=' || r.version, char(31)) AS versions "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} GROUP BY p.id", params)
-        out = {}
-        for row in rows:
-            versions = dict(v.split("=", 1) for v in row["versions"].split("\x1f")) if row["versions"] else {}
-            out[bytes(row["path"])] = KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"], versions)
-        return out
+        rows = self.db.execute(KNOWN_FILES_SQL.format(agg="group_concat", sep="char(31)", where=where,
+                                                      stamp=SQLITE_STAMP), params)
+        return {self.local_key(row["path"]): KnownFile(row["id"], row["size"], row["mtime_ns"], row["status"],
+                                              parse_versions(row["versions"]), row["sidecar"] or "")
+                for row in rows}
 
     def find_by_sha256(self, sha256: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM photos WHERE sha256 = ?", (sha256,)).fetchall()
         return [self._photo_row(r) for r in rows]
 
     def get(self, path: os.PathLike | str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM photos WHERE path = ?", (path_key(path),)).fetchone()
+        row = self.db.execute("SELECT * FROM photos WHERE path = ?", (self.stored_key(path),)).fetchone()
         return self._record(row) if row else None
 
     def get_by_id(self, photo_id: int) -> dict[str, Any] | None:
@@ -308,19 +301,13 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
             return
         where, params = "WHERE 1", ()
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
         if not include_missing:
             where += " AND p.missing_since IS NULL"
         photos = self.db.execute(f"SELECT * FROM photos p {where} ORDER BY p.path", params).fetchall()
-        results: dict[int, dict[str, Any]] = {}
-        for r in self.db.execute(
-                f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params):
-            results.setdefault(r["photo_id"], {})[r["analyzer"]] = self._result_value(r)
-        for row in photos:
-            rec = self._photo_row(row)
-            rec["results"] = results.get(row["id"], {})
-            yield rec
+        yield from self._with_results(
+            photos, self.db.execute(f"SELECT r.* FROM results r JOIN photos p ON p.id = r.photo_id {where}", params))
 
     def stream_records(self, root: Path | None = None, include_missing: bool = False) -> Iterator[dict[str, Any]]:
         """Full records in path order, one photo at a time (constant memory: one joined query read as it
@@ -328,35 +315,17 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         out unless ``include_missing``."""
         where, params = "WHERE 1", ()
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "WHERE substr(p.path, 1, ?) = ?", (len(prefix), prefix)
         if not include_missing and self._tracks_missing():
             where += " AND p.missing_since IS NULL"
-        cur = self.db.execute(
-            "SELECT p.*, r.analyzer AS r_analyzer, r.version AS r_version, r.data AS r_data, r.error AS r_error "
-            f"FROM photos p LEFT JOIN results r ON r.photo_id = p.id {where} ORDER BY p.path", params)
-        rec: dict[str, Any] | None = None
-        for row in cur:
-            if rec is None or rec["id"] != row["id"]:
-                if rec is not None:
-                    yield rec
-                rec = self._photo_row(row)
-                rec["results"] = {}
-            if row["r_analyzer"] is not None:
-                if row["r_data"] is None:
-                    value = {"_version": row["r_version"], "_error": row["r_error"]}
-                else:
-                    value = json.loads(row["r_data"])
-                    value["_version"] = row["r_version"]
-                rec["results"][row["r_analyzer"]] = value
-        if rec is not None:
-            yield rec
+        yield from group_records(self.db.execute(RECORDS_SQL.format(where=where), params), self.local_key)
 
     def results_of(self, analyzer: str, root: Path | None = None) -> Iterator[tuple[dict[str, Any], dict]]:
         """(photo fields, analyzer data) for every photo with a successful result of ``analyzer``."""
         where, params = "", (analyzer,)
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "AND substr(p.path, 1, ?) = ?", (analyzer, len(prefix), prefix)
         for row in self.db.execute(
                 f"SELECT p.*, r.data AS rdata FROM photos p JOIN results r ON r.photo_id = p.id "
@@ -380,23 +349,9 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         where = "" if include_missing else " WHERE missing_since IS NULL"
         return self.db.execute(f"SELECT count(*) FROM photos{where}").fetchone()[0]
 
-    def _photo_row(self, row: sqlite3.Row) -> dict[str, Any]:
-        key = bytes(row["path"])
-        return {
-            "id": row["id"], "path": key_to_path(key), "display_path": row["display_path"],
-            "size": row["size"], "mtime_ns": row["mtime_ns"], "format": row["format"],
-            "extension_mismatch": bool(row["extension_mismatch"]), "sha256": row["sha256"],
-            "status": row["status"], "error": row["error"], "analyzed_at": row["analyzed_at"],
-            "missing_since": row["missing_since"] if "missing_since" in row.keys() else None,
-        }
-
     @staticmethod
     def _result_value(r: sqlite3.Row) -> dict[str, Any]:
-        if r["data"] is None:
-            return {"_version": r["version"], "_error": r["error"]}
-        data = json.loads(r["data"])
-        data["_version"] = r["version"]
-        return data
+        return result_value(r["data"], r["version"], r["error"])
 
     def _record(self, row: sqlite3.Row) -> dict[str, Any]:
         rec = self._photo_row(row)
@@ -411,7 +366,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         try:
             with self.db:
                 for o in outcomes:
-                    key = path_key(o.path)
+                    key = self.stored_key(o.path)
                     row = self.db.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()
                     fields = (o.size, o.mtime_ns, o.format, int(o.extension_mismatch), o.sha256, o.status,
                               o.error, now, now)
@@ -446,7 +401,8 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
                 cur = self.db.execute(
                     "UPDATE photos SET path=?, display_path=?, mtime_ns=coalesce(?, mtime_ns), updated_at=?, "
                     "missing_since=NULL WHERE path=?",
-                    (path_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(), path_key(old)))
+                    (self.stored_key(new), display_path(os.path.abspath(new)), mtime_ns, time.time(),
+                     self.stored_key(old)))
                 return cur.rowcount > 0
         except sqlite3.IntegrityError:
             raise CatalogError(f"catalog already has an entry for {display_path(new)}")
@@ -459,16 +415,9 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         are unmarked. A folder the scan could not see at all (unplugged drive, no permission) keeps its
         photos. Returns (newly missing, back again)."""
         now = time.time() if now is None else now
-        prefix = path_key(root).rstrip(b"/") + b"/"
-        gone, back = [], []
-        for pid, key, since in self.db.execute(
-                "SELECT id, path, missing_since FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)):
-            key = bytes(key)
-            if key in seen:
-                if since is not None:
-                    back.append(pid)
-            elif since is None and file_is_gone(key):
-                gone.append(pid)
+        prefix = self.stored_prefix(root)
+        gone, back = missing_changes(((pid, self.local_key(key), since) for pid, key, since in self.db.execute(
+            "SELECT id, path, missing_since FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))), seen)
         try:
             with self.db:
                 self.db.executemany("UPDATE photos SET missing_since = ? WHERE id = ?", [(now, i) for i in gone])
@@ -482,8 +431,9 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         now = time.time() if now is None else now
         try:
             with self.db:
-                return self.db.executemany("UPDATE photos SET missing_since = ? WHERE path = ? AND "
-                                           "missing_since IS NULL", [(now, k) for k in keys]).rowcount
+                return self.db.executemany(
+                    "UPDATE photos SET missing_since = ? WHERE path = ? AND missing_since IS NULL",
+                    [(now, self.roots.to_stored(k)) for k in keys]).rowcount
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
 
@@ -491,7 +441,7 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
         """Photos marked missing (under ``root`` when given), oldest first."""
         where, params = "", ()
         if root is not None:
-            prefix = path_key(root).rstrip(b"/") + b"/"
+            prefix = self.stored_prefix(root)
             where, params = "AND substr(path, 1, ?) = ?", (len(prefix), prefix)
         rows = self.db.execute(f"SELECT * FROM photos WHERE missing_since IS NOT NULL {where} "
                                "ORDER BY missing_since, path", params)
@@ -501,24 +451,18 @@ class Catalog(SqliteStoreQueries):  # store-interface queries: catalog/sqlite.py
                       now: float | None = None) -> int:
         """Forget photos marked missing for longer than ``older_than`` seconds (all of them when None);
         one whose file is back in place is unmarked instead."""
-        now = time.time() if now is None else now
-        cutoff = now - older_than if older_than is not None else float("inf")
-        forget, back = [], []
-        for rec in self.missing(root):
-            if rec["missing_since"] > cutoff:
-                continue
-            (back if os.path.lexists(rec["path"]) else forget).append((rec["id"],))
+        forget, back = purge_choice(self.missing(root), older_than, time.time() if now is None else now)
         try:
             with self.db:
-                self.db.executemany("DELETE FROM photos WHERE id = ?", forget)
-                self.db.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", back)
+                self.db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in forget])
+                self.db.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", [(i,) for i in back])
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
         return len(forget)
 
     def remove(self, path: os.PathLike | str) -> bool:
         with self.db:
-            return self.db.execute("DELETE FROM photos WHERE path = ?", (path_key(path),)).rowcount > 0
+            return self.db.execute("DELETE FROM photos WHERE path = ?", (self.stored_key(path),)).rowcount > 0
 
     def record_run(self, run_id: str, command: str, root: str, started_at: float, finished_at: float,
                    summary: dict[str, Any]) -> None:

@@ -66,6 +66,34 @@ class DecodedImage:
     orientation: int                      # EXIF orientation that was applied (1 = none)
     pixels_source: str                    # "full", "draft 1/N", "embedded preview", "first frame"
     extra: dict = field(default_factory=dict)
+    draft: int = 1                        # the JPEG DCT scale the decode used (1 = none, or not a JPEG)
+    jpeg: bool = False                    # DCT-scalable (a JPEG, or a RAW's preview JPEG)
+    # with keep_source: the upright RGB decode before its fit to the long side (at 1/draft of the stored size)
+    source_image: Image.Image | None = None
+
+    def at_size(self, long_side: int) -> Image.Image:
+        """The upright RGB pixels a decode to ``long_side`` would give, made from this one: the DCT scale that
+        decode would choose (an integer box reduction of this decode's finer draft) and the same bilinear
+        fit. Without a kept source (or for a size it cannot serve) the fitted image is resized instead.
+        Identical to a separate decode where no DCT scaling is involved (PNG, TIFF, HEIC, small JPEGs);
+        for a JPEG drafted at another scale within libjpeg's rounding."""
+        src = self.source_image if self.source_image is not None else self.image
+        if self.source_image is not None and self.jpeg:
+            extra = draft_scale(max(self.width, self.height), long_side) // self.draft
+            if extra > 1:
+                src = src.reduce(extra)
+        if max(src.size) > long_side:
+            if src is self.source_image or src is self.image:
+                src = src.copy()
+            src.thumbnail((long_side, long_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return src
+
+    def source_label(self, long_side: int) -> str:
+        """``pixels_source`` of a decode to ``long_side``."""
+        if not self.jpeg or not self.pixels_source.startswith(("full", "draft")):
+            return self.pixels_source
+        scale = draft_scale(max(self.width, self.height), long_side)
+        return f"draft 1/{scale}" if scale > 1 else "full"
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -99,6 +127,15 @@ class DecodedImage:
 
 
 WORK_SIZE = 512
+
+
+def draft_scale(long_side: int, target: int) -> int:
+    """The libjpeg DCT scale (8, 4, 2 or 1) a decode to ``target`` px uses for a JPEG ``long_side`` px long:
+    the coarsest that still leaves at least 90 % of the target."""
+    for s in (8, 4, 2):
+        if long_side / s >= target * 0.9:
+            return s
+    return 1
 
 
 def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -234,8 +271,11 @@ def _open_checked(stream: BinaryIO, photo: Photo, max_pixels: int) -> Image.Imag
 
 
 def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 512,
-                        max_pixels: int = 180_000_000) -> DecodedImage:
-    """Decode ``photo`` (from ``data`` if given, else from disk) to upright RGB, long side <= analysis_size."""
+                        max_pixels: int = 180_000_000, keep_source: bool = False) -> DecodedImage:
+    """Decode ``photo`` (from ``data`` if given, else from disk) to upright RGB, long side <= analysis_size.
+
+    ``keep_source`` keeps the decode before its fit (``source_image``), so that :meth:`DecodedImage.at_size`
+    can serve smaller sizes exactly as their own decodes would (one decode for analyzers of several sizes)."""
     source = "full"
     extra: dict = {}
     if photo.format == "raw":
@@ -262,14 +302,11 @@ def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 5
         orientation = raw_orientation if raw_orientation is not None else _orientation(img)
         if getattr(img, "n_frames", 1) > 1:
             extra["frames"] = img.n_frames
+        jpeg = img.format == "JPEG"
+        scale = 1
         try:
-            if img.format == "JPEG":
-                long_side = max(width, height)
-                scale = 1
-                for s in (8, 4, 2):
-                    if long_side / s >= analysis_size * 0.9:
-                        scale = s
-                        break
+            if jpeg:
+                scale = draft_scale(max(width, height), analysis_size)
                 if scale > 1:
                     img.draft("RGB", (-(-width // scale), -(-height // scale)))
                     if source == "full":
@@ -277,6 +314,8 @@ def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 5
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 img.load()
+            if scale > 1:  # the scale libjpeg applied (it may decline one)
+                scale = max(1, round(max(width, height) / max(img.size)))
         except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
             msg = str(exc) or type(exc).__name__
             raise DecodeError(f"{photo.display}: corrupt or truncated {img.format or photo.format} data: {msg}") \
@@ -286,9 +325,12 @@ def decode_for_analysis(photo: Photo, data: bytes | None, analysis_size: int = 5
         if orientation != 1:
             img = _apply_orientation(img, orientation)
         img = _to_rgb(img)
+        kept = img if keep_source else None
         if max(img.size) > analysis_size:
+            if keep_source:
+                img = img.copy()
             img.thumbnail((analysis_size, analysis_size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        return DecodedImage(img, width, height, orientation, source, extra)
+        return DecodedImage(img, width, height, orientation, source, extra, scale, jpeg, kept)
     finally:
         if not isinstance(stream, io.BytesIO):
             stream.close()

@@ -3,7 +3,8 @@
 * :mod:`.plan` decides which files need which analyzers;
 * :mod:`.perfile` is the per-file stage (one task per file, one decode shared by every per-file analyzer);
 * :mod:`.executors` runs those tasks (serial, local process pool; Ray comes behind the same interface);
-* :mod:`.batch` is the batch stage (GPU/ONNX analyzers fed by one prefetching loader);
+* :mod:`.batch` is the batch stage (GPU/ONNX analyzers fed by one prefetching loader, :mod:`.loader`;
+  device, batch sizes and the halve-on-out-of-memory retry in :mod:`.batching`);
 * :mod:`.run` ties them together (:func:`run_analysis`).
 
 Importing this package is cheap; the stages import what they need when they run.

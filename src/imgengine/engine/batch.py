@@ -45,7 +45,7 @@ def _catalogued_photos(catalog: Catalog, root: Path) -> Iterator[dict[str, Any]]
 
 def plan_batch(catalog: Catalog, root: Path, versions: dict[str, str]) -> list[Pending]:
     """Photos that lack a current result of any analyzer in ``versions``."""
-    from ..analyzers.vision.inputs import PhotoRef
+    from .loader import PhotoRef
 
     known = catalog.known_files(root if root.is_dir() else None)
     todo = []
@@ -118,7 +118,14 @@ def run_batch_stage(root: Path, settings: Settings, catalog: Catalog, logger: Ru
 
     # 2. load the analyzers that have work (torch from here on)
     needed = {name for p in todo for name in p.wants}
-    from ..analyzers.vision.engine import resolve_device
+    if getattr(settings, "executor", "auto") == "ray":   # in Ray actors (GPU actors on a GPU cluster)
+        from .ray_batch import process_batches_on_ray
+
+        work = {name: a for name, a in usable.items() if name in needed}
+        summary.update(process_batches_on_ray(todo, work, versions, settings, catalog, logger, origins, progress))
+        summary["seconds"] = round(time.perf_counter() - t0, 3)
+        return summary
+    from .batching import resolve_device
 
     try:
         prepare_wait_policy(settings.omp_wait_policy)  # before torch's OpenMP runtime starts
@@ -171,7 +178,7 @@ def _loader(refs: list, spec: Any, batch: int, workers: int, device: str):
     import torch
     from torch.utils.data import DataLoader
 
-    from ..analyzers.vision.inputs import PhotoDataset, collate
+    from .loader import PhotoDataset, collate
 
     kwargs: dict[str, Any] = {}
     if workers > 0:
@@ -188,11 +195,11 @@ def process_batches(todo: list[Pending], analyzers: dict[str, BatchAnalyzer], ve
     """The batched loop: loader -> (nvJPEG) -> each analyzer with OOM halving -> catalog, per batch."""
     import torch
 
-    from ..analyzers.vision.engine import BatchState, parse_batch_size, run_chunked
-    from ..analyzers.vision.inputs import InputSpec as LoaderSpec
-    from ..analyzers.vision.inputs import gpu_decode, nvjpeg_available
     from ..gpu.sampler import GpuSampler, starvation_warning
     from ..gpu.threads import apply_cpu_threads, available_cores
+    from .batching import BatchState, parse_batch_size, run_chunked
+    from .loader import InputSpec as LoaderSpec
+    from .loader import gpu_decode, nvjpeg_available
 
     origins = origins or {}
     cuda = device.startswith("cuda")
@@ -339,7 +346,7 @@ def _run_analyzer(name: str, analyzer: BatchAnalyzer, batch: dict[str, Any], ite
     tensors for CPU-decoded items and from the items themselves for GPU-decoded ones."""
     import torch
 
-    from ..analyzers.vision.inputs import pad_batch
+    from .loader import pad_batch
 
     spec = analyzer.input_spec
     row_of = {i: r for r, i in enumerate(batch["pixel_index"])}

@@ -247,8 +247,8 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
     if item.decode_seconds:
         out.timings["decode"] = item.decode_seconds
         out.cpu_timings["decode"] = item.decode_cpu_seconds
-    if item._pixels is not None:
-        out.pixels_source = item._pixels.pixels_source
+    if item.decoded is not None:
+        out.pixels_source = item.decoded.pixels_source
     return out
 
 

@@ -9,6 +9,8 @@ sha256 and keeps its results.
 from __future__ import annotations
 
 import os
+import stat as stat_mod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from ..analyzers.base import Analyzer
 from ..core.catalog import Catalog, KnownFile, path_key
 from ..core.filehash import sha256_of
 from ..core.scan import ScanEntry, scan
+from ..metadata.sidecar import current_sidecar_stamp
 from ..settings import Settings
 from .perfile import Task
 
@@ -41,12 +44,30 @@ def _with_requirements(stale: tuple[str, ...], analyzers: dict[str, Analyzer]) -
     return tuple(n for n in analyzers if n in need)
 
 
+def _sidecar_stat(entries: list[ScanEntry], scanned_folder: bool) -> Callable[[Path], tuple[int, int] | None]:
+    """(size, mtime_ns) of a possible sidecar: from the folder scan just made (sidecars are files in the
+    photo's folder, so no system call per photo), or from ``os.stat`` when a single file is analysed."""
+    if scanned_folder:
+        xmp = {e.path: (e.size, e.mtime_ns) for e in entries if e.path.name[-4:].lower() == ".xmp"}
+        return xmp.get
+
+    def stat(path: Path) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns) if stat_mod.S_ISREG(st.st_mode) else None
+    return stat
+
+
 def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[str, Analyzer]) -> Plan:
     """The per-file tasks of a run over ``root``; ``analyzers`` are the per-file analyzers, in order."""
     problems: list = []
     entries: list[ScanEntry] = list(scan(root, settings, problems))
     known = catalog.known_files(root if Path(root).is_dir() else None)
     wanted = {name: a.stored_version for name, a in analyzers.items()}
+    side_readers = {name for name, a in analyzers.items() if a.reads_sidecars}
+    sidecar_stat = _sidecar_stat(entries, Path(root).is_dir()) if side_readers else None
     tasks: list[Task] = []
     unchanged = 0
     known_broken = 0
@@ -67,6 +88,8 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
             unchanged += 1
             continue
         stale = tuple(n for n, v in wanted.items() if k.versions.get(n) != v)
+        if sidecar_stat is not None and current_sidecar_stamp(e.path, sidecar_stat) != k.sidecar_stamp:
+            stale = tuple(n for n in analyzers if n in stale or n in side_readers)   # only the sidecar changed
         if stale:
             tasks.append(Task(e.path, e.size, e.mtime_ns, _with_requirements(stale, analyzers), False))
         else:

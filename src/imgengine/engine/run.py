@@ -113,13 +113,8 @@ def plugin_origins(analyzers: dict[str, Analyzer], manager: Any) -> dict[str, Pl
 
 def _emit(manager: Any, logger: RunLogger, hook: str, **kwargs: Any) -> None:
     """Call an event hook; a listener that raises is logged and costs nothing else."""
-    caller = getattr(manager.hook, hook)
-    for impl in caller.get_hookimpls():
-        try:
-            impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-        except Exception as exc:  # noqa: BLE001
-            logger.warning(f"plugin {manager.pm.get_name(impl.plugin)}: {hook} raised "
-                           f"{type(exc).__name__}: {exc}")
+    for line in manager.emit(hook, **kwargs):
+        logger.warning(line)
 
 
 def refresh_search_store(catalog: Catalog, settings: Settings, logger: RunLogger, progress: Any = None) -> None:
@@ -186,7 +181,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     for w in setup_warnings:
         logger.warning(w)
     own_catalog = catalog is None
-    catalog = catalog or open_catalog(settings.catalog_path(root if root.is_dir() else root.parent))
+    catalog = catalog or open_catalog(settings.catalog_path(root if root.is_dir() else root.parent),
+                                   roots=settings.roots)
     started = time.time()
     t_start = time.perf_counter()
     stage_seconds: dict[str, float] = {}      # wall seconds: per-file stages summed over files, + scan/write
@@ -199,6 +195,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
     catalog_error: CatalogError | None = None
     missing_counts = {"gone": 0, "back": 0, "purged": 0}
     written = [0]  # outcomes committed to the catalog
+    executor_stats: dict[str, Any] | None = None
     plan_made = False
     info = RunInfo(run_id, root, settings, list(analyzers), list(batch_analyzers))
     _emit(manager, logger, "run_started", run=info)
@@ -218,7 +215,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         for old_key, new_path in plan.moved:
             catalog.move_path(os.fsdecode(old_key), new_path)
             logger.info(f"moved: {display_path(os.fsdecode(old_key))} -> {display_path(new_path)}")
-            _emit(manager, logger, "file_moved", src=Path(os.fsdecode(old_key)), dst=new_path)
+            _emit(manager, logger, "file_moved", src=Path(os.fsdecode(old_key)), dst=new_path, kind="found")
         if root.is_dir():  # photos gone since the last run: marked, left out of reports, purged after a while
             gone, back = catalog.mark_missing(root, plan.seen_keys)
             purged = catalog.purge_missing(MISSING_GRACE_SECONDS, root)
@@ -276,8 +273,11 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         try:
             if plan.tasks:
                 with make_executor(ctx, len(plan.tasks)) as executor:
-                    for outcome in executor.map(plan.tasks):
-                        handle(outcome)
+                    try:
+                        for outcome in executor.map(plan.tasks):
+                            handle(outcome)
+                    finally:   # the Ray engine: workers lost, files retried or failed because of it
+                        executor_stats = executor.stats() if hasattr(executor, "stats") else None
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted by the user; results so far are saved, the next run resumes")
@@ -335,6 +335,7 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         "pixels_sources": pixels_sources,
         "quality_distribution": quality_distribution(catalog, root) if catalog_error is None else {},
         "vision": vision_summary,
+        "executor": executor_stats,
         "plugin_problems": [f"{p.name}: {p.error}" for p in manager.problems],
         "warnings": setup_warnings,
         "interrupted": interrupted,

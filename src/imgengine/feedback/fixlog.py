@@ -22,11 +22,11 @@ import hashlib
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import fsync_dir, replacing, write_atomic  # noqa: F401  (write_atomic: re-exported)
 from ..errors import ImgEngineError
 
 
@@ -48,43 +48,6 @@ def sha256_file(path: Path) -> str | None:
 def unified_diff(old: str, new: str, path: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         f"a/{path}", f"b/{path}"))
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content: temp file in the same folder, fsync, keep the mode, os.replace."""
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".imgengine-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
 
 
 def now_iso() -> str:
@@ -175,7 +138,7 @@ class FixLog:
             fh.write(old)
             fh.flush()
             os.fsync(fh.fileno())
-        _fsync_dir(folder)
+        fsync_dir(folder)
         event = {"event": "begin", "id": fix_id, "time": now_iso(), **info, "file": str(file),
                  "old_sha256": sha256_bytes(old), "new_sha256": sha256_bytes(new), "backup": str(backup)}
         self._append(event)

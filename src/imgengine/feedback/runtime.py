@@ -1,6 +1,6 @@
 """Runtime recovery, reported beside the source fixes: repeated GPU out-of-memory → a lower ``batch_size``.
 
-At run time an out-of-memory halves the batch and retries (``analyzers/vision/engine.run_chunked``), and the
+At run time an out-of-memory halves the batch and retries (``engine/batching.run_chunked``), and the
 run's summary records ``vision.oom_retries`` and the batch sizes it ended with. When that happened in at
 least ``min_runs`` runs on one device, the loop proposes ``batch_size: <the largest size that worked in
 every one of them>`` in the config file, so later runs start there instead of failing their way down.

@@ -205,6 +205,8 @@ def edit_args(edit: TagEdit, current: dict[str, Any], iptc: bool = False,
         a.append(f"-XMP-xmp:Rating={edit.rating}")
     if edit.label is not None:
         a.append(f"-XMP-xmp:Label={edit.label}")
+    if edit.regions is not None:
+        a.append(f"-XMP-mwg-rs:RegionInfo={_region_struct(edit)}" if edit.regions.items else "-XMP-mwg-rs:RegionInfo=")
     if edit.artist is not None:
         a += [f"-EXIF:Artist={edit.artist}", f"-XMP-dc:Creator={edit.artist}"]
     if edit.copyright is not None:
@@ -242,3 +244,18 @@ def edit_args(edit: TagEdit, current: dict[str, Any], iptc: bool = False,
     families = {"EXIF": ("-EXIF:",), "XMP": ("-XMP-",), "IPTC": ("-IPTC:",)}
     prefixes = tuple(p for fam in only for p in families[fam])
     return [x for x in a if x.startswith(prefixes)]
+
+
+def _region_struct(edit: TagEdit) -> str:
+    """MWG regions in ExifTool's structure syntax (``|`` escapes its special characters in values)."""
+    def esc(text: str) -> str:
+        return "".join("|" + c if c in "|,=[]{}" else c for c in text)
+
+    r = edit.regions
+    assert r is not None
+    items = []
+    for reg in r.items:
+        fields = [f"Area={{X={reg.x:.6f},Y={reg.y:.6f},W={reg.w:.6f},H={reg.h:.6f},Unit=normalized}}",
+                  f"Type={esc(reg.kind)}"] + ([f"Name={esc(reg.name)}"] if reg.name else [])
+        items.append("{" + ",".join(fields) + "}")
+    return f"{{AppliedToDimensions={{W={r.width},H={r.height},Unit=pixel}},RegionList=[{','.join(items)}]}}"

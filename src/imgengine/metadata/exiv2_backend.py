@@ -21,6 +21,7 @@ from .fields import (
     SHIFTED_XMP_DATES,
     CaptureDate,
     Gps,
+    Regions,
     TagEdit,
     format_offset,
     leaf,
@@ -56,38 +57,69 @@ def _exiv2():
 
 
 class _Collect(logging.Handler):
+    """Routes each thread's libexiv2 warnings to the innermost ``exiv2_warnings`` block of that thread."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+        self.local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        stack = getattr(self.local, "stack", None)
+        if stack:
+            stack[-1].append(record.getMessage())
+
+
+_collect = _Collect()
+_collect_lock = threading.Lock()
+_collect_users = 0
+_collect_saved: tuple[bool, Any] = (True, None)
 
 
 @contextlib.contextmanager
 def exiv2_warnings() -> Iterator[list[str]]:
-    """libexiv2's warnings during a call, collected instead of printed on the terminal (python-exiv2
-    sends them to the ``exiv2`` logger); the logger is left as it was afterwards."""
+    """libexiv2's errors during a call, collected instead of printed on the terminal (python-exiv2 sends
+    them to the ``exiv2`` logger). Its warnings ("unexpected next pointer; ignored" and the like, which
+    nobody reads here) are not even formatted: libexiv2's log level is raised to errors for the block,
+    which saves a Python logging call per warning. Logger and level are left as they were once the last
+    block (of any thread: the journal runs producers in threads) ends."""
+    global _collect_users, _collect_saved
     logger = logging.getLogger("exiv2")
-    handler = _Collect()
-    propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+    with _collect_lock:
+        if _collect_users == 0:
+            log = _exiv2().LogMsg
+            _collect_saved = (logger.propagate, log.level())
+            log.setLevel(log.Level.error)
+            logger.addHandler(_collect)
+            logger.propagate = False
+        _collect_users += 1
+    stack = getattr(_collect.local, "stack", None)
+    if stack is None:
+        stack = _collect.local.stack = []
+    messages: list[str] = []
+    stack.append(messages)
     try:
-        yield handler.messages
+        yield messages
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+        stack.pop()
+        with _collect_lock:
+            _collect_users -= 1
+            if _collect_users == 0:
+                logger.removeHandler(_collect)
+                logger.propagate, level = _collect_saved
+                _exiv2().LogMsg.setLevel(level)
 
 
-def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False) -> bytes:
+def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repair: bool = False,
+            seed_date: str | None = None) -> bytes:
     """The file's bytes with ``edit`` applied; the same bytes object when nothing would change.
     ``lock_exif``: leave the EXIF block exactly as it is (ExifTool wrote that part already).
     ``repair``: a JPEG whose EXIF cannot be read at all gets a new, clean EXIF block instead of a refusal
-    (what was unreadable is lost; the journal keeps the original for undo)."""
+    (what was unreadable is lost; the journal keeps the original for undo).
+    ``seed_date`` (sidecars): the photo's capture time, written first when the sidecar has none, so that
+    ``--shift-time`` has a time to shift (a RAW's own EXIF is never written)."""
     with exiv2_warnings():
         try:
-            return _rewrite(data, edit, fmt, lock_exif)
+            return _rewrite(data, edit, fmt, lock_exif, seed_date)
         except MetadataError as exc:
             if not (repair and fmt == "jpeg" and "cannot be read" in str(exc)):
                 raise
@@ -97,7 +129,7 @@ def rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, repai
             return _rewrite(stripped, edit, fmt, lock_exif)
 
 
-def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> bytes:
+def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False, seed_date: str | None = None) -> bytes:
     exiv2 = _exiv2()
     try:
         img = exiv2.ImageFactory.open(data)
@@ -108,12 +140,23 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> b
     with_exif = edit.touches_exif() and not lock_exif
     before = snapshot(img, with_exif)
     try:
+        if seed_date and fmt == "xmp":
+            _seed_date(_Blocks(img, fmt), seed_date)
         apply_edit(img, edit, fmt, lock_exif)
     except (ValueError, TypeError, exiv2.Exiv2Error) as exc:
         raise MetadataError(f"cannot set the values ({_why(exc)}); not changed") from exc
     if snapshot(img, with_exif) == before:
         return data
     try:
+        if fmt == "xmp":
+            # libexiv2 converts a sidecar's exif: properties to EXIF when reading and back when writing, and
+            # then puts back any date whose day did not change ("#1112"): a shifted exif:DateTimeOriginal
+            # would come back unshifted. The packet is encoded here and written as it is.
+            flag = exiv2.XmpParser.XmpFormatFlags
+            flags = flag.useCompactFormat | flag.omitPacketWrapper        # libexiv2 adds the wrapper
+            encoded = exiv2.XmpParser.encode(img.xmpData(), flags)
+            img.setXmpPacket(encoded[-1] if isinstance(encoded, (list, tuple)) else encoded)
+            img.writeXmpFromPacket(True)
         img.writeMetadata()
     except exiv2.Exiv2Error as exc:
         raise MetadataError(f"cannot write the metadata ({_why(exc)}); not changed") from exc
@@ -126,25 +169,36 @@ def _rewrite(data: bytes, edit: TagEdit, fmt: str, lock_exif: bool = False) -> b
     return out
 
 
-def new_sidecar(edit: TagEdit, seed: bytes | None = None, seed_keywords: tuple[str, ...] = ()) -> bytes:
+def new_sidecar(edit: TagEdit, seed: bytes | None = None, seed_keywords: tuple[str, ...] = (),
+                seed_date: str | None = None) -> bytes:
     """A new XMP sidecar holding ``edit`` (on top of the photo's embedded XMP when ``seed`` is given,
-    so that a sidecar never hides values that were only embedded)."""
+    so that a sidecar never hides values that were only embedded; ``seed_date``: see ``rewrite``)."""
     with exiv2_warnings():
-        return _new_sidecar(edit, seed, seed_keywords)
+        return _new_sidecar(edit, seed, seed_keywords, seed_date)
 
 
-def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ...]) -> bytes:
+def _seed_date(b: _Blocks, date: str) -> None:
+    """A sidecar without a capture time gets the photo's (ISO 8601), in both places readers look."""
+    if b.xmp_get("Xmp.exif.DateTimeOriginal") is None and b.xmp_get("Xmp.photoshop.DateCreated") is None:
+        b.xmp_text("Xmp.exif.DateTimeOriginal", date)
+        b.xmp_text("Xmp.photoshop.DateCreated", date)
+
+
+def _new_sidecar(edit: TagEdit, seed: bytes | None, seed_keywords: tuple[str, ...],
+                 seed_date: str | None = None) -> bytes:
     exiv2 = _exiv2()
     img = exiv2.ImageFactory.create(exiv2.ImageType.xmp)
     if seed:
-        xmp = exiv2.XmpData()
-        try:
-            exiv2.XmpParser.decode(xmp, seed.decode("utf-8", "replace"))
-            img.setXmpData(xmp)
+        try:                                   # the packet parsed as an XMP file (the binding has no decode)
+            parsed = exiv2.ImageFactory.open(bytes(seed))
+            parsed.readMetadata()
+            img.setXmpData(parsed.xmpData())
         except exiv2.Exiv2Error:
             pass
     if seed_keywords and img.xmpData().findKey(exiv2.XmpKey("Xmp.dc.subject")) == img.xmpData().end():
         _Blocks(img, "xmp").xmp_array("Xmp.dc.subject", list(seed_keywords))   # IPTC-only keywords
+    if seed_date:
+        _seed_date(_Blocks(img, "xmp"), seed_date)
     apply_edit(img, edit, "xmp")
     try:
         img.writeMetadata()
@@ -158,12 +212,10 @@ def has_maker_note(data: bytes) -> bool:
     rebuild the EXIF block, and for some makes (Canon, Nikon, Sanyo, Minolta) that moves data ExifTool then
     reports as broken; such files get their EXIF changes through ExifTool when it is installed."""
     exiv2 = _exiv2()
+    img = _read_image(data)
+    if img is None:
+        return False
     with exiv2_warnings():
-        try:
-            img = exiv2.ImageFactory.open(data)
-            img.readMetadata()
-        except exiv2.Exiv2Error:
-            return False
         exif = img.exifData()
         return exif.findKey(exiv2.ExifKey("Exif.Photo.MakerNote")) != exif.end() or \
             any(d.groupName() not in ("Image", "Photo", "GPSInfo", "Iop", "Thumbnail", "Image2", "Image3")
@@ -221,8 +273,8 @@ class _Blocks:
 
     # exif
     def exif_get(self, key: str) -> str | None:
-        it = self.exif.findKey(self.x.ExifKey(key))
-        return None if it == self.exif.end() else it.toString()
+        d = _find(self.exif, self.x.ExifKey(key))
+        return None if d is None else d.toString()
 
     def exif_set(self, key: str, value: str | None) -> None:
         if value is None:
@@ -231,9 +283,7 @@ class _Blocks:
             self.exif[key] = value
 
     def exif_del(self, key: str) -> None:
-        it = self.exif.findKey(self.x.ExifKey(key))
-        if it != self.exif.end():
-            self.exif.erase(it)
+        _erase_all(self.exif, self.x.ExifKey(key))
 
     # iptc
     def iptc_all(self, key: str) -> list[str]:
@@ -248,17 +298,13 @@ class _Blocks:
         self._utf8()
 
     def iptc_del(self, key: str) -> None:
-        while True:
-            it = self.iptc.findKey(self.x.IptcKey(key))
-            if it == self.iptc.end():
-                return
-            self.iptc.erase(it)
+        _erase_all(self.iptc, self.x.IptcKey(key))
 
     def _utf8(self) -> None:
         """Mark IPTC as UTF-8; text written before in another character set (no marker: Latin-1/cp1252 by
         convention) is converted first, so that the marker does not garble it."""
-        it = self.iptc.findKey(self.x.IptcKey("Iptc.Envelope.CharacterSet"))
-        if it != self.iptc.end() and it.toString() == IPTC_UTF8:
+        marker = _find(self.iptc, self.x.IptcKey("Iptc.Envelope.CharacterSet"))
+        if marker is not None and marker.toString() == IPTC_UTF8:
             return
         for d in self.iptc:
             if d.typeId() != self.x.TypeId.string or not d.key().startswith("Iptc.Application2."):
@@ -272,10 +318,8 @@ class _Blocks:
 
     # xmp
     def xmp_list(self, key: str) -> list[str]:
-        it = self.xmp.findKey(self.x.XmpKey(key))
-        if it == self.xmp.end():
-            return []
-        return [it.toString(i) for i in range(it.count())]
+        d = _find(self.xmp, self.x.XmpKey(key))
+        return [] if d is None else [d.toString(i) for i in range(d.count())]
 
     def xmp_array(self, key: str, values: list[str], kind: str = "bag") -> None:
         self.xmp_del(key)
@@ -296,8 +340,8 @@ class _Blocks:
             self.xmp[key] = v
 
     def xmp_get(self, key: str) -> str | None:
-        it = self.xmp.findKey(self.x.XmpKey(key))
-        return None if it == self.xmp.end() else it.toString()
+        d = _find(self.xmp, self.x.XmpKey(key))
+        return None if d is None else d.toString()
 
     def xmp_lang(self, key: str, value: str | None) -> None:
         self.xmp_del(key)
@@ -307,11 +351,7 @@ class _Blocks:
             self.xmp[key] = v
 
     def xmp_del(self, key: str) -> None:
-        while True:
-            it = self.xmp.findKey(self.x.XmpKey(key))
-            if it == self.xmp.end():
-                return
-            self.xmp.erase(it)
+        _erase_all(self.xmp, self.x.XmpKey(key))
 
     def offsets_written(self) -> None:
         """OffsetTime* exist since EXIF 2.31: raise an older ExifVersion so that the file stays valid."""
@@ -362,6 +402,18 @@ class _Blocks:
             self.exif["Exif.GPSInfo.GPSProcessingMethod"] = "charset=Ascii MANUAL"   # TIFF/EP requires it
 
 
+def _find(data: Any, key: Any) -> Any:
+    """The datum of ``key`` in an ExifData/IptcData/XmpData, or None (the binding's iterator compare)."""
+    it = data.findKey(key)
+    return None if it == data.end() else it
+
+
+def _erase_all(data: Any, key: Any) -> None:
+    """Every datum of ``key`` (IPTC and XMP may repeat one)."""
+    while (it := data.findKey(key)) != data.end():
+        data.erase(it)
+
+
 def _dedupe(items: list[str]) -> list[str]:
     seen, out = set(), []
     for k in items:
@@ -410,6 +462,8 @@ def apply_edit(img: Any, edit: TagEdit, fmt: str, lock_exif: bool = False) -> No
         _set_date(b, edit.date, exif, iptc)
     if edit.shift or edit.timezone is not None:
         _shift(b, edit, exif, iptc)
+    if edit.regions is not None:
+        _regions(b, edit.regions)
     b.required_tags()
 
 
@@ -476,6 +530,32 @@ def _gps(b: _Blocks, gps: Gps, exif: bool) -> None:
             b.xmp_text("Xmp.exif.GPSAltitudeRef", "1" if gps.alt < 0 else "0")
             b.xmp_text("Xmp.exif.GPSAltitude", f"{round(abs(gps.alt) * 100)}/100")
         b.xmp_text("Xmp.exif.GPSVersionID", "2.3.0.0")
+
+
+def _regions(b: _Blocks, regions: Regions) -> None:
+    """``mwg-rs:Regions`` (the Metadata Working Group's face regions, which digiKam, Lightroom, Picasa and
+    ExifTool's MWG module read), replacing any the file had."""
+    root = "Xmp.mwg-rs.Regions"
+    # the struct's fields are separate keys below the root; keys first (erasing invalidates the iterator)
+    for key in [k for k in (d.key() for d in b.xmp) if k == root or k.startswith(root + "/")]:
+        b.xmp_del(key)
+    if not regions.items:
+        return
+    dims = f"{root}/mwg-rs:AppliedToDimensions"
+    b.xmp[f"{dims}/stDim:w"] = str(regions.width)
+    b.xmp[f"{dims}/stDim:h"] = str(regions.height)
+    b.xmp[f"{dims}/stDim:unit"] = "pixel"
+    bag = b.x.XmpTextValue()
+    bag.setXmpArrayType(b.x.XmpValue.XmpArrayType.xaBag)
+    b.xmp.add(b.x.XmpKey(f"{root}/mwg-rs:RegionList"), bag)
+    for i, r in enumerate(regions.items, 1):
+        item = f"{root}/mwg-rs:RegionList[{i}]"
+        for axis, value in (("x", r.x), ("y", r.y), ("w", r.w), ("h", r.h)):
+            b.xmp[f"{item}/mwg-rs:Area/stArea:{axis}"] = f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+        b.xmp[f"{item}/mwg-rs:Area/stArea:unit"] = "normalized"
+        b.xmp[f"{item}/mwg-rs:Type"] = r.kind
+        if r.name:
+            b.xmp_text(f"{item}/mwg-rs:Name", r.name)
 
 
 def _set_date(b: _Blocks, date: CaptureDate, exif: bool, iptc: bool) -> None:
@@ -548,14 +628,20 @@ _SIZE_TAGS = ("Exif.Image.ImageWidth", "Exif.Image.ImageLength", "Exif.Image.Str
 
 def source_metadata(path: str) -> tuple[Any, Any, Any] | None:
     """(exif, iptc, xmp) data of a file, or None when libexiv2 cannot read it."""
+    img = _read_image(path)
+    return None if img is None else (img.exifData(), img.iptcData(), img.xmpData())
+
+
+def _read_image(source: bytes | str) -> Any:
+    """An exiv2 image (bytes or a path) with its metadata read, or None when libexiv2 cannot read it."""
     exiv2 = _exiv2()
     with exiv2_warnings():
         try:
-            img = exiv2.ImageFactory.open(path)
+            img = exiv2.ImageFactory.open(source)
             img.readMetadata()
         except exiv2.Exiv2Error:
             return None
-        return img.exifData(), img.iptcData(), img.xmpData()
+    return img
 
 
 def _prepare_exif(exif: Any, width: int, height: int, fmt: str = "", orientation: bool = True) -> Any:

@@ -44,6 +44,7 @@ FIELDS: dict[str, Place] = {
                   xmp=("Xmp.photoshop.DateCreated", "Xmp.exif.DateTimeOriginal"),
                   iptc=("Iptc.Application2.DateCreated", "Iptc.Application2.TimeCreated"),
                   exiftool=("EXIF:DateTimeOriginal", "EXIF:OffsetTimeOriginal")),
+    "regions": Place(xmp=("Xmp.mwg-rs.Regions",), exiftool=("XMP-mwg-rs:RegionInfo",)),
     "gps": Place(exif=("Exif.GPSInfo.GPSLatitude", "Exif.GPSInfo.GPSLongitude", "Exif.GPSInfo.GPSAltitude"),
                  xmp=("Xmp.exif.GPSLatitude", "Xmp.exif.GPSLongitude", "Xmp.exif.GPSAltitude"),
                  exiftool=("EXIF:GPSLatitude", "EXIF:GPSLongitude", "EXIF:GPSAltitude")),
@@ -113,29 +114,30 @@ def parse_capture_date(text: str) -> CaptureDate:
     return CaptureDate(local, parse_offset(m.group(7)) if m.group(7) else None)
 
 
-def parse_exif_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    m = re.match(r"\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", value)
+_EXIF_DATE = re.compile(r"\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_XMP_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(.*)$")
+
+
+def _match_datetime(pattern: re.Pattern[str], value: str | None) -> tuple[datetime, re.Match[str]] | None:
+    """Year, month, day, hour, minute and (optional) second from the first six groups of ``pattern``."""
+    m = pattern.match(value or "")
     if not m:
         return None
     try:
-        return datetime(*(int(g) for g in m.groups()))
+        return datetime(*(int(g) for g in m.groups()[:5]), int(m.group(6) or 0)), m
     except ValueError:
         return None
+
+
+def parse_exif_date(value: str | None) -> datetime | None:
+    found = _match_datetime(_EXIF_DATE, value)
+    return found[0] if found else None
 
 
 def parse_xmp_date(value: str | None) -> tuple[datetime, str] | None:
     """An XMP date -> (naive local time, the rest of the text after the seconds: fraction and offset)."""
-    if not value:
-        return None
-    m = re.match(r"\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(.*)$", value)
-    if not m:
-        return None
-    try:
-        return datetime(*(int(g) for g in m.groups()[:5]), int(m.group(6) or 0)), m.group(7).strip()
-    except ValueError:
-        return None
+    found = _match_datetime(_XMP_DATE, value)
+    return (found[0], found[1].group(7).strip()) if found else None
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,51 @@ def clean_keyword(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Region:
+    """One MWG region (a face): centre and size normalised to the image as stored, before its EXIF
+    orientation is applied (what the MWG guidelines, digiKam and Lightroom use)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    name: str | None = None
+    kind: str = "Face"
+
+
+@dataclass(frozen=True)
+class Regions:
+    """``mwg-rs:Regions``: the regions and the stored pixel size they apply to (``AppliedToDimensions``).
+    An empty ``items`` removes the regions."""
+
+    width: int
+    height: int
+    items: tuple[Region, ...] = ()
+
+
+def regions_from_upright(boxes: list[tuple[list[float], str | None]], width: int, height: int,
+                         orientation: int | None) -> Regions:
+    """MWG regions from boxes ``[x0, y0, x1, y1]`` normalised to the upright image (as the faces analyzer
+    stores them): each box is mapped back through the EXIF ``orientation`` to the stored image.
+    ``width``/``height``: the stored pixel size."""
+    items = []
+    for box, name in boxes:
+        x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in box)
+        corners = [_to_stored(x, y, orientation) for x, y in ((x0, y0), (x1, y1))]
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        w, h = max(xs) - min(xs), max(ys) - min(ys)
+        items.append(Region(round(min(xs) + w / 2, 6), round(min(ys) + h / 2, 6), round(w, 6), round(h, 6),
+                            name or None))
+    return Regions(int(width), int(height), tuple(items))
+
+
+def _to_stored(ux: float, uy: float, orientation: int | None) -> tuple[float, float]:
+    """A point normalised to the upright image -> the same point normalised to the stored image."""
+    return {2: (1 - ux, uy), 3: (1 - ux, 1 - uy), 4: (ux, 1 - uy), 5: (uy, ux), 6: (uy, 1 - ux),
+            7: (1 - uy, 1 - ux), 8: (1 - uy, ux)}.get(orientation or 1, (ux, uy))
+
+
+@dataclass(frozen=True)
 class TagEdit:
     """One ``tag`` change. ``None`` means "leave as it is"; an empty string clears a text field.
     A keyword with ``|`` is hierarchical (``Scenes|Beach``): its leaf goes to the flat lists and the
@@ -184,11 +231,12 @@ class TagEdit:
     timezone: tzinfo | None = None          # record this zone's UTC offset on every date (clock time kept)
     artist: str | None = None
     copyright: str | None = None
+    regions: Regions | None = None           # MWG face regions (XMP only); replaces the photo's regions
 
     def is_empty(self) -> bool:
         return not (self.add_keywords or self.remove_keywords) and all(
             v is None for v in (self.title, self.description, self.rating, self.label, self.gps, self.date,
-                                self.shift, self.timezone, self.artist, self.copyright))
+                                self.shift, self.timezone, self.artist, self.copyright, self.regions))
 
     def touches_exif(self) -> bool:
         """Whether the edit changes EXIF (and not only XMP/IPTC): then maker notes are at stake."""
@@ -214,6 +262,9 @@ class TagEdit:
             parts.append(f"shift={'+' if self.shift >= timedelta(0) else '-'}{abs(self.shift)}")
         if self.timezone is not None:
             parts.append(f"timezone={self.timezone}")
+        if self.regions is not None:
+            names = [r.name for r in self.regions.items if r.name]
+            parts.append(f"regions={len(self.regions.items)}" + (f" ({', '.join(names)})" if names else ""))
         return "; ".join(parts)
 
     def validate(self) -> None:

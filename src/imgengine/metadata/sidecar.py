@@ -4,6 +4,7 @@ style) and reading them back (a sidecar's values win over the embedded ones, as 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
@@ -24,12 +25,31 @@ def _candidates(photo: str) -> list[str]:
     return [photo + ".xmp", photo + ".XMP", base + ".xmp", base + ".XMP"]
 
 
-def find_sidecar(photo: Path) -> Path | None:
+def find_sidecar(photo: Path, exists: Callable[[Path], bool] | None = None) -> Path | None:
+    """The photo's existing sidecar; ``exists(path)`` (default: a file check) may answer from a folder scan."""
     text = os.fspath(photo)
     for cand in _candidates(text):
-        if cand != text and os.path.isfile(cand):
+        if cand == text:
+            continue
+        if (os.path.isfile(cand) if exists is None else exists(Path(cand))):
             return Path(cand)
     return None
+
+
+def sidecar_stamp(name: str, size: int, mtime_ns: int) -> str:
+    """What identifies the sidecar a result was read with: its name, size and mtime (``analyze`` re-reads a
+    photo whose sidecar stamp changed, appeared or went away, even when the photo itself did not change)."""
+    return f"{name}:{size}:{mtime_ns}"
+
+
+def current_sidecar_stamp(photo: Path, stat: Callable[[Path], tuple[int, int] | None]) -> str:
+    """The stamp of ``photo``'s sidecar now ("" when it has none); ``stat(path)`` -> (size, mtime_ns) or
+    None, from a folder scan already made (no system call per photo) or from ``os.stat``."""
+    found = find_sidecar(photo, lambda p: stat(p) is not None)
+    if found is None:
+        return ""
+    size, mtime_ns = stat(found)
+    return sidecar_stamp(found.name, size, mtime_ns)
 
 
 def sidecar_path(photo: Path, naming: str = "stem") -> Path:
@@ -57,12 +77,14 @@ def shared_stem_conflict(photo: Path, naming: str) -> bool:
     return bool(siblings)
 
 
-def read_sidecar(photo: Path) -> bytes | None:
+def read_sidecar(photo: Path) -> tuple[bytes, str] | None:
+    """The photo's sidecar packet and its stamp (see ``sidecar_stamp``), or None when it has none."""
     path = find_sidecar(photo)
     if path is None:
         return None
     try:
         with open(path, "rb") as f:
-            return f.read(16 << 20)
+            st = os.fstat(f.fileno())
+            return f.read(16 << 20), sidecar_stamp(path.name, st.st_size, st.st_mtime_ns)
     except OSError:
         return None

@@ -25,6 +25,15 @@ def _first(doc: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+# text values written in XMP and mirrored (MWG): field, XMP, EXIF (embedded), IPTC (JPEG/TIFF), as ExifTool names them
+MIRRORED_TEXT = (
+    ("title", "XMP-dc:Title", None, "IPTC:ObjectName"),
+    ("description", "XMP-dc:Description", "IFD0:ImageDescription", "IPTC:Caption-Abstract"),
+    ("artist", "XMP-dc:Creator", "IFD0:Artist", "IPTC:By-line"),
+    ("copyright", "XMP-dc:Rights", "IFD0:Copyright", "IPTC:CopyrightNotice"),
+)
+
+
 def readback_problems(doc: dict[str, Any], edit: TagEdit, fmt: str) -> list[str]:
     """What ExifTool's JSON (``-G1 -n``) of the written file gets wrong about ``edit``."""
     problems: list[str] = []
@@ -50,26 +59,20 @@ def readback_problems(doc: dict[str, Any], edit: TagEdit, fmt: str) -> list[str]
             want(leaf(k) not in _list(doc.get("IPTC:Keywords")), f"removed keyword {k!r} still in IPTC")
     if iptc and (flat or edit.remove_keywords):
         want(doc.get("IPTC:CodedCharacterSet") in ("UTF8", "\x1b%G"), "IPTC has no UTF-8 character-set marker")
-    if edit.title:
-        want(doc.get("XMP-dc:Title") == edit.title, f"title reads {doc.get('XMP-dc:Title')!r}")
-        if iptc:
-            want(doc.get("IPTC:ObjectName") == edit.title, "IPTC ObjectName differs from the title")
-    if edit.description:
-        want(doc.get("XMP-dc:Description") == edit.description, "description differs in XMP")
-        if embedded:
-            want(doc.get("IFD0:ImageDescription") == edit.description, "description differs in EXIF")
     if edit.rating is not None:
         want(str(doc.get("XMP-xmp:Rating")) == str(edit.rating), f"rating reads {doc.get('XMP-xmp:Rating')!r}")
     if edit.label:
         want(doc.get("XMP-xmp:Label") == edit.label, f"label reads {doc.get('XMP-xmp:Label')!r}")
-    if edit.artist:
-        want(edit.artist in _list(doc.get("XMP-dc:Creator")), "artist not in dc:creator")
-        if embedded:
-            want(doc.get("IFD0:Artist") == edit.artist, "artist differs in EXIF")
-    if edit.copyright:
-        want(doc.get("XMP-dc:Rights") == edit.copyright, "copyright differs in XMP")
-        if embedded:
-            want(doc.get("IFD0:Copyright") == edit.copyright, "copyright differs in EXIF")
+    for name, xmp, exif, iptc_tag in MIRRORED_TEXT:
+        value = getattr(edit, name)
+        if not value:
+            continue
+        found = doc.get(xmp)
+        want(value in _list(found) if name == "artist" else found == value, f"{name} reads {found!r} in XMP {xmp}")
+        if embedded and exif:
+            want(doc.get(exif) == value, f"{name} differs in EXIF {exif}: {doc.get(exif)!r}")
+        if iptc and iptc_tag:
+            want(value in _list(doc.get(iptc_tag)), f"{name} differs in IPTC {iptc_tag}: {doc.get(iptc_tag)!r}")
     if edit.gps is not None:
         lat = _first(doc, "Composite:GPSLatitude", "XMP-exif:GPSLatitude")
         lon = _first(doc, "Composite:GPSLongitude", "XMP-exif:GPSLongitude")

@@ -13,9 +13,11 @@ Where an edit goes:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.metadata_segments import find_metadata_blocks
 from ..errors import MetadataError
@@ -24,10 +26,19 @@ from .exiftool import ExifTool, exiftool_path
 from .fields import TagEdit
 from .sidecar import find_sidecar, shared_stem_conflict, sidecar_path
 
+if TYPE_CHECKING:
+    from ..analyzers.metadata import MetadataResult
+
 EMBED_EXIV2 = frozenset({"jpeg", "png", "webp", "tiff"})
 EMBED_EXIFTOOL = frozenset({"heic", "avif"})
 
 Producer = Callable[[bytes | None, Path], bytes | None]
+# what a format cannot carry, said in the plan (PNG: XMP in an iTXt chunk, EXIF in eXIf; WebP: its EXIF
+# and XMP chunks; neither has a standard IPTC block, and libexiv2's "Raw profile type iptc" text chunk is
+# an ImageMagick convention most readers ignore, so it is not written)
+_NO_IPTC = ("has no standard IPTC block: keywords, title, description, artist and copyright go to XMP (and "
+            "EXIF); IPTC not written")
+NO_IPTC_NOTE = {"png": f"PNG {_NO_IPTC}", "webp": f"WebP {_NO_IPTC}"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class MetadataWriter:
         self.exiftool_available = use_exiftool and exiftool_path() is not None
         self.sidecar_only = sidecar_only
         self._et: ExifTool | None = None
+        self._et_lock = threading.Lock()     # producers run in the journal's threads
 
     def __enter__(self) -> MetadataWriter:
         return self
@@ -65,15 +77,16 @@ class MetadataWriter:
 
     @property
     def exiftool(self) -> ExifTool:
-        if self._et is None:
-            self._et = ExifTool()
-        return self._et
+        with self._et_lock:
+            if self._et is None:
+                self._et = ExifTool()
+            return self._et
 
     def target(self, photo: Path, fmt: str) -> Target:
         photo = Path(photo)
         if not self.sidecar_only:
             if fmt in EMBED_EXIV2:
-                return Target(photo, fmt, "exiv2", photo)
+                return Target(photo, fmt, "exiv2", photo, NO_IPTC_NOTE.get(fmt))
             if fmt in EMBED_EXIFTOOL and self.exiftool_available:
                 return Target(photo, fmt, "exiftool", photo)
         naming = self.sidecar_naming
@@ -106,15 +119,18 @@ class MetadataWriter:
             def via_exiftool(data: bytes | None, tmp: Path) -> None:
                 self.exiftool.write_to(target.photo, tmp, edit, fmt=target.fmt)
             return via_exiftool
+        moves_time = bool(edit.shift or edit.timezone is not None) and edit.date is None
         if target.how == "sidecar":
             def update_sidecar(data: bytes | None, tmp: Path) -> bytes:
                 assert data is not None
-                return exiv2_backend.rewrite(data, edit, "xmp")
+                seed_date = _embedded(target.photo).datetime_original if moves_time else None
+                return exiv2_backend.rewrite(data, edit, "xmp", seed_date=seed_date)
             return update_sidecar
 
         def new_sidecar(data: bytes | None, tmp: Path) -> bytes:
-            return exiv2_backend.new_sidecar(edit, seed=_embedded_xmp(target.photo),
-                                             seed_keywords=_embedded_keywords(target.photo))
+            meta = _embedded(target.photo)          # one read for the keywords and the capture time
+            return exiv2_backend.new_sidecar(edit, seed=embedded_xmp(target.photo), seed_keywords=meta.keywords,
+                                             seed_date=meta.datetime_original if moves_time else None)
         return new_sidecar
 
 
@@ -140,7 +156,7 @@ class MetadataWriter:
                 pass
 
 
-def _embedded_xmp(photo: Path) -> bytes | None:
+def embedded_xmp(photo: Path) -> bytes | None:
     """The photo's own XMP packet, so that a new sidecar starts from what the photo already says."""
     try:
         with open(photo, "rb") as f:
@@ -151,10 +167,12 @@ def _embedded_xmp(photo: Path) -> bytes | None:
     return bytes(blocks.xmp[0]) if blocks.xmp else None
 
 
-def _embedded_keywords(photo: Path) -> tuple[str, ...]:
-    from ..analyzers.metadata import read_metadata
+def _embedded(photo: Path) -> MetadataResult:
+    """What the photo itself says (a new sidecar starts from its keywords; a time shifted in a sidecar
+    starts from its capture time, ISO 8601 from its EXIF: a RAW is never written)."""
+    from ..analyzers.metadata import MetadataResult, read_metadata
 
     try:
-        return read_metadata(photo).keywords
+        return read_metadata(photo)
     except OSError:
-        return ()
+        return MetadataResult()

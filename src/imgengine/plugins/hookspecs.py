@@ -82,14 +82,28 @@ def register_layouts() -> list[Any]:
 @hookspec
 def register_processors() -> list[Any]:
     """Processors: planners that turn catalog records into file changes (move, copy, tag, convert...).
-    Their plans go through the journal, so dry run, apply and undo work the same as for ``organize``.
-    Objects with ``name``, ``description`` and ``plan(records, settings) -> list of journal operations``.
+    Objects with ``name``, ``description`` and ``plan(records, settings)`` returning
+    :class:`imgengine.processors.journal.Step` objects. ``imgengine process NAME PATH`` passes the catalog
+    records of the photos under PATH and the settings (``settings.plugins[NAME]`` holds the processor's
+    section with its declared defaults), checks the steps, previews them, and with ``--apply`` runs them
+    through the journal, so dry run, apply and undo work the same as for ``organize``. A processor without
+    ``plan`` (the built-in albums) may say how it runs in ``runs_as``.
 
     Example::
 
+        from imgengine.processors.journal import Step
+
+        class PoorToReview:
+            name = "poor-to-review"
+            description = "photos rated poor into _review/"
+
+            def plan(self, records, settings):
+                return [Step("move", r["path"], r["path"].parent / "_review" / r["path"].name)
+                        for r in records if (r["results"].get("content") or {}).get("quality") == "poor"]
+
         @hookimpl
         def register_processors():
-            return [PrivacyScrubber()]
+            return [PoorToReview()]
     """
 
 
@@ -147,13 +161,22 @@ def photo_analyzed(path: Any, results: dict[str, Any]) -> None:
 
 
 @hookspec
-def file_moved(src: Any, dst: Any) -> None:
-    """A catalogued file moved: today emitted by ``analyze`` when it recognises a moved file by its sha256
-    (the journal's moves in rename/organize/duplicates are to become events too; see PLUGINS_ROADMAP.md).
+def file_moved(src: Any, dst: Any, kind: str) -> None:
+    """A file moved. ``kind`` says how:
+
+    * ``"move"``: imgengine moved it through its journal (``rename``, ``organize``, ``duplicates --move``,
+      ``process``); announced once per file, after the move is durable;
+    * ``"trash"``: the journal moved it into the run's trash (``duplicates --trash``); undo can bring it back;
+    * ``"undo"``: ``imgengine undo`` put it back where it was (``src`` is where it had gone);
+    * ``"found"``: ``analyze`` recognised a catalogued file at a new path by its sha256 (moved by hand).
+
+    A listener that raises is reported (a warning line naming the plugin; in ``analyze`` also the run log)
+    and never stops or undoes the move. ``kind`` is optional: a listener may take only ``src`` and ``dst``.
 
     Example::
 
         @hookimpl
-        def file_moved(src, dst):
-            gallery.update_link(src, dst)
+        def file_moved(src, dst, kind):
+            if kind != "trash":
+                gallery.update_link(src, dst)
     """

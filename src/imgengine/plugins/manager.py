@@ -39,7 +39,7 @@ from .discovery import (  # noqa: F401 - plugin_folders, user_plugin_dir: this m
 )
 
 BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
-                   "albums", "exports")
+                   "albums", "exports", "thumbnails")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")  # the default; $XDG_CONFIG_HOME moves it (workspace)
 
 
@@ -60,6 +60,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     analyzers: list[str] = field(default_factory=list)
+    processors: list[str] = field(default_factory=list)   # for `imgengine process NAME`
     config_defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     error: str | None = None       # why it did not load (one line)
@@ -79,6 +80,7 @@ class PluginManager:
         self.infos: dict[str, PluginInfo] = {}
         self.problems: list[PluginInfo] = []
         self.builtin_names: set[str] = set()
+        self._event_failed: set[tuple[str, str]] = set()
         for mod_name in BUILTIN_MODULES:
             module = importlib.import_module(f"{__package__}.builtin.{mod_name}")
             self._add(module, PluginInfo(mod_name, "built-in", module.__name__,
@@ -230,18 +232,30 @@ class PluginManager:
                     out.setdefault(ext.lower(), w)
         return out
 
-    def layouts(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for _name, layouts in self._collect("register_layouts"):
-            for layout in layouts or []:
-                out.setdefault(layout.name, layout)
+    def _named(self, hook: str, what: str) -> dict[str, tuple[Any, str]]:
+        """{name: (object, plugin name)} of a registration hook whose objects carry a ``name``; the first
+        plugin to claim a name keeps it, a later one (or an object without a name) is reported."""
+        out: dict[str, tuple[Any, str]] = {}
+        for plugin_name, objects in self._collect(hook):
+            for obj in objects or []:
+                name = getattr(obj, "name", None)
+                if not isinstance(name, str) or not name:
+                    self._problem(self.infos[plugin_name], f"{hook} returned {obj!r}, which has no name")
+                elif name in out:
+                    self._problem(self.infos[plugin_name], f"{what} name {name!r} is taken by plugin "
+                                                           f"{out[name][1]!r}; this one is ignored")
+                else:
+                    out[name] = (obj, plugin_name)
         return out
 
-    def processors(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for _name, procs in self._collect("register_processors"):
-            for p in procs or []:
-                out.setdefault(p.name, p)
+    def layouts(self) -> dict[str, Any]:
+        return {name: layout for name, (layout, _plugin) in self._named("register_layouts", "layout").items()}
+
+    def processors(self) -> dict[str, tuple[Any, str]]:
+        """{processor name: (processor, plugin name)}."""
+        out = self._named("register_processors", "processor")
+        for info in self.infos.values():
+            info.processors = [name for name, (_p, plugin) in out.items() if plugin == info.name]
         return out
 
     def config_defaults(self) -> dict[str, dict[str, Any]]:
@@ -274,12 +288,38 @@ class PluginManager:
     def hook(self) -> Any:
         return self.pm.hook
 
+    # -- events ------------------------------------------------------------------------------------------
+    def listens(self, event: str) -> bool:
+        return bool(getattr(self.pm.hook, event).get_hookimpls())
+
+    def emit(self, event: str, **kwargs: Any) -> list[str]:
+        """Call an event hook on each plugin separately; returns one line per listener that raised (its
+        traceback is kept in :attr:`problems`). A listener's failure costs nothing else."""
+        failures = []
+        for impl in getattr(self.pm.hook, event).get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - an event listener never breaks what it listens to
+                name = self.pm.get_name(impl.plugin)
+                line = f"plugin {name}: {event} raised {type(exc).__name__}: {_first_line(exc)}"
+                failures.append(line)
+                if name in self.infos and (name, event) not in self._event_failed:  # the first traceback
+                    self._event_failed.add((name, event))
+                    self._problem(self.infos[name], line, traceback.format_exc())
+        return failures
+
+    def move_listener(self) -> MoveEvents | None:
+        """The journal's ``on_moved`` for commands that move files: it fires ``file_moved`` in every
+        plugin that implements it. None when no plugin listens (the journal then pays nothing)."""
+        return MoveEvents(self) if self.listens("file_moved") else None
+
     def plugin_of(self, analyzer: str) -> PluginInfo | None:
         entry = self.analyzer_classes().get(analyzer)
         return self.infos.get(entry[1]) if entry else None
 
     def all_infos(self) -> list[PluginInfo]:
         self.analyzer_classes()
+        self.processors()
         self.config_defaults()
         return list(self.infos.values()) + [p for p in self.problems if p.name not in self.infos]
 
@@ -344,6 +384,24 @@ class PluginManager:
                 self._problem(self.infos[plugin], f"analyzer {n!r} could not be created: {type(exc).__name__}: "
                                                   f"{_first_line(exc)}", traceback.format_exc())
         return out
+
+
+class MoveEvents:
+    """Journal moves (rename, organize, duplicates, process, undo) as ``file_moved`` events. A listener that
+    raises is counted in :attr:`failures` (one line per distinct failure) and never stops the run."""
+
+    def __init__(self, manager: PluginManager):
+        self.manager = manager
+        self.failures: dict[str, int] = {}
+        self.sent = 0
+
+    def __call__(self, src: Path, dst: Path, kind: str) -> None:
+        self.sent += 1
+        for line in self.manager.emit("file_moved", src=src, dst=dst, kind=kind):
+            self.failures[line] = self.failures.get(line, 0) + 1
+
+    def failure_lines(self) -> list[str]:
+        return [line if n == 1 else f"{line} (for {n} files)" for line, n in self.failures.items()]
 
 
 def enabled_by_config(name: str, cls: type, sections: Mapping[str, Any]) -> bool:

@@ -72,7 +72,7 @@ class Albums:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        self.db = catalog.db
+        self.db = catalog.session   # SQLite, or PostgreSQL translated
 
     # -- reading ----------------------------------------------------------------------------------------
     def list(self) -> list[Album]:

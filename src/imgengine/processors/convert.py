@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.formats import sniff
 from ..core.photo import display_path
 from ..core.scan import ScanProblem
 from ..errors import DecodeError, ImgEngineError, MetadataError, UsageError
 from ..settings import Settings
 from .journal import Journal, Step, StepResult
-from .tag import gather_files
+from .tag import FileAction, gather_files, sniffed
 
 TARGETS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "heic": ".heic", "avif": ".avif"}
 ALIASES = {"jpg": "jpeg", "heif": "heic", "tif": "tiff"}
@@ -54,13 +53,7 @@ class ConvertOptions:
         return ConvertOptions(to, self.quality, self.max_size, self.speed)
 
 
-@dataclass
-class ConvertAction:
-    src: Path
-    dst: Path
-    fmt: str
-    size: int
-    mtime_ns: int
+ConvertAction = FileAction
 
 
 @dataclass
@@ -87,14 +80,9 @@ def plan_convert(paths: Iterable[Path], settings: Settings, options: ConvertOpti
     problems: list[ScanProblem] = []
     planned: set[str] = set()
     out_abs = Path(os.path.abspath(out)) if out is not None else None
-    for path, size, mtime_ns in gather_files(paths, settings, problems):
-        if out_abs is not None and (path == out_abs or out_abs in path.parents):
-            continue                                       # our own outputs of an earlier run
-        try:
-            fmt = sniff(path)
-        except OSError as exc:
-            plan.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
-            continue
+    files = ((path, size, mtime_ns) for path, size, mtime_ns in gather_files(paths, settings, problems)
+             if out_abs is None or not (path == out_abs or out_abs in path.parents))   # not our earlier outputs
+    for path, size, mtime_ns, fmt in sniffed(files, plan.skipped):
         if fmt == "raw":
             plan.skipped.append((path, "RAW files are not converted (a RAW developer's job); their preview "
                                  "is what `analyze` reads"))

@@ -9,9 +9,11 @@ One run of a command (rename, organize, the duplicate actions) is one journal fi
 * ``{"type": "step", "n", "status": "done", "dst", "how", "mkdirs"}`` after it is done (``dst`` is the
   path really used; ``mkdirs`` the folders the step created), or ``"skipped"``/``"failed"`` with a reason.
 * ``{"type": "step", "n", "status": "undone"}`` when ``undo`` reverted it (so an interrupted undo resumes).
-* ``{"type": "staged", "n", "new_sha256"}`` (``rewrite``/``write-new``): the new content is complete and
-  fsynced in a temporary file and is about to be put in place; settling a crash compares the file on disk
-  with this hash to tell "old bytes" from "new bytes" (a file is never half-written).
+* ``{"type": "staged", "n", "new_sha256", "sha256"}`` (``rewrite``/``write-new``): the new content is
+  complete in a temporary file and the original is kept; these records, the temporary files and the backup
+  links are made durable together (one ``syncfs``) before anything is put in place; settling a crash
+  compares the file on disk with these hashes to tell "old bytes" from "new bytes" (a file is never
+  half-written).
 * ``{"type": "rmdir", "path"}`` (a source folder a move emptied and removed; undo recreates it) and
   ``{"type": "catalog_export", "catalog", "paths"}`` (records copied into the library's catalog).
 * ``{"type": "finish", "status": "done"|"failed"|"interrupted", ...}`` and ``{"type": "undo", ...}``.
@@ -25,7 +27,8 @@ Using it (every file-changing processor)::
         j.trash(path)             # "delete", undoable
         j.rewrite(path, produce)  # new content in place (temp -> fsync -> os.replace); original kept for undo
         j.write_new(src, dst, produce)   # a created file (convert output, new sidecar); undo trashes it
-        j.run([Step(...), ...])   # many steps: one fsync per 256 planned records (fast path)
+        j.run([Step(...), ...], workers=N)   # many steps: one fsync per 256 planned records; new contents
+                                             # made in N threads, made durable by one syncfs per chunk
     undo(state_dir, run_id, catalog); history(state_dir); resume_or_rollback(state_dir, run_id, mode)
 
 Rewriting in place (``rewrite``, used by ``tag`` and ``scrub --in-place``): the original is hard-linked
@@ -36,6 +39,12 @@ bytes back, byte-identical. ``write-new`` (``convert``, new sidecars) creates a 
 
 The catalog follows: a move updates its path (``Catalog.move_path``), a trashed photo leaves the
 catalog (its record is kept in the journal, undo puts it back), and undo reverts both.
+
+Listeners (``on_moved``, e.g. the plugins' ``file_moved`` hook): every file the journal moves — a move, a
+trash, an undo putting one back, a killed run's move found done when it is settled — is announced once as
+``on_moved(src, dst, kind)`` (kind ``move`` | ``trash`` | ``undo``), after the move is durable (folder
+entries and the journal's done record fsynced). A listener that raises is recorded in ``event_problems``
+and costs nothing else: the move stands.
 
 Paths are stored as UTF-8 strings when the file-system bytes decode as UTF-8, otherwise as
 ``{"b64": ...}`` of the raw bytes, so that non-UTF-8 names round-trip exactly.
@@ -68,12 +77,15 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from ..core.atomic import fsync_dir, remove_quietly
 from ..core.catalog import Catalog
 from ..core.filehash import sha256_of  # noqa: F401 - re-exported for the processors
 from ..core.photo import display_path
@@ -83,6 +95,8 @@ from . import run_index
 JOURNAL_VERSION = 1
 TEMP_MARK = ".imgengine-tmp-"
 CHUNK = 256           # steps whose "planned" records share one fsync in Journal.run
+
+MoveListener = Callable[[Path, Path, str], None]   # on_moved(src, dst, kind): see "Listeners" above
 
 # -- paths in JSON ------------------------------------------------------------------------------------
 
@@ -129,19 +143,6 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
 _renameat2 = _load_renameat2()
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _load_syncfs() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -154,6 +155,32 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _syncfs = _load_syncfs()
+
+
+def _load_sync_file_range() -> Callable[[int], None] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    write = 2                                   # SYNC_FILE_RANGE_WRITE: start write-back, do not wait
+
+    def start(fd: int) -> None:
+        fn(fd, 0, 0, write)
+
+    return start
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def _start_writeback(fd: int) -> None:
+    """Let the disk start on a new file now (Linux), so that the chunk's one ``syncfs`` later has little
+    left to wait for. Only a hint: durability still comes from that sync."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd)
 
 
 def sync_files(paths: list[Path]) -> None:
@@ -219,6 +246,19 @@ def rename_noreplace(src: Path, dst: Path) -> str:
     return "link"
 
 
+def move_noreplace(src: Path, dst: Path, expect_sha256: str | None) -> str:
+    """Move without ever replacing ``dst``: a rename, or across file systems a verified copy (see
+    :func:`copy_verified`) and then the source removed. Returns how. Raises FileExistsError."""
+    try:
+        return rename_noreplace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    copy_verified(src, dst, expect_sha256)
+    os.unlink(src)
+    return "copy+unlink"
+
+
 def _case_only_rename(src: Path, dst: Path) -> str:
     """``IMG.JPG`` -> ``img.jpg`` on a case-insensitive file system: through a temporary name."""
     tmp = src.with_name(f"{TEMP_MARK}case-{secrets.token_hex(4)}-{src.name}")
@@ -262,13 +302,10 @@ def copy_verified(src: Path, dst: Path, expect_sha256: str | None, sync_folder: 
             pass
         rename_noreplace(tmp, dst)
         if sync_folder:
-            _fsync_dir(dst.parent)
+            fsync_dir(dst.parent)
         return digest
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
 
 
@@ -355,6 +392,14 @@ class StepResult:
     how: str | None = None
 
 
+def by_status(results: Iterable[StepResult]) -> tuple[list[StepResult], list[StepResult], list[StepResult]]:
+    """A run's step results as (done, skipped, failed), each in step order."""
+    out: dict[str, list[StepResult]] = {"done": [], "skipped": [], "failed": []}
+    for r in results:
+        out[r.status].append(r)
+    return out["done"], out["skipped"], out["failed"]
+
+
 @dataclass
 class RunInfo:
     run_id: str
@@ -383,6 +428,7 @@ class UndoReport:
     already_undone: int = 0
     problems: list[str] = field(default_factory=list)
     dirs_removed: int = 0
+    event_problems: list[str] = field(default_factory=list)   # listeners that raised; the undo stands
 
     @property
     def ok(self) -> bool:
@@ -410,8 +456,55 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(3)
 
 
+def _kept_path(state_dir: Path, store: str, run_id: str, path: Path) -> Path:
+    """Where a run keeps a file it took away (``trash``) or the original of one it rewrote (``backup``):
+    ``<state_dir>/<store>/<run-id>/<absolute path>``."""
+    return Path(state_dir) / store / run_id / os.fsdecode(os.fsencode(os.path.abspath(path)).lstrip(b"/"))
+
+
 def _jdump(rec: dict[str, Any]) -> bytes:
     return (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def announce_moves(on_moved: MoveListener | None, moved: list[tuple[Path, Path, str]],
+                   problems: list[str]) -> None:
+    """Tell ``on_moved`` about moves that are done: first make their folder entries durable (the caller
+    has fsynced the journal), then one call per file. What a listener raises goes to ``problems``."""
+    if on_moved is None or not moved:
+        return
+    try:    # one syncfs per file system (Linux) rather than one fsync per folder: one journal commit
+        sync_files(sorted({p.parent for src, dst, _kind in moved for p in (src, dst)}))
+    except OSError:
+        pass
+    for src, dst, kind in moved:
+        try:
+            on_moved(src, dst, kind)
+        except Exception as exc:  # noqa: BLE001 - a listener never undoes or breaks a move
+            problems.append(f"file_moved listener raised {type(exc).__name__}: {exc} "
+                            f"({display_path(src)} -> {display_path(dst)})")
+
+
+@dataclass
+class _Staged:
+    """A rewrite/write-new step whose new content waits in a temporary file (see ``_stage_chunk``)."""
+
+    tmp: Path
+    new_sha: str | None           # None: the producer made nothing new
+    sha: str | None = None        # rewrite: sha256 of the original as it was read
+    ident: tuple[int, int, int, int] | None = None   # rewrite: (dev, inode, size, mtime_ns) as read
+    src: Path | None = None
+    backup: Path | None = None
+    how: str | None = None
+    mkdirs: list[Path] = field(default_factory=list)
+
+    def src_still_original(self) -> bool:
+        """The rewritten file is still the inode that was read, unchanged (so its backup link is only a
+        second name for it)."""
+        try:
+            st = os.lstat(self.src)
+        except OSError:
+            return False
+        return self.ident == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 # -- the journal --------------------------------------------------------------------------------------
@@ -420,20 +513,27 @@ def _jdump(rec: dict[str, Any]) -> bytes:
 class Journal:
     """One run of a file-changing command. Use ``Journal.begin``; every operation goes through it."""
 
-    def __init__(self, state_dir: Path, run_id: str, path: Path, fh, catalog: Catalog | None):
+    def __init__(self, state_dir: Path, run_id: str, path: Path, fh, catalog: Catalog | None,
+                 on_moved: MoveListener | None = None):
         self.state_dir = Path(state_dir)
         self.run_id = run_id
         self.path = path
         self._fh = fh
         self.catalog = catalog
+        self.on_moved = on_moved
+        self.event_problems: list[str] = []
         self._n = 0
         self.finished = False
         self.counts: dict[str, int] = {"done": 0, "skipped": 0, "failed": 0}
 
     @classmethod
-    def begin(cls, state_dir: Path, command: str, args: dict, catalog: Catalog | None = None) -> Journal:
+    def begin(cls, state_dir: Path, command: str, args: dict, catalog: Catalog | None = None, *,
+              on_moved: MoveListener | None = None) -> Journal:
+        """Start a run. ``on_moved(src, dst, kind)`` hears of every file this run moves (and of the moves
+        of a killed earlier run that settling finds done), once each, after the move is durable."""
         state_dir = Path(os.path.abspath(state_dir))
-        settle_interrupted(state_dir, catalog)
+        problems: list[str] = []
+        settle_interrupted(state_dir, catalog, on_moved=on_moved, problems=problems)
         jdir = journal_dir(state_dir)
         try:
             jdir.mkdir(parents=True, exist_ok=True)
@@ -448,12 +548,13 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot write the journal in {display_path(jdir)}: {exc.strerror or exc}; "
                                "choose another place with --state-dir")
-        j = cls(state_dir, run_id, path, fh, catalog)
+        j = cls(state_dir, run_id, path, fh, catalog, on_moved)
+        j.event_problems.extend(problems)
         j._write({"type": "begin", "version": JOURNAL_VERSION, "run_id": run_id, "command": command,
                   "args": args, "started_at": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
                   "pid_start": _process_start(os.getpid()),
                   "catalog": str(catalog.path) if catalog is not None else None}, sync=True)
-        _fsync_dir(jdir)
+        fsync_dir(jdir)
         run_index.register(state_dir, run_id, command)  # so that `undo` works from any folder
         return j
 
@@ -507,10 +608,24 @@ class Journal:
         return res.dst if res.dst is not None else step.src
 
     # -- batches ----------------------------------------------------------------------------------
-    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
+    def run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None = None,
+            workers: int = 1) -> list[StepResult]:
         """Apply steps in chunks: the planned records of a chunk are written and fsynced together, then
         its operations are done one by one, each followed by its done record. A full disk stops the
-        run (raised as JournalError after the journal is finished as "failed")."""
+        run (raised as JournalError after the journal is finished as "failed").
+
+        ``workers``: threads that make the new contents of a chunk's rewrite/write-new steps at once
+        (their producers must be thread-safe; reading, hashing, libexiv2 and writing release the GIL)."""
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="journal-stage") \
+            if workers > 1 else None
+        try:
+            return self._run(steps, progress, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, steps: Iterable[Step], progress: Callable[[StepResult], None] | None,
+             pool: ThreadPoolExecutor | None) -> list[StepResult]:
         results: list[StepResult] = []
         pending = [_absolute(s) for s in steps]
         taken: set[str] = set()
@@ -545,59 +660,102 @@ class Journal:
             if not prepared:
                 continue
             self._sync()
-            self._staged = self._stage_chunk(prepared)
+            self._staged = self._stage_chunk(prepared, pool)
             self._dirty_dirs: set[Path] = set()
-            for i, (n, step, (dst, size, sha)) in enumerate(prepared):
-                try:
-                    res = self._execute(n, step, dst, size, sha)
-                except OSError as exc:
-                    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                    res = StepResult(n, step.op, step.src, dst, "failed",
-                                     ("the target disk is full" if full else (exc.strerror or str(exc))))
-                    self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
-                    self.counts["failed"] += 1
+            moved: list[tuple[Path, Path, str]] = []
+            try:
+                for i, (n, step, (dst, size, sha)) in enumerate(prepared):
+                    try:
+                        res = self._execute(n, step, dst, size, sha)
+                    except OSError as exc:
+                        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                        res = StepResult(n, step.op, step.src, dst, "failed",
+                                         ("the target disk is full" if full else (exc.strerror or str(exc))))
+                        self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
+                        self.counts["failed"] += 1
+                        results.append(res)
+                        if progress:
+                            progress(res)
+                        if full:
+                            # everything not yet done stays where it is; tell the user what to do
+                            for n2, _step2, _ready2 in prepared[i + 1:]:
+                                self._write({"type": "step", "n": n2, "status": "skipped",
+                                             "reason": "not attempted: disk full"})
+                            self._drop_staged()
+                            self.finish("failed")
+                            raise JournalError(
+                                f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
+                                f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
+                        continue
+                    except ImgEngineError as exc:      # JournalError, or a producer's MetadataError
+                        res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
+                        self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
+                        self.counts["failed"] += 1
+                        results.append(res)
+                        if progress:
+                            progress(res)
+                        continue
+                    self.counts[res.status] += 1
+                    if res.status == "done" and step.op in ("move", "trash") and res.dst is not None:
+                        moved.append((step.src, res.dst, step.op))
                     results.append(res)
                     if progress:
                         progress(res)
-                    if full:
-                        # everything not yet done stays where it is; tell the user what to do
-                        for n2, _step2, _ready2 in prepared[i + 1:]:
-                            self._write({"type": "step", "n": n2, "status": "skipped",
-                                         "reason": "not attempted: disk full"})
-                        self._drop_staged()
-                        self.finish("failed")
-                        raise JournalError(
-                            f"the target disk is full after {self.counts['done']} file(s); nothing was lost; "
-                            f"free some space and run again, or `imgengine undo {self.run_id}`") from exc
-                    continue
-                except ImgEngineError as exc:      # JournalError, or a producer's MetadataError
-                    res = StepResult(n, step.op, step.src, dst, "failed", str(exc))
-                    self._write({"type": "step", "n": n, "status": "failed", "reason": res.reason})
-                    self.counts["failed"] += 1
-                    results.append(res)
-                    if progress:
-                        progress(res)
-                    continue
-                self.counts[res.status] += 1
-                results.append(res)
-                if progress:
-                    progress(res)
-            self._drop_staged()
-            for folder in getattr(self, "_dirty_dirs", ()):
-                _fsync_dir(folder)
-            self._dirty_dirs = set()
+                self._drop_staged()
+                self._sync_dirs(getattr(self, "_dirty_dirs", ()))
+                self._dirty_dirs = set()
+            finally:    # also when a full disk or Ctrl-C stops the chunk: what moved is announced
+                self._announce(moved)
         self._sync()
         return results
 
-    def _stage_chunk(self, prepared: list) -> dict[int, Any]:
-        """rewrite / write-new steps of a chunk: make every new content first (temporary files beside their
-        targets), then make them all durable with one sync, so that each file does not pay its own fsync.
-        Returns step number -> (tmp, new sha256 or None) or the exception its producer raised."""
+    @property
+    def undo_hint(self) -> str:
+        """The command that reverts this run, from any folder."""
+        return f"imgengine undo {self.run_id} --state-dir {display_path(self.state_dir)}"
+
+    def _announce(self, moved: list[tuple[Path, Path, str]]) -> None:
+        if self.on_moved is None or not moved:
+            return
+        if not self.finished:
+            try:
+                self._sync()            # the done records first: a listener never hears of an unrecorded move
+            except JournalError:
+                pass                    # the files are where they are; say so all the same
+        announce_moves(self.on_moved, moved, self.event_problems)
+
+    @staticmethod
+    def _sync_dirs(folders: Iterable[Path]) -> None:
+        """The folder entries a chunk changed: one ``syncfs`` per file system where there is one."""
+        folders = sorted(set(folders))
+        if not folders:
+            return
+        try:
+            sync_files(folders)
+        except OSError:
+            for folder in folders:
+                fsync_dir(folder)
+
+    def _stage_chunk(self, prepared: list, pool: ThreadPoolExecutor | None = None) -> dict[int, Any]:
+        """rewrite / write-new steps of a chunk, in three phases, so that no file pays its own fsync:
+
+        1. make every new content in a temporary file beside its target (in ``pool``'s threads when
+           given): the original is read once, hashed, handed to the producer; the new bytes are written
+           and their write-back to disk is started at once (``sync_file_range``), overlapping the work;
+        2. keep each original (a hard link to its inode in the run's backup store) and record
+           ``staged`` (old and new sha256) for every step;
+        3. one durability point: the journal fsynced and one ``syncfs`` per file system (new contents,
+           backup links) before anything is put in place.
+
+        After that ``_execute`` only renames, so a crash at any moment (kill -9 or power loss) leaves
+        each file with its old bytes or its complete new bytes, and settling tells which by hash.
+        Returns step number -> ``_Staged`` or the exception that failed the step."""
         staged: dict[int, Any] = {}
-        temps: list[Path] = []
         self._chunk_mkdirs: dict[int, list[Path]] = {}
         work = [(n, step, dst, size) for n, step, (dst, size, _sha) in prepared
-                 if step.op in ("rewrite", "write-new") and step.produce is not None]
+                if step.op in ("rewrite", "write-new") and step.produce is not None]
+        if not work:
+            return staged
         for n, _step, dst, _size in work:
             if _step.op == "write-new":
                 self._chunk_mkdirs[n] = _makedirs(dst.parent)
@@ -607,53 +765,123 @@ class Journal:
             target = step.src if step.op == "rewrite" else dst
             tmp = target.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{target.name}"[:255])
             try:
-                data, orig = None, None
+                data = sha = ident = mode = None
                 if step.op == "rewrite":
                     with open(step.src, "rb") as f:
                         st = os.fstat(f.fileno())
                         data = f.read()
                     if st.st_size != size or len(data) != size:
                         raise JournalError("the file changed while it was being rewritten; not touched")
-                    orig = hashlib.sha256(data).hexdigest()
-                new_sha = self._stage(n, step, data, tmp, step.src if step.op == "rewrite" else None, sync=False)
-                return n, (tmp, new_sha, orig)
+                    sha = hashlib.sha256(data).hexdigest()
+                    ident, mode = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), st.st_mode
+                new_sha = self._stage(n, step, data, tmp, mode)
+                return n, _Staged(tmp, new_sha, sha, ident, step.src)
             except (OSError, ImgEngineError) as exc:
                 return n, exc
 
-        for n, value in map(one, work):
-            staged[n] = value
+        done: list[tuple[int, Any]] = []
+        futures: list[Future] = []
+        try:
+            if pool is not None and len(work) > 1:
+                futures = [pool.submit(one, item) for item in work]
+                for fut in futures:
+                    done.append(fut.result())
+            else:
+                for item in work:
+                    done.append(one(item))
+        except BaseException:                      # Ctrl-C, or a producer's own bug: no temp file left
+            for fut in futures:
+                fut.cancel()
+            done = [fut.result() for fut in futures
+                    if not fut.cancelled() and fut.exception() is None] if futures else done
+            for _n, value in done:
+                if isinstance(value, _Staged):
+                    remove_quietly(value.tmp)
+            raise
+        staged.update(done)
+        self._staged = staged            # from here on _drop_staged cleans up after an interruption
+        to_sync: list[Path] = []
+        recs: list[dict[str, Any]] = []
+        for n, step, dst, _size in work:
+            value = staged[n]
             if isinstance(value, BaseException):
                 _remove_empty_dirs(self._chunk_mkdirs.pop(n, []))
-            elif value[1] is not None:
-                temps.append(value[0])
-        if temps:
-            try:
-                sync_files(temps)
-            except OSError as exc:
-                for n, value in list(staged.items()):
-                    if isinstance(value, tuple):
-                        try:
-                            os.unlink(value[0])
-                        except OSError:
-                            pass
-                        staged[n] = exc
+                continue
+            if value.new_sha is None or (step.op == "rewrite" and value.new_sha == value.sha):
+                continue                                    # nothing new: _execute records the skip
+            if step.op == "rewrite":
+                try:
+                    self._keep_original(step.src, dst, value)
+                except (OSError, ImgEngineError) as exc:
+                    remove_quietly(value.tmp)
+                    staged[n] = exc
+                    continue
+                to_sync.append(dst.parent)
+                recs.append({"type": "staged", "n": n, "new_sha256": value.new_sha, "sha256": value.sha})
+            else:
+                recs.append({"type": "staged", "n": n, "new_sha256": value.new_sha})
+            to_sync.append(value.tmp)
+        if not recs:
+            return staged
+        try:
+            self._write_many(recs)
+            self._sync()
+            sync_files(to_sync)
+        except (OSError, JournalError) as exc:
+            self._drop_staged()
+            return {n: exc for n, _step, _dst, _size in work}
         return staged
 
+    def _keep_original(self, src: Path, backup: Path, value: _Staged) -> None:
+        """Keep the original for undo: its inode hard-linked into the backup store (no copy; exact bytes
+        and times), or a verified copy across file systems. Refuses a file replaced since it was read."""
+        if not value.src_still_original():
+            raise JournalError("the file changed while it was being rewritten; not touched")
+        value.mkdirs = _makedirs(backup.parent)
+        try:
+            os.link(src, backup)                 # the original inode itself
+        except OSError:
+            try:
+                copy_verified(src, backup, value.sha)   # another file system (or no hard links)
+            except BaseException:
+                _remove_empty_dirs(value.mkdirs)
+                raise
+            value.how, value.backup = "rewrite+copy-backup", backup
+            return
+        value.how, value.backup = "rewrite+link-backup", backup
+        if not os.path.samefile(src, backup):    # replaced between the check and the link
+            remove_quietly(backup)
+            _remove_empty_dirs(value.mkdirs)
+            value.backup = None
+            raise JournalError("the file changed while it was being rewritten; not touched")
+
     def _drop_staged(self) -> None:
-        """Temporary files staged for steps that will not be done (a full disk stopped the run)."""
-        for value in getattr(self, "_staged", {}).values():
-            if isinstance(value, tuple):
-                try:
-                    os.unlink(value[0])
-                except OSError:
-                    pass
+        """Staged steps that will not be done (a full disk stopped the run, Ctrl-C): their temporary files
+        and the backup links made for them (the original is still in place: same inode)."""
+        for n, value in getattr(self, "_staged", {}).items():
+            if not isinstance(value, _Staged):
+                continue
+            remove_quietly(value.tmp)
+            if value.backup is not None and value.src_still_original():
+                remove_quietly(value.backup)
+                _remove_empty_dirs(value.mkdirs)
+            _remove_empty_dirs(getattr(self, "_chunk_mkdirs", {}).get(n, []))
         self._staged = {}
 
-    def _take_staged(self, n: int) -> tuple[Path, str | None, str | None] | None:
+    def _take_staged(self, n: int) -> _Staged:
         value = getattr(self, "_staged", {}).pop(n, None)
         if isinstance(value, BaseException):
             raise value
+        if value is None:
+            raise JournalError("no new content was made for this step")
         return value
+
+    def _write_many(self, recs: list[dict[str, Any]]) -> None:
+        try:
+            self._fh.write(b"".join(_jdump(r) for r in recs))
+        except OSError as exc:
+            raise JournalError(f"cannot write the journal {display_path(self.path)}: {exc.strerror or exc}; "
+                               "stopped before changing anything else")
 
     def _prepare(self, n: int, step: Step, taken: set[str], leaving: set[str] | None = None
                  ) -> StepResult | tuple[Path | None, int, str]:
@@ -721,166 +949,111 @@ class Journal:
         return dst, st.st_size, sha
 
     def _trash_path(self, src: Path) -> Path:
-        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
-        return self.state_dir / "trash" / self.run_id / os.fsdecode(rel)
+        return _kept_path(self.state_dir, "trash", self.run_id, src)
 
     def _backup_path(self, src: Path) -> Path:
-        rel = os.fsencode(os.path.abspath(src)).lstrip(b"/")
-        return self.state_dir / "backup" / self.run_id / os.fsdecode(rel)
+        return _kept_path(self.state_dir, "backup", self.run_id, src)
 
-    def _stage(self, n: int, step: Step, data: bytes | None, tmp: Path, mode_from: Path | None,
-               sync: bool = True) -> str | None:
-        """Make the new content in ``tmp`` (fsynced); returns its sha256, or None when produce made
-        nothing new. The temporary file is removed on any failure."""
+    def _stage(self, n: int, step: Step, data: bytes | None, tmp: Path, mode: int | None) -> str | None:
+        """Make the new content in ``tmp`` and start writing it to disk (made durable later, for the
+        whole chunk at once); returns its sha256, or None when produce made nothing new. The temporary
+        file is removed on any failure."""
         assert step.produce is not None
         try:
             out = step.produce(data, tmp)
             if out is not None:
-                if data is not None and out is data:
+                if data is not None and (out is data or out == data):
                     return None                      # the producer found nothing to change
                 with open(tmp, "xb", buffering=0) as f:
                     view = memoryview(out)
                     while view:
                         view = view[f.write(view):]
-                    if sync:
-                        os.fsync(f.fileno())
+                    if mode is not None:
+                        os.fchmod(f.fileno(), stat.S_IMODE(mode))
+                    _start_writeback(f.fileno())
                 new_sha = hashlib.sha256(out).hexdigest()
             else:
                 if not os.path.isfile(tmp):
                     return None
-                if sync:
-                    with open(tmp, "rb+", buffering=0) as f:
-                        os.fsync(f.fileno())
                 new_sha = sha256_of(tmp)
-            if mode_from is not None:
-                shutil.copymode(mode_from, tmp)
+                if mode is not None:
+                    os.chmod(tmp, stat.S_IMODE(mode))
             times = step.meta.get("utime_ns")
             if times:
                 os.utime(tmp, ns=tuple(times))
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             raise
         return new_sha
 
-    def _execute_rewrite(self, n: int, step: Step, backup: Path, size: int, sha: str) -> StepResult:
+    def _execute_rewrite(self, n: int, step: Step, backup: Path) -> StepResult:
+        """Put the staged new content in place (``os.replace``: atomic); the original is in the backup."""
         src = step.src
-        staged = self._take_staged(n)
-        if staged is not None:
-            tmp, new_sha, sha = staged
-        else:
-            with open(src, "rb") as f:
-                st = os.fstat(f.fileno())
-                data = f.read()
-            if st.st_size != size or len(data) != size:
-                raise JournalError("the file changed while it was being rewritten; not touched")
-            sha = hashlib.sha256(data).hexdigest()
-            tmp = src.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{src.name}"[:255])
-            new_sha = self._stage(n, step, data, tmp, src)
-        if new_sha is None or new_sha == sha:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        value = self._take_staged(n)
+        if value.new_sha is None or value.new_sha == value.sha or value.backup is None:
+            remove_quietly(value.tmp)
             self._write({"type": "step", "n": n, "status": "skipped", "reason": "already as asked"})
             return StepResult(n, step.op, src, src, "skipped", "already as asked")
-        mkdirs: list[Path] = []
         try:
-            mkdirs = _makedirs(backup.parent)
-            try:
-                os.link(src, backup)             # the original inode itself: no copy, exact bytes and times
-                how = "rewrite+link-backup"
-            except OSError:
-                copy_verified(src, backup, sha)  # another file system (or no hard links): verified copy
-                how = "rewrite+copy-backup"
-            self._write({"type": "staged", "n": n, "new_sha256": new_sha, "sha256": sha})
-            os.replace(tmp, src)
+            if not value.src_still_original():
+                raise JournalError("the file changed while it was being rewritten; not touched")
+            os.replace(value.tmp, src)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            if os.path.lexists(backup) and not os.path.lexists(tmp) and sha256_of(src) == sha:
-                try:
-                    os.unlink(backup)
-                except OSError:
-                    pass
-                _remove_empty_dirs(mkdirs)
+            remove_quietly(value.tmp)
+            if value.src_still_original() or (os.path.lexists(src) and sha256_of(src) == value.sha):
+                remove_quietly(value.backup)        # nothing happened: the original is still in place
+                _remove_empty_dirs(value.mkdirs)
             raise
         self._dirty_dirs.add(src.parent)
-        self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(backup), "how": how,
-                     "sha256": sha, "new_sha256": new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
-        return StepResult(n, step.op, src, src, "done", how=how)
+        self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(backup), "how": value.how,
+                     "sha256": value.sha, "new_sha256": value.new_sha,
+                     "mkdirs": [encode_path(d) for d in value.mkdirs]})
+        return StepResult(n, step.op, src, src, "done", how=value.how)
 
     def _execute_write_new(self, n: int, step: Step, dst: Path) -> StepResult:
         src = step.src
-        mkdirs = _makedirs(dst.parent)
-        staged = self._take_staged(n)
-        if staged is not None:
-            tmp, new_sha, _orig = staged
-            if not mkdirs:
-                mkdirs = getattr(self, "_chunk_mkdirs", {}).get(n, [])
-        else:
-            tmp = dst.with_name(f"{TEMP_MARK}{secrets.token_hex(4)}-{dst.name}"[:255])
-            try:
-                new_sha = self._stage(n, step, None, tmp, None)
-            except BaseException:
-                _remove_empty_dirs(mkdirs)
-                raise
-        if new_sha is None:
+        mkdirs = getattr(self, "_chunk_mkdirs", {}).get(n, []) or _makedirs(dst.parent)
+        value = self._take_staged(n)
+        if value.new_sha is None:
             _remove_empty_dirs(mkdirs)
             self._write({"type": "step", "n": n, "status": "skipped", "reason": "nothing to write"})
             return StepResult(n, step.op, src, dst, "skipped", "nothing to write")
         try:
-            self._write({"type": "staged", "n": n, "new_sha256": new_sha})
             try:
-                rename_noreplace(tmp, dst)
+                rename_noreplace(value.tmp, dst)
             except FileExistsError:
                 if step.on_exists != "suffix":
                     raise
                 dst = next_free_name(dst)       # appeared since this chunk was planned
-                rename_noreplace(tmp, dst)
+                rename_noreplace(value.tmp, dst)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(value.tmp)
             _remove_empty_dirs(mkdirs)
             raise
         self._dirty_dirs.add(dst.parent)
         self._write({"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": "write-new",
-                     "new_sha256": new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
+                     "new_sha256": value.new_sha, "mkdirs": [encode_path(d) for d in mkdirs]})
         return StepResult(n, step.op, src, dst, "done", how="write-new")
 
     def _execute(self, n: int, step: Step, dst: Path, size: int, sha: str) -> StepResult:
         src = step.src
         if step.op == "rewrite":
-            return self._execute_rewrite(n, step, dst, size, sha)
+            return self._execute_rewrite(n, step, dst)
         if step.op == "write-new":
             return self._execute_write_new(n, step, dst)
         if step.op in ("move", "trash"):
             mkdirs = _makedirs(dst.parent)
             try:
                 try:
-                    how = rename_noreplace(src, dst)
+                    how = move_noreplace(src, dst, sha)
                 except FileExistsError:
                     if step.on_exists != "suffix":
                         raise
                     dst = next_free_name(dst)   # appeared since this chunk was planned
-                    how = rename_noreplace(src, dst)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    _remove_empty_dirs(mkdirs)
-                    raise
-                try:
-                    copy_verified(src, dst, sha)
-                except BaseException:
-                    _remove_empty_dirs(mkdirs)
-                    raise
-                os.unlink(src)
-                how = "copy+unlink"
+                    how = move_noreplace(src, dst, sha)
+            except BaseException:
+                _remove_empty_dirs(mkdirs)      # only the folders it made, and only when still empty
+                raise
             done = {"type": "step", "n": n, "status": "done", "dst": encode_path(dst), "how": how,
                     "mkdirs": [encode_path(d) for d in mkdirs]}
             if step.op == "trash":
@@ -1001,6 +1174,8 @@ class Journal:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._drop_staged()          # Ctrl-C between staging and putting in place: nothing half-kept
         if not self.finished:
             if exc_type is None:
                 self.finish("done")
@@ -1267,11 +1442,14 @@ def _settle_written(st: _StepState) -> tuple[str, str | None]:
         now = sha256_of(st.src)
         if st.new_sha256 and now == st.new_sha256:
             return "done", None
-        if st.dst is not None and os.path.lexists(st.dst) and (st.sha256 is None or now == st.sha256):
-            try:
-                os.unlink(st.dst)            # backup of a file that was never replaced
-            except OSError:
-                pass
+        # not replaced: the new content is put in place only after its "staged" record (with the
+        # original's sha256) is durable, so without one the file was never touched
+        if st.dst is not None and os.path.lexists(st.dst) and (st.sha256 is None or now == st.sha256
+                                                                or os.path.samefile(st.src, st.dst)):
+            remove_quietly(st.dst)          # backup of a file that was never replaced
+        elif st.dst is not None and os.path.lexists(st.dst):
+            return "failed", (f"holds neither its old nor its new bytes; the original is kept in "
+                              f"{display_path(st.dst)}")
         return "not-done", None
     assert st.dst is not None
     _remove_temps(st.dst)
@@ -1291,8 +1469,10 @@ def _ends_finished(path: Path) -> bool:
     return b'"type":"finish"' in tail or b'"type":"undo"' in tail
 
 
-def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[str]:
-    """Record the truth for every journal whose process died before ``finish``. Returns their run ids."""
+def settle_interrupted(state_dir: Path, catalog: Catalog | None = None, *, on_moved: MoveListener | None = None,
+                       problems: list[str] | None = None) -> list[str]:
+    """Record the truth for every journal whose process died before ``finish``. Returns their run ids.
+    The moves found done (the process died before announcing them) are announced to ``on_moved`` now."""
     settled = []
     for path in _journals(state_dir):
         if _ends_finished(path):
@@ -1304,6 +1484,7 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
         if p.finish is not None or _pid_alive(p.header.get("pid"), p.header.get("host"), p.header.get("pid_start")):
             continue
         recs = []
+        moved: list[tuple[Path, Path, str]] = []
         for st in sorted(p.steps.values(), key=lambda s: s.n):
             if st.status != "planned":
                 continue
@@ -1311,6 +1492,8 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
             if outcome == "done":
                 recs.append({"type": "step", "n": st.n, "status": "done", "how": "settled",
                              "dst": encode_path(st.dst) if st.dst else None, "reason": note})
+                if st.op in ("move", "trash") and st.dst is not None:
+                    moved.append((st.src, st.dst, st.op))
                 if catalog is not None and st.op == "move" and st.dst is not None:
                     try:
                         catalog.move_path(st.src, st.dst)
@@ -1321,24 +1504,27 @@ def settle_interrupted(state_dir: Path, catalog: Catalog | None = None) -> list[
                              "reason": note or "interrupted before it was done"})
         recs.append({"type": "finish", "status": "interrupted", "finished_at": time.time(), "settled": True})
         _append(path, recs)
+        announce_moves(on_moved, moved, problems if problems is not None else [])
         settled.append(p.header.get("run_id", path.stem))
     return settled
 
 
-def resume_or_rollback(state_dir: Path, run_id: str, mode: str = "rollback",
-                       catalog: Catalog | None = None) -> UndoReport | list[StepResult]:
+def resume_or_rollback(state_dir: Path, run_id: str, mode: str = "rollback", catalog: Catalog | None = None,
+                       *, on_moved: MoveListener | None = None) -> UndoReport | list[StepResult]:
     """An interrupted run: ``rollback`` undoes what it did; ``complete`` does the steps it had planned
     but not done (each checked against its recorded size and sha256 first)."""
-    settle_interrupted(state_dir, catalog)
     if mode == "rollback":
-        return undo(state_dir, run_id, catalog)
+        return undo(state_dir, run_id, catalog, on_moved=on_moved)   # settles killed runs first
     if mode != "complete":
         raise JournalError(f"unknown mode {mode!r}: use rollback or complete")
+    problems: list[str] = []
+    settle_interrupted(state_dir, catalog, on_moved=on_moved, problems=problems)
     p = _read_journal(_journal_path(state_dir, run_id))
     todo = [s for s in sorted(p.steps.values(), key=lambda s: s.n)
             if s.status == "skipped" and s.size is not None and s.op in ("move", "copy", "trash")]
     j = Journal.begin(state_dir, f"{p.header.get('command', '?')} (completing {run_id})",
-                      {"completes": run_id}, catalog)
+                      {"completes": run_id}, catalog, on_moved=on_moved)
+    j.event_problems[:0] = problems
     try:
         return j.run([Step(s.op, s.src, s.dst, expect_size=s.size) for s in todo])
     finally:
@@ -1366,12 +1552,14 @@ def _journal_path(state_dir: Path, run_id: str | None) -> Path:
 
 
 def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = None,
-         progress: Callable[[], None] | None = None) -> UndoReport:
+         progress: Callable[[], None] | None = None, *, on_moved: MoveListener | None = None) -> UndoReport:
     """Revert a run's done steps, last first. Each file is checked (sha256) before it is moved back;
     nothing is overwritten; a step that cannot be reverted safely is reported and left as it is.
-    Without ``run_id``: the latest run that still has something to undo."""
+    Without ``run_id``: the latest run that still has something to undo. ``on_moved`` hears of every
+    file moved back (kind ``undo``), after the undo is durable."""
     state_dir = Path(state_dir)
-    settle_interrupted(state_dir, catalog)
+    event_problems: list[str] = []
+    settle_interrupted(state_dir, catalog, on_moved=on_moved, problems=event_problems)
     if run_id is None:
         candidates = [r for r in history(state_dir) if r.steps_done > 0]
         if not candidates:
@@ -1381,7 +1569,7 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
         path = _journal_path(state_dir, run_id)
     p = _read_journal(path)
     rid = p.header.get("run_id", path.stem)
-    report = UndoReport(rid)
+    report = UndoReport(rid, event_problems=event_problems)
     if _status_of(p) == "running":
         raise JournalError(f"run {rid} is still running (process {p.header.get('pid')}); wait for it to end")
     steps = sorted(p.steps.values(), key=lambda s: s.n, reverse=True)
@@ -1396,28 +1584,34 @@ def undo(state_dir: Path, run_id: str | None = None, catalog: Catalog | None = N
             folder.mkdir(parents=True, exist_ok=True)      # folders the run emptied and removed
         except OSError:
             pass
+    moved: list[tuple[Path, Path, str]] = []
     with open(path, "ab", buffering=0) as fh:
         def mark(st: _StepState) -> None:
             fh.write(_jdump({"type": "step", "n": st.n, "status": "undone", "at": time.time()}))
 
-        for i, st in enumerate(steps):
-            if st.status != "done":
-                continue
-            if st.op == "write-new" and st.dst is not None:
-                st.trash = state_dir / "trash" / rid / os.fsdecode(os.fsencode(os.path.abspath(st.dst)).lstrip(b"/"))
-            try:
-                problem = _undo_step(st, catalog, report)
-            except OSError as exc:
-                problem = f"{display_path(st.src)}: {exc.strerror or exc}"
-            if problem:
-                report.problems.append(problem)
-            else:
-                mark(st)
-            if i % 256 == 255:
-                os.fsync(fh.fileno())
-            if progress:
-                progress()
-        os.fsync(fh.fileno())
+        try:
+            for i, st in enumerate(steps):
+                if st.status != "done":
+                    continue
+                if st.op == "write-new" and st.dst is not None:
+                    st.trash = _kept_path(state_dir, "trash", rid, st.dst)
+                try:
+                    problem = _undo_step(st, catalog, report)
+                except OSError as exc:
+                    problem = f"{display_path(st.src)}: {exc.strerror or exc}"
+                if problem:
+                    report.problems.append(problem)
+                else:
+                    mark(st)
+                    if st.op in ("move", "trash") and st.dst is not None:
+                        moved.append((st.dst, st.src, "undo"))
+                if i % 256 == 255:
+                    os.fsync(fh.fileno())
+                if progress:
+                    progress()
+        finally:    # what was moved back is announced even when Ctrl-C stops the undo
+            os.fsync(fh.fileno())
+            announce_moves(on_moved, moved, report.event_problems)
         # folders the run created, innermost first, only when empty
         dirs: list[Path] = []
         for st in steps:
@@ -1474,13 +1668,7 @@ def _undo_step(st: _StepState, catalog: Catalog | None, report: UndoReport) -> s
         if os.path.lexists(src) and not _is_case_only_rename(dst, src):
             return f"{shown}: cannot restore, another file now has that name; {display_path(dst)} left as it is"
         _makedirs(src.parent)
-        try:
-            rename_noreplace(dst, src)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            copy_verified(dst, src, st.sha256)
-            os.unlink(dst)
+        move_noreplace(dst, src, st.sha256)
         if catalog is not None:
             try:
                 if st.op == "trash" and st.catalog_record is not None:
@@ -1550,15 +1738,9 @@ def _undo_rewrite(st: _StepState, report: UndoReport) -> str | None:
                 raise JournalError(f"{shown}: the restored copy does not read back identically")
         os.replace(tmp, src)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
-    try:
-        os.unlink(backup)
-    except OSError:
-        pass
+    remove_quietly(backup)
     report.restored += 1
     return None
 
@@ -1575,13 +1757,7 @@ def _undo_write_new(st: _StepState, report: UndoReport) -> str | None:
     if trash is None:
         return f"{display_path(dst)}: no trash folder known for this run; kept"
     _makedirs(trash.parent)
-    try:
-        rename_noreplace(dst, trash)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        copy_verified(dst, trash, st.new_sha256)
-        os.unlink(dst)
+    move_noreplace(dst, trash, st.new_sha256)
     report.removed_copies += 1
     return None
 

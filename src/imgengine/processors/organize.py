@@ -65,7 +65,7 @@ def plan_organize(src: Path, dest: Path, settings: Settings, catalog: Catalog | 
                          want_results=bool(fields & PLACE_OR_TAG), shift=shift, tz=tz)
     if "person" in fields:
         fill_people(items, catalog)
-    plan = Plan("organize", src, dest, skipped=left)
+    plan = Plan("organize", src, dest, skipped=left, shift=shift or None)
     events = dict(enumerate(assign_events(items, gap, distance_km))) if "event" in fields else {}
     if name_tpl is not None:
         names = render_names(items, name_tpl, normalize_ext, folder_of=lambda it: "", events=events)

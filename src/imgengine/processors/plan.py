@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..analyzers.base import AnalysisInput
 from ..analyzers.metadata import MetadataAnalyzer
-from ..core.catalog import Catalog, path_key
+from ..core.catalog import Catalog
 from ..core.formats import CANDIDATE_EXTENSIONS, RAW_EXTENSIONS, sniff
 from ..core.photo import Photo, display_path
 from ..core.scan import ScanProblem, scan
@@ -92,6 +92,8 @@ class Plan:
     dest: Path
     actions: list[Action] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)   # files left alone, and why
+    # --shift-time: written into the photos' metadata when applied (the writer of `tag --shift-time`)
+    shift: timedelta | None = None
 
     @property
     def todo(self) -> list[Action]:
@@ -123,6 +125,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": 1, "command": self.command, "root": display_path(self.root),
                 "dest": display_path(self.dest), "summary": self.summary(),
+                "shift_time_seconds": self.shift.total_seconds() if self.shift else None,
                 "actions": [a.to_dict() for a in self.actions],
                 "skipped": [{"path": display_path(p), "reason": r} for p, r in self.skipped]}
 
@@ -149,16 +152,16 @@ def _base_key(name: str) -> tuple[str, str]:
 def _metadata_rows(catalog: Catalog, root: Path) -> dict[str, tuple[dict, dict]]:
     """path -> (photo fields, {"metadata": data}) for every catalogued photo below root, in one lean
     query (the plan of 10,000 photos must take well under 2 s); falls back to the public API."""
-    prefix = path_key(root).rstrip(b"/") + b"/"
+    prefix = catalog.stored_prefix(root)   # the catalog's keys (named roots: catalog/roots.py)
     out: dict[str, tuple[dict, dict]] = {}
     try:
-        rows = catalog.db.execute(
+        rows = catalog.session.execute(   # SQLite, or PostgreSQL translated (substr works on bytea too)
             "SELECT p.path, p.size, p.mtime_ns, p.status, p.format, p.sha256, r.data FROM photos p "
             "JOIN results r ON r.photo_id = p.id WHERE r.analyzer = 'metadata' AND r.data IS NOT NULL "
-            "AND substr(p.path, 1, ?) = ?", (len(prefix), prefix))
+            "AND p.missing_since IS NULL AND substr(p.path, 1, ?) = ?", (len(prefix), prefix))
         for path, size, mtime_ns, status, fmt, sha, data in rows:
             rec = {"size": size, "mtime_ns": mtime_ns, "status": status, "format": fmt, "sha256": sha}
-            out[os.fsdecode(bytes(path))] = (rec, {"metadata": json.loads(data)})
+            out[os.fsdecode(catalog.local_key(path))] = (rec, {"metadata": json.loads(data)})
     except sqlite3.Error:
         for rec, data in catalog.results_of("metadata", root):
             out[str(rec["path"])] = (rec, {"metadata": data})
@@ -225,13 +228,12 @@ def fill_people(items: list[Item], catalog: Catalog | None) -> None:
     """``{person}``: the people the faces plugin found in each photo (named clusters, else recognised)."""
     if catalog is None:
         return
-    from ..core.catalog import path_key
     from ..plugins.builtin.faces_index import people_of_photo, sync_faces
 
     sync_faces(catalog)
     for it in items:
-        row = catalog.db.execute("SELECT id FROM photos WHERE path = ?", (path_key(it.path),)).fetchone()
-        names = people_of_photo(catalog, row[0]) if row else []
+        photo_id = catalog.photo_id(it.path)
+        names = people_of_photo(catalog, photo_id) if photo_id is not None else []
         if names:
             it.meta["person"] = ", ".join(names)
 
@@ -528,9 +530,14 @@ def order_for_chains(plan: Plan) -> None:
 
 
 def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], None] | None = None,
-               library_catalog: Catalog | None = None) -> list[StepResult]:
+               library_catalog: Catalog | None = None, workers: int = 1,
+               shift_progress: Callable[[int], Callable[[StepResult], None]] | None = None) -> list[StepResult]:
     """Apply through the journal. ``library_catalog``: the catalog of DEST, which receives the analysis
-    of the photos placed there (from the journal's catalog), so that the library needs no re-analysis."""
+    of the photos placed there (from the journal's catalog), so that the library needs no re-analysis.
+    With ``plan.shift`` the photos (and RAW sidecars) then get their capture times shifted through the
+    metadata writer, as ``tag --shift-time`` does, in the same run: one ``undo`` reverts both. Those
+    steps come back as ``rewrite``/``write-new`` results (``shift_progress(total)`` gives their progress
+    callback)."""
     steps = [Step(a.op, a.src, a.dst, sha256=a.sha256, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                   on_exists="suffix") for a in plan.todo]
     results = journal.run(steps, progress=progress)
@@ -541,4 +548,13 @@ def apply_plan(plan: Plan, journal: Journal, progress: Callable[[StepResult], No
     if library_catalog is not None:
         journal.export_to_catalog(library_catalog, [(r.src, r.dst) for r in results
                                                     if r.status == "done" and r.dst is not None])
+    if plan.shift:
+        from .tag import shift_capture_times
+
+        role = {a.src: a.role for a in plan.actions}
+        photos = [r.dst for r in results if r.status == "done" and r.dst is not None
+                  and role.get(r.src) in ("photo", "raw")]
+        photos += [a.src for a in plan.actions if a.status == "skip" and a.note == "already in place"
+                   and a.role in ("photo", "raw")]
+        results += shift_capture_times(journal, photos, plan.shift, workers=workers, progress=shift_progress)
     return results

@@ -68,7 +68,7 @@ def plan_rename(root: Path, template_text: str, settings: Settings, catalog: Cat
                          shift=shift, tz=tz)
     if "person" in template.fields:
         fill_people(items, catalog)
-    plan = Plan("rename", root, root, skipped=left)
+    plan = Plan("rename", root, root, skipped=left, shift=shift or None)
     names = render_names(items, template, normalize_ext)
     build_actions(plan, items, [(it.path.parent, n) for it, n in zip(items, names, strict=True)], "move",
                   normalize_ext, read_only="skip")

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.formats import sniff
 from ..core.photo import display_path
 from ..core.scan import ScanProblem
 from ..errors import MetadataError, UsageError
@@ -19,18 +18,12 @@ from ..metadata.scrub import LEVELS, exiftool_args, scrub_bytes
 from ..metadata.writer import EMBED_EXIFTOOL, EMBED_EXIV2, MetadataWriter
 from ..settings import Settings
 from .journal import Journal, Step, StepResult
-from .tag import gather_files
+from .tag import FileAction, gather_files, sniffed
 
 SUFFIX = "_scrubbed"
 
 
-@dataclass
-class ScrubAction:
-    src: Path
-    dst: Path
-    fmt: str
-    size: int
-    mtime_ns: int
+ScrubAction = FileAction
 
 
 @dataclass
@@ -60,16 +53,12 @@ def plan_scrub(paths: Iterable[Path], settings: Settings, *, level: str = "priva
     out_abs = Path(os.path.abspath(out)) if out is not None else None
     plan = ScrubPlan("scrub", level, keep, in_place)
     problems: list[ScanProblem] = []
-    for path, size, mtime_ns in gather_files(paths, settings, problems):
-        if out_abs is not None and out_abs in path.parents:
-            continue
-        if path.stem.endswith(SUFFIX) and out_abs is None and not in_place:
-            continue                                     # our own copies from an earlier run
-        try:
-            fmt = sniff(path)
-        except OSError as exc:
-            plan.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
-            continue
+    def ours(path: Path) -> bool:                       # our own copies from an earlier run
+        return (out_abs is not None and out_abs in path.parents) or \
+            (path.stem.endswith(SUFFIX) and out_abs is None and not in_place)
+
+    files = (f for f in gather_files(paths, settings, problems) if not ours(f[0]))
+    for path, size, mtime_ns, fmt in sniffed(files, plan.skipped):
         if fmt in EMBED_EXIFTOOL and not exiftool_available:
             plan.skipped.append((path, "HEIC/AVIF need ExifTool to be scrubbed (apt-get install "
                                  "libimage-exiftool-perl), or convert them to JPEG first"))
@@ -113,7 +102,7 @@ def _producer(a: ScrubAction, plan: ScrubPlan, writer: MetadataWriter) -> Callab
 
 
 def apply_scrub(plan: ScrubPlan, journal: Journal, writer: MetadataWriter,
-                progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
+                progress: Callable[[StepResult], None] | None = None, workers: int = 1) -> list[StepResult]:
     steps = []
     for a in plan.actions:
         produce = _producer(a, plan, writer)
@@ -124,4 +113,4 @@ def apply_scrub(plan: ScrubPlan, journal: Journal, writer: MetadataWriter,
         else:
             steps.append(Step("write-new", a.src, a.dst, expect_size=a.size, expect_mtime_ns=a.mtime_ns,
                               produce=produce, meta={"note": note}))
-    return journal.run(steps, progress=progress)
+    return journal.run(steps, progress=progress, workers=workers)

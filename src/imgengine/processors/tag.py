@@ -10,8 +10,9 @@ the ``places`` result's country, region and city).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,18 @@ class TagPlan:
                 "left_alone": [{"path": display_path(p), "reason": r} for p, r in self.skipped]}
 
 
+@dataclass
+class FileAction:
+    """One file a planner reads (``src``) and writes (``dst``: a new file, or ``src`` itself in place), with
+    its format and its size and mtime when planned (``convert``, ``scrub``)."""
+
+    src: Path
+    dst: Path
+    fmt: str
+    size: int
+    mtime_ns: int
+
+
 def gather_files(paths: Iterable[Path], settings: Settings, problems: list[ScanProblem] | None = None
                  ) -> list[tuple[Path, int, int]]:
     """Every file named or below a named folder (the state folder skipped): (path, size, mtime_ns)."""
@@ -76,17 +89,24 @@ def gather_files(paths: Iterable[Path], settings: Settings, problems: list[ScanP
     return out
 
 
+def sniffed(files: Iterable[tuple[Path, int, int]], skipped: list[tuple[Path, str]]
+            ) -> Iterator[tuple[Path, int, int, str | None]]:
+    """(path, size, mtime_ns, format by magic bytes); a file that cannot be read is left alone, with why."""
+    for path, size, mtime_ns in files:
+        try:
+            fmt = sniff(path)
+        except OSError as exc:
+            skipped.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        yield path, size, mtime_ns, fmt
+
+
 def plan_tag(paths: Iterable[Path], settings: Settings, writer: MetadataWriter,
              edit_for: Callable[[Path], TagEdit | None], command: str = "tag") -> TagPlan:
     plan = TagPlan(command)
     problems: list[ScanProblem] = []
     sidecars: dict[str, Path] = {}
-    for path, size, mtime_ns in gather_files(paths, settings, problems):
-        try:
-            fmt = sniff(path)
-        except OSError as exc:
-            plan.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
-            continue
+    for path, size, mtime_ns, fmt in sniffed(gather_files(paths, settings, problems), plan.skipped):
         if fmt not in WRITABLE:
             plan.skipped.append((path, "not a photo format tag writes (JPEG, PNG, WebP, TIFF, HEIC, AVIF, RAW)"
                                  if fmt else "not an image"))
@@ -126,8 +146,21 @@ def steps_for(plan: TagPlan, writer: MetadataWriter) -> list[Step]:
 
 
 def apply_tag(plan: TagPlan, journal: Journal, writer: MetadataWriter,
-              progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-    return journal.run(steps_for(plan, writer), progress=progress)
+              progress: Callable[[StepResult], None] | None = None, workers: int = 1) -> list[StepResult]:
+    """``workers``: threads making the new contents (libexiv2, hashing and file I/O run outside the GIL)."""
+    return journal.run(steps_for(plan, writer), progress=progress, workers=workers)
+
+
+def shift_capture_times(journal: Journal, photos: Iterable[Path], shift: timedelta, workers: int = 1,
+                        progress: Callable[[int], Callable[[StepResult], None]] | None = None) -> list[StepResult]:
+    """``organize``/``rename --shift-time``: the photos a run just filed get their capture and creation
+    times shifted in their metadata by the same writer and journal steps as ``tag --shift-time``
+    (embedded, or the XMP sidecar of a RAW), in that run's journal, so that one ``undo`` reverts all."""
+    edit = TagEdit(shift=shift)
+    with MetadataWriter() as writer:
+        plan = plan_tag(list(photos), Settings(), writer, lambda _p: edit)
+        advance = progress(len(plan.actions)) if progress is not None and plan.actions else None
+        return apply_tag(plan, journal, writer, progress=advance, workers=workers)
 
 
 # ---------------------------------------------------------------------------------------- from analysis
@@ -158,32 +191,34 @@ def keywords_from_results(results: dict[str, Any], only: Iterable[str] = ANALYSI
         if k not in out:
             out.append(k)
 
-    clip = results.get("clip") or {}
-    if "scenes" in only:
-        for entry in clip.get("scenes") or ():
+    def labels(analyzer: str, key: str, root: str) -> Iterator[str]:
+        for entry in (results.get(analyzer) or {}).get(key) or ():
             label, score = _label(entry)
             if label and score >= min_confidence:
-                add(f"Scenes|{label}")
-    detr = results.get("detr") or {}
-    if "objects" in only:
-        for entry in detr.get("objects") or ():
-            label, score = _label(entry)
-            if label and score >= min_confidence:
-                add(f"Objects|{label}")
-    content = results.get("content") or {}
-    if "quality" in only and isinstance(content.get("quality"), str):
-        add(f"Quality|{content['quality']}")
-    faces = results.get("faces") or {}
-    if "people" in only:
-        for person in faces.get("people") or ():
-            label, score = _label(person)
-            if label and score >= min_confidence:
-                add(f"People|{label}")
-    places = results.get("places") or {}
-    if "places" in only:
+                yield f"{root}|{label}"
+
+    def quality() -> Iterator[str]:
+        value = (results.get("content") or {}).get("quality")
+        if isinstance(value, str):
+            yield f"Quality|{value}"
+
+    def place() -> Iterator[str]:
+        places = results.get("places") or {}
         parts = [str(places[k]).strip() for k in ("country", "region", "city") if places.get(k)]
         if parts:
-            add("Places|" + "|".join(p.replace("|", "/") for p in parts))
+            yield "Places|" + "|".join(p.replace("|", "/") for p in parts)
+
+    sources = {
+        "scenes": lambda: labels("clip", "scenes", "Scenes"),
+        "objects": lambda: labels("detr", "objects", "Objects"),
+        "quality": quality,
+        "people": lambda: labels("faces", "people", "People"),
+        "places": place,
+    }
+    for kind in ANALYSIS_KINDS:                  # in this order: scenes, objects, quality, people, places
+        if kind in only:
+            for keyword in sources[kind]():
+                add(keyword)
     return out
 
 

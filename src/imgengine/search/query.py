@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.catalog import Catalog, key_to_path, path_key
+from ..catalog import CatalogStore
+from ..core.catalog import Catalog, key_to_path
 from ..core.photo import display_path
 from ..errors import ModelUnavailableError, UsageError
 from ..settings import Settings
-from .store import EmbeddingStore, catalog_models
+from .store import catalog_models, vector_store
 
 QUALITY_ORDER = ("poor", "average", "good", "excellent")
 
@@ -50,31 +51,33 @@ class SearchHit:
         return {"path": self.display_path, "score": round(self.score, 4), **self.extra}
 
 
-def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
-    """Photo ids passing every filter, computed in SQL over the stored analyzer results."""
+def filtered_ids(catalog: CatalogStore, f: Filters) -> set[int]:
+    """Photo ids passing every filter, computed in SQL over the stored analyzer results (on either store:
+    the JSON and full-text expressions come from ``catalog.dialect``)."""
+    sql = catalog.dialect
     where = ["p.status = 'ok'"]
     params: list[Any] = []
     joins = []
     if f.camera or f.year:
         joins.append("LEFT JOIN results m ON m.photo_id = p.id AND m.analyzer = 'metadata'")
     if f.camera:
-        where.append("lower(coalesce(json_extract(m.data, '$.make'), '') || ' ' || "
-                     "coalesce(json_extract(m.data, '$.model'), '')) LIKE ?")
+        where.append(f"lower(coalesce({sql.json_text('m.data', 'make')}, '') || ' ' || "
+                     f"coalesce({sql.json_text('m.data', 'model')}, '')) LIKE ?")
         params.append(f"%{f.camera.lower()}%")
     if f.year:
-        where.append("substr(coalesce(json_extract(m.data, '$.datetime_original'), "
-                     "json_extract(m.data, '$.create_date')), 1, 4) = ?")
+        where.append(f"substr(coalesce({sql.json_text('m.data', 'datetime_original')}, "
+                     f"{sql.json_text('m.data', 'create_date')}), 1, 4) = ?")
         params.append(f"{int(f.year):04d}")
     for i, label in enumerate(f.has_object):
         joins.append(f"JOIN results d{i} ON d{i}.photo_id = p.id AND d{i}.analyzer = 'detr'")
-        where.append(f"EXISTS (SELECT 1 FROM json_each(d{i}.data, '$.labels') WHERE lower(value) = ?)")
+        where.append(sql.json_list_has_lower(f"d{i}.data", "labels"))
         params.append(label.lower())
     if f.min_quality:
         joins.append("JOIN results c ON c.photo_id = p.id AND c.analyzer = 'content'")
         text = f.min_quality.strip().lower()
         if text in QUALITY_ORDER:
             ok = QUALITY_ORDER[QUALITY_ORDER.index(text):]
-            where.append(f"json_extract(c.data, '$.quality') IN ({','.join('?' * len(ok))})")
+            where.append(f"{sql.json_text('c.data', 'quality')} IN ({','.join('?' * len(ok))})")
             params.extend(ok)
         else:
             try:
@@ -82,23 +85,23 @@ def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
             except ValueError:
                 raise UsageError(f"--min-quality {f.min_quality!r}: use {', '.join(QUALITY_ORDER)} or a "
                                  "score from 0 to 100")
-            where.append("json_extract(c.data, '$.quality_score') >= ?")
+            where.append(f"{sql.json_number('c.data', 'quality_score')} >= ?")
             params.append(score)
     if f.place:
         joins.append("JOIN results pl ON pl.photo_id = p.id AND pl.analyzer = 'places'")
-        where.append("? IN (lower(json_extract(pl.data, '$.city')), lower(json_extract(pl.data, '$.region')), "
-                     "lower(json_extract(pl.data, '$.country')), lower(json_extract(pl.data, '$.country_code')))")
+        where.append("? IN (" + ", ".join(f"lower({sql.json_text('pl.data', key)})"
+                                          for key in ("city", "region", "country", "country_code")) + ")")
         params.append(f.place.strip().lower())
     if f.text:
         from ..plugins.builtin.ocr import sync_ocr_index
 
         sync_ocr_index(catalog)
-        where.append("p.id IN (SELECT rowid FROM ocr_text WHERE ocr_text MATCH ?)")
-        params.append(_fts_query(f.text))
+        where.append(f"p.id IN ({sql.ocr_match()})")
+        params.append(sql.text_query(f.text))
     where.append("p.missing_since IS NULL")
-    sql = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"
+    query = f"SELECT p.id FROM photos p {' '.join(joins)} WHERE {' AND '.join(where)}"
     try:
-        ids = {row[0] for row in catalog.db.execute(sql, params)}
+        ids = {row[0] for row in catalog.session.execute(query, params)}
     except sqlite3.OperationalError as exc:
         if "fts5" in str(exc) or "MATCH" in str(exc) or "syntax" in str(exc):
             raise UsageError(f"--text {f.text!r}: {exc}")
@@ -111,29 +114,18 @@ def filtered_ids(catalog: Catalog, f: Filters) -> set[int]:
     return ids
 
 
-def _fts_query(text: str) -> str:
-    """Plain words are all required (each as a quoted term, so punctuation such as 2023-01 is literal);
-    a query that already uses FTS5 syntax (quotes, OR, NEAR, *) is passed through."""
-    if any(tok in text for tok in ('"', " OR ", " NOT ", "NEAR(", "*")):
-        return text
-    words = [w for w in text.split() if w]
-    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
-
-
 def filter_only(catalog: Catalog, filters: Filters, limit: int) -> list[SearchHit]:
     """Photos matching the filters alone (no similarity query): OCR matches by FTS5 rank, else by path."""
     ids = filtered_ids(catalog, filters)
     rank: dict[int, float] = {}
     if filters.text and ids:
-        for row in catalog.db.execute("SELECT rowid, bm25(ocr_text) FROM ocr_text WHERE ocr_text MATCH ?",
-                                      (_fts_query(filters.text),)):
-            rank[row[0]] = -float(row[1])
+        for row in catalog.session.execute(catalog.dialect.ocr_rank(), (catalog.dialect.text_query(filters.text),)):
+            rank[row[0]] = float(row[1])
     hits = []
     for photo_id in ids:
-        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = catalog.photo_path(photo_id)
         if row is not None:
-            hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"],
-                                  rank.get(photo_id, 1.0)))
+            hits.append(SearchHit(photo_id, key_to_path(row[0]), row[1], rank.get(photo_id, 1.0)))
     hits.sort(key=lambda h: (-h.score, h.display_path))
     return hits[:limit]
 
@@ -177,11 +169,12 @@ class ClipEncoder:
         return self.runner.text_embeddings([text])[0].cpu().numpy()
 
     def image(self, path: Path) -> np.ndarray:
-        from ..analyzers.vision.inputs import InputSpec, prepare_pixels
+        from ..analyzers.base import InputSpec as ModelInput
         from ..core.decode import decode_for_analysis
         from ..core.photo import Photo
+        from ..engine.loader import InputSpec, prepare_pixels
 
-        spec = InputSpec(clip_size=self.runner.crop, clip_resize=self.runner.resize)
+        spec = InputSpec(inputs=(("clip", ModelInput(self.runner.crop, crop=True, resize=self.runner.resize)),))
         decoded = decode_for_analysis(Photo.from_path(path), None, spec.decode_size, self.max_pixels)
         pixels = prepare_pixels(decoded.image, spec)["clip"].unsqueeze(0)
         return self.runner.image_embeddings(pixels)[0].cpu().numpy()
@@ -205,10 +198,9 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     if like is not None:
         if not Path(like).is_file():
             raise UsageError(f"--like {display_path(like)}: no such file")
-        row = catalog.db.execute("SELECT id FROM photos WHERE path = ?", (path_key(like),)).fetchone()
-        like_id = row[0] if row else None
+        like_id = catalog.photo_id(like)
     model = pick_model(catalog, settings, need_encoder=bool(text))
-    store = EmbeddingStore(catalog, model, backend=backend)
+    store = vector_store(catalog, model, backend)
     report = store.sync(progress)
     if report.total == 0:
         raise UsageError("the catalog has no image embeddings from this CLIP model yet; run "
@@ -232,15 +224,15 @@ def search(catalog: Catalog, settings: Settings, text: str | None = None, like: 
     allowed = filtered_ids(catalog, filters) if filters.active() else None
     if allowed is not None and like_id is not None:
         allowed.discard(like_id)
-    gone = {row[0] for row in catalog.db.execute("SELECT id FROM photos WHERE missing_since IS NOT NULL")}
+    gone = catalog.missing_ids()
     want = limit + (1 if like_id is not None and allowed is None else 0) + (len(gone) if allowed is None else 0)
     ranked = [(i, s) for i, s in store.search(query, want, allowed) if i != like_id and i not in gone][:limit]
     hits = []
     for photo_id, score in ranked:
-        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = catalog.photo_path(photo_id)
         if row is None:
             continue
-        hits.append(SearchHit(photo_id, key_to_path(bytes(row["path"])), row["display_path"], score))
+        hits.append(SearchHit(photo_id, key_to_path(row[0]), row[1], score))
     info = {"model": model, "embeddings": report.total, "index": report.index, "added": report.added,
             "removed": report.removed, "filtered_to": None if allowed is None else len(allowed),
             "text_encoder": text_path}

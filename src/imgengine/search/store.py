@@ -13,7 +13,9 @@ removed ones deleted; it is never rebuilt from scratch unless its files are miss
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -24,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from ..analyzers.vision.embedding import decode_embedding
-from ..core.catalog import Catalog
+from ..catalog import CatalogStore, is_catalog_url
 from ..progress import steps_of
 from . import index as index_mod
+
+log = logging.getLogger(__name__)
 
 STORE_VERSION = 2  # 2: vectors.npy holds float32 (of the float16 values the catalog stores): mapped, not converted
 RACY_SECONDS = 2.0  # a catalog written this recently may change again within the same mtime tick: no stamp
@@ -36,7 +40,7 @@ def catalog_stamp(path: Path | str) -> list | None:
     """(mtime_ns, size) of the catalog file and of its write-ahead log: any committed write changes one of
     them (an empty log, which every connection creates when it opens the catalog, holds no write). None for
     an in-memory catalog, or one written too recently for its mtime to tell writes apart."""
-    if str(path) in ("", ":memory:"):
+    if str(path) in ("", ":memory:") or is_catalog_url(path):  # a PostgreSQL catalog has no file to stamp
         return None
     out: list = []
     newest = 0
@@ -67,19 +71,27 @@ class SyncReport:
     rebuilt: bool = False
 
 
-def catalog_models(catalog: Catalog) -> Counter:
+def catalog_models(catalog: CatalogStore) -> Counter:
     """How many stored embeddings each CLIP model produced."""
-    rows = catalog.db.execute(
-        "SELECT json_extract(data, '$.model') AS m, count(*) AS n FROM results "
-        "WHERE analyzer = 'clip' AND data IS NOT NULL GROUP BY m").fetchall()
-    return Counter({row["m"]: row["n"] for row in rows if row["m"]})
+    return Counter(catalog.clip_models())
+
+
+def store_folder(catalog: CatalogStore) -> Path:
+    """Where the index of a catalog lives: ``search/`` beside a SQLite file; for a PostgreSQL catalog
+    without pgvector, a folder per server and database in this user's data folder."""
+    if is_catalog_url(catalog.path):
+        from ..workspace import data_home
+
+        key = hashlib.sha1(str(getattr(catalog, "label", catalog.path)).encode()).hexdigest()[:12]
+        return data_home() / "search" / f"postgresql-{key}"
+    return Path(catalog.path).parent / "search"
 
 
 class EmbeddingStore:
-    def __init__(self, catalog: Catalog, model: str, folder: Path | None = None, backend: str = "auto"):
+    def __init__(self, catalog: CatalogStore, model: str, folder: Path | None = None, backend: str = "auto"):
         self.catalog = catalog
         self.model = model
-        self.folder = Path(folder) if folder else Path(catalog.path).parent / "search"
+        self.folder = Path(folder) if folder else store_folder(catalog)
         self.backend = backend
         self.ids = np.empty(0, dtype=np.int64)
         self.vectors = np.empty((0, 0), dtype=np.float32)
@@ -138,12 +150,10 @@ class EmbeddingStore:
                                                           np.empty((0, 0), dtype=np.float32))
             if not report.rebuilt and report.index == manifest.get("index", "numpy"):
                 return report
-        db = self.catalog.db
-        rows = db.execute("SELECT photo_id, updated_at FROM results WHERE analyzer = 'clip' AND data IS NOT NULL "
-                          "AND json_extract(data, '$.model') = ?", (self.model,)).fetchall()
-        current = np.fromiter((r["photo_id"] for r in rows), dtype=np.int64, count=len(rows))
-        changed = [r["photo_id"] for r in rows if (r["updated_at"] or 0) > self.synced_at]
-        newest = max((r["updated_at"] or 0.0 for r in rows), default=self.synced_at)
+        rows = self.catalog.embedding_stamps(self.model)
+        current = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        changed = [r[0] for r in rows if r[1] > self.synced_at]
+        newest = max((r[1] for r in rows), default=self.synced_at)
         gone = self.ids[~np.isin(self.ids, current)] if len(self.ids) else np.empty(0, dtype=np.int64)
         unseen = current[~np.isin(current, self.ids)] if len(self.ids) else current
         todo = sorted(set(changed) | set(unseen.tolist()))
@@ -180,13 +190,9 @@ class EmbeddingStore:
         for start in range(0, len(ids), 5000):
             chunk = ids[start:start + 5000]
             steps.step_advance("search index", len(chunk))
-            marks = ",".join("?" * len(chunk))
-            for r in self.catalog.db.execute(
-                    f"SELECT photo_id, json_extract(data, '$.embedding') AS e FROM results WHERE analyzer = 'clip' "
-                    f"AND photo_id IN ({marks})", chunk):
-                if r["e"]:
-                    out_ids.append(r["photo_id"])
-                    out_vecs.append(decode_embedding(r["e"]))
+            for photo_id, encoded in self.catalog.embeddings_of(chunk):
+                out_ids.append(photo_id)
+                out_vecs.append(decode_embedding(encoded))
         if not out_ids:
             return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
         return np.asarray(out_ids, dtype=np.int64), np.stack(out_vecs).astype(np.float32)
@@ -261,3 +267,37 @@ class EmbeddingStore:
         hit = np.flatnonzero(self.ids == photo_id)
         return self.vectors[hit[0]].astype(np.float32) if len(hit) else None
 
+
+
+class DatabaseVectors:
+    """Search in the database (PostgreSQL with pgvector): the same interface as ``EmbeddingStore``; the
+    catalog keeps its ``clip_embeddings`` table and HNSW index in step (``sync_vectors``)."""
+
+    def __init__(self, catalog: CatalogStore, model: str):
+        self.catalog = catalog
+        self.model = model
+
+    def sync(self, progress: Any = None) -> SyncReport:
+        done = self.catalog.sync_vectors(progress)
+        return SyncReport(added=done["added"], removed=done["removed"], total=self.catalog.vector_count(self.model),
+                          index="pgvector-hnsw")
+
+    def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        return self.catalog.search_vectors(self.model, query, k, allowed)
+
+    def vector_of(self, photo_id: int) -> np.ndarray | None:
+        for _, encoded in self.catalog.embeddings_of([photo_id]):
+            return decode_embedding(encoded)
+        return None
+
+
+def vector_store(catalog: CatalogStore, model: str, backend: str = "auto") -> EmbeddingStore | DatabaseVectors:
+    """Where a search runs: in the database when it can (PostgreSQL with pgvector, ``--index auto``), else the
+    in-process store and index (SQLite; PostgreSQL without pgvector, said in one log line)."""
+    if getattr(catalog, "has_vector", False) and backend == "auto":
+        return DatabaseVectors(catalog, model)
+    if is_catalog_url(catalog.path) and backend == "auto":
+        log.warning("catalog %s: search runs in this process (vectors read from the catalog, index kept in %s): "
+                    "%s", getattr(catalog, "label", catalog.path), store_folder(catalog),
+                    getattr(catalog, "no_vector_reason", "") or "no pgvector")
+    return EmbeddingStore(catalog, model, backend=backend)

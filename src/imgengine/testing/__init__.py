@@ -3,7 +3,8 @@
 
 * :mod:`.samples` — camera-like photos drawn in code (EXIF written with piexif), nothing downloaded;
 * :mod:`.models` — tiny randomly initialised CLIP and DETR folders saved exactly like downloaded ones,
-  loaded through the real loading code.
+  loaded through the real loading code;
+* :mod:`.text` — character accuracy of recognised text against rendered text (OCR tests and benchmark).
 
 Nothing in ``imgengine`` outside this package imports it.
 """

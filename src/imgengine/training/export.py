@@ -82,7 +82,7 @@ def parity_images(ckpt: dict[str, Any], samples: Path | None, limit: int = 16) -
                       for n in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")]
             origin = "scikit-image's bundled photos"
         except ImportError:
-            from ..samples import scene
+            from ..testing.samples import scene
 
             images = [scene(320, 240, seed=i) for i in range(8)]
             origin = "generated scenes (no real photos available)"

@@ -1,4 +1,5 @@
-"""Example imgengine plugin: colour temperature and horizon tilt (per file, OpenCV), edge density (batch, torch)."""
+"""Example imgengine plugin: colour temperature and horizon tilt (per file, OpenCV), edge density (batch, torch),
+and a processor that files photos by colour cast (through the journal: preview, apply, undo)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,15 @@ def register_analyzers():
     from .perfile import ColourTemperature, HorizonTilt
 
     return [ColourTemperature, HorizonTilt, *batch_analyzers()]
+
+
+@hookimpl
+def register_processors():
+    from .processor import SortByCast
+
+    return [SortByCast()]
+
+
+@hookimpl
+def config_defaults():
+    return {"sort-by-cast": {"casts": ["warm", "cool"]}}

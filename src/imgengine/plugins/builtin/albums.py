@@ -15,6 +15,7 @@ class AlbumsProcessor:
 
     name = "albums"
     description = "smart albums: saved queries materialised as folders of symlinks or hard links"
+    runs_as = "refreshed after every `imgengine analyze`, and by `imgengine albums refresh`"
 
     def refresh(self, catalog: Any, name: str | None = None) -> list[Any]:
         from ...processors.albums import Albums
@@ -31,13 +32,15 @@ def register_processors() -> list[Any]:
 def run_finished(run: Any, summary: dict[str, Any]) -> None:
     if summary.get("catalog_error") or summary.get("interrupted") or not summary.get("catalog"):
         return
-    from ...core.catalog import Catalog
+    from ...catalog import is_catalog_url, open_catalog
     from ...processors.albums import Albums
 
-    path = Path(summary["catalog"])
-    if not path.is_file():
+    spec = summary["catalog"]
+    if is_catalog_url(spec):   # its password is hidden there: the run's settings name the same database
+        spec = run.settings.catalog_path(run.root if run.root.is_dir() else run.root.parent)
+    elif not Path(spec).is_file():
         return
-    with Catalog(path) as catalog:
+    with open_catalog(spec, roots=run.settings.roots) as catalog:
         albums = Albums(catalog)
         if not albums.list():
             return

@@ -1,5 +1,5 @@
 """imgengine's own commands: analyze/show/stats, undo/history, rename/organize, duplicates, search, models,
-plugins, catalog prune, export, albums, gpu-monitor, trash, train, tag, convert, scrub, feedback."""
+plugins, catalog prune, export, albums, gpu-monitor, trash, train, tag, convert, scrub, feedback, process."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imgengine.cli.convert": ("convert",),  # formats
     "imgengine.cli.scrub": ("scrub",),      # privacy before sharing
     "imgengine.cli.feedback": ("feedback",),  # feedback, feedback history, feedback rollback
+    "imgengine.cli.process": ("process",),  # run a plugin's processor through the journal
 }
 
 

@@ -9,12 +9,12 @@ half-written file behind.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ...core.atomic import replacing
 from ...core.outputs import CSV_PHOTO_FIELDS, OUTPUT_SCHEMA_VERSION, CsvColumn, csv_columns, flat_row, record_to_json
 from ...errors import UsageError
 from .. import hookimpl
@@ -49,18 +49,10 @@ def export_records(records: Iterable[dict[str, Any]], target: Path, fmt: str,
     columns for CSV/Parquet/SQLite (default: those of the registered analyzers, as ``analyze -o``)."""
     target = Path(target)
     cols = columns if columns is not None else default_columns()
-    tmp = target.with_name(target.name + ".partial")
     writer = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet, "sqlite": _write_sqlite}[fmt]
     counted = _Counter(records, progress)
-    try:
+    with replacing(target, target.with_name(target.name + ".partial")) as tmp:
         writer(counted, tmp, cols)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return counted.n
 
 

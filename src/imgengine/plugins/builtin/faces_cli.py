@@ -6,15 +6,20 @@ nothing changed), so it works right after `imgengine analyze`.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
 
-from ...cli.common import ConfigOption, console, err_console, handle_errors, settings_from
-from ...core.catalog import Catalog
-from ...errors import UsageError
+from ...catalog import CatalogStore
+from ...cli.common import (
+    ConfigOption,
+    console,
+    err_console,
+    handle_errors,
+    open_existing_catalog,
+    print_json,
+    settings_from,
+)
 from . import faces_index as fi
 
 faces_app = typer.Typer(help="People: face clusters found by the faces analyzer; name, merge, split them.",
@@ -22,51 +27,34 @@ faces_app = typer.Typer(help="People: face clusters found by the faces analyzer;
 
 DirOption = typer.Option(None, "--dir", help="Folder whose catalog to use (default: the nearest .imgengine/ "
                          "from here).")
-CatalogOption = typer.Option(None, "--catalog", help="Catalog path.")
+CatalogOption = typer.Option(None, "--catalog", help="Catalog path or postgresql:// URL.")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 EpsOption = typer.Option(fi.DEFAULT_EPS, "--eps", help="Clustering distance for new faces (dlib embeddings; "
                          "same person is usually below 0.6).")
 MinFacesOption = typer.Option(fi.DEFAULT_MIN_FACES, "--min-faces", help="Faces needed to start a new cluster.")
 
 
-def find_catalog(start: Path) -> Path | None:
-    start = start.resolve()
-    for parent in [start, *start.parents]:
-        if (parent / ".imgengine" / "catalog.db").is_file():
-            return parent / ".imgengine" / "catalog.db"
-    return None
+def open_catalog(directory: Path | None, catalog: str | None, config: Path | None) -> CatalogStore:
+    return open_existing_catalog(settings_from(config, catalog=catalog), directory)
 
 
-def open_catalog(directory: Path | None, catalog: Path | None, config: Path | None) -> Catalog:
-    settings = settings_from(config, catalog=catalog)
-    path = catalog or (settings.catalog_path(directory) if directory else find_catalog(Path.cwd()))
-    if path is None or not Path(path).is_file():
-        raise UsageError(f"no catalog found{' at ' + str(path) if path else ''}; run "
-                         "`imgengine analyze <dir>` first, or pass --dir/--catalog")
-    return Catalog(Path(path))
-
-
-def sync(cat: Catalog, eps: float = fi.DEFAULT_EPS, min_faces: int = fi.DEFAULT_MIN_FACES) -> fi.SyncReport:
+def sync(cat: CatalogStore, eps: float = fi.DEFAULT_EPS, min_faces: int = fi.DEFAULT_MIN_FACES) -> fi.SyncReport:
     """Bring the faces table up to date, with a spinner (a first sync over a large catalog takes a while)."""
     with err_console.status("updating faces and clusters from the catalog", spinner="dots"):
         return fi.sync_faces(cat, eps, min_faces)
 
 
-def _emit(doc) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-
-
 @faces_app.command("list")
 @handle_errors
-def list_cmd(directory: Path | None = DirOption, catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
+def list_cmd(directory: Path | None = DirOption, catalog: str | None = CatalogOption, json_out: bool = JsonOption,
              eps: float = EpsOption, min_faces: int = MinFacesOption, config: Path | None = ConfigOption) -> None:
     """List face clusters: who (named or recognised), how many faces and photos."""
     with open_catalog(directory, catalog, config) as cat:
         report = sync(cat, eps, min_faces)
         clusters = fi.list_clusters(cat)
-        unclustered = cat.db.execute("SELECT count(*) FROM faces WHERE cluster_id IS NULL").fetchone()[0]
+        unclustered = cat.session.execute("SELECT count(*) FROM faces WHERE cluster_id IS NULL").fetchone()[0]
     if json_out:
-        _emit({"clusters": [c.to_dict() for c in clusters], "unclustered_faces": unclustered,
+        print_json({"clusters": [c.to_dict() for c in clusters], "unclustered_faces": unclustered,
                "sync": report.__dict__})
         return
     if not clusters:
@@ -88,7 +76,7 @@ def list_cmd(directory: Path | None = DirOption, catalog: Path | None = CatalogO
 @faces_app.command("show")
 @handle_errors
 def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces list`."),
-             directory: Path | None = DirOption, catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
+             directory: Path | None = DirOption, catalog: str | None = CatalogOption, json_out: bool = JsonOption,
              config: Path | None = ConfigOption) -> None:
     """The faces of one cluster: photo, box, detection score."""
     with open_catalog(directory, catalog, config) as cat:
@@ -96,7 +84,7 @@ def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces lis
         faces = fi.cluster_faces(cat, cluster)
         info = next((c for c in fi.list_clusters(cat, sample=0) if c.id == cluster), None)
     if json_out:
-        _emit({"cluster": cluster, "person": info.person if info else None, "faces": faces})
+        print_json({"cluster": cluster, "person": info.person if info else None, "faces": faces})
         return
     from rich.table import Table
 
@@ -112,7 +100,7 @@ def show_cmd(cluster: int = typer.Argument(..., help="Cluster id from `faces lis
 @faces_app.command("name")
 @handle_errors
 def name_cmd(cluster: int = typer.Argument(...), name: str = typer.Argument(..., help="The person's name."),
-             directory: Path | None = DirOption, catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
+             directory: Path | None = DirOption, catalog: str | None = CatalogOption, json_out: bool = JsonOption,
              config: Path | None = ConfigOption) -> None:
     """Name a cluster: its photos are then found by `search --person NAME`."""
     with open_catalog(directory, catalog, config) as cat:
@@ -124,7 +112,7 @@ def name_cmd(cluster: int = typer.Argument(...), name: str = typer.Argument(...,
 @faces_app.command("unname")
 @handle_errors
 def unname_cmd(cluster: int = typer.Argument(...), directory: Path | None = DirOption,
-               catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
+               catalog: str | None = CatalogOption, json_out: bool = JsonOption,
                config: Path | None = ConfigOption) -> None:
     """Remove the name from a cluster."""
     with open_catalog(directory, catalog, config) as cat:
@@ -136,7 +124,7 @@ def unname_cmd(cluster: int = typer.Argument(...), directory: Path | None = DirO
 @handle_errors
 def merge_cmd(into: int = typer.Argument(..., help="Cluster that keeps its id."),
               others: list[int] = typer.Argument(..., help="Clusters merged into it."),
-              directory: Path | None = DirOption, catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
+              directory: Path | None = DirOption, catalog: str | None = CatalogOption, json_out: bool = JsonOption,
               config: Path | None = ConfigOption) -> None:
     """Merge clusters that show the same person."""
     with open_catalog(directory, catalog, config) as cat:
@@ -151,7 +139,7 @@ def merge_cmd(into: int = typer.Argument(..., help="Cluster that keeps its id.")
 def split_cmd(cluster: int = typer.Argument(...),
               face: list[int] | None = typer.Option(None, "--face", help="Face id (from `faces show`) to move "
                                                     "to a new cluster (repeatable). Without: re-cluster tighter."),
-              directory: Path | None = DirOption, catalog: Path | None = CatalogOption, json_out: bool = JsonOption,
+              directory: Path | None = DirOption, catalog: str | None = CatalogOption, json_out: bool = JsonOption,
               config: Path | None = ConfigOption) -> None:
     """Split a cluster that mixes people."""
     with open_catalog(directory, catalog, config) as cat:
@@ -164,6 +152,6 @@ def split_cmd(cluster: int = typer.Argument(...),
 
 def _done(json_out: bool, doc: dict, message: str) -> None:
     if json_out:
-        _emit(doc)
+        print_json(doc)
     else:
         console.print(message, highlight=False)

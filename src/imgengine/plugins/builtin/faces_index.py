@@ -66,7 +66,7 @@ def sync_faces(catalog: Catalog, eps: float = DEFAULT_EPS, min_faces: int = DEFA
     import numpy as np
 
     report = SyncReport()
-    db = catalog.db
+    db = catalog.session
     stale = db.execute(
         "SELECT r.photo_id, r.data, r.updated_at FROM results r "
         "LEFT JOIN plugin_sync s ON s.photo_id = r.photo_id AND s.analyzer = r.analyzer "
@@ -155,11 +155,11 @@ def _dbscan(vectors: np.ndarray, eps: float, min_faces: int) -> np.ndarray:
 
 
 def list_clusters(catalog: Catalog, sample: int = 3) -> list[ClusterInfo]:
-    db = catalog.db
+    db = catalog.session
     rows = db.execute(
         "SELECT c.id, pe.name AS person, count(f.id) AS n, count(DISTINCT f.photo_id) AS photos "
         "FROM face_clusters c JOIN faces f ON f.cluster_id = c.id LEFT JOIN people pe ON pe.id = c.person_id "
-        "GROUP BY c.id ORDER BY n DESC, c.id").fetchall()
+        "GROUP BY c.id, pe.name ORDER BY n DESC, c.id").fetchall()
     out = []
     for r in rows:
         recognised = None
@@ -176,7 +176,7 @@ def list_clusters(catalog: Catalog, sample: int = 3) -> list[ClusterInfo]:
 
 def cluster_faces(catalog: Catalog, cluster_id: int) -> list[dict[str, Any]]:
     _require_cluster(catalog, cluster_id)
-    rows = catalog.db.execute(
+    rows = catalog.session.execute(
         "SELECT f.id, f.box, f.score, f.known_person, f.confidence, p.path, p.display_path FROM faces f "
         "JOIN photos p ON p.id = f.photo_id WHERE f.cluster_id = ? AND p.missing_since IS NULL "
         "ORDER BY p.display_path, f.face_index",
@@ -188,16 +188,16 @@ def cluster_faces(catalog: Catalog, cluster_id: int) -> list[dict[str, Any]]:
 def photos_of_person(catalog: Catalog, name: str) -> set[int]:
     """Photo ids showing ``name``: faces in a cluster named so, or recognised from known_faces_dir as ``name``
     in a cluster that the user has not named otherwise."""
-    rows = catalog.db.execute(
+    rows = catalog.session.execute(
         "SELECT DISTINCT f.photo_id FROM faces f LEFT JOIN face_clusters c ON c.id = f.cluster_id "
         "LEFT JOIN people pe ON pe.id = c.person_id "
-        "WHERE pe.name = ?1 COLLATE NOCASE OR (pe.id IS NULL AND f.known_person = ?1 COLLATE NOCASE)",
-        (name,))
+        "WHERE pe.name = ? COLLATE NOCASE OR (pe.id IS NULL AND f.known_person = ? COLLATE NOCASE)",
+        (name, name))
     return {r[0] for r in rows}
 
 
 def people_of_photo(catalog: Catalog, photo_id: int) -> list[str]:
-    rows = catalog.db.execute(
+    rows = catalog.session.execute(
         "SELECT DISTINCT coalesce(pe.name, f.known_person) AS who FROM faces f "
         "LEFT JOIN face_clusters c ON c.id = f.cluster_id LEFT JOIN people pe ON pe.id = c.person_id "
         "WHERE f.photo_id = ? AND coalesce(pe.name, f.known_person) IS NOT NULL ORDER BY who", (photo_id,))
@@ -207,7 +207,7 @@ def people_of_photo(catalog: Catalog, photo_id: int) -> list[str]:
 def photo_paths(catalog: Catalog, ids: set[int]) -> list[tuple[int, str]]:
     out = []
     for i in sorted(ids):
-        row = catalog.db.execute("SELECT path, display_path FROM photos WHERE id = ? AND missing_since IS NULL",
+        row = catalog.session.execute("SELECT path, display_path FROM photos WHERE id = ? AND missing_since IS NULL",
                                  (i,)).fetchone()
         if row is not None:
             out.append((i, row["display_path"]))
@@ -218,7 +218,7 @@ def photo_paths(catalog: Catalog, ids: set[int]) -> list[tuple[int, str]]:
 
 
 def _require_cluster(catalog: Catalog, cluster_id: int) -> None:
-    if catalog.db.execute("SELECT 1 FROM face_clusters WHERE id = ?", (cluster_id,)).fetchone() is None:
+    if catalog.session.execute("SELECT 1 FROM face_clusters WHERE id = ?", (cluster_id,)).fetchone() is None:
         raise UsageError(f"no face cluster {cluster_id}; see `imgengine faces list`")
 
 
@@ -227,7 +227,7 @@ def name_cluster(catalog: Catalog, cluster_id: int, name: str) -> None:
     if not name:
         raise UsageError("a person's name cannot be empty")
     _require_cluster(catalog, cluster_id)
-    db = catalog.db
+    db = catalog.session
     with db:
         row = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
         person_id = row["id"] if row else db.execute("INSERT INTO people (name, created_at) VALUES (?, ?)",
@@ -238,10 +238,10 @@ def name_cluster(catalog: Catalog, cluster_id: int, name: str) -> None:
 
 def unname_cluster(catalog: Catalog, cluster_id: int) -> None:
     _require_cluster(catalog, cluster_id)
-    with catalog.db:
-        catalog.db.execute("UPDATE face_clusters SET person_id = NULL, updated_at = ? WHERE id = ?",
+    with catalog.session:
+        catalog.session.execute("UPDATE face_clusters SET person_id = NULL, updated_at = ? WHERE id = ?",
                            (time.time(), cluster_id))
-        catalog.db.execute("DELETE FROM people WHERE id NOT IN (SELECT person_id FROM face_clusters "
+        catalog.session.execute("DELETE FROM people WHERE id NOT IN (SELECT person_id FROM face_clusters "
                            "WHERE person_id IS NOT NULL)")
 
 
@@ -252,7 +252,7 @@ def merge_clusters(catalog: Catalog, into: int, others: list[int]) -> int:
     others = [c for c in dict.fromkeys(others) if c != into]
     if not others:
         raise UsageError("name at least one other cluster to merge")
-    db = catalog.db
+    db = catalog.session
     for c in others:
         _require_cluster(catalog, c)
     names = {r[0] for r in db.execute(
@@ -279,7 +279,7 @@ def split_cluster(catalog: Catalog, cluster_id: int, face_ids: list[int] | None 
     import numpy as np
 
     _require_cluster(catalog, cluster_id)
-    db = catalog.db
+    db = catalog.session
     rows = db.execute("SELECT id, embedding FROM faces WHERE cluster_id = ? ORDER BY id", (cluster_id,)).fetchall()
     ids = np.array([r["id"] for r in rows])
     if face_ids:
@@ -314,7 +314,7 @@ def people_by_photo(catalog: Catalog, sync: bool = True) -> dict[int, list[str]]
             pass
     out: dict[int, list[str]] = {}
     try:
-        rows = catalog.db.execute(
+        rows = catalog.session.execute(
             "SELECT DISTINCT f.photo_id, coalesce(pe.name, f.known_person) AS who FROM faces f "
             "LEFT JOIN face_clusters c ON c.id = f.cluster_id LEFT JOIN people pe ON pe.id = c.person_id "
             "WHERE coalesce(pe.name, f.known_person) IS NOT NULL ORDER BY who").fetchall()
@@ -325,10 +325,27 @@ def people_by_photo(catalog: Catalog, sync: bool = True) -> dict[int, list[str]]
     return out
 
 
+def names_by_face(catalog: Catalog) -> dict[tuple[int, int], str]:
+    """Each face's person, keyed by (photo id, index in the faces result): the name given to its cluster,
+    else the person recognised from known_faces_dir. Faces nobody named are left out."""
+    try:
+        rows = catalog.db.execute(
+            "SELECT f.photo_id, f.face_index, coalesce(pe.name, f.known_person) AS who FROM faces f "
+            "LEFT JOIN face_clusters c ON c.id = f.cluster_id LEFT JOIN people pe ON pe.id = c.person_id "
+            "WHERE coalesce(pe.name, f.known_person) IS NOT NULL").fetchall()
+    except Exception:  # noqa: BLE001 - a catalog from before the faces migration
+        return {}
+    return {(row[0], row[1]): row[2] for row in rows}
+
+
 def with_people(catalog: Catalog, records, sync: bool = True):
     """``records`` with ``rec["people"]`` set from the faces index (names given to clusters included), so
     filters and exports see the people a user named, not only those recognised at analysis time."""
     people = people_by_photo(catalog, sync=sync)
     for rec in records:
-        rec["people"] = people.get(rec["id"], [])
+        names = people.get(rec["id"])
+        if names is None:          # not in the index (a read-only catalog never synced): the analyzer's names
+            faces = (rec.get("results") or {}).get(ANALYZER) or {}
+            names = sorted({str(p) for p in faces.get("people") or ()})
+        rec["people"] = names
         yield rec

@@ -1,4 +1,5 @@
-"""Turning photo files into model inputs: one decode shared by every batch analyzer, done in loader workers.
+"""The batch stage's loader: photo files into model inputs, one decode shared by every batch analyzer,
+done in loader workers (any :class:`~imgengine.analyzers.base.BatchAnalyzer` is fed from here).
 
 Each batch analyzer declares an :class:`imgengine.analyzers.base.InputSpec` (a centre crop, CLIP-style, or
 a long-side resize with a pixel mask, DETR-style); the loader spec holds them by analyzer name.
@@ -22,32 +23,23 @@ from typing import Any
 
 from PIL import Image
 
-from ...core.decode import decode_for_analysis
-from ...core.photo import Photo, display_path
-from ..base import InputSpec as ModelInput
+from ..analyzers.base import InputSpec as ModelInput
+from ..core.decode import decode_for_analysis
+from ..core.photo import Photo, display_path
 
 
 @dataclass(frozen=True)
 class InputSpec:
     """What the loader prepares from each photo's one decode: ``inputs`` = ((key, ModelInput), ...), one
-    per batch analyzer. Picklable, sent once to every loader worker. ``clip_*``/``detr_*`` are shorthands
-    for the CLIP crop and the DETR resize (keys "clip" and "detr"), kept for the search command."""
+    per batch analyzer (the key is the analyzer's name). Picklable, sent once to every loader worker."""
 
-    clip_size: int | None = None       # side of CLIP's square centre crop (224 for ViT-B/32); None = no CLIP
-    clip_resize: int = 0               # CLIP resizes the shortest edge to this before cropping
-    detr_size: int | None = None       # long side of DETR's input; None = no DETR
     max_pixels: int = 180_000_000
     jpeg_bytes: bool = False           # send JPEGs as compressed bytes (GPU decode) instead of pixels
     inputs: tuple[tuple[str, ModelInput], ...] = ()
 
     @property
     def entries(self) -> tuple[tuple[str, ModelInput], ...]:
-        out = list(self.inputs)
-        if self.clip_size:
-            out.append(("clip", ModelInput(self.clip_size, crop=True, resize=self.clip_resize)))
-        if self.detr_size:
-            out.append(("detr", ModelInput(self.detr_size, crop=False, resample="bilinear")))
-        return tuple(out)
+        return self.inputs
 
     @property
     def decode_size(self) -> int:
@@ -57,7 +49,7 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class PhotoRef:
-    """A catalogued photo the vision stage will look at."""
+    """A catalogued photo the batch stage will look at."""
 
     photo_id: int
     path: Path
@@ -145,7 +137,7 @@ class PhotoDataset:
         return load_item(self.refs[index], self.spec)
 
 
-def collate(items: list[dict[str, Any]], crop_keys: tuple[str, ...] = ("clip",)) -> dict[str, Any]:
+def collate(items: list[dict[str, Any]], crop_keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """Per input key: stack the crops, or pad the resized images to the batch's largest with a pixel mask
     (``<key>_mask``). Rows follow ``pixel_index`` (the CPU-decoded items)."""
     import torch
