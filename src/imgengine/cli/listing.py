@@ -9,9 +9,9 @@ it was made from; it is used only while all of that is unchanged:
 - the key: imgengine's version, the interpreter, ``sys.path``, the plugin folders in force (``./plugins``,
   the config's ``plugin_dirs``, the user plugin folder) and the config file;
 - the stamps (mtime_ns and size) of imgengine's own ``cli`` and ``plugins`` sources, of every file in the
-  plugin folders (and the folders themselves: a plugin added or removed), of the ``sys.path`` folders and
-  every distribution's ``entry_points.txt`` (a distribution installed, removed or upgraded) and of the source
-  files of the entry-point plugins that were loaded.
+  plugin folders (and the folders themselves: a plugin added or removed) and of the source files of the
+  entry-point plugins that were loaded; and the installed distributions (plugins/discovery.py: their names
+  in each ``sys.path`` folder and the stamp of each ``entry_points.txt``).
 
 Anything else (no cache, a stale or unreadable one) lists the commands the slow, exact way and writes the
 cache again; a cache that cannot be written is skipped silently. Running a command never uses this list.
@@ -86,9 +86,6 @@ def _watched(folders: list[Path], extra: list[str]) -> list[str] | None:
         if files is None:
             return None
         paths.extend(files)
-    from ..plugins.discovery import _distribution_stamps
-
-    paths.extend(_distribution_stamps())  # sys.path folders and every distribution's entry_points.txt
     paths.extend(extra)
     return list(dict.fromkeys(paths))
 
@@ -112,6 +109,10 @@ def cached_commands() -> list[dict[str, Any]] | None:
     for path, stamp in stamps.items():
         if _stamp(path) != stamp:
             return None
+    from ..plugins.discovery import _distribution_stamps
+
+    if entry.get("distributions") != _distribution_stamps():  # a distribution (an entry point) came or went
+        return None
     commands = entry.get("commands")
     return commands if isinstance(commands, list) else None
 
@@ -128,7 +129,9 @@ def store_commands(commands: list[dict[str, Any]], module_files: list[str]) -> N
     entries = data.get("entries") if isinstance(data.get("entries"), dict) else {}
     key = _key(folders, config)
     entries.pop(key, None)
-    entries[key] = {"commands": commands, "stamps": stamps}
+    from ..plugins.discovery import _distribution_stamps
+
+    entries[key] = {"commands": commands, "stamps": stamps, "distributions": _distribution_stamps()}
     while len(entries) > MAX_KEYS:
         entries.pop(next(iter(entries)))
     path = cache_path()

@@ -39,10 +39,12 @@ def plugin_folders(extra: Iterable[os.PathLike | str] = (), cwd: Path | None = N
 EP_CACHE = "entry_points.json"
 
 
-def _distribution_stamps() -> dict[str, list[int] | None]:
-    """(mtime_ns, size) of every ``sys.path`` entry and of each distribution's ``entry_points.txt`` in it:
-    installing, removing, upgrading or editing a distribution changes one of them."""
-    out: dict[str, list[int] | None] = {}
+def _distribution_stamps() -> dict[str, list]:
+    """What the installed distributions look like: for every ``sys.path`` folder the sorted names of the
+    distributions in it (a zip or missing entry: its own mtime and size), and the (mtime_ns, size) of each
+    ``entry_points.txt``. Installing, removing, upgrading (a new name) or editing a distribution changes it;
+    files written into a folder on ``sys.path`` (the working folder of ``python -c``) do not."""
+    out: dict[str, list] = {}
 
     def stamp(path: str) -> list[int] | None:
         try:
@@ -53,14 +55,15 @@ def _distribution_stamps() -> dict[str, list[int] | None]:
 
     for entry in sys.path:
         folder = entry or os.getcwd()
-        out[folder] = stamp(folder)
         try:
-            names = [e.name for e in os.scandir(folder) if e.name.endswith((".dist-info", ".egg-info"))]
-        except OSError:  # a zip file or a missing folder: its own stamp above is all there is
+            names = sorted(e.name for e in os.scandir(folder) if e.name.endswith((".dist-info", ".egg-info")))
+        except OSError:  # a zip file or a missing folder
+            out[folder] = ["file", stamp(folder)]
             continue
+        out[folder] = ["distributions", *names]
         for name in names:
             path = os.path.join(folder, name, "entry_points.txt")
-            out[path] = stamp(path)
+            out[path] = stamp(path)  # type: ignore[assignment]
     return out
 
 
