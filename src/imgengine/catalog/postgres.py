@@ -511,9 +511,8 @@ class PostgresCatalog(StoreBase):
                 replace = [r["id"] for o, r in pairs if not r["inserted"] and o.replace_results]
                 if replace:
                     cur.execute("DELETE FROM results WHERE photo_id = ANY(%s)", (replace,))
-                params = [(r["id"], name, version, None if data is None else json.dumps(data, ensure_ascii=False),
-                           error, now)
-                          for o, r in pairs for name, (version, data, error) in o.results.items()]
+                params = [(r["id"], name, version, text, error, now)
+                          for o, r in pairs for name, version, text, error in o.result_rows()]
                 if params:
                     cur.executemany(
                         "INSERT INTO results (photo_id, analyzer, version, data, error, updated_at) "

@@ -361,36 +361,44 @@ class Catalog(SqliteStoreQueries, StoreBase):  # store-interface queries: catalo
 
     # -- writes ----------------------------------------------------------------------------------
     def write_outcomes(self, outcomes: Iterable[FileOutcome]) -> None:
-        """Store a batch of analysis outcomes in one transaction."""
+        """Store a batch of analysis outcomes in one transaction: one query for the ids of the photos already
+        catalogued, one statement per photo row, the results in one ``executemany``."""
         now = time.time()
+        outcomes = list(outcomes)
+        keys = [self.stored_key(o.path) for o in outcomes]
+        insert_results = ("INSERT OR REPLACE INTO results (photo_id, analyzer, version, data, error, updated_at) "
+                          "VALUES (?,?,?,?,?,?)")
         try:
             with self.db:
-                for o in outcomes:
-                    key = self.stored_key(o.path)
-                    row = self.db.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()
+                ids: dict[bytes, int] = {}
+                for i in range(0, len(keys), 500):
+                    part = keys[i:i + 500]
+                    ids.update(self.db.execute(
+                        f"SELECT path, id FROM photos WHERE path IN ({','.join('?' * len(part))})", part))
+                results: list[tuple] = []
+                for key, o in zip(keys, outcomes, strict=True):
                     fields = (o.size, o.mtime_ns, o.format, int(o.extension_mismatch), o.sha256, o.status,
                               o.error, now, now)
-                    if row is None:
-                        cur = self.db.execute(
+                    photo_id = ids.get(key)
+                    if photo_id is None:
+                        photo_id = ids[key] = self.db.execute(
                             "INSERT INTO photos (path, display_path, size, mtime_ns, format, extension_mismatch, "
                             "sha256, status, error, analyzed_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                            (key, display_path(o.path), *fields))
-                        photo_id = cur.lastrowid
+                            (key, display_path(o.path), *fields)).lastrowid
                     else:
-                        photo_id = row["id"]
                         if o.replace_results:
+                            if results:  # the same photo twice in a batch: its earlier results go in first
+                                self.db.executemany(insert_results, results)
+                                results.clear()
                             self.db.execute("DELETE FROM results WHERE photo_id = ?", (photo_id,))
                         self.db.execute(
                             "UPDATE photos SET size=?, mtime_ns=?, format=?, extension_mismatch=?, "
                             "sha256=coalesce(?, sha256), status=?, error=?, analyzed_at=?, updated_at=?, "
                             "missing_since=NULL WHERE id=?",
                             (*fields, photo_id))
-                    for name, (version, data, error) in o.results.items():
-                        self.db.execute(
-                            "INSERT OR REPLACE INTO results (photo_id, analyzer, version, data, error, updated_at) "
-                            "VALUES (?,?,?,?,?,?)",
-                            (photo_id, name, version, None if data is None else json.dumps(data, ensure_ascii=False),
-                             error, now))
+                    results.extend((photo_id, name, version, text, error, now)
+                                   for name, version, text, error in o.result_rows())
+                self.db.executemany(insert_results, results)
         except sqlite3.DatabaseError as exc:
             raise _catalog_error(exc, self.path)
 
