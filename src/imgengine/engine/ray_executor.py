@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,14 @@ from typing import Any
 from ..errors import ImgEngineError
 from .perfile import FileOutcome, Task
 
-_CONTEXTS: dict[str, Any] = {}   # per worker process: run id -> rebuilt StageContext
+_CONTEXTS: dict[str, Any] = {}   # per worker process: executor key -> rebuilt StageContext
 
 
-def _run_chunk(ctx_blob: bytes, run_id: str, tasks: list[Task]) -> list[FileOutcome]:
-    ctx = _CONTEXTS.get(run_id)
+def _run_chunk(ctx_blob: bytes, key: str, tasks: list[Task]) -> list[FileOutcome]:
+    ctx = _CONTEXTS.get(key)
     if ctx is None:
         _CONTEXTS.clear()
-        ctx = _CONTEXTS[run_id] = pickle.loads(ctx_blob)
+        ctx = _CONTEXTS[key] = pickle.loads(ctx_blob)
     return [ctx.run(t) for t in tasks]
 
 
@@ -70,6 +71,9 @@ class RayExecutor:
         self.ray, self._owns = start_ray(self.address, self.workers)
         ray = self.ray
         self._blob = ray.put(pickle.dumps(self.ctx))
+        # the cache key of the context in the workers: not the run id alone (it has one-second resolution,
+        # and two runs in the same second with other settings would share the first one's analyzers)
+        self._key = f"{self.ctx.run_id}:{uuid.uuid4().hex}"
         # retries are the driver's (see the class docstring): Ray itself does not re-run a dead task
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_run_chunk)
         self._pending: list[Any] = []
@@ -97,7 +101,7 @@ class RayExecutor:
             chunk, attempt = retry.pop(0) if retry else (next(chunks, None), 0)
             if chunk is None:
                 return False
-            ref = self._remote.remote(self._blob, self.ctx.run_id, chunk)
+            ref = self._remote.remote(self._blob, self._key, chunk)
             chunk_of[ref] = (chunk, attempt)
             self._pending.append(ref)
             return True
