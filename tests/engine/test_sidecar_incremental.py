@@ -58,3 +58,24 @@ def test_a_single_photo_run_checks_its_sidecar_too(tmp_path):
     write_sidecar(tmp_path / "a.jpg.xmp", "digiKam naming")
     run_analysis(photo, settings)
     assert keywords(settings, photo) == ["digiKam naming"]
+
+
+def test_only_photos_in_folders_with_an_xmp_file_look_for_a_sidecar(tmp_path, monkeypatch):
+    """The folder scan already listed every sidecar: a photo in a folder without any XMP file is sent with
+    ``may_have_sidecar`` False and its worker makes no look-up; one beside an XMP file still reads it."""
+    from imgengine.analyzers import metadata as metadata_mod
+
+    settings = Settings(workers=1, log_dir=tmp_path / "logs", analyzers=("metadata",), catalog=tmp_path / "c.db")
+    root = tmp_path / "photos"          # the catalog and logs stay outside the scanned folder
+    with_side = make_jpeg(root / "tagged" / "a.jpg")
+    write_sidecar(root / "tagged" / "a.xmp", "beside")
+    bare = make_jpeg(root / "plain" / "b.jpg", seed=3)
+    looked: list[str] = []
+    real = metadata_mod.read_sidecar
+    monkeypatch.setattr(metadata_mod, "read_sidecar", lambda p: looked.append(p.name) or real(p))
+    run_analysis(root, settings)
+    assert looked == ["a.jpg"]
+    assert keywords(settings, with_side) == ["beside"] and keywords(settings, bare) == []
+    write_sidecar(root / "plain" / "b.xmp", "later")           # a sidecar appears where there was none
+    assert run_analysis(root, settings).summary["analyzed"] == 1
+    assert keywords(settings, bare) == ["later"]

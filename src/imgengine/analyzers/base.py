@@ -51,6 +51,9 @@ class AnalysisInput:
         self.decode_cpu_seconds = 0.0  # CPU time of this thread spent decoding (thread_time)
         # long side of the one decode: the largest ``pixel_size`` any selected analyzer asked for
         self.decode_size = max(settings.analysis_size, decode_size or 0)
+        # False when the engine's folder scan found no XMP file beside the photo (a sidecar reader skips its
+        # look-up); True when not known
+        self.may_have_sidecar = True
         # results of the analyzers that ran before on this file (what ``requires`` names), as dicts
         self.results: dict[str, dict[str, Any]] = results if results is not None else {}
 

@@ -86,7 +86,7 @@ class MetadataAnalyzer(Analyzer):
         # so only the header pages are read from disk
         data = item.data_if_read
         result = read_metadata(data if data is not None else item.photo.path)
-        side = read_sidecar(item.photo.path)
+        side = read_sidecar(item.photo.path) if item.may_have_sidecar else None
         if side is None:
             return result
         packet, stamp = side

@@ -32,6 +32,8 @@ class Task:
     mtime_ns: int
     analyzers: tuple[str, ...]
     replace_results: bool = True
+    # False when the plan's folder scan saw no XMP file in the photo's folder: no sidecar to look for
+    may_have_sidecar: bool = True
 
 
 @dataclass
@@ -261,6 +263,7 @@ def analyze_task(task: Task, settings: Settings, analyzers: dict[str, Analyzer],
 
     decode_size = max((analyzers[n].pixel_size or 0 for n in task.analyzers), default=0)
     item = AnalysisInput(photo, settings, decode_size=decode_size)
+    item.may_have_sidecar = task.may_have_sidecar
     try:
         if any(analyzers[n].needs_pixels for n in task.analyzers):
             _ = item.data  # read the bytes once, here, so a vanished/unreadable file fails in one place

@@ -67,7 +67,18 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
     known = catalog.known_files(root if Path(root).is_dir() else None)
     wanted = {name: a.stored_version for name, a in analyzers.items()}
     side_readers = {name for name, a in analyzers.items() if a.reads_sidecars}
-    sidecar_stat = _sidecar_stat(entries, Path(root).is_dir()) if side_readers else None
+    scanned_folder = Path(root).is_dir()
+    sidecar_stat = _sidecar_stat(entries, scanned_folder) if side_readers else None
+    # folders where the scan saw an XMP file: a photo elsewhere has no sidecar, and its task says so (the
+    # worker then makes no system call to look for one; a sidecar that appears later changes the photo's
+    # sidecar stamp, so the next run reads it)
+    xmp_folders = {os.path.dirname(e.path) for e in entries if e.path.name[-4:].lower() == ".xmp"} \
+        if scanned_folder and side_readers else None
+
+    def new_task(e: ScanEntry, names: tuple[str, ...], replace: bool) -> Task:
+        maybe = xmp_folders is None or (bool(xmp_folders) and os.path.dirname(e.path) in xmp_folders)
+        return Task(e.path, e.size, e.mtime_ns, names, replace, maybe)
+
     tasks: list[Task] = []
     unchanged = 0
     known_broken = 0
@@ -82,7 +93,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
             continue
         if settings.force or k.size != e.size or k.mtime_ns != e.mtime_ns or \
                 (settings.retry_failed and k.status == "error"):
-            tasks.append(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True))
+            tasks.append(new_task(e, tuple(wanted), True))
             continue
         if k.status == "ignored":
             unchanged += 1
@@ -91,7 +102,7 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
         if sidecar_stat is not None and current_sidecar_stamp(e.path, sidecar_stat) != k.sidecar_stamp:
             stale = tuple(n for n in analyzers if n in stale or n in side_readers)   # only the sidecar changed
         if stale:
-            tasks.append(Task(e.path, e.size, e.mtime_ns, _with_requirements(stale, analyzers), False))
+            tasks.append(new_task(e, _with_requirements(stale, analyzers), False))
         else:
             unchanged += 1
             known_broken += k.status == "error"
@@ -123,10 +134,10 @@ def plan_run(root: Path, settings: Settings, catalog: Catalog, analyzers: dict[s
                     k = known[match]
                     stale = tuple(n for n, v in wanted.items() if k.versions.get(n) != v)
                     if stale:
-                        tasks.append(Task(e.path, e.size, e.mtime_ns, _with_requirements(stale, analyzers), False))
+                        tasks.append(new_task(e, _with_requirements(stale, analyzers), False))
                 else:
                     still_new.append(e)
         else:
             still_new = new_entries
-        tasks.extend(Task(e.path, e.size, e.mtime_ns, tuple(wanted), True) for e in still_new)
+        tasks.extend(new_task(e, tuple(wanted), True) for e in still_new)
     return Plan(tasks, unchanged, moved, problems, len(entries), seen_keys, known_broken)
