@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,17 @@ from typing import Any
 from ..errors import ImgEngineError
 from .perfile import FileOutcome, Task
 
-_CONTEXTS: dict[str, Any] = {}   # per worker process: run id -> rebuilt StageContext
+_CONTEXTS: dict[str, Any] = {}   # per worker process: context key -> rebuilt StageContext
 
 
-def _run_chunk(ctx_blob: bytes, run_id: str, tasks: list[Task]) -> list[FileOutcome]:
-    ctx = _CONTEXTS.get(run_id)
+def _run_chunk(ctx_blob: bytes, ctx_key: str, tasks: list[Task]) -> list[FileOutcome]:
+    # keyed by a token unique to this executor, not by the run id: run ids are unique only within one log
+    # folder, and a worker that outlives a run (Ray reuses worker processes) must never reuse another run's
+    # analyzers and their config
+    ctx = _CONTEXTS.get(ctx_key)
     if ctx is None:
         _CONTEXTS.clear()
-        ctx = _CONTEXTS[run_id] = pickle.loads(ctx_blob)
+        ctx = _CONTEXTS[ctx_key] = pickle.loads(ctx_blob)
     return [ctx.run(t) for t in tasks]
 
 
@@ -70,6 +74,7 @@ class RayExecutor:
         self.ray, self._owns = start_ray(self.address, self.workers)
         ray = self.ray
         self._blob = ray.put(pickle.dumps(self.ctx))
+        self._key = f"{self.ctx.run_id}-{secrets.token_hex(8)}"
         # retries are the driver's (see the class docstring): Ray itself does not re-run a dead task
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_run_chunk)
         self._pending: list[Any] = []
@@ -97,7 +102,7 @@ class RayExecutor:
             chunk, attempt = retry.pop(0) if retry else (next(chunks, None), 0)
             if chunk is None:
                 return False
-            ref = self._remote.remote(self._blob, self.ctx.run_id, chunk)
+            ref = self._remote.remote(self._blob, self._key, chunk)
             chunk_of[ref] = (chunk, attempt)
             self._pending.append(ref)
             return True
