@@ -160,15 +160,8 @@ def main() -> None:
                 print(f"{condition}: both vs the sum of its parts: {parts * rates['both']:.2f} "
                       f"(sum of parts {parts * 1000:.0f} ms/image, both {1000 / rates['both']:.0f} ms/image; "
                       "target >= 0.9)")
-        # the text side of `imgengine search`: one query embedding on the CPU
-        from imgengine.search.query import ClipEncoder
-
-        encoder = ClipEncoder(base.replace(clip_model=str(clip_dir)))
-        encoder.text("warm-up")
-        t = time.perf_counter()
-        for i in range(20):
-            encoder.text(f"a dog on the beach at sunset {i}")
-        print(f"text query embedding (CPU): {(time.perf_counter() - t) / 20 * 1000:.1f} ms")
+        # the text side of `imgengine search` (one query embedding, ONNX and torch) is measured where it
+        # is scored: benchmarks/bench_search_cli.py
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

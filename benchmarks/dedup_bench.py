@@ -11,8 +11,11 @@ recall, F1, recall per kind of copy, false pairs by kind of hard negative.
 
 ``--heavy``: 5,000 photos of which >= 90 % fall in groups of 20-80 copies (crops, resizes,
 recompression, tone edits of real corpus photos, hashed at 256 px), timed end to end.
-``--scale``: the candidate search at 100k and 1M photos whose hashes are drawn from real photos'
-hashes (every code a real one with 10-22 of its bits flipped; 15 % in groups), memory printed.
+``--scale``: the candidate search (as the finder runs it: pHash and wHash searches, the turned-copy
+search) at 100k and 1M photos of a realistic hash set (``dedup_scale.py``: distinct photos grown from
+windows of real photos with their chunk statistics, 15 % copies in groups of 2-6 made by real edits'
+bit patterns), wall and CPU time, peak memory, recall of the copies; up to 200k also the exhaustive
+search for comparison.
 
 imagededup goes into the benchmark's environment only (``pip install --no-deps imagededup`` plus
 scikit-learn); its CNN module imports torchvision, which the benchmark stubs out when it is missing --
@@ -22,7 +25,6 @@ the PHash code that runs is imagededup's own.
 from __future__ import annotations
 
 import argparse
-import base64
 import itertools
 import os
 import pickle
@@ -121,9 +123,10 @@ def _nodes(entries: list[PhotoEntry]) -> list:
 def edge_table(entries: list[PhotoEntry], params: DedupParams) -> tuple[list, dict, dict]:
     """Every candidate pair verified with permissive limits: (nodes, edges, texture per edge)."""
     nodes = _nodes(entries)
-    loose = replace(params, max_residual=0.16, low_texture_residual=0.16, linkage="complete")
-    cand, dist = F._hash_candidates(nodes, loose.threshold, loose.index_bits, loose.index_hashes)
-    edges, _ = F._verify(nodes, cand, dist, None, loose)
+    loose = replace(params, max_residual=0.16, low_texture_residual=0.16, turned_residual=0.16, linkage="complete")
+    raw = F._thumb_stack(nodes)
+    cand, dist, turn, _ = F._candidates(nodes, raw, loose, None)
+    edges, _ = F._verify(nodes, cand, dist, None, loose, None, turn, raw)
     checker = F._Checker(nodes, None, loose)
     tex = {}
     if edges:
@@ -134,9 +137,11 @@ def edge_table(entries: list[PhotoEntry], params: DedupParams) -> tuple[list, di
     return nodes, edges, tex
 
 
-def pairs_from_edges(nodes, edges, tex, max_res: float, low_tex: float, low_res: float) -> set[tuple[int, int]]:
+def pairs_from_edges(nodes, edges, tex, max_res: float, low_tex: float, low_res: float,
+                     turned_res: float = 1.0) -> set[tuple[int, int]]:
     """The groups star linkage makes from the edges that pass these limits."""
-    kept = {k: e for k, e in edges.items() if e.residual <= (low_res if tex[k] < low_tex else max_res)}
+    kept = {k: e for k, e in edges.items()
+            if e.residual <= min(low_res if tex[k] < low_tex else max_res, turned_res if e.turn else 1.0)}
     n = len(nodes)
     rank = sorted(range(n), key=lambda i: max(F.rank_key(f) for f in nodes[i].files), reverse=True)
     nbrs: dict[int, list[int]] = {}
@@ -168,8 +173,18 @@ def fit_ours(entries, truth, base: DedupParams) -> tuple[DedupParams, tuple[floa
                 s = score(pairs_from_edges(nodes, edges, tex, max_res, low_tex, low_res), truth)
                 key = (s[0] >= TARGET_PRECISION, s[2], s[0])
                 if best is None or key > best[0]:
-                    best = (key, replace(params, max_residual=max_res, low_texture_residual=low_res), s)
-    return best[1], best[2]
+                    best = (key, replace(params, max_residual=max_res, low_texture_residual=low_res), s,
+                            (nodes, edges, tex))
+    # then the limit for turned/mirrored pairs, the others fixed
+    fitted, (nodes, edges, tex) = best[1], best[3]
+    top = None
+    for turned_res in (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12):
+        s = score(pairs_from_edges(nodes, edges, tex, fitted.max_residual, fitted.low_texture,
+                                   fitted.low_texture_residual, turned_res), truth)
+        key = (s[0] >= TARGET_PRECISION, s[2], s[0])
+        if top is None or key > top[0]:
+            top = (key, replace(fitted, turned_residual=turned_res), s)
+    return top[1], top[2]
 
 
 def ours(entries: list[PhotoEntry], params: DedupParams) -> tuple[set[tuple[int, int]], float]:
@@ -412,97 +427,107 @@ def bench_heavy(ls: LabelledSet, params: DedupParams, workers: int, n: int = 500
               f"{len(ticks)} progress updates")
 
 
-# -- scale: the candidate search on hashes drawn from real photos ----------------------------------------
+# -- scale: the candidate search on a realistic million-photo hash set (dedup_scale.py) ----------------
 
-def real_code_pool(entries: list[PhotoEntry], ls: LabelledSet) -> np.ndarray:
-    """(K, 3) pHash/dHash/wHash codes of distinct real pictures: the set's sources and negatives."""
-    keep = [i for i, it in enumerate(ls.items) if it.kind in ("original", "burst", "burst-untimed", "tile", "hdr")]
-    cols = [hex_to_codes([getattr(entries[i], a) for i in keep])[0] for a in ("phash", "dhash", "whash")]
-    return np.stack(cols, axis=1)
-
-
-def _flip(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
-    k = rng.integers(lo, hi + 1, n)
-    bits = rng.random((n, 64)).argsort(axis=1)
-    mask = np.zeros(n, np.uint64)
-    for b in range(hi):
-        on = k > b
-        mask[on] |= np.uint64(1) << bits[on, b].astype(np.uint64)
-    return mask
+def _fmt(st: dict[str, float]) -> str:
+    return (f"pHash<=11 {st['p<=11']:.5%}, dHash<=11 {st['d<=11']:.4%}, wHash<=11 {st['w<=11']:.3%}, "
+            f"sum<=45 {st['sum<=45']:.4%}; 16-bit chunk collisions pHash {st['p chunk x']:.1f}x, "
+            f"wHash {st['w chunk x']:.0f}x uniform")
 
 
-def scale_codes(pool: np.ndarray, n: int, seed: int = 5) -> np.ndarray:
-    """``n`` x 3 codes: 85 % distinct photos (a real code with 10-22 bits flipped per hash), 15 % in groups
-    of 2-6 (copies: 0-6 bits of their photo's codes flipped)."""
-    rng = np.random.default_rng(seed)
-    n_dup = int(n * 0.15)
-    base = pool[rng.integers(0, len(pool), n)]
-    out = base.copy()
-    for c in range(3):
-        out[:, c] ^= _flip(rng, n, 10, 22)
-    start = n - n_dup
-    src = rng.integers(0, start, n_dup)
-    for c in range(3):
-        out[start:, c] = out[src, c] ^ _flip(rng, n_dup, 0, 6)
-    return out
+def timed_search(codes: np.ndarray, params: DedupParams, budget: float | None) -> tuple[np.ndarray, dict]:
+    """The finder's candidate search (``finder._hash_plans`` / ``_run_plans``: pHash and wHash within
+    ``index_bits``, summed distance <= ``threshold``) plus the turned-copy search (canonical pHash within
+    ``turned_bits``, timed on the pHash/wHash codes: the set has no thumbnails to turn), on ``codes``
+    (n, 3); wall, CPU and peak traced memory."""
+    import tracemalloc
 
+    from imgengine.processors.dedup.index import plan_search, run_search
 
-def chunk_collision_ratio(codes: np.ndarray, samples: int = 2_000_000, seed: int = 1) -> tuple[float, float]:
-    """(16-bit chunk collision rate / uniform rate, share of unrelated pairs within 11 bits) on random pairs."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, len(codes), samples)
-    b = rng.integers(0, len(codes), samples)
-    keep = a != b
-    x, y = codes[a[keep]], codes[b[keep]]
-    coll = 0.0
-    for c in range(4):
-        sh = np.uint64(16 * c)
-        coll += np.mean(((x >> sh) & np.uint64(0xFFFF)) == ((y >> sh) & np.uint64(0xFFFF)))
-    return coll / 4 * 65536, float(np.mean(popcount64(x ^ y) <= 11))
-
-
-def bench_scale(pool: np.ndarray, sizes: list[int], params: DedupParams) -> None:
-    print("\n## --scale: candidate search (pHash + wHash multi-index, <= 11 bits, summed distance <= "
-          f"{params.threshold}) on hashes drawn from {len(pool)} real pictures")
-    for name, col in (("pHash", 0), ("wHash", 2)):
-        r, w11 = chunk_collision_ratio(pool[:, col], 200_000)
-        print(f"  real pool {name}: chunk collisions {r:.0f}x uniform, {w11:.2%} of unrelated pairs within 11 bits")
-    for n in sizes:
-        codes = scale_codes(pool, n)
-        for name, col in (("pHash", 0), ("wHash", 2)):
-            r, w11 = chunk_collision_ratio(codes[: int(n * 0.85), col])
-            print(f"  drawn {n:,} {name}: chunk collisions {r:.0f}x uniform, {w11:.3%} of unrelated pairs "
-                  "within 11 bits")
-        before = rss_mb()
-        t, c = time.perf_counter(), time.process_time()
-        valid = np.ones(n, bool)
-        found = [pairs_within(codes[:, c], params.index_bits, valid) for c in (0, 2)]
-        pairs = np.unique(np.concatenate(found), axis=0)
-        total = sum(popcount64(codes[pairs[:, 0], c] ^ codes[pairs[:, 1], c]).astype(np.int64) for c in range(3))
-        pairs = pairs[total <= params.threshold]
-        el, cpu = time.perf_counter() - t, time.process_time() - c
-        print(f"  {n:>9,} photos: search {el:6.1f} s wall, {cpu:6.1f} s CPU, {len(pairs):,} candidate pairs; "
-              f"peak memory {rss_mb():,.0f} MB (was {before:,.0f} MB before)")
-
-
-def bench_scale_full(pool: np.ndarray, n: int, params: DedupParams) -> None:
-    """The whole finder (index + verification + grouping) at ``n`` photos, thumbnails of real pictures."""
-    codes = scale_codes(pool, n)
-    rng = np.random.default_rng(2)
-    thumbs = rng.integers(0, 256, (64, 1024), dtype=np.uint8)
-    entries = []
-    for i in range(n):
-        p, d, w = (f"{int(c):016x}" for c in codes[i])
-        th = base64.b64encode(thumbs[i % 64].tobytes()).decode("ascii")
-        entries.append(PhotoEntry(id=i, path=Path(f"/s/{i}.jpg"), display=f"{i}.jpg", size=1000, mtime_ns=0,
-                                  format="jpeg", sha256=f"{i:064x}", phash=p, dhash=d, whash=w, thumb=th,
-                                  width=100, height=100))
+    tracemalloc.start()
     t, c = time.perf_counter(), time.process_time()
-    res = find_duplicates(entries, params)
-    s = res.seconds
-    print(f"  finder end to end, {n:,} photos: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s "
-          f"CPU (index {s.get('index', 0):.1f}, "
-          f"verify {s.get('verify', 0):.1f}); {res.candidate_pairs:,} candidates; peak memory {rss_mb():,.0f} MB")
+    plans = []
+    for k in (0, 2):
+        others = tuple(codes[:, o] for o in range(3) if o != k)
+        plans.append(plan_search(codes[:, k], params.index_bits, budget=budget, others=others,
+                                 max_total=params.threshold))
+    turned = plan_search(codes[:, 0], params.turned_bits, budget=budget / 4 if budget else None, others=(codes[:, 2],),
+                         max_total=params.turned_total)
+    t_plan = time.perf_counter() - t
+    res = [run_search(p, workers=F._WORKERS) for p in plans]
+    t_hash = time.perf_counter() - t
+    tres = run_search(turned, workers=F._WORKERS)
+    el, cpu = time.perf_counter() - t, time.process_time() - c
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    found = [r.pairs for r in res if len(r.pairs)]
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
+    return pairs, {"wall": el, "cpu": cpu, "plan": t_plan, "hash": t_hash, "turned": el - t_hash, "peak": peak,
+                   "exact": all(r.exact for r in res), "checked": sum(r.checked for r in res) + tres.checked,
+                   "skipped": sum(r.skipped_buckets for r in res), "turned_pairs": len(tres.pairs)}
+
+
+def bench_scale(sizes: list[int], params: DedupParams, real_copies: np.ndarray | None) -> None:
+    import dedup_scale as S
+
+    t = time.perf_counter()
+    thumbs, src = S.real_pool()
+    real = S.codes_of(thumbs)
+    print(f"\n## --scale: {len(thumbs):,} windows of {len(set(src.tolist()))} real photos (corpus + scikit-image), "
+          f"pooled in {time.perf_counter() - t:.0f} s")
+    a, b = S.unrelated_pairs(src, 200_000)
+    print(f"  real, unrelated pairs (different photos):  {_fmt(S.pair_stats(real, a, b))}")
+    rng = np.random.default_rng(1)
+    syn, grown = S.synthesize(real, src, 200_000, rng)
+    a, b = S.unrelated_pairs(grown, 200_000, 2)
+    print(f"  synthetic, unrelated pairs:               {_fmt(S.pair_stats(syn, a, b))}")
+    pat = S.edit_patterns(thumbs, 20_000, rng)
+    d = np.stack([popcount64(pat[:, c]) for c in range(3)], axis=1)
+    print("  copies' distance to their original, pHash/dHash/wHash median and 90th percentile: synthetic "
+          f"{np.median(d, 0).astype(int).tolist()} / {np.percentile(d, 90, 0).astype(int).tolist()}", end="")
+    if real_copies is not None and len(real_copies):
+        print(f"; the labelled set's real copies {np.median(real_copies, 0).astype(int).tolist()} / "
+              f"{np.percentile(real_copies, 90, 0).astype(int).tolist()}")
+    else:
+        print()
+    budget_per = params.search_budget
+    for n in sizes:
+        t = time.perf_counter()
+        codes, labels = S.build(n, real, src, thumbs)
+        built = time.perf_counter() - t
+        nd = int((labels[: n - int(n * 0.15)] >= 0).sum())
+        orig = labels[n - int(n * 0.15):]
+        cp = np.arange(n - int(n * 0.15), n)
+        dd = np.stack([popcount64(codes[orig, c] ^ codes[cp, c]) for c in range(3)], axis=1).astype(np.int64)
+        want = ((dd[:, 0] <= params.index_bits) | (dd[:, 2] <= params.index_bits)) & (dd.sum(1) <= params.threshold)
+        runs = [(f"finder (budget {budget_per}/photo)", max(F.MIN_BUDGET, budget_per * n))]
+        if n <= 200_000:
+            runs.append(("exhaustive (no budget)", None))
+        print(f"  {n:>9,} photos ({nd:,} originals with {len(cp):,} copies; built in {built:.0f} s); "
+              f"{want.sum():,} copy pairs meet the candidate rule")
+        for name, budget in runs:
+            before = rss_mb()
+            pairs, r = timed_search(codes, params, budget)
+            key = set((pairs[:, 0] * n + pairs[:, 1]).tolist())
+            got = np.array([int(min(x, y)) * n + int(max(x, y)) in key
+                            for x, y in zip(orig[want], cp[want], strict=True)])
+            print(f"    {name:<26} {r['wall']:6.1f} s wall, {r['cpu']:6.1f} s CPU (plan {r['plan']:.1f}, "
+                  f"hash search {r['hash'] - r['plan']:.1f}, turned {r['turned']:.1f}); {len(pairs):,} candidate "
+                  f"pairs, {r['checked']:,} checked, exact {r['exact']}, {r['skipped']} crowded buckets left out; "
+                  f"copy recall {got.mean():.4f}; peak traced {r['peak']:,.0f} MB, RSS {rss_mb():,.0f} MB "
+                  f"(was {before:,.0f})")
+            del pairs, key
+
+
+def real_copy_distances(entries: list[PhotoEntry], ls: LabelledSet) -> np.ndarray:
+    """(K, 3) pHash/dHash/wHash distances of the labelled set's copies to their originals."""
+    orig = {it.group: i for i, it in enumerate(ls.items) if it.kind == "original"}
+    codes = np.stack([hex_to_codes([getattr(e, a) for e in entries])[0] for a in ("phash", "dhash", "whash")], 1)
+    pairs = np.array([(orig[it.group], i) for i, it in enumerate(ls.items)
+                      if it.kind in EDIT_KINDS and it.kind not in ("turned", "mirrored") and it.group in orig])
+    if len(pairs) == 0:
+        return np.zeros((0, 3), np.int64)
+    return np.stack([popcount64(codes[pairs[:, 0], c] ^ codes[pairs[:, 1], c]) for c in range(3)], 1)
 
 
 # -- main -----------------------------------------------------------------------------------------------
@@ -556,10 +581,11 @@ def main() -> None:
     base = DedupParams(use_clip=False)
     fitted, tune_score = fit_ours(tune, t_truth, base)
     print(f"\n## fitted on the tuning half ({time.perf_counter() - t:.0f} s): max_residual {fitted.max_residual}, "
-          f"low_texture {fitted.low_texture}, low_texture_residual {fitted.low_texture_residual} "
+          f"low_texture {fitted.low_texture}, low_texture_residual {fitted.low_texture_residual}, "
+          f"turned_residual {fitted.turned_residual} "
           f"(tuning P {tune_score[0]:.4f} R {tune_score[1]:.4f} F1 {tune_score[2]:.4f}); shipped defaults: "
           f"max_residual {base.max_residual}, low_texture {base.low_texture}, "
-          f"low_texture_residual {base.low_texture_residual}")
+          f"low_texture_residual {base.low_texture_residual}, turned_residual {base.turned_residual}")
 
     rows = []
     pred, secs = ours(held, fitted)
@@ -618,10 +644,8 @@ def timings(args, ls: LabelledSet, entries: list[PhotoEntry], params: DedupParam
         bench_heavy(ls, params, args.workers, args.heavy_size,
                     args.keep / f"heavy{args.heavy_size}.pkl" if args.keep else None)
     if args.scale:
-        pool = real_code_pool(entries, ls)
         sizes = [int(s) for s in args.scale.split(",") if s]
-        bench_scale(pool, sizes, params)
-        bench_scale_full(pool, min(sizes[0], 100_000), params)
+        bench_scale(sizes, params, real_copy_distances(entries, ls))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def _find_corpus() -> Path:
 CORPUS = _find_corpus()
 
 EDIT_KINDS = ("resized", "recompressed", "png", "palette_png", "webp", "avif", "heic", "crop", "crop_asym",
-              "crop_resize", "brightness", "contrast", "overlay", "exif_rotated", "pixel_rotated", "screenshot")
+              "crop_resize", "brightness", "contrast", "overlay", "exif_rotated", "pixel_rotated", "screenshot",
+              "turned", "mirrored")
 CROP_KINDS = ("crop", "crop_asym", "crop_resize", "screenshot")
 
 
@@ -227,6 +228,20 @@ def make_copy(img: Image.Image, kind: str, rng: random.Random, out: Path) -> Pat
         # was re-encoded. (A picture turned on screen -- shown sideways -- is not a duplicate here.)
         path = out.with_suffix(".jpg")
         img.save(path, quality=88, exif=_exif_bytes(1))
+    elif kind == "turned":
+        # saved turned by a quarter or half turn *in its pixels*, orientation tag 1 (an editor's "rotate" then
+        # export, a scan fed in sideways): upright, it is the same photo
+        path = out.with_suffix(".jpg")
+        t = rng.choice([Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270])
+        img.transpose(t).save(path, quality=rng.randint(80, 92), exif=_exif_bytes(1))
+    elif kind == "mirrored":
+        # a selfie saved mirrored, or a "flip" in an editor; sometimes also resized
+        path = out.with_suffix(".jpg")
+        m = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if rng.random() < 0.5:
+            f = rng.uniform(0.5, 0.8)
+            m = m.resize((max(16, int(w * f)), max(16, int(h * f))), Image.Resampling.LANCZOS)
+        m.save(path, quality=rng.randint(80, 92))
     elif kind == "screenshot":
         # the photo shown on a phone at another size: status bar above, buttons below, saved as PNG
         f = rng.uniform(0.5, 0.8)

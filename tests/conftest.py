@@ -113,3 +113,24 @@ def run_cli(args: list, prefix: list[str] | None = None):
 
 
 __all__ = ["Image", "is_root", "write_jpeg", "write_png"]
+
+
+def signal_once_rows_committed(proc, catalog: Path, sig: int, timeout: float = 60.0) -> tuple[str, str]:
+    """Wait until the running ``imgengine analyze`` ``proc`` has committed rows to ``catalog``, send it
+    ``sig`` and return its (stdout, stderr); skips the test when the run finished before that."""
+    import sqlite3
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:  # wait until the first rows are committed
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(catalog) as db:
+                if db.execute("SELECT count(*) FROM photos").fetchone()[0]:
+                    break
+        except sqlite3.Error:
+            pass
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be interrupted")
+    proc.send_signal(sig)
+    return proc.communicate(timeout=60)

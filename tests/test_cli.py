@@ -143,9 +143,8 @@ def test_ctrl_c_mid_run_then_resume(tmp_path: Path):
     """A real SIGINT to a running `imgengine analyze`: exit 130, a consistent catalog, and a resume."""
     import signal
     import sqlite3
-    import time
 
-    from .conftest import write_jpeg
+    from .conftest import signal_once_rows_committed, write_jpeg
 
     root = tmp_path / "many"
     for i in range(80):
@@ -154,21 +153,7 @@ def test_ctrl_c_mid_run_then_resume(tmp_path: Path):
     proc = subprocess.Popen(CLI + ["analyze", str(root), "--catalog", str(cat), "--log-dir", str(tmp_path / "logs"),
                                    "--workers", "2", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "IMGENGINE_BATCH_COMMIT": "5"})
-    deadline = time.time() + 60
-    done = 0
-    while time.time() < deadline and proc.poll() is None:  # wait until some batches are committed
-        time.sleep(0.2)
-        try:
-            with sqlite3.connect(cat) as db:
-                done = db.execute("SELECT count(*) FROM photos").fetchone()[0]
-        except sqlite3.Error:
-            done = 0
-        if done:
-            break
-    if proc.poll() is not None:
-        pytest.skip("the run finished before it could be interrupted")
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = signal_once_rows_committed(proc, cat, signal.SIGINT)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     with sqlite3.connect(cat) as db:

@@ -5,14 +5,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import pytest
 
 from imgengine.engine.run import run_analysis
 
-from .conftest import write_jpeg
+from .conftest import signal_once_rows_committed, write_jpeg
 
 CLI = [sys.executable, "-c", "import sys; from imgengine.cli.app import main; sys.argv[0]='imgengine'; main()"]
 
@@ -42,19 +39,7 @@ def test_sigterm_saves_work_and_exits_143(tmp_path: Path):
     proc = subprocess.Popen(CLI + ["analyze", str(root), "--catalog", str(cat), "--workers", "2", "-q",
                                    "--no-vision"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "IMGENGINE_COMMIT_SECONDS": "0.2"})
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:  # wait until the first rows are committed
-        time.sleep(0.2)
-        try:
-            with sqlite3.connect(cat) as db:
-                if db.execute("SELECT count(*) FROM photos").fetchone()[0]:
-                    break
-        except sqlite3.Error:
-            pass
-    if proc.poll() is not None:
-        pytest.skip("the run finished before it could be stopped")
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = signal_once_rows_committed(proc, cat, signal.SIGTERM)
     assert proc.returncode == 143, err
     assert "interrupted: work done so far is saved" in err and "Traceback" not in err
     with sqlite3.connect(cat) as db:

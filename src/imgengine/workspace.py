@@ -17,7 +17,6 @@ then the YAML config, then the defaults below (flags, environment and config rea
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -40,6 +39,11 @@ def state_home() -> Path:
 def data_home() -> Path:
     """``$XDG_DATA_HOME/imgengine`` (default ``~/.local/share/imgengine``)."""
     return _xdg("XDG_DATA_HOME", ".local/share") / APP
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/imgengine`` (default ``~/.cache/imgengine``): things safe to delete at any time."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / APP
 
 
 def config_file() -> Path:
@@ -108,6 +112,8 @@ def _writable_folder(folder: Path) -> bool:
 def user_catalog_path(root: Path) -> Path:
     """Where the catalog of a read-only folder lives: ``$XDG_DATA_HOME/imgengine/catalogs/<folder name>-<hash
     of its absolute path>/catalog.db``."""
+    import hashlib  # here: loading OpenSSL costs ~3 ms of every command's start-up
+
     key = hashlib.sha1(os.fsencode(os.path.abspath(root))).hexdigest()[:12]
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(root).name)[:40] or "root"
     return data_home() / "catalogs" / f"{name}-{key}" / "catalog.db"

@@ -62,6 +62,21 @@ def test_export_then_onnx_matches_torch_on_new_texts(clip_dir, tmp_path):
     assert onnx.tokenizer.encode(TEXTS[-1]).ids == hf and len(hf) == 77
 
 
+def test_weights_live_beside_the_graph_and_a_new_export_replaces_them(clip_dir, tmp_path):
+    s = _settings(tmp_path, clip_dir)
+    env = _env(tmp_path, clip_dir)
+    assert CliRunner().invoke(app, ["models", "export-text"], env=env).exit_code == 0
+    folder = export_folder(s, str(clip_dir))
+    (first,) = folder.glob("text.*.data")  # the weights, mapped by onnxruntime instead of copied
+    assert first.stat().st_size > (folder / "text.onnx").stat().st_size
+    before = text_encoder(s)[0].text("a boat")
+    assert CliRunner().invoke(app, ["models", "export-text"], env=env).exit_code == 0
+    (second,) = folder.glob("text.*.data")  # the earlier export's weights are gone, the new ones in use
+    assert second != first
+    onnx, kind = text_encoder(s)
+    assert kind == "onnx" and np.array_equal(onnx.text("a boat"), before)
+
+
 def test_a_changed_model_falls_back_to_torch(clip_dir, tmp_path):
     clip = build_clip(tmp_path / "clip_copy")
     s = _settings(tmp_path, clip)

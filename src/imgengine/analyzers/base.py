@@ -165,6 +165,8 @@ _PLAIN = (str, int, bool, type(None))
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, _PLAIN):
         return value
+    if type(value) is float:  # before the dataclass test: most metadata values are plain floats
+        return round(value, 6) if value == value and value not in (float("inf"), float("-inf")) else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):

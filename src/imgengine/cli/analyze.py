@@ -13,10 +13,8 @@ import typer
 
 from ..catalog import CatalogStore, catalog_exists, open_catalog
 from ..core.catalog import Catalog
-from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
 from ..core.photo import display_path, escape_control
 from ..errors import UsageError
-from ..logs import RunLogger
 from ..metadata.values import (
     aperture_text,
     camera_name,
@@ -33,6 +31,7 @@ STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --jso
 if TYPE_CHECKING:
     from ..engine.perfile import FileOutcome
     from ..engine.run import RunResult
+    from ..logs import RunLogger
 
 
 SHOW_FAILURES = 10  # failed files listed after the summary, one line each
@@ -51,6 +50,15 @@ class RichProgress:
     search index, applying a plan)."""
 
     def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.errors = 0
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.task = None
+        self._steps: dict[str, list[Any]] = {}   # step -> [task, start time, unit, done]
+        self.bar = None
+        if not enabled:  # -q, --json, not a terminal: no bar, and no rich update per file
+            return
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -60,40 +68,43 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
-        self.enabled = enabled
-        self.errors = 0
-        self.t0 = time.perf_counter()
-        self.done = 0
         self.bar = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[errs]}"),
-            console=err_console.get(), transient=True, disable=not enabled,
+            console=err_console.get(), transient=True,
         )
-        self.task = None
-        self._steps: dict[str, list[Any]] = {}   # step -> [task, start time, unit, done]
 
     def __enter__(self):
-        self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
     def start(self, total: int, skipped: int) -> None:
         self.t0 = time.perf_counter()
-        self.task = self.bar.add_task("analysing", total=total, rate="", errs="")
+        if self.bar is not None:
+            self.task = self.bar.add_task("analysing", total=total, rate="", errs="")
 
     def advance(self, outcome: FileOutcome) -> None:
         self.done += 1
         if outcome.status == "error":
             self.errors += 1
+        if self.bar is None:
+            return
         rate = self.done / max(time.perf_counter() - self.t0, 1e-6)
         self.bar.update(self.task, advance=1, rate=f"{rate:,.1f} files/s",
                         errs=f"[red]{self.errors} errors[/]" if self.errors else "")
 
     # -- imgengine.progress.StepProgress ---------------------------------------------------------------
     def step_start(self, step: str, total: int, unit: str = "files") -> None:
-        if self.task is not None and step in ("vision", "loading models"):
+        if self.bar is None:  # no bar: the step's count is still kept
+            self._steps[step] = [None, time.perf_counter(), unit, 0]
+            return
+        if self.task is not None and step in ("vision", "loading models", "checking files", "reading thumbnails",
+                                              "searching", "comparing"):
             self.bar.update(self.task, visible=False)  # the per-file bar is done: do not leave it frozen
         task = self.bar.add_task(step, total=total, rate="", errs="")
         self._steps[step] = [task, time.perf_counter(), unit, 0]
@@ -103,12 +114,16 @@ class RichProgress:
             return
         entry = self._steps[step]
         entry[3] += n
+        if self.bar is None:
+            return
         rate = entry[3] / max(time.perf_counter() - entry[1], 1e-6)
         self.bar.update(entry[0], advance=n, rate=f"{rate:,.1f} {entry[2]}/s")
 
     def step_done(self, step: str) -> None:
         if step in self._steps:
-            self.bar.update(self._steps.pop(step)[0], visible=False)
+            task = self._steps.pop(step)[0]
+            if self.bar is not None:
+                self.bar.update(task, visible=False)
 
 
 def short_vision_warning(vision: dict) -> str | None:
@@ -136,6 +151,9 @@ def print_problems(result: RunResult, logger: RunLogger) -> None:
     """What went wrong, on the terminal: the first failures one line each, files still broken from an
     earlier run, folders that could not be read, and where the rest is written."""
     s = result.summary
+    if not (result.failures or result.failed or s.get("known_broken") or s.get("scan_problems")
+            or logger.write_failed):
+        return  # nothing to say (and no rich import for saying it)
     logs = f"{safe_text(display_path(logger.log_dir))}/{result.run_id}.log" if logger.summary_path else None
     for outcome in result.failures[:FAILURES_SHOWN]:
         name, error = escape_control(display_path(outcome.path)), outcome.error or "failed"
@@ -258,7 +276,9 @@ def register(app: typer.Typer) -> None:
         """Analyse every photo in DIRECTORY into the catalog: metadata, content quality, hashes, vision."""
         if not directory.exists():
             raise UsageError(f"{display_path(directory)}: no such file or folder")
+        from ..core.outputs import check_output_path, csv_columns, record_to_json, write_output
         from ..engine.run import run_analysis
+        from ..logs import RunLogger
         from ..plugins.manager import get_manager
 
         if engine not in (None, "local", "ray"):
@@ -328,6 +348,7 @@ def register(app: typer.Typer) -> None:
         """Print everything known about one photo (analysing it first if it is not in the catalog)."""
         if not file.is_file():
             raise UsageError(f"{display_path(file)}: no such file")
+        from ..core.outputs import record_to_json
         from ..engine.run import run_analysis
 
         settings = settings_from(config, catalog=catalog).replace(quiet=True)
@@ -374,7 +395,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
             return
         console.print(f"[bold]{data['photos']:,} photos[/] ({data['failed']:,} with errors), "
-                      f"{data['total_bytes'] / 1e9:.2f} GB, {data['gps_share']:.0%} with GPS")
+                      f"{data['total_bytes'] / 1e9:.2f} GB, {data['gps_share']:.0%} with GPS",
+                      highlight=False)  # no repr highlighting: its regexes are compiled afresh in each process
         for title in ("formats", "cameras", "lenses", "years", "quality"):
             items = data[title]
             if not items:

@@ -84,6 +84,9 @@ def _pass_through() -> tuple[type[BaseException], ...]:
         out += (ClickException,)
     except ImportError:  # pragma: no cover - older typer
         pass
+    else:
+        if "click" not in sys.modules:  # nothing can raise click's own exceptions: no 7 ms import for them
+            return out
     try:
         import click
 

@@ -57,10 +57,15 @@ def print_groups(result: FindResult, limit: int) -> None:
             detail = f"{e.width}x{e.height} {e.format} {_size(e.size)}"
             if m.residual is not None:
                 detail += f" [dim]r={m.residual:.3f}[/]"
+            if m.turned:
+                detail += f" [dim]{m.turned}[/]"
             t.add_row(tag, safe_text(display_path(e.path)), detail)
         console.print(t)
     if len(shown) < len(result.groups):
         console.print(f"... and {len(result.groups) - len(shown)} more groups (--limit 0 shows all; --json, -o)")
+    if not result.search_exact:
+        console.print(f"[dim]{s['photos']:,} photos: the hash search spent its budget where it finds most and was "
+                      "not exhaustive (see USAGE, 'How groups are decided')[/]")
 
 
 def print_plan(plan: ActionPlan, applied: bool) -> None:

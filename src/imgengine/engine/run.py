@@ -117,6 +117,23 @@ def _emit(manager: Any, logger: RunLogger, hook: str, **kwargs: Any) -> None:
         logger.warning(line)
 
 
+def refresh_search_store(catalog: Catalog, settings: Settings, logger: RunLogger, progress: Any = None) -> None:
+    """Bring the search store (``.imgengine/search/``) up to date with the embeddings this run wrote, so the
+    first ``search`` after ``analyze`` maps it instead of reading every embedding out of SQLite. The store is
+    a copy: when this fails, the next search rebuilds what it needs. An in-memory catalog (``show`` on a
+    photo no catalog knows) has no folder to keep one in."""
+    if not Path(catalog.path).is_file():
+        return
+    try:
+        from ..search.query import pick_model
+        from ..search.store import EmbeddingStore
+
+        EmbeddingStore(catalog, pick_model(catalog, settings, need_encoder=False)).sync(progress)
+    except Exception as exc:  # noqa: BLE001 - a copy for speed, never a reason to fail the run
+        logger.warning(f"search index: not brought up to date ({type(exc).__name__}: {exc}); the next search "
+                       "will")
+
+
 def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = None,
                  logger: RunLogger | None = None, catalog: Catalog | None = None,
                  manager: Any = None) -> RunResult:
@@ -279,6 +296,8 @@ def run_analysis(root: Path, settings: Settings, *, progress: Progress | None = 
         try:
             vision_summary = run_batch_stage(root, settings, catalog, logger, batch_analyzers, origins, progress)
             interrupted = bool(vision_summary.get("interrupted"))
+            if vision_summary.get("photos") and "clip" in batch_analyzers and isinstance(catalog, Catalog):
+                refresh_search_store(catalog, settings, logger, progress)
         except CatalogError as exc:
             catalog_error = exc
         except ModelUnavailableError as exc:  # pragma: no cover - run_batch_stage reports these itself

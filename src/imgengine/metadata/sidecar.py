@@ -14,19 +14,25 @@ NAMINGS = ("stem", "full")      # photo.xmp | photo.HEIC.xmp
 
 def sidecar_candidates(photo: Path) -> list[Path]:
     """Existing-sidecar names to look for, most specific first (both spellings of the extension)."""
-    photo = Path(photo)
-    out = []
-    for ext in (".xmp", ".XMP"):
-        out.append(photo.with_name(photo.name + ext))
-    for ext in (".xmp", ".XMP"):
-        out.append(photo.with_suffix(ext))
-    return out
+    return [Path(c) for c in _candidates(os.fspath(photo))]
 
 
-def find_sidecar(photo: Path, exists: Callable[[Path], bool] = os.path.isfile) -> Path | None:
-    for cand in sidecar_candidates(photo):
-        if cand != photo and exists(cand):
-            return cand
+def _candidates(photo: str) -> list[str]:
+    # string operations, not Path.with_name/with_suffix: this runs once per photo on the metadata-only path
+    head, name = os.path.split(photo)
+    stem, dot, ext = name.rpartition(".")
+    base = os.path.join(head, stem) if dot and stem and ext else photo
+    return [photo + ".xmp", photo + ".XMP", base + ".xmp", base + ".XMP"]
+
+
+def find_sidecar(photo: Path, exists: Callable[[Path], bool] | None = None) -> Path | None:
+    """The photo's existing sidecar; ``exists(path)`` (default: a file check) may answer from a folder scan."""
+    text = os.fspath(photo)
+    for cand in _candidates(text):
+        if cand == text:
+            continue
+        if (os.path.isfile(cand) if exists is None else exists(Path(cand))):
+            return Path(cand)
     return None
 
 

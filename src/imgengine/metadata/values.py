@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 # Make strings as cameras write them -> the brand people use. Matched on the upper-cased make with
 # punctuation collapsed; anything else has its corporate words removed (see _brand).
@@ -77,6 +76,8 @@ def exposure_text(seconds: float | None) -> str | None:
         return None
     if seconds < 0.3:  # shutter speeds are reciprocals: show the nearest 1/N
         return f"1/{round(1 / seconds):d} s"
+    from fractions import Fraction  # imported when used: `stats` never formats an exposure
+
     frac = Fraction(seconds).limit_denominator(10)
     return f"{float(frac):g} s"
 

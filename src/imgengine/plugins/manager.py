@@ -31,16 +31,16 @@ import pluggy
 
 from ..errors import UsageError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
+from .discovery import (  # noqa: F401 - plugin_folders, user_plugin_dir: this module's API since issue 9
+    _distribution_stamps,
+    installed_entry_points,
+    plugin_folders,
+    user_plugin_dir,
+)
 
 BUILTIN_MODULES = ("analyzers", "vision", "writers", "layouts", "commands", "faces", "places", "ocr", "aesthetics",
                    "albums", "exports", "thumbnails")
 USER_PLUGIN_DIR = Path("~/.config/imgengine/plugins")  # the default; $XDG_CONFIG_HOME moves it (workspace)
-
-
-def user_plugin_dir() -> Path:
-    from ..workspace import config_file
-
-    return config_file().parent / "plugins"
 
 
 HOOK_CATEGORY = {"register_analyzers": "analyzer", "register_commands": "command",
@@ -122,21 +122,20 @@ class PluginManager:
         self.problems.append(info)
 
     def _load_entry_points(self) -> None:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            origin = f"{dist.name} {dist.version}" if dist is not None else ep.value
-            info = PluginInfo(ep.name, "entry point", origin, version=dist.version if dist is not None else None)
+        for name, value, dist_name, dist_version in installed_entry_points(ENTRY_POINT_GROUP):
+            origin = f"{dist_name} {dist_version}" if dist_name is not None else value
+            info = PluginInfo(name, "entry point", origin, version=dist_version)
             try:
-                module = ep.load()
+                from importlib.metadata import EntryPoint
+
+                module = EntryPoint(name, value, ENTRY_POINT_GROUP).load()
             except BaseException as exc:  # noqa: BLE001 - SystemExit/ImportError in a plugin: never fatal
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 self._failed(info, exc)
                 continue
             if not isinstance(module, ModuleType):  # an entry point may name an object holding hooks
-                module = _as_module(module, ep.name)
+                module = _as_module(module, name)
             self._add(module, info)
 
     def _load_folder(self, folder: Path) -> None:
@@ -432,23 +431,6 @@ def dependency_order(requires: Mapping[str, Iterable[str]], registered: list[str
     for n in sorted(requires, key=lambda x: rank.get(x, 0)):
         visit(n, ())
     return done
-
-
-def plugin_folders(extra: Iterable[os.PathLike | str] = (), cwd: Path | None = None) -> list[Path]:
-    """./plugins/, the configured ``plugin_dirs``, ~/.config/imgengine/plugins/ — existing ones, no repeats."""
-    cands = [Path(cwd or os.getcwd()) / "plugins", *(Path(p).expanduser() for p in extra),
-             user_plugin_dir()]
-    out, seen = [], set()
-    for c in cands:
-        try:
-            real = c.resolve()
-        except OSError:
-            continue
-        if real in seen or not c.is_dir():
-            continue
-        seen.add(real)
-        out.append(c)
-    return out
 
 
 _MANAGERS: dict[tuple, PluginManager] = {}

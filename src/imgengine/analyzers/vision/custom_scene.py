@@ -10,15 +10,16 @@ TorchScript. The stored version carries a digest of the model file, so a new mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ...core.filehash import sha256_of
 from ...errors import ModelUnavailableError
 from ...settings import Settings
 from ..base import Batch, BatchAnalyzer, InputSpec
 from .scene_model import ModelCard, SceneModelRunner
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class SceneCustomAnalyzer(BatchAnalyzer):
@@ -49,6 +50,8 @@ class SceneCustomAnalyzer(BatchAnalyzer):
         self.model_info = {"name": path.name, "source": str(path.resolve())}
 
     def load(self, device: str) -> None:
+        import numpy as np
+
         self.runner = SceneModelRunner(self.path, device=device)
         c = self.runner.card
         self.input_spec = InputSpec(size=c.image_size, crop=True, resize=c.image_size, resample="bilinear",
@@ -58,6 +61,8 @@ class SceneCustomAnalyzer(BatchAnalyzer):
 
     def normalise(self, pixels: Any) -> np.ndarray:
         """uint8 (B, 3, S, S) from the loader → the model's float32 input."""
+        import numpy as np
+
         arr = pixels.cpu().numpy() if hasattr(pixels, "cpu") else np.asarray(pixels)
         return (arr.astype(np.float32) / 255.0 - self._mean) / self._std
 

@@ -12,8 +12,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ...errors import ConfigError
 
 LABELS_FILE = "clip_labels.yaml"
@@ -69,6 +67,8 @@ def load_labels(models_dir: Path) -> LabelSet:
     path = Path(models_dir).expanduser() / LABELS_FILE
     if not path.is_file():
         return LabelSet(dict(DEFAULT_LABELS))
+    import yaml  # only with a label file: `search` imports this module for model_version, not for YAML
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -14,12 +14,13 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ModelUnavailableError
+
+if TYPE_CHECKING:  # numpy and Pillow are imported when a model runs: building the plugin manager (every
+    import numpy as np  # command that looks at plugins, metadata-only runs) never needs them
+    from PIL import Image
 
 CARD_SCHEMA = "imgengine.scene-model-card/1"
 
@@ -75,6 +76,9 @@ class ModelCard:
 
 def preprocess(img: Image.Image, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """RGB image → float32 CHW: shortest edge resized to ``size`` (bilinear), centre crop, 0-1, normalised."""
+    import numpy as np
+    from PIL import Image
+
     if img.mode != "RGB":
         img = img.convert("RGB")
     w, h = img.size
@@ -90,6 +94,8 @@ def preprocess(img: Image.Image, size: int, mean: tuple[float, ...], std: tuple[
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -153,6 +159,8 @@ class SceneModelRunner:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) float32 → (N, classes) float32 logits."""
+        import numpy as np
+
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if self._session is not None:
             return self._session.run(None, {self._input: batch})[0]
@@ -163,6 +171,8 @@ class SceneModelRunner:
 
     def classify(self, batch: np.ndarray, top_k: int = 3) -> list[dict[str, Any]]:
         """Per image: the top labels with softmax scores, best first."""
+        import numpy as np
+
         probs = softmax(self.logits(batch).astype(np.float64))
         out = []
         k = min(top_k, len(self.card.labels))

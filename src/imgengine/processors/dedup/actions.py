@@ -207,6 +207,8 @@ def _note(m: Member) -> str:
         bits.append(f"hash bits {m.hash_distance}")
     if m.clip_similarity is not None:
         bits.append(f"CLIP {m.clip_similarity:.3f}")
+    if m.turned:
+        bits.append(m.turned)
     return "near: " + ", ".join(bits)
 
 

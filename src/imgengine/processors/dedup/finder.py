@@ -4,7 +4,13 @@
 2. Candidates: pairs whose pHash or wHash differ in at most ``index_bits`` (11) bits, found with
    multi-index hashing (``index.py``) -- never all pairs. A pair whose three distances (pHash + dHash +
    wHash) sum to at most ``threshold`` (45 of 192 bits) goes on to verification, so no single hash
-   decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found.
+   decides. A crop often sums to ~40 but keeps its wHash close, which is how it is found. The search
+   is exhaustive up to ``search_budget`` pair checks per photo (or 1e9: ~100k photos); beyond, it
+   spends that budget where it finds most (``index.plan_search``) and the result says it was not exact.
+   Copies saved *turned* (pixels rotated by 90/180/270 degrees, no EXIF tag) or mirrored share no
+   hash bits with their original: every thumbnail is also brought to its canonical orientation
+   (``thumbhash``), and pairs whose canonical pHash (and wHash) are close are verified with one
+   thumbnail turned onto the other.
 3. Verification (``verify.py``, ``align.py``), batched over thousands of pairs at once: the two 32x32
    thumbnails are aligned by a search over crop/zoom windows (scale and offset per axis, both
    directions, partial overlap allowed), tone-matched, and the residual must be at most
@@ -28,6 +34,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from ...progress import steps_of
-from .index import hex_to_codes, pairs_within, popcount64
+from . import thumbhash
+from .index import hex_to_codes, plan_search, popcount64, run_search
 from .keeper import choose_keeper, rank_key
 from .model import DuplicateGroup, FindResult, Member, PhotoEntry
 from .params import DedupParams
@@ -54,6 +62,7 @@ class _Edge:
     residual: float
     hash_distance: int | None
     clip: float | None
+    turn: int = 0                      # the first photo is turned/mirrored by this (``thumbhash``) onto the second
 
 
 def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = None,
@@ -79,9 +88,11 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
     edges: dict[tuple[int, int], _Edge] = {}
     candidates = 0
     clip_used = False
+    search_exact = True
     if not params.exact_only and len(nodes) > 1:
         t = time.perf_counter()
-        cand, dist = _hash_candidates(nodes, params.threshold, params.index_bits, params.index_hashes)
+        raw = _thumb_stack(nodes, steps)
+        cand, dist, turn, search_exact = _candidates(nodes, raw, params, steps)
         seconds["index"] = time.perf_counter() - t
         candidates = len(cand)
         embs = _embeddings(nodes) if params.use_clip else None
@@ -95,6 +106,7 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
             if add:
                 cand = np.concatenate([cand, np.array(add, dtype=np.int64).reshape(-1, 2)])
                 dist = np.concatenate([dist, np.full(len(add), -1, dtype=np.int64)])
+                turn = np.concatenate([turn, np.zeros(len(add), np.int64)])
                 candidates = len(cand)
         t = time.perf_counter()
         steps.step_start("comparing", len(cand), "pairs")
@@ -106,7 +118,7 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
             if callable(progress) and not hasattr(progress, "step_start"):
                 progress(done, total)
 
-        edges, decided = _verify(nodes, cand, dist, embs, params, advance)
+        edges, decided = _verify(nodes, cand, dist, embs, params, advance, turn, raw)
         if seen[0] < len(cand):
             steps.step_advance("comparing", len(cand) - seen[0])
         steps.step_done("comparing")
@@ -128,7 +140,7 @@ def find_duplicates(entries: Iterable[PhotoEntry], params: DedupParams | None = 
         g.id = k
     seconds["group"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
-    return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds)
+    return FindResult(groups, len(entries), without, candidates, len(edges), clip_used, seconds, search_exact)
 
 
 _BATCH = 4096
@@ -139,10 +151,11 @@ class _Checker:
     the texture rule) and the equal-size burst rule. Everything per pair is vectorised except the
     ECC burst check, which only pairs of equal pixel size that passed get."""
 
-    def __init__(self, nodes: list[_Node], embs: list[np.ndarray | None] | None, params: DedupParams):
+    def __init__(self, nodes: list[_Node], embs: list[np.ndarray | None] | None, params: DedupParams,
+                 raw: tuple | None = None):
         self.nodes = nodes
         self.params = params
-        self.thumbs = _prepared(nodes)
+        self.thumbs = _prepared(nodes, raw)
         self.emb = None
         if embs is not None:
             dim = next(e.shape[0] for e in embs if e is not None)
@@ -155,13 +168,16 @@ class _Checker:
         self.codes = [hex_to_codes([getattr(n.rep, a) for n in nodes])[0] for a in ("phash", "dhash", "whash")]
         self.sizes = np.array([(n.rep.width or 0) * 100_003 + (n.rep.height or 0) if n.rep.width and n.rep.height
                                else -1 - i for i, n in enumerate(nodes)], np.int64)
+        self.sizes_t = np.array([(n.rep.height or 0) * 100_003 + (n.rep.width or 0) if n.rep.width and n.rep.height
+                                 else -1 - i for i, n in enumerate(nodes)], np.int64)   # turned by 90 degrees
 
     def hash_distance(self, pairs: np.ndarray) -> np.ndarray:
         return sum(popcount64(c[pairs[:, 0]] ^ c[pairs[:, 1]]).astype(np.int64) for c in self.codes)
 
-    def check(self, pairs: np.ndarray, dist: np.ndarray) -> dict[tuple[int, int], _Edge]:
+    def check(self, pairs: np.ndarray, dist: np.ndarray, turn: np.ndarray | None = None
+              ) -> dict[tuple[int, int], _Edge]:
         """Verified edges among ``pairs`` (P, 2); ``dist`` is the summed hash distance, -1 for a pair
-        found by CLIP only."""
+        found by CLIP only; ``turn`` how each pair's first photo is turned or mirrored onto the second."""
         params = self.params
         edges: dict[tuple[int, int], _Edge] = {}
         if len(pairs) == 0:
@@ -184,46 +200,58 @@ class _Checker:
         if idx.size == 0:
             return edges
         pairs, dist, cos = pairs[idx], dist[idx], cos[idx]
+        turn = np.zeros(len(pairs), np.int64) if turn is None else turn[idx]
         res, _warp, tex = verify_pairs(self.thumbs, pairs, good_enough=params.max_residual * 0.6,
-                                       undecided=(params.max_residual, params.max_residual * params.refine_band))
+                                       undecided=(params.max_residual, params.max_residual * params.refine_band),
+                                       turn=turn)
         lim = np.where(dist < 0, params.max_residual * 1.25, params.max_residual).astype(np.float32)
         # a flat area matches everything: low-texture pairs need a smaller residual
         low = tex < params.low_texture
         lim[low] = np.minimum(lim[low], params.low_texture_residual)
+        turned = turn != 0
+        lim[turned] = np.minimum(lim[turned], params.turned_residual)
         ok = res <= lim
-        same = self.sizes[pairs[:, 0]] == self.sizes[pairs[:, 1]]
+        same = np.where(thumbhash.swaps_sides(turn), self.sizes_t[pairs[:, 0]], self.sizes[pairs[:, 0]]) \
+            == self.sizes[pairs[:, 1]]
         for k in np.nonzero(ok)[0].tolist():
             i, j = int(pairs[k, 0]), int(pairs[k, 1])
             if params.burst_shift > 0 and same[k]:
-                moved = camera_shift(self.thumbs.get(i), self.thumbs.get(j))
+                a = self.thumbs.get(i)
+                if a is not None and turn[k]:
+                    a = np.ascontiguousarray(thumbhash.transform(a, int(turn[k])))
+                moved = camera_shift(a, self.thumbs.get(j))
                 if moved is not None and moved[0] > params.burst_shift and res[k] > params.crop_fit * moved[1]:
                     continue  # equal sizes, shifted: a hand-held burst, not a copy (see module doc)
             d = int(dist[k])
             c = float(cos[k])
-            edges[(i, j)] = _Edge(float(res[k]), d if d >= 0 else None, None if np.isnan(c) else c)
+            edges[(i, j)] = _Edge(float(res[k]), d if d >= 0 else None, None if np.isnan(c) else c, int(turn[k]))
         return edges
 
 
 def _verify(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, embs: list[np.ndarray | None] | None,
-            params: DedupParams, progress: Callable[[int, int], None] | None = None
+            params: DedupParams, progress: Callable[[int, int], None] | None = None,
+            turn: np.ndarray | None = None, raw: tuple | None = None
             ) -> tuple[dict[tuple[int, int], _Edge], list[list[int]]]:
     """Verified edges, and the groups already decided (star linkage) -- see ``DedupParams.linkage``."""
-    checker = _Checker(nodes, embs, params)
+    checker = _Checker(nodes, embs, params, raw)
+    if turn is None:
+        turn = np.zeros(len(cand), np.int64)
     edges: dict[tuple[int, int], _Edge] = {}
     total = len(cand)
     if total == 0:
         return edges, []
     if params.linkage == "complete":
         for lo in range(0, total, _BATCH):
-            edges.update(checker.check(cand[lo: lo + _BATCH], dist[lo: lo + _BATCH]))
+            edges.update(checker.check(cand[lo: lo + _BATCH], dist[lo: lo + _BATCH], turn[lo: lo + _BATCH]))
             if progress is not None:
                 progress(min(total, lo + _BATCH), total)
         return edges, []
-    return edges, _star(nodes, cand, dist, checker, edges, progress)
+    return edges, _star(nodes, cand, dist, checker, edges, progress, turn)
 
 
 def _star(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, checker: _Checker,
-          edges: dict[tuple[int, int], _Edge], progress: Callable[[int, int], None] | None) -> list[list[int]]:
+          edges: dict[tuple[int, int], _Edge], progress: Callable[[int, int], None] | None,
+          turn: np.ndarray) -> list[list[int]]:
     """Star linkage around the future keeper: the best photo not yet grouped (keeper order: resolution,
     metadata, format, ...) is verified against its candidate neighbours not yet grouped, in one batch;
     those that pass are its group. Each member is thus verified against the keeper itself -- never
@@ -232,8 +260,9 @@ def _star(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, checker: _Chec
     n = len(nodes)
     both = np.concatenate([cand, cand[:, ::-1]])
     dd = np.concatenate([dist, dist])
+    tt = np.concatenate([turn, turn])      # a pair's turn belongs to its (smaller, larger) order
     order = np.argsort(both[:, 0], kind="stable")
-    both, dd = both[order], dd[order]
+    both, dd, tt = both[order], dd[order], tt[order]
     starts = np.searchsorted(both[:, 0], np.arange(n + 1))
     has = starts[1:] > starts[:-1]
     ranked = sorted(np.nonzero(has)[0].tolist(), key=lambda i: max(rank_key(f) for f in nodes[i].files),
@@ -248,11 +277,11 @@ def _star(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, checker: _Chec
         lo, hi = starts[hub], starts[hub + 1]
         nb = both[lo:hi, 1]
         free = ~grouped[nb]
-        nb, d = nb[free], dd[lo:hi][free]
+        nb, d, tn = nb[free], dd[lo:hi][free], tt[lo:hi][free]
         if nb.size == 0:
             continue
         pairs = np.stack([np.minimum(nb, hub), np.maximum(nb, hub)], axis=1)
-        found = checker.check(pairs, d)
+        found = checker.check(pairs, d, tn)
         done += int(nb.size)
         members = [int(x) for x in nb.tolist() if (min(x, hub), max(x, hub)) in found]
         if members:
@@ -267,7 +296,8 @@ def _star(nodes: list[_Node], cand: np.ndarray, dist: np.ndarray, checker: _Chec
     group_of = np.full(n, -1, np.int64)
     for g, members in enumerate(groups):
         group_of[members] = g
-    a, b = cand[:, 0], cand[:, 1]
+    plain = turn == 0       # (a second look goes against the keeper as it stands)
+    a, b = cand[plain, 0], cand[plain, 1]
     loose = np.concatenate([np.stack([a, group_of[b]], 1)[(group_of[a] < 0) & (group_of[b] >= 0)],
                             np.stack([b, group_of[a]], 1)[(group_of[b] < 0) & (group_of[a] >= 0)]])
     if len(loose):
@@ -293,18 +323,37 @@ class _Thumbs(dict):
     missing: np.ndarray
 
 
-def _prepared(nodes: list[_Node]) -> _Thumbs:
+def _thumb_stack(nodes: list[_Node], steps: Any = None) -> tuple[np.ndarray, np.ndarray, _Thumbs]:
+    """(every node's stored 32x32 thumbnail (N, 32, 32) float32, has one (N,), the prepared thumbnails for
+    verification): decoded once, for the turned-copy search and the verification; ``steps`` hears the
+    "reading thumbnails" step."""
+    steps = steps or steps_of(None)
+    n = len(nodes)
+    stack = np.zeros((n, 32, 32), np.float32)
+    has = np.zeros(n, bool)
     out = _Thumbs()
-    stack = np.zeros((len(nodes), 32, 32), np.float32)
+    out.stack = np.zeros((n, 32, 32), np.float32)
+    steps.step_start("reading thumbnails", n, "photos")
     for i, nd in enumerate(nodes):
         arr = nd.rep.thumb_array()
-        p = prepare(arr) if arr is not None else None
+        p = None
+        if arr is not None:
+            stack[i] = arr
+            has[i] = True
+            p = prepare(arr)
         out[i] = p
         if p is not None:
-            stack[i] = p
-    out.stack = stack
-    out.missing = np.array([out[i] is None for i in range(len(nodes))], bool)
-    return out
+            out.stack[i] = p
+        if i % 4096 == 4095:
+            steps.step_advance("reading thumbnails", 4096)
+    steps.step_advance("reading thumbnails", n % 4096)
+    steps.step_done("reading thumbnails")
+    out.missing = np.array([out[i] is None for i in range(n)], bool)
+    return stack, has, out
+
+
+def _prepared(nodes: list[_Node], raw: tuple[np.ndarray, np.ndarray, _Thumbs] | None = None) -> _Thumbs:
+    return (raw if raw is not None else _thumb_stack(nodes))[2]
 
 
 def _capture_times(nodes: list[_Node]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -357,31 +406,106 @@ def capture_gap(a: str | None, b: str | None) -> float | None:
     return abs((ta - tb).total_seconds())
 
 
-def _hash_candidates(nodes: list[_Node], threshold: int, index_bits: int,
-                     index_hashes: tuple[str, ...] = ("phash", "whash")) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) with one hash within ``index_bits`` and a summed pHash+dHash+wHash distance
-    <= threshold, and that distance."""
-    per_hash = max(0, min(index_bits, threshold))
+def _hash_codes(nodes: list[_Node]) -> tuple[list[np.ndarray], np.ndarray]:
+    """(pHash, dHash, wHash codes, usable: all three hashes and a thumbnail)."""
     codes = []
-    found = []
-    valid_all = None
+    valid_all = np.array([bool(n.rep.thumb) for n in nodes])
     for attr in ("phash", "dhash", "whash"):
         c, v = hex_to_codes([getattr(n.rep, attr) for n in nodes])
         codes.append(c)
-        valid_all = v if valid_all is None else valid_all & v
-    thumbs = np.array([bool(n.rep.thumb) for n in nodes])
-    valid_all = valid_all & thumbs
-    for attr, c in zip(("phash", "dhash", "whash"), codes, strict=True):
+        valid_all &= v
+    return codes, valid_all
+
+
+def _hash_plans(nodes, threshold, index_bits, index_hashes, budget) -> list:
+    """Planned searches for pairs (i < j) with one indexed hash within ``index_bits`` and a summed
+    pHash+dHash+wHash distance <= threshold (``index.plan_search``), with the codes: [codes, plans]."""
+    per_hash = max(0, min(index_bits, threshold))
+    codes, valid = _hash_codes(nodes)
+    names = ("phash", "dhash", "whash")
+    plans = []
+    for k, attr in enumerate(names):
         if attr in index_hashes:
-            found.append(pairs_within(c, per_hash, valid_all))
-    n = len(nodes)
-    keys = np.unique(np.concatenate([f[:, 0] * n + f[:, 1] for f in found])) if found else np.zeros(0, np.int64)
-    pairs = np.stack([keys // n, keys % n], axis=1)
-    if len(pairs) == 0:
-        return pairs.reshape(0, 2), np.zeros(0, np.int64)
+            others = tuple(codes[o] for o in range(3) if o != k)
+            plans.append(plan_search(codes[k], per_hash, valid, budget=budget, others=others, max_total=threshold))
+    return [codes, plans]
+
+
+def _run_plans(planned: list, steps: Any, extra: list | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    codes, plans = planned
+    steps = steps or steps_of(None)
+    found = [run_search(p, lambda k: steps.step_advance("searching", k), workers=_WORKERS).pairs for p in plans]
+    exact = all(p.exact for p in plans)
+    found = [f for f in found if len(f)]
+    if not found:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64), exact
+    pairs = np.unique(np.concatenate(found), axis=0)
     total = sum(popcount64(c[pairs[:, 0]] ^ c[pairs[:, 1]]).astype(np.int64) for c in codes)
-    keep = total <= threshold
-    return pairs[keep], total[keep]
+    return pairs, total, exact
+
+
+MIN_BUDGET = 1e9   # pair checks a search may always spend (~10 s of CPU): exhaustive up to ~100k photos
+_WORKERS = max(1, min(4, os.cpu_count() or 1))   # threads for the four chunks of a search
+
+
+def _candidates(nodes: list[_Node], raw: tuple, params: DedupParams, steps: Any
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Every candidate pair: (pairs (P, 2), summed hash distance (P,), turn (P,), search exact). The
+    hash search and the turned-copy search are planned first, so the "searching" step knows its size."""
+    steps = steps or steps_of(None)
+    budget = max(MIN_BUDGET, params.search_budget * len(nodes)) if params.search_budget else None
+    planned = _hash_plans(nodes, params.threshold, params.index_bits, params.index_hashes, budget)
+    # the turned-copy search is a second, narrower one (7 bits, pHash only): a quarter of the budget
+    turned = _turned_plan(nodes, raw, params, budget / 4 if budget else None) if params.turned else None
+    passes = sum(p.passes for p in planned[1]) + (turned[0].passes if turned else 0)
+    steps.step_start("searching", passes, "passes")
+    cand, dist, exact = _run_plans(planned, steps)
+    turn = np.zeros(len(cand), np.int64)
+    if turned is not None:
+        tc, td, tt, t_exact = _run_turned(turned, steps)
+        exact &= t_exact
+        if len(tc):
+            known = set(map(tuple, cand.tolist()))
+            new = np.array([tuple(p) not in known for p in tc.tolist()], bool)
+            cand = np.concatenate([cand, tc[new]])
+            dist = np.concatenate([dist, td[new]])
+            turn = np.concatenate([turn, tt[new]])
+    steps.step_done("searching")
+    return cand, dist, turn, exact
+
+
+def _turned_plan(nodes: list[_Node], raw: tuple, params: DedupParams, budget):
+    """Copies saved turned by 90/180/270 degrees or mirrored: every thumbnail in its canonical orientation
+    (``thumbhash``; 1-2 variants each), canonical pHash within ``turned_bits`` and pHash + wHash within
+    ``turned_total``."""
+    stack, thumbs = raw[0], raw[2]
+    idx = np.nonzero(~thumbs.missing)[0]        # flat thumbnails are never near copies (``verify.prepare``)
+    node, k, ph, wh = thumbhash.canonical_hashes(stack[idx])
+    node = idx[node]
+    plan = plan_search(ph, params.turned_bits, budget=budget, others=(wh,), max_total=params.turned_total)
+    return plan, node, k, ph, wh
+
+
+def _run_turned(turned, steps) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    plan, node, k, ph, wh = turned
+    res = run_search(plan, lambda n: steps.step_advance("searching", n), workers=_WORKERS)
+    u, v = res.pairs[:, 0], res.pairs[:, 1]
+    a, b = node[u], node[v]
+    rel = thumbhash.relative(k[u], k[v])          # turns a onto b
+    keep = (a != b) & (rel != thumbhash.IDENTITY)
+    a, b, rel, u, v = a[keep], b[keep], rel[keep], u[keep], v[keep]
+    swap = a > b
+    rel = np.where(swap, thumbhash.inverse(rel), rel)
+    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+    d = (popcount64(ph[u] ^ ph[v]) + popcount64(wh[u] ^ wh[v])).astype(np.int64)
+    if len(pairs):
+        # one turn per pair: the closest
+        order = np.lexsort((d, pairs[:, 1], pairs[:, 0]))
+        pairs, d, rel = pairs[order], d[order], rel[order]
+        first = np.ones(len(pairs), bool)
+        first[1:] = np.any(pairs[1:] != pairs[:-1], axis=1)
+        pairs, d, rel = pairs[first], d[first], rel[first]
+    return pairs, d, rel.astype(np.int64), res.exact
 
 
 def _embeddings(nodes: list[_Node]) -> list[np.ndarray | None] | None:
@@ -453,8 +577,12 @@ def _make_group(gid: int, node_ids: list[int], nodes: list[_Node], edges: dict) 
             members.append(Member(f, False, True, None, None))
         else:
             e = edges.get((min(n, kn), max(n, kn)))
+            turned = None
+            if e is not None and e.turn:
+                # the edge turns its first photo onto its second; say how the member differs from the keeper
+                turned = thumbhash.describe(e.turn if kn < n else int(thumbhash.inverse(e.turn)))
             members.append(Member(f, False, False, e.residual if e else None,
-                                  e.hash_distance if e else None, e.clip if e else None))
+                                  e.hash_distance if e else None, e.clip if e else None, turned))
     members[1:] = sorted(members[1:], key=lambda m: (not m.exact_of_keeper, m.residual or 0.0, m.entry.display))
     kind = "exact" if len(node_ids) == 1 else "near"
     if kind == "exact":
@@ -465,8 +593,6 @@ def _make_group(gid: int, node_ids: list[int], nodes: list[_Node], edges: dict) 
 def bytes_freed(keeper: PhotoEntry, others: list[PhotoEntry]) -> int:
     """Bytes that removing ``others`` frees: files already hard-linked to the keeper (or to each other)
     share their blocks and count once."""
-    import os
-
     seen: set[tuple[int, int]] = set()
     try:
         st = os.stat(keeper.path)

@@ -89,6 +89,7 @@ class Member:
     residual: float | None            # verification residual to the keeper (None for exact copies)
     hash_distance: int | None         # pHash+dHash+wHash bits to the keeper
     clip_similarity: float | None = None
+    turned: str | None = None         # a copy saved turned or mirrored: how it differs from the keeper
 
 
 @dataclass
@@ -117,6 +118,7 @@ class DuplicateGroup:
                 "residual": None if m.residual is None else round(m.residual, 4),
                 "hash_distance": m.hash_distance,
                 "clip_similarity": None if m.clip_similarity is None else round(m.clip_similarity, 4),
+                "turned": m.turned,
             }
         return {"id": self.id, "kind": self.kind, "keeper": self.keeper.display, "reasons": self.reasons,
                 "bytes_freed": self.bytes_freed, "photos": [photo(m) for m in self.members]}
@@ -131,6 +133,7 @@ class FindResult:
     verified_pairs: int
     clip_used: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    search_exact: bool = True          # False: the archive was too big for an exhaustive hash search (see index.py)
 
     @property
     def bytes_freed(self) -> int:
@@ -144,5 +147,6 @@ class FindResult:
             "duplicates": sum(len(g.members) - 1 for g in self.groups),
             "bytes_freed": self.bytes_freed, "without_hashes": self.without_hashes,
             "candidate_pairs": self.candidate_pairs, "verified_pairs": self.verified_pairs,
-            "clip_used": self.clip_used, "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "clip_used": self.clip_used, "search_exact": self.search_exact,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }

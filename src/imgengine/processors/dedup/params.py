@@ -23,5 +23,12 @@ class DedupParams:
     low_texture: float = 0.5         # a thumbnail with less detail (grey levels, ``align.texture``) is low-texture
     low_texture_residual: float = 0.07    # ... and a pair with one needs this smaller residual
     refine_band: float = 2.0         # residuals up to this times max_residual get the ECC second look
+    search_budget: int = 1000        # hash pairs checked per photo and indexed hash before the search leaves
+                                     # out crowded buckets and far probes (or 1e9 checks: exact up to ~100k)
+    turned: bool = True              # also find copies turned by 90/180/270 degrees or mirrored
+    turned_bits: int = 7             # ... whose canonical thumbnail pHash differ in at most this many bits
+    turned_total: int = 20           # ... and canonical pHash + wHash in at most this many
+    turned_residual: float = 0.04    # a turned/mirrored pair needs this smaller residual (a mirrored neighbour
+                                     # region of a symmetric scene is a near fit; fitted on the tuning half)
     linkage: str = "star"            # "star": every member verified against the keeper; "complete": against
                                      # every other member (all candidate pairs verified: slower, splits crops)

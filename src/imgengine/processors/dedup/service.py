@@ -10,6 +10,7 @@ from typing import Any
 from ...core.catalog import Catalog, file_is_gone, path_key
 from ...engine.run import Progress, run_analysis
 from ...logs import RunLogger
+from ...progress import steps_of
 from ...settings import Settings
 from ..plan import STATE_FOLDER
 from .finder import DedupParams, find_duplicates
@@ -32,15 +33,20 @@ def load_entries(catalog: Catalog, root: Path | None = None) -> list[PhotoEntry]
 
 
 def check_members(catalog: Catalog, entries: list[PhotoEntry], settings: Settings,
-                  logger: RunLogger | None = None) -> tuple[list[PhotoEntry], dict[str, int]]:
+                  logger: RunLogger | None = None, progress: Any = None) -> tuple[list[PhotoEntry], dict[str, int]]:
     """Before any group is shown: every member must still exist with the size and mtime it was analysed
     with. A file that is gone is marked missing in the catalog and left out (so no group offers to
-    remove the last copy of a photo); a changed file is analysed again; an unreachable one is left out."""
+    remove the last copy of a photo); a changed file is analysed again; an unreachable one is left out.
+    ``progress`` (a step reporter) hears the "checking files" step."""
+    steps = steps_of(progress)
     keep: list[PhotoEntry] = []
     changed: list[PhotoEntry] = []
     counts = {"checked": len(entries), "gone": 0, "unreachable": 0, "reanalysed": 0}
     gone_keys: set[bytes] = set()
-    for e in entries:
+    steps.step_start("checking files", len(entries), "files")
+    for k, e in enumerate(entries):
+        if k % 1024 == 1023:
+            steps.step_advance("checking files", 1024)
         try:
             st = os.stat(e.path)
         except OSError:
@@ -54,17 +60,22 @@ def check_members(catalog: Catalog, entries: list[PhotoEntry], settings: Setting
             changed.append(e)
         else:
             keep.append(e)
+    steps.step_advance("checking files", len(entries) % 1024)
+    steps.step_done("checking files")
     if gone_keys:
         catalog.mark_gone(gone_keys)
     if changed:
         again = settings.replace(analyzers=tuple(dict.fromkeys((*settings.analyzers, *NEEDED_ANALYZERS))),
                                  catalog=catalog.path, vision=False, workers=1)
+        steps.step_start("analysing changed files", len(changed), "files")
         for e in changed:
             run_analysis(e.path, again, catalog=catalog, logger=logger)
+            steps.step_advance("analysing changed files")
             rec = catalog.get(e.path)
             if rec is not None and rec["status"] == "ok" and (rec.get("results") or {}).get("hashes"):
                 keep.append(PhotoEntry.from_record(rec))
             counts["reanalysed"] += 1
+        steps.step_done("analysing changed files")
     return keep, counts
 
 
@@ -90,7 +101,7 @@ def scan_duplicates(root: Path, settings: Settings, params: DedupParams | None =
         cat_path = run.catalog_path
     with Catalog(cat_path) as cat:
         entries = load_entries(cat, None if whole_catalog else (root if root.is_dir() else None))
-        entries, checks = check_members(cat, entries, settings, logger)
+        entries, checks = check_members(cat, entries, settings, logger, progress)
         if whole_catalog:
             base = os.path.abspath(root)
             prefix = base.rstrip(os.sep) + os.sep

@@ -120,18 +120,33 @@ def refine(src: np.ndarray, dst: np.ndarray, warp: np.ndarray) -> float:
     return float(tone_matched_residual(_inner(moved)[None], _inner(dst)[None], mask[None])[0])
 
 
+def turned_stack(stack: np.ndarray, nodes: np.ndarray, turn: np.ndarray | None) -> np.ndarray:
+    """``stack[nodes]``, each thumbnail turned/mirrored by its ``turn`` (``thumbhash.transform``; 0 = as is)."""
+    out = stack[nodes]
+    if turn is not None and turn.any():
+        from .thumbhash import transform
+
+        out = out.copy()
+        for k in np.unique(turn[turn > 0]).tolist():
+            sel = turn == k
+            out[sel] = transform(out[sel], k)
+    return out
+
+
 def verify_pairs(thumbs, pairs: np.ndarray, good_enough: float = 0.0,
-                 undecided: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 undecided: tuple[float, float] | None = None,
+                 turn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For candidate ``pairs`` (P, 2) of node indices into ``thumbs`` (a mapping node -> prepared
     thumbnail or None, with the stacked array as ``thumbs.stack``): (residual (P,), warp (P, 5), the
     lower texture of each pair (P,), for the caller's low-texture rule). Pairs whose residual falls in
     ``undecided`` (low, high] get a second look (``refine``, per pair: few do). Flat or missing
-    thumbnails give an infinite residual."""
+    thumbnails give an infinite residual. ``turn`` (P,): how the first photo of each pair is turned or
+    mirrored onto the second (a copy saved rotated; 0 for none)."""
     i, j = pairs[:, 0], pairs[:, 1]
     missing = getattr(thumbs, "missing", None)
     if missing is None:
         missing = np.array([thumbs.get(int(k)) is None for k in range(len(thumbs.stack))], bool)
-    a, b = thumbs.stack[i], thumbs.stack[j]
+    a, b = turned_stack(thumbs.stack, i, turn), thumbs.stack[j]
     tex = np.minimum(texture(a), texture(b))
     res, warp = _residuals(a, b, good_enough, polish_below=undecided[1] if undecided else 0.0)
     if undecided is not None:
