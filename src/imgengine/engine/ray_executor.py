@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import uuid
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,17 @@ from typing import Any
 from ..errors import ImgEngineError
 from .perfile import FileOutcome, Task
 
-_CONTEXTS: dict[str, Any] = {}   # per worker process: executor key -> rebuilt StageContext
+_CONTEXTS: dict[str, Any] = {}   # per worker process: context key -> rebuilt StageContext
 
 
-def _run_chunk(ctx_blob: bytes, key: str, tasks: list[Task]) -> list[FileOutcome]:
-    ctx = _CONTEXTS.get(key)
+def _run_chunk(ctx_blob: bytes, ctx_key: str, tasks: list[Task]) -> list[FileOutcome]:
+    # keyed by a token unique to this executor, not by the run id: run ids are unique only within one log
+    # folder, and a worker that outlives a run (Ray reuses worker processes) must never reuse another run's
+    # analyzers and their config
+    ctx = _CONTEXTS.get(ctx_key)
     if ctx is None:
         _CONTEXTS.clear()
-        ctx = _CONTEXTS[key] = pickle.loads(ctx_blob)
+        ctx = _CONTEXTS[ctx_key] = pickle.loads(ctx_blob)
     return [ctx.run(t) for t in tasks]
 
 
@@ -71,9 +74,7 @@ class RayExecutor:
         self.ray, self._owns = start_ray(self.address, self.workers)
         ray = self.ray
         self._blob = ray.put(pickle.dumps(self.ctx))
-        # the cache key of the context in the workers: not the run id alone (it has one-second resolution,
-        # and two runs in the same second with other settings would share the first one's analyzers)
-        self._key = f"{self.ctx.run_id}:{uuid.uuid4().hex}"
+        self._key = f"{self.ctx.run_id}-{secrets.token_hex(8)}"
         # retries are the driver's (see the class docstring): Ray itself does not re-run a dead task
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_run_chunk)
         self._pending: list[Any] = []
