@@ -230,13 +230,15 @@ def whole_process(args: argparse.Namespace, tmp: Path) -> None:
         os.sync()
     print("whole processes, start-up included (best of 2 runs each):")
     for label, root, n in sets:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")  # this shared machine's load
         runs = []
         for k in range(2):
             catalog = tmp / f"whole_{abs(hash(label))}_{k}.db"
             runs.append(_process_seconds([*ours_cmd, "analyze", str(root), "--analyzers", "metadata", "--no-vision",
                                           "-q", "--catalog", str(catalog), "--log-dir", str(tmp / "logs")]))
         ours, ours_cpu = min(runs)
-        line = f"  {label:26s} imgengine {ours:6.2f}s wall {ours_cpu:6.2f}s cpu ({n / ours:7.1f} files/s)"
+        line = (f"  {label:26s} load {load:4.1f} imgengine {ours:6.2f}s wall {ours_cpu:6.2f}s cpu "
+                f"({n / ours:7.1f} files/s)")
         if exiftool:
             ref, ref_cpu = min(_process_seconds([exiftool, "-fast", "-json", "-n", "-r", "-q", str(root)])
                                for _ in range(2))
