@@ -172,6 +172,22 @@ def _log_plugin_error(logger: RunLogger, file: str, stage: str, exc: BaseExcepti
     logger.error(rec)
 
 
+def loader_start_method() -> str | None:
+    """How the loader's worker processes start: the platform's default (fork on Linux, the cheapest) unless
+    this process has loaded Ray. Ray leaves native threads running (gRPC, its core worker's I/O, jemalloc's
+    background thread) even after ``ray.shutdown()``, and a child forked while one of them holds a lock
+    hangs for ever on its first allocation or import; that is the case in a Ray actor running the batch stage
+    and in any process that used Ray before. ``forkserver`` starts workers from a clean single-threaded
+    process instead (a second or two per run, for a stage that runs for minutes)."""
+    import multiprocessing as mp
+
+    from .executors import fork_unsafe
+
+    if fork_unsafe() and "forkserver" in mp.get_all_start_methods():
+        return "forkserver"
+    return None
+
+
 def _loader(refs: list, spec: Any, batch: int, workers: int, device: str):
     import functools
 
@@ -183,6 +199,9 @@ def _loader(refs: list, spec: Any, batch: int, workers: int, device: str):
     kwargs: dict[str, Any] = {}
     if workers > 0:
         kwargs.update(prefetch_factor=2 if device.startswith("cuda") else 4, persistent_workers=False)
+        start_method = loader_start_method()
+        if start_method is not None:
+            kwargs["multiprocessing_context"] = start_method
     crop_keys = tuple(k for k, s in spec.entries if s.crop)
     return DataLoader(PhotoDataset(refs, spec), batch_size=batch, shuffle=False, num_workers=workers,
                       collate_fn=functools.partial(collate, crop_keys=crop_keys),

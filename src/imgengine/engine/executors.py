@@ -108,9 +108,17 @@ def _set_cv2_threads(n: int | None) -> int | None:
     return before
 
 
+def fork_unsafe(*also: str) -> bool:
+    """Whether this process has loaded a library whose native threads make ``fork`` unsafe: Ray always (its
+    gRPC, core-worker I/O and jemalloc threads outlive ``ray.shutdown()``; a child forked while one holds a
+    lock hangs for ever), plus ``also`` (e.g. torch, whose OpenMP/CUDA threads a plain pool must not fork)."""
+    return any(name in sys.modules for name in ("ray", *also))
+
+
 def pool_context():
-    # fork is fastest and safe while no threads are running (no torch/CUDA imported in this process)
-    if sys.platform.startswith("linux") and "torch" not in sys.modules:
+    """The start method for a process pool: fork where it is fastest and safe (Linux, and no torch/CUDA or
+    Ray threads in this process), else spawn."""
+    if sys.platform.startswith("linux") and not fork_unsafe("torch"):
         return mp.get_context("fork")
     return mp.get_context("spawn")
 

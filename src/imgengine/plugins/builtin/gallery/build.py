@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import multiprocessing as mp
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 
 from ....core.atomic import replacing
 from ....core.photo import Photo
+from ....engine.executors import pool_context
 from ....errors import UsageError
 from ....search.filterlang import QUALITY_ORDER, compile_filter
 
@@ -232,11 +231,6 @@ def _from_cache(cache: Path, key: str, targets: dict[str, Path], opts: GalleryOp
     return True
 
 
-def _pool_context():
-    if sys.platform.startswith("linux") and "torch" not in sys.modules:
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
-
 
 # -- the build -------------------------------------------------------------------------------------------
 
@@ -311,7 +305,7 @@ def build_gallery(records: Iterable[dict[str, Any]], out: Path, options: Gallery
             results = map(_make_thumbs, todo)
             pool = None
         else:
-            pool = _pool_context().Pool(workers)
+            pool = pool_context().Pool(workers)
             results = pool.imap_unordered(_make_thumbs, todo, chunksize=1)
         try:
             for done, (key, error) in enumerate(results, 1):
