@@ -27,6 +27,7 @@ from ..workspace import existing_catalog_path
 from .common import ConfigOption, console, err_console, handle_errors, safe_text, settings_from
 
 STATS_TOP = 20  # rows of the cameras and lenses tables (--all: every one; --json is always complete)
+_COLUMN = {"formats": "format", "cameras": "camera", "lenses": "lens", "years": "year"}  # stats tables' first column
 
 if TYPE_CHECKING:
     from ..engine.perfile import FileOutcome
@@ -404,7 +405,7 @@ def register(app: typer.Typer) -> None:
             from rich.table import Table
 
             t = Table(title=title, title_justify="left")
-            t.add_column(title[:-1] if title != "quality" else "bucket")
+            t.add_column(_COLUMN.get(title, "bucket"))
             t.add_column("photos", justify="right")
             rows = list(items.items())
             limit = len(rows) if show_all or title in ("years", "quality") else STATS_TOP
